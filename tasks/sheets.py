@@ -1,0 +1,549 @@
+"""Google Sheets gateway: one protected tab per unit, created idempotently and read in few batched calls.
+
+Why it looks like this: the Sheets API allows 60 reads/min/user and 300/min/project, so every unit's tab
+is read through ``values:batchGet`` (as many ranges per request as fit in a URL), 429/5xx are retried
+with capped exponential backoff honouring ``Retry-After``, and a fault on one unit's tab (deleted,
+renamed, not shared) becomes a Vietnamese message for that unit only instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import os
+import random
+import time
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httplib2
+from googleapiclient.errors import HttpError
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "SCOPES",
+    "EnsureResult",
+    "SheetsError",
+    "SheetsGateway",
+    "SheetsSettings",
+    "SheetsUnavailable",
+    "TabRead",
+    "TabSpec",
+    "a1_range",
+    "build_service",
+    "column_letter",
+    "load_credentials",
+]
+
+DEFAULT_ENDPOINT = "https://sheets.googleapis.com/"
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+PROTECTION_PREFIX = "baocao:"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Fallback when a batch is refused: these concern one range (missing tab, no permission), so bisect.
+PER_RANGE_STATUSES = frozenset({400, 403, 404})
+# A new Google sheet is 1000 x 26; templates bigger than that need a bigger grid before writing.
+DEFAULT_GRID_ROWS = 1000
+DEFAULT_GRID_COLUMNS = 26
+
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True)
+class SheetsSettings:
+    """Where the collection spreadsheet lives and how hard to try when Google is busy."""
+
+    spreadsheet_id: str
+    endpoint: str | None = None
+    credentials_env: str = "BAOCAO_SHEETS_CREDENTIALS"
+    credentials_block: str | None = None
+    office_account: str = ""
+    read_range: str = "A1:F200"
+    max_url_length: int = 8000
+    max_retries: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """One unit's tab: its title, the template grid (A1 = grid[0][0]) and who may edit it."""
+
+    title: str
+    grid: list[list[Cell]]
+    editors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnsureResult:
+    """What ensure_tabs changed, so the operator sees which units got a new tab."""
+
+    created: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TabRead:
+    """One unit's tab as read: values, or a Vietnamese error that concerns this unit only."""
+
+    title: str
+    grid: list[list[object]] | None
+    error: str | None = None
+
+
+class SheetsError(RuntimeError):
+    """A Sheets failure that stops the run; the message is Vietnamese, for the operator."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SheetsUnavailable(SheetsError):
+    """Google kept answering 429/5xx (or the network failed) after every retry."""
+
+
+# ---------------------------------------------------------------- A1 helpers
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def a1_range(title: str, cells: str = "A1:F200") -> str:
+    """Quote a tab title for A1 notation: "'Phòng CCHC'!A1:F200", "'O''Brien'!A1:F200".
+
+    Always quoting is valid for any title and avoids guessing which characters need it.
+    An empty `cells` addresses the whole tab.
+    """
+    quoted = "'" + _nfc(title).replace("'", "''") + "'"
+    return f"{quoted}!{cells}" if cells else quoted
+
+
+def column_letter(index: int) -> str:
+    """1 -> 'A', 26 -> 'Z', 27 -> 'AA' (1-based, as spreadsheets count columns)."""
+    if index < 1:
+        raise ValueError(f"column index must be >= 1, got {index}")
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(ord("A") + rem) + out
+    return out
+
+
+# ---------------------------------------------------------------- service construction
+
+
+def load_credentials(settings: SheetsSettings) -> Any:
+    """Service-account credentials from a Prefect Secret block (JSON content) or a key file path in env."""
+    from google.oauth2 import service_account
+
+    if settings.credentials_block:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(settings.credentials_block).get()
+        info = json.loads(value) if isinstance(value, str) else dict(value)
+        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+    path = os.environ.get(settings.credentials_env, "").strip()
+    if not path:
+        raise SheetsError(
+            "Chưa cấu hình khóa tài khoản dịch vụ Google: hãy đặt biến môi trường "
+            f"{settings.credentials_env} là đường dẫn tới tệp khóa JSON, "
+            "hoặc khai báo Secret block chứa khóa."
+        )
+    if not os.path.isfile(path):
+        raise SheetsError(f"Không tìm thấy tệp khóa tài khoản dịch vụ Google: {path}")
+    return service_account.Credentials.from_service_account_file(path, scopes=list(SCOPES))
+
+
+def build_service(settings: SheetsSettings, credentials: Any = None) -> Any:
+    """Build the real googleapiclient Sheets v4 resource from the bundled discovery document (no fetch)."""
+    from googleapiclient.discovery import build
+
+    if credentials is None:
+        credentials = load_credentials(settings)
+    client_options = {"api_endpoint": settings.endpoint} if settings.endpoint else None
+    return build(
+        "sheets",
+        "v4",
+        credentials=credentials,
+        client_options=client_options,
+        cache_discovery=False,
+        static_discovery=True,
+    )
+
+
+class _CountingHttp:
+    """Wraps the client's http object so every HTTP request (retries included) is counted."""
+
+    def __init__(self, inner: Any, on_request: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_request = on_request
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        self._on_request()
+        return self._inner.request(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Parse Retry-After: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_message(exc: HttpError) -> str:
+    try:
+        payload = json.loads(exc.content.decode("utf-8") if isinstance(exc.content, bytes) else exc.content)
+        return str(payload["error"]["message"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return str(getattr(exc, "reason", "") or exc)
+
+
+def _clean_cell(value: Cell) -> Cell:
+    """JSON-safe RAW cell: NaN (from pandas) becomes an empty cell, strings are NFC."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, str):
+        return _nfc(value)
+    return value
+
+
+def _editor_list(editors: Sequence[str], office_account: str) -> list[str]:
+    """Unit contacts plus the Office account, de-duplicated case-insensitively, order kept."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for email_ in [*editors, office_account]:
+        email_ = (email_ or "").strip()
+        if email_ and email_.lower() not in seen:
+            seen.add(email_.lower())
+            out.append(email_)
+    return out
+
+
+class SheetsGateway:
+    """All baocao traffic to the collection spreadsheet, with quota-friendly batching and retries."""
+
+    def __init__(
+        self,
+        settings: SheetsSettings,
+        service: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._service = service
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.request_count = 0
+
+    @property
+    def service(self) -> Any:
+        """The googleapiclient resource, built on first use so a gateway can exist without credentials."""
+        if self._service is None:
+            self._service = build_service(self.settings)
+        return self._service
+
+    # ------------------------------------------------------------ low level
+
+    def _count(self) -> None:
+        self.request_count += 1
+
+    def backoff_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number `attempt` (0-based).
+
+        Retry-After wins when given; otherwise Google's recipe: base * 2**attempt plus up to `base`
+        of random jitter. Both are capped at backoff_max so one run never stalls indefinitely.
+        """
+        s = self.settings
+        if retry_after is not None:
+            return min(retry_after, s.backoff_max)
+        return min(s.backoff_base * (2**attempt) + self._rng.uniform(0, s.backoff_base), s.backoff_max)
+
+    def _execute(self, request: Any) -> Any:
+        """Run one API request, retrying 429/5xx/network errors; other HTTP errors propagate as HttpError."""
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                return request.execute(http=_CountingHttp(request.http, self._count), num_retries=0)
+            except HttpError as exc:
+                status = exc.resp.status
+                if status not in RETRYABLE_STATUSES:
+                    raise
+                retry_after = _retry_after_seconds(exc.resp.get("retry-after"))
+                last = f"HTTP {status}: {_error_message(exc)}"
+                last_status: int | None = status
+            except (httplib2.HttpLib2Error, OSError) as exc:
+                last = f"lỗi kết nối: {exc}"
+                last_status = None
+            if attempt >= self.settings.max_retries:
+                raise SheetsUnavailable(
+                    f"Google Sheets tạm thời không phản hồi sau {attempt + 1} lần thử ({last}). "
+                    "Lần chạy này dừng lại; hãy chạy lại sau ít phút.",
+                    status=last_status,
+                )
+            self._sleep(self.backoff_delay(attempt, retry_after))
+            attempt += 1
+
+    def _execute_or_fail(self, request: Any, what: str) -> Any:
+        """Like _execute, but a non-retryable HTTP error becomes a SheetsError for the operator."""
+        try:
+            return self._execute(request)
+        except HttpError as exc:
+            status = exc.resp.status
+            if status == 403:
+                hint = "tài khoản dịch vụ chưa được cấp quyền chỉnh sửa bảng tính"
+            elif status == 404:
+                hint = "không tìm thấy bảng tính (kiểm tra mã bảng tính trong cấu hình)"
+            elif status == 401:
+                hint = "khóa tài khoản dịch vụ không hợp lệ hoặc đã bị thu hồi"
+            else:
+                hint = "Google từ chối yêu cầu"
+            raise SheetsError(
+                f"Không thể {what}: {hint} (HTTP {status}: {_error_message(exc)}).", status=status
+            ) from exc
+
+    # ------------------------------------------------------------ ensure_tabs
+
+    def ensure_tabs(self, tabs: Sequence[TabSpec]) -> EnsureResult:
+        """Make sure every unit has its tab (with the template) and the tab is protected for its editors.
+
+        Costs one spreadsheets.get when nothing is missing; otherwise at most one addSheet batch, one
+        values write for the new tabs, and one protection batch. Existing tabs are never overwritten,
+        so a unit's typed data survives reruns.
+        """
+        specs = [TabSpec(_nfc(t.title), t.grid, tuple(t.editors)) for t in tabs]
+        titles = [t.title for t in specs]
+        if len(set(titles)) != len(titles):
+            dupes = sorted({t for t in titles if titles.count(t) > 1})
+            raise ValueError(f"duplicate tab titles: {dupes}")
+        sid = self.settings.spreadsheet_id
+        sheets_api = self.service.spreadsheets()
+
+        meta = self._execute_or_fail(
+            sheets_api.get(spreadsheetId=sid, fields="sheets(properties(sheetId,title),protectedRanges)"),
+            "đọc danh sách trang tính",
+        )
+        existing: dict[str, dict[str, Any]] = {}
+        for sheet in meta.get("sheets", []):
+            existing[_nfc(sheet["properties"]["title"])] = sheet
+        sheet_ids = {t: int(s["properties"].get("sheetId", 0)) for t, s in existing.items()}
+
+        missing = [t for t in specs if t.title not in existing]
+        created: list[str] = []
+        if missing:
+            requests = []
+            for t in missing:
+                rows = len(t.grid)
+                cols = max((len(r) for r in t.grid), default=0)
+                requests.append(
+                    {
+                        "addSheet": {
+                            "properties": {
+                                "title": t.title,
+                                "gridProperties": {
+                                    "rowCount": max(DEFAULT_GRID_ROWS, rows),
+                                    "columnCount": max(DEFAULT_GRID_COLUMNS, cols),
+                                },
+                            }
+                        }
+                    }
+                )
+            reply = self._execute_or_fail(
+                sheets_api.batchUpdate(spreadsheetId=sid, body={"requests": requests}), "tạo trang tính mới"
+            )
+            for t, r in zip(missing, reply.get("replies", []), strict=True):
+                sheet_ids[t.title] = int(r["addSheet"]["properties"]["sheetId"])
+                created.append(t.title)
+
+            data = []
+            for t in missing:
+                rows = len(t.grid)
+                cols = max((len(r) for r in t.grid), default=0)
+                if rows == 0 or cols == 0:
+                    continue
+                data.append(
+                    {
+                        "range": a1_range(t.title, f"A1:{column_letter(cols)}{rows}"),
+                        "majorDimension": "ROWS",
+                        "values": [[_clean_cell(c) for c in row] for row in t.grid],
+                    }
+                )
+            if data:
+                self._execute_or_fail(
+                    sheets_api.values().batchUpdate(
+                        spreadsheetId=sid, body={"valueInputOption": "RAW", "data": data}
+                    ),
+                    "ghi mẫu báo cáo vào trang tính mới",
+                )
+
+        protect_requests: list[dict[str, Any]] = []
+        protected: list[str] = []
+        for t in specs:
+            editors = _editor_list(t.editors, self.settings.office_account)
+            description = PROTECTION_PREFIX + t.title
+            current = next(
+                (
+                    p
+                    for p in (existing.get(t.title) or {}).get("protectedRanges", [])
+                    if _nfc(p.get("description", "")) == description
+                ),
+                None,
+            )
+            if current is None:
+                protect_requests.append(
+                    {
+                        "addProtectedRange": {
+                            "protectedRange": {
+                                "range": {"sheetId": sheet_ids[t.title]},
+                                "description": description,
+                                "warningOnly": False,
+                                "editors": {"users": editors},
+                            }
+                        }
+                    }
+                )
+                protected.append(t.title)
+                continue
+            # Contacts change between periods: keep the protection's editors in step with config.
+            # Google only shows editors to those who can edit the range; if hidden, leave it alone.
+            shown = current.get("editors")
+            if shown is not None:
+                have = {u.lower() for u in shown.get("users", [])}
+                if have != {u.lower() for u in editors}:
+                    protect_requests.append(
+                        {
+                            "updateProtectedRange": {
+                                "protectedRange": {
+                                    "protectedRangeId": current["protectedRangeId"],
+                                    "editors": {"users": editors},
+                                },
+                                "fields": "editors",
+                            }
+                        }
+                    )
+                    protected.append(t.title)
+        if protect_requests:
+            self._execute_or_fail(
+                sheets_api.batchUpdate(spreadsheetId=sid, body={"requests": protect_requests}),
+                "khóa (bảo vệ) trang tính của các đơn vị",
+            )
+
+        changed = set(created) | set(protected)
+        return EnsureResult(
+            created=created,
+            protected=protected,
+            unchanged=[t.title for t in specs if t.title not in changed],
+        )
+
+    # ------------------------------------------------------------ read_tabs
+
+    def _batch_get(self, ranges: Sequence[str]) -> Any:
+        return (
+            self.service.spreadsheets()
+            .values()
+            .batchGet(
+                spreadsheetId=self.settings.spreadsheet_id,
+                ranges=list(ranges),
+                valueRenderOption="UNFORMATTED_VALUE",
+                majorDimension="ROWS",
+            )
+        )
+
+    def plan_batches(self, ranges: Sequence[str]) -> list[list[str]]:
+        """Group ranges greedily so each batchGet URL stays within max_url_length.
+
+        The length is the exact URL the client will build: the base URL plus "&ranges=<encoded>" per
+        range. A range that alone exceeds the limit still gets its own request.
+        """
+        base = len(self._batch_get([]).uri)
+        batches: list[list[str]] = []
+        current: list[str] = []
+        length = base
+        for r in ranges:
+            extra = len(urllib.parse.urlencode({"ranges": r})) + 1  # "&" (or "?" ordering, same length)
+            if current and length + extra > self.settings.max_url_length:
+                batches.append(current)
+                current, length = [], base
+            current.append(r)
+            length += extra
+        if current:
+            batches.append(current)
+        return batches
+
+    def read_tabs(self, titles: Sequence[str]) -> dict[str, TabRead]:
+        """Read every unit's tab with as few values:batchGet requests as the URL limit allows.
+
+        A 400/403/404 answer for a batch is bisected until the faulty tab is isolated, so one deleted or
+        unshared tab gives that unit a Vietnamese error while all other units are still read.
+        Raises SheetsUnavailable when Google stays overloaded after all retries.
+        """
+        unique = list(dict.fromkeys(titles))
+        range_of = {t: a1_range(t, self.settings.read_range) for t in unique}
+        title_of = {r: t for t, r in range_of.items()}
+        results: dict[str, TabRead] = {}
+        for batch in self.plan_batches([range_of[t] for t in unique]):
+            self._read_batch([title_of[r] for r in batch], range_of, results)
+        return {t: results[t] for t in unique}
+
+    def _read_batch(self, batch: list[str], range_of: dict[str, str], results: dict[str, TabRead]) -> None:
+        try:
+            reply = self._execute(self._batch_get([range_of[t] for t in batch]))
+        except HttpError as exc:
+            status = exc.resp.status
+            if status not in PER_RANGE_STATUSES:
+                raise SheetsError(
+                    f"Không đọc được bảng tính báo cáo (HTTP {status}: {_error_message(exc)}).", status=status
+                ) from exc
+            if len(batch) == 1:
+                title = batch[0]
+                results[title] = TabRead(title, None, _tab_error(title, status, _error_message(exc)))
+                return
+            mid = len(batch) // 2
+            self._read_batch(batch[:mid], range_of, results)
+            self._read_batch(batch[mid:], range_of, results)
+            return
+        value_ranges = reply.get("valueRanges", [])
+        if len(value_ranges) != len(batch):
+            raise SheetsError(
+                f"Google Sheets trả về {len(value_ranges)} vùng dữ liệu "
+                f"cho {len(batch)} trang tính đã yêu cầu."
+            )
+        for title, vr in zip(batch, value_ranges, strict=True):
+            results[title] = TabRead(title, vr.get("values", []))
+
+
+def _tab_error(title: str, status: int, message: str) -> str:
+    """Vietnamese, unit-level explanation of why a tab could not be read."""
+    if status == 403:
+        return (
+            f"Không có quyền đọc trang tính “{title}”: tài khoản của hệ thống chưa được chia sẻ quyền xem. "
+            "Đề nghị kiểm tra lại quyền chia sẻ của bảng tính."
+        )
+    if status == 404 or "Unable to parse range" in message:
+        return (
+            f"Không tìm thấy trang tính “{title}” trong bảng tính báo cáo "
+            "(trang tính có thể đã bị xóa hoặc đổi tên)."
+        )
+    return f"Không đọc được trang tính “{title}”: Google Sheets từ chối yêu cầu ({message})."

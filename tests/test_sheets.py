@@ -1,0 +1,500 @@
+"""tasks.sheets against the real google-api-python-client talking HTTP to tests.fake_sheets on loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import socket
+import unicodedata
+from collections.abc import Iterator
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+
+from tasks.sheets import (
+    SheetsError,
+    SheetsGateway,
+    SheetsSettings,
+    SheetsUnavailable,
+    TabSpec,
+    a1_range,
+    build_service,
+    column_letter,
+)
+from tests.fake_sheets import FakeSheets, split_a1
+
+SID = "1bAoCaO-test-spreadsheet"
+OFFICE = "vanphong@snv.tuyenquang.gov.vn"
+
+UNITS = [
+    "VP - Văn phòng Sở",
+    "TTr - Thanh tra Sở",
+    "Phòng TCBC",
+    "Phòng CCHC",
+    "Phòng XDCQ",
+    "Phòng CCVC",
+    "Ban TĐKT",
+    "Ban Tôn giáo",
+    "O'Brien - Chi cục VTLT",
+]
+
+TEMPLATE: list[list[str | int | float | None]] = [
+    ["BÁO CÁO KẾT QUẢ TUYÊN TRUYỀN CCHC", None, None, None],
+    ["STT", "Nội dung", "Số lượng", "Ghi chú"],
+    [1, "Tin bài đăng trên Trang thông tin điện tử", 0, None],
+    [2, "Hội nghị có lồng ghép nội dung CCHC", 0, None],
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if anything (a token refresh, a discovery fetch) tries to leave loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if isinstance(address, tuple):
+            host = str(address[0])
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise AssertionError(f"test tried to reach {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSheets]:
+    with FakeSheets() as server:
+        server.add_spreadsheet(SID)
+        yield server
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def make_gateway(fake: FakeSheets, sleeps: Sleeps, **overrides: object) -> SheetsGateway:
+    settings = SheetsSettings(spreadsheet_id=SID, endpoint=fake.endpoint, office_account=OFFICE, **overrides)
+    service = build_service(settings, credentials=AnonymousCredentials())
+    return SheetsGateway(settings, service=service, sleep=sleeps, rng=random.Random(7))
+
+
+def specs(titles: list[str]) -> list[TabSpec]:
+    return [
+        TabSpec(title=t, grid=TEMPLATE, editors=(f"donvi{i}@snv.tuyenquang.gov.vn",))
+        for i, t in enumerate(titles)
+    ]
+
+
+# ---------------------------------------------------------------- a1_range
+
+
+@pytest.mark.parametrize(
+    ("title", "cells", "expected"),
+    [
+        ("Phòng CCHC", "A1:F200", "'Phòng CCHC'!A1:F200"),
+        ("O'Brien", "A1:D40", "'O''Brien'!A1:D40"),
+        ("'quoted'", "A1", "'''quoted'''!A1"),
+        ("Sheet1", "B2:C3", "'Sheet1'!B2:C3"),
+        ("VP - Văn phòng Sở", "", "'VP - Văn phòng Sở'"),
+        ("Ban Tôn giáo!", "A1:F200", "'Ban Tôn giáo!'!A1:F200"),
+    ],
+)
+def test_a1_range_quotes_titles(title: str, cells: str, expected: str) -> None:
+    assert a1_range(title, cells) == expected
+
+
+def test_a1_range_default_cells_and_nfc() -> None:
+    nfd = unicodedata.normalize("NFD", "Phòng CCHC")
+    assert a1_range(nfd) == "'Phòng CCHC'!A1:F200"
+    assert a1_range(nfd) == unicodedata.normalize("NFC", a1_range(nfd))
+
+
+@pytest.mark.parametrize("title", ["O'Brien", "It''s", "Phòng CCHC", "a!b", "'x'"])
+def test_a1_range_round_trips_through_a_parser(title: str) -> None:
+    assert split_a1(a1_range(title, "A1:B2")) == (title, "A1:B2")
+
+
+def test_column_letter() -> None:
+    assert [column_letter(i) for i in (1, 6, 26, 27, 52, 703)] == ["A", "F", "Z", "AA", "AZ", "AAA"]
+    with pytest.raises(ValueError):
+        column_letter(0)
+
+
+# ---------------------------------------------------------------- ensure_tabs
+
+
+def test_ensure_tabs_creates_writes_and_protects(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps)
+    titles = ["VP - Văn phòng Sở", "Phòng CCHC", "O'Brien"]
+    result = gw.ensure_tabs(specs(titles))
+
+    assert result.created == titles
+    assert result.protected == titles
+    assert result.unchanged == []
+    assert fake.titles(SID) == ["Trang tính1", *titles]
+    assert [r.op for r in fake.requests] == ["get", "batchUpdate", "values.batchUpdate", "batchUpdate"]
+    assert gw.request_count == 4
+
+    # the grid lands cell for cell (None = left empty), numbers stay numbers
+    obrien = fake.values(SID, "O'Brien")
+    assert obrien[1] == ["STT", "Nội dung", "Số lượng", "Ghi chú"]
+    assert obrien[2][0] == 1 and obrien[2][2] == 0
+    assert obrien[0][0] == "BÁO CÁO KẾT QUẢ TUYÊN TRUYỀN CCHC"
+    write = fake.ops("values.batchUpdate")[0]
+    assert write.body["valueInputOption"] == "RAW"
+    assert write.ranges == ["'VP - Văn phòng Sở'!A1:D4", "'Phòng CCHC'!A1:D4", "'O''Brien'!A1:D4"]
+
+    # each tab is protected for its own unit + the Office, nobody else
+    for i, title in enumerate(titles):
+        sheet = fake.sheet(SID, title)
+        (protection,) = sheet["protectedRanges"]
+        assert protection["description"] == f"baocao:{title}"
+        assert protection["range"] == {"sheetId": sheet["properties"]["sheetId"]}
+        assert protection["editors"]["users"] == [f"donvi{i}@snv.tuyenquang.gov.vn", OFFICE]
+        assert protection["warningOnly"] is False
+
+    # second run: one get, nothing else, and the unit's typed data is untouched
+    fake.set_values(SID, "Phòng CCHC", [["đơn vị đã nhập", 5]])
+    fake.clear_log()
+    gw2 = make_gateway(fake, sleeps)
+    again = gw2.ensure_tabs(specs(titles))
+    assert again.created == [] and again.protected == []
+    assert again.unchanged == titles
+    assert [r.op for r in fake.requests] == ["get"]
+    assert gw2.request_count == 1
+    assert fake.requests[0].query["fields"] == ["sheets(properties(sheetId,title),protectedRanges)"]
+    assert fake.values(SID, "Phòng CCHC") == [["đơn vị đã nhập", 5]]
+
+
+def test_ensure_tabs_adds_only_whats_missing(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps)
+    gw.ensure_tabs(specs(["Phòng CCHC"]))
+    # someone created a tab by hand (no protection) and a new unit appeared in config
+    fake.add_tab(SID, "Ban Tôn giáo")
+    fake.clear_log()
+
+    result = gw.ensure_tabs(specs(["Phòng CCHC", "Ban Tôn giáo", "Phòng CCVC"]))
+    assert result.created == ["Phòng CCVC"]
+    assert result.protected == ["Ban Tôn giáo", "Phòng CCVC"]
+    assert result.unchanged == ["Phòng CCHC"]
+    assert [r.op for r in fake.requests] == ["get", "batchUpdate", "values.batchUpdate", "batchUpdate"]
+    assert fake.values(SID, "Ban Tôn giáo") == []  # a hand-made tab is never overwritten
+
+
+def test_ensure_tabs_updates_editors_when_contacts_change(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps)
+    gw.ensure_tabs([TabSpec("Phòng CCHC", TEMPLATE, ("cu@snv.gov.vn",))])
+    fake.clear_log()
+    result = gw.ensure_tabs([TabSpec("Phòng CCHC", TEMPLATE, ("moi@snv.gov.vn",))])
+    assert result.protected == ["Phòng CCHC"] and result.created == []
+    assert [r.op for r in fake.requests] == ["get", "batchUpdate"]
+    (protection,) = fake.sheet(SID, "Phòng CCHC")["protectedRanges"]
+    assert protection["editors"]["users"] == ["moi@snv.gov.vn", OFFICE]
+
+
+def test_ensure_tabs_grows_grid_for_wide_templates(fake: FakeSheets, sleeps: Sleeps) -> None:
+    wide = [[f"c{i}" for i in range(30)]]
+    gw = make_gateway(fake, sleeps)
+    gw.ensure_tabs([TabSpec("Rộng", wide, ())])
+    assert fake.values(SID, "Rộng") == wide
+    assert fake.ops("values.batchUpdate")[0].ranges == ["'Rộng'!A1:AD1"]
+    (protection,) = fake.sheet(SID, "Rộng")["protectedRanges"]
+    assert protection["editors"]["users"] == [OFFICE]
+
+
+def test_ensure_tabs_duplicate_title_from_google_is_a_clear_error(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps)
+    # a tab appears between our get and our addSheet (e.g. the operator created it by hand)
+    real_get = fake.api_get
+
+    def racing_get(spreadsheet_id: str, query: dict) -> dict:
+        out = real_get(spreadsheet_id, query)
+        fake.add_tab(SID, "Phòng CCHC")
+        return out
+
+    fake.api_get = racing_get  # type: ignore[method-assign]
+    with pytest.raises(SheetsError) as info:
+        gw.ensure_tabs(specs(["Phòng CCHC"]))
+    assert info.value.status == 400
+    assert "tạo trang tính mới" in str(info.value)
+    assert "already exists" in str(info.value)
+
+
+def test_ensure_tabs_rejects_duplicate_specs(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps)
+    with pytest.raises(ValueError):
+        gw.ensure_tabs(specs(["Phòng CCHC", unicodedata.normalize("NFD", "Phòng CCHC")]))
+    assert fake.requests == []
+
+
+# ---------------------------------------------------------------- read_tabs
+
+
+@pytest.fixture
+def nine_units(fake: FakeSheets) -> FakeSheets:
+    for i, title in enumerate(UNITS):
+        fake.add_tab(
+            SID, title, [["STT", "Nội dung", "Số lượng"], [1, "Tin bài", 10 + i], [2, "Hội nghị", 2.5]]
+        )
+    return fake
+
+
+def test_read_nine_tabs_in_one_batch_get(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps)
+    reads = gw.read_tabs(UNITS)
+
+    batch_gets = nine_units.ops("values.batchGet")
+    assert len(batch_gets) == 1
+    assert gw.request_count == 1
+    assert batch_gets[0].ranges == [a1_range(t, "A1:F200") for t in UNITS]
+    assert batch_gets[0].query["valueRenderOption"] == ["UNFORMATTED_VALUE"]
+    assert batch_gets[0].query["majorDimension"] == ["ROWS"]
+
+    assert list(reads) == UNITS
+    for i, title in enumerate(UNITS):
+        assert reads[title].error is None
+        assert reads[title].grid == [
+            ["STT", "Nội dung", "Số lượng"],
+            [1, "Tin bài", 10 + i],
+            [2, "Hội nghị", 2.5],
+        ]
+    assert isinstance(reads["Phòng CCHC"].grid[1][2], int)
+    assert isinstance(reads["Phòng CCHC"].grid[2][2], float)
+    assert sleeps == []
+
+
+def test_read_empty_tab_gives_empty_grid(fake: FakeSheets, sleeps: Sleeps) -> None:
+    fake.add_tab(SID, "Phòng CCHC")
+    reads = make_gateway(fake, sleeps).read_tabs(["Phòng CCHC"])
+    assert reads["Phòng CCHC"].grid == [] and reads["Phòng CCHC"].error is None
+
+
+def test_small_url_limit_splits_into_few_requests(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    probe = make_gateway(nine_units, sleeps)
+    base = len(probe._batch_get([]).uri)
+    # room for about three encoded ranges per URL
+    per_range = max(len(probe._batch_get([a1_range(t)]).uri) - base for t in UNITS)
+    limit = base + 3 * per_range
+    gw = make_gateway(nine_units, sleeps, max_url_length=limit)
+
+    reads = gw.read_tabs(UNITS)
+    batch_gets = nine_units.ops("values.batchGet")
+    assert len(batch_gets) == 3
+    assert gw.request_count == 3
+    assert sum(len(r.ranges) for r in batch_gets) == 9 and all(len(r.ranges) >= 2 for r in batch_gets)
+    assert all(r.error is None for r in reads.values())
+    assert [reads[t].grid[1][2] for t in UNITS] == [10 + i for i in range(9)]
+
+
+def test_planned_url_length_is_the_real_url_length(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    for limit in (300, 450, 700, 1000):
+        gw = make_gateway(nine_units, sleeps, max_url_length=limit)
+        ranges = [a1_range(t) for t in UNITS]
+        batches = gw.plan_batches(ranges)
+        assert [r for b in batches for r in b] == ranges
+        for batch in batches:
+            uri = gw._batch_get(batch).uri
+            assert len(uri) <= limit or len(batch) == 1
+        # greedy: adding the next range to any batch would have overflowed
+        for batch, nxt in zip(batches, batches[1:], strict=False):
+            assert len(gw._batch_get([*batch, nxt[0]]).uri) > limit
+
+
+def test_tiny_limit_forces_one_request_per_tab(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps, max_url_length=10)
+    reads = gw.read_tabs(UNITS)
+    assert len(nine_units.ops("values.batchGet")) == 9
+    assert all(r.error is None for r in reads.values())
+
+
+def test_many_tabs_long_url_goes_through_method_override(fake: FakeSheets, sleeps: Sleeps) -> None:
+    titles = [f"Đơn vị số {i:02d} - Phòng ban chuyên môn" for i in range(100)]
+    for i, title in enumerate(titles):
+        fake.add_tab(SID, title, [["Số lượng", i]])
+    gw = make_gateway(fake, sleeps)  # default 8000 chars: URL > 2048 so the client POSTs with override
+    reads = gw.read_tabs(titles)
+    batch_gets = fake.ops("values.batchGet")
+    assert len(batch_gets) == 2
+    assert {r.wire_method for r in batch_gets} == {"POST"}
+    assert [reads[t].grid for t in titles] == [[["Số lượng", i]] for i in range(100)]
+
+
+# ---------------------------------------------------------------- retries
+
+
+def test_429_with_retry_after_is_honoured(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(429, op="values.batchGet", retry_after=7)
+    gw = make_gateway(nine_units, sleeps)
+    reads = gw.read_tabs(UNITS)
+    assert sleeps == [7]
+    assert [r.status for r in nine_units.ops("values.batchGet")] == [429, 200]
+    assert gw.request_count == 2
+    assert reads["Phòng CCHC"].grid[1][2] == 13
+
+
+def test_retry_after_http_date_and_cap(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(503, op="values.batchGet", retry_after="Wed, 21 Oct 2015 07:28:00 GMT")  # in the past
+    nine_units.fail(429, op="values.batchGet", retry_after=3600)
+    gw = make_gateway(nine_units, sleeps, backoff_max=30.0)
+    gw.read_tabs(UNITS)
+    assert sleeps == [0.0, 30.0]
+
+
+def test_500_twice_then_success_backs_off_exponentially(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(500, op="values.batchGet", times=2)
+    gw = make_gateway(nine_units, sleeps, backoff_base=1.0)
+    reads = gw.read_tabs(UNITS)
+    assert len(sleeps) == 2
+    assert 1.0 <= sleeps[0] <= 2.0  # base * 2**0 + jitter in [0, base]
+    assert 2.0 <= sleeps[1] <= 3.0  # base * 2**1 + jitter
+    assert all(r.error is None for r in reads.values())
+    assert gw.request_count == 3
+
+
+def test_persistent_500_raises_sheets_unavailable(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(500, op="values.batchGet", times=None)
+    gw = make_gateway(nine_units, sleeps, max_retries=4, backoff_base=2.0, backoff_max=10.0)
+    with pytest.raises(SheetsUnavailable) as info:
+        gw.read_tabs(UNITS)
+    assert len(nine_units.ops("values.batchGet")) == 5  # first try + 4 retries
+    assert gw.request_count == 5
+    assert len(sleeps) == 4
+    assert 2.0 <= sleeps[0] <= 4.0 and 4.0 <= sleeps[1] <= 6.0 and 8.0 <= sleeps[2] <= 10.0
+    assert sleeps[3] == 10.0  # capped at backoff_max
+    assert "thử" in str(info.value) and "HTTP 500" in str(info.value)
+    assert info.value.status == 500
+
+
+def test_retries_apply_to_ensure_tabs_too(fake: FakeSheets, sleeps: Sleeps) -> None:
+    fake.fail(503, op="batchUpdate", retry_after=2)
+    gw = make_gateway(fake, sleeps)
+    result = gw.ensure_tabs(specs(["Phòng CCHC"]))
+    assert result.created == ["Phòng CCHC"]
+    assert sleeps == [2]
+    assert fake.titles(SID).count("Phòng CCHC") == 1
+
+
+def test_connection_refused_is_retried_then_unavailable(sleeps: Sleeps) -> None:
+    with FakeSheets() as dead:
+        endpoint = dead.endpoint
+    settings = SheetsSettings(spreadsheet_id=SID, endpoint=endpoint, max_retries=2)
+    gw = SheetsGateway(settings, build_service(settings, AnonymousCredentials()), sleep=sleeps)
+    with pytest.raises(SheetsUnavailable):
+        gw.read_tabs(["Phòng CCHC"])
+    assert gw.request_count == 3 and len(sleeps) == 2
+
+
+# ---------------------------------------------------------------- per-tab faults
+
+
+def test_403_on_one_tab_isolated_by_bisection(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(403, op="values.batchGet", tab="Phòng CCHC", times=None)
+    gw = make_gateway(nine_units, sleeps)
+    reads = gw.read_tabs(UNITS)
+
+    bad = reads["Phòng CCHC"]
+    assert bad.grid is None
+    assert bad.error is not None and bad.error.startswith("Không có quyền đọc trang tính “Phòng CCHC”")
+    assert unicodedata.is_normalized("NFC", bad.error)
+    others = [t for t in UNITS if t != "Phòng CCHC"]
+    assert all(reads[t].error is None for t in others)
+    assert [reads[t].grid[1][2] for t in others] == [10 + UNITS.index(t) for t in others]
+    # 9 -> [4 | 5] -> the half with the bad tab is bisected again ... never one request per tab
+    n = len(nine_units.ops("values.batchGet"))
+    assert n == gw.request_count
+    assert n <= 1 + 2 * 4  # log2(9) levels, two requests each
+    assert sleeps == []
+
+
+def test_missing_tab_gets_its_own_error(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.delete_sheet(SID, "Ban Tôn giáo")
+    gw = make_gateway(nine_units, sleeps)
+    reads = gw.read_tabs(UNITS)
+    assert reads["Ban Tôn giáo"].grid is None
+    assert reads["Ban Tôn giáo"].error == (
+        "Không tìm thấy trang tính “Ban Tôn giáo” trong bảng tính báo cáo "
+        "(trang tính có thể đã bị xóa hoặc đổi tên)."
+    )
+    assert sum(r.error is not None for r in reads.values()) == 1
+    assert nine_units.ops("values.batchGet")[0].status == 400
+
+
+def test_two_bad_tabs_and_a_retry_in_the_middle(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.delete_sheet(SID, "VP - Văn phòng Sở")
+    nine_units.fail(403, op="values.batchGet", tab="O'Brien - Chi cục VTLT", times=None)
+    nine_units.fail(429, op="values.batchGet", retry_after=1, matcher=lambda r: len(r.ranges) == 2)
+    reads = make_gateway(nine_units, sleeps).read_tabs(UNITS)
+    assert reads["VP - Văn phòng Sở"].error.startswith("Không tìm thấy")
+    assert reads["O'Brien - Chi cục VTLT"].error.startswith("Không có quyền đọc")
+    assert sum(r.error is None for r in reads.values()) == 7
+    assert sleeps == [1]
+
+
+def test_whole_spreadsheet_missing_is_per_tab_not_a_crash(fake: FakeSheets, sleeps: Sleeps) -> None:
+    settings = SheetsSettings(spreadsheet_id="khong-ton-tai", endpoint=fake.endpoint)
+    gw = SheetsGateway(settings, build_service(settings, AnonymousCredentials()), sleep=sleeps)
+    reads = gw.read_tabs(["A", "B"])
+    assert all(r.error and r.error.startswith("Không tìm thấy") for r in reads.values())
+    with pytest.raises(SheetsError) as info:
+        gw.ensure_tabs(specs(["A"]))
+    assert info.value.status == 404 and "không tìm thấy bảng tính" in str(info.value)
+
+
+def test_unit_edits_are_seen_on_next_read(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps)
+    nine_units.set_values(SID, "Phòng CCVC", [["STT", "Nội dung", "Số lượng"], [1, "Tin bài", 42, "", "x"]])
+    assert gw.read_tabs(["Phòng CCVC"])["Phòng CCVC"].grid[1] == [1, "Tin bài", 42, "", "x"]
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def test_service_account_from_env_refreshes_against_local_token_uri(
+    fake: FakeSheets, sleeps: Sleeps, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = tmp_path / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "baocao-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "baocao@baocao-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{fake.endpoint}token",
+            }
+        )
+    )
+    monkeypatch.setenv("BAOCAO_SHEETS_CREDENTIALS", str(key_file))
+    settings = SheetsSettings(spreadsheet_id=SID, endpoint=fake.endpoint)
+    gw = SheetsGateway(settings, sleep=sleeps)  # builds the service itself from the env var
+    gw.ensure_tabs(specs(["Phòng CCHC"]))
+    assert [r.op for r in fake.requests][:2] == ["token", "get"]
+    assert gw.request_count == 4  # the token request is not a Sheets request
+
+
+def test_missing_credentials_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BAOCAO_SHEETS_CREDENTIALS", raising=False)
+    with pytest.raises(SheetsError) as info:
+        build_service(SheetsSettings(spreadsheet_id=SID))
+    assert "BAOCAO_SHEETS_CREDENTIALS" in str(info.value)
+    assert str(info.value).startswith("Chưa cấu hình khóa tài khoản dịch vụ Google")
