@@ -1,0 +1,1 @@
+"""Real local servers (aiosmtpd SMTP, rootless Dovecot IMAP) for integration tests; loopback only."""
