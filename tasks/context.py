@@ -1,0 +1,55 @@
+"""Where a run reads its configuration and keeps its state: one object handed to every step."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+from tasks.config import AppConfig, load_config
+from tasks.ledger import Ledger
+from tasks.periods import Period, current_period, parse_period, report_deadline, unit_deadline
+
+DEFAULT_CONFIG_DIR = Path(os.environ.get("BAOCAO_CONFIG_DIR", "config"))
+
+
+@dataclass
+class Context:
+    cfg: AppConfig
+    data_dir: Path
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        url = os.environ.get("BAOCAO_LEDGER_URL") or self.cfg.settings.ledger_url
+        return Ledger.for_data_dir(self.data_dir, url)
+
+    @property
+    def inbox(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.data_dir / "templates"
+
+    def period(self, key: str | None) -> Period:
+        """The named period, or the current one of the configured kind."""
+        return parse_period(key) if key else current_period(self.cfg.settings.period_kind)
+
+    def unit_deadline(self, period: Period) -> date:
+        return unit_deadline(period, self.cfg.settings.deadlines.unit_working_days)
+
+    def report_deadline(self, period: Period) -> date:
+        return report_deadline(period, self.cfg.settings.deadlines.report_working_days)
+
+
+def open_context(config_dir: Path | str | None = None, data_dir: Path | str | None = None) -> Context:
+    cfg = load_config(Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR)
+    if data_dir is None:
+        data_dir = os.environ.get("BAOCAO_DATA_DIR") or cfg.settings.data_dir
+    return Context(cfg=cfg, data_dir=Path(data_dir))

@@ -1,0 +1,87 @@
+"""Sending: every message is composed once, written to the outbox as .eml and, when SMTP is on, sent
+over one connection per batch. The ledger keeps each message's key so nothing goes out twice."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tasks.context import Context
+from tasks.mail.compose import ComposedMessage, OutgoingMail, compose_message
+
+
+@dataclass
+class DispatchReport:
+    written: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, reason), for the operator
+
+    def merge(self, other: DispatchReport) -> DispatchReport:
+        for name in ("written", "sent", "skipped", "failed"):
+            getattr(self, name).extend(getattr(other, name))
+        return self
+
+
+def _eml_name(key: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", key, flags=re.UNICODE) + ".eml"
+
+
+def smtp_settings(ctx: Context):  # -> tasks.mail.smtp.SmtpSettings
+    from tasks.mail.smtp import SmtpSettings
+
+    ch = ctx.cfg.settings.channels.smtp
+    org = ctx.cfg.settings.organisation
+    return SmtpSettings(host=ch.host, port=ch.port, security=ch.security, username=ch.username,
+                        password_env=ch.password_env, password_block=ch.password_block,
+                        sender=org.office_email, sender_name=org.office_name)
+
+
+def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) -> DispatchReport:
+    """Write and send the messages not yet sent; returns what happened to each, failures included."""
+    settings = ctx.cfg.settings
+    smtp_on = settings.channels.smtp.enabled
+    report = DispatchReport()
+    mails = list(mails)
+    done = ctx.ledger.sent_keys(m.key for m in mails) if not resend else set()
+    if smtp_on and not resend:  # written-only messages still need to go out once SMTP is on
+        done = {k for k in done if (rec := ctx.ledger.message(k)) is not None and rec.status == "sent"}
+    composed: list[ComposedMessage] = []
+    for mail in mails:
+        if mail.key in done:
+            report.skipped.append(mail.key)
+            continue
+        msg = compose_message(mail, settings.organisation.office_email, settings.organisation.office_name)
+        composed.append(msg)
+        eml = None
+        if settings.channels.outbox:
+            folder = ctx.outbox / (mail.period or "khac") / mail.kind
+            folder.mkdir(parents=True, exist_ok=True)
+            eml = folder / _eml_name(mail.key)
+            eml.write_bytes(msg.data)
+        _record(ctx, msg, "written", None, str(eml) if eml else None)
+        if not smtp_on:
+            report.written.append(mail.key)
+    if smtp_on and composed:
+        from tasks.mail.smtp import SmtpBatchSender
+
+        with SmtpBatchSender(smtp_settings(ctx)) as sender:
+            outcomes = sender.send_batch(composed)
+        by_key = {m.mail.key: m for m in composed}
+        for outcome in outcomes:
+            msg = by_key[outcome.key]
+            if outcome.ok:
+                _record(ctx, msg, "sent", outcome.error, None)
+                report.sent.append(outcome.key)
+            else:
+                _record(ctx, msg, "failed", outcome.error, None)
+                report.failed.append((outcome.key, outcome.error or "không rõ lỗi"))
+    return report
+
+
+def _record(ctx: Context, msg: ComposedMessage, status: str, error: str | None, eml: str | None) -> None:
+    mail = msg.mail
+    ctx.ledger.record_message(key=mail.key, kind=mail.kind, report_id=ctx.cfg.report.id, period=mail.period,
+                              unit_code=mail.unit_code, recipients=msg.recipients, subject=mail.subject,
+                              message_id=msg.message_id, status=status, error=error, eml_path=eml)

@@ -1,0 +1,139 @@
+"""Reading a returned workbook into a ParsedSheet, by the template contract, wherever its cells sit.
+
+Units insert rows, retype labels and save in whatever format their office suite likes, so cells are
+found by their labels, not by fixed positions.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+from python_calamine import CalamineWorkbook
+
+from tasks.models import Issue, ParsedSheet, RawValue
+from tasks.text import a1, clean, label_key
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+_UNIT_LABEL = label_key("Mã đơn vị")
+_PERIOD_LABEL = label_key("Kỳ báo cáo")
+_CODE_HEADER = label_key("Mã")
+_VALUE_HEADER = label_key("Số liệu")
+
+
+class UnreadableFile(Exception):
+    """The file is not a spreadsheet we can open; the message is Vietnamese, for the unit."""
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_spreadsheet(filename: str) -> bool:
+    return PurePath(filename).suffix.lower() in SPREADSHEET_SUFFIXES
+
+
+def read_grid(data: bytes, filename: str) -> list[list[Any]]:
+    """The first sheet's cells, positions preserved (empty leading rows and columns kept)."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in SPREADSHEET_SUFFIXES:
+        raise UnreadableFile(
+            f"Tệp {filename!r} không phải bảng tính. Hãy gửi tệp .xlsx (hoặc .xls, .ods, .csv) theo biểu mẫu."
+        )
+    if suffix == ".csv":
+        return _read_csv(data, filename)
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if not wb.sheet_names:
+            raise UnreadableFile(f"Tệp {filename!r} không có trang tính nào.")
+        return wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # calamine raises several error types for broken files
+        raise UnreadableFile(
+            f"Không mở được tệp {filename!r}: tệp bị hỏng hoặc không đúng định dạng bảng tính "
+            f"({type(exc).__name__}). Hãy lưu lại tệp bằng Excel dưới dạng .xlsx rồi gửi lại."
+        ) from None
+
+
+def _read_csv(data: bytes, filename: str) -> list[list[Any]]:
+    for encoding in ("utf-8-sig", "cp1258"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1258 decodes nearly everything
+        raise UnreadableFile(f"Tệp {filename!r} không đọc được bảng mã; hãy lưu dạng CSV UTF-8.")
+    dialect = csv.excel
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        pass
+    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+
+
+def _text(value: Any) -> str:
+    return clean(value) if isinstance(value, str) else ""
+
+
+def _period_text(value: Any) -> str | None:
+    """A period cell as typed; spreadsheets turn '2021-03' into a date, so take that back."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime | date):
+        return f"{value.year}-{value.month:02d}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return clean(str(value))
+
+
+def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
+    """Find the labelled cells and the indicator table; never raises on odd content."""
+    out = ParsedSheet()
+    header: tuple[int, int, int] | None = None  # (row, code col, value col)
+    for r, row in enumerate(grid):
+        keys = [label_key(v) if isinstance(v, str) else "" for v in row]
+        for c, key in enumerate(keys):
+            right = row[c + 1] if c + 1 < len(row) else None
+            if key == _UNIT_LABEL and out.unit_cell is None:
+                out.unit_cell = a1(r, c + 1)
+                text = _text(right) if not isinstance(right, int | float) else str(right)
+                out.unit_code = text or None
+            elif key == _PERIOD_LABEL and out.period_cell is None:
+                out.period_cell = a1(r, c + 1)
+                out.period_text = _period_text(right)
+        if header is None and _CODE_HEADER in keys and _VALUE_HEADER in keys:
+            header = (r, keys.index(_CODE_HEADER), keys.index(_VALUE_HEADER))
+
+    if out.unit_cell is None:
+        out.problems.append(Issue("Không tìm thấy ô 'Mã đơn vị' ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."))
+    if out.period_cell is None:
+        out.problems.append(Issue("Không tìm thấy ô 'Kỳ báo cáo' ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."))
+    if header is None:
+        out.problems.append(Issue(
+            "Không tìm thấy dòng tiêu đề bảng có cột 'Mã' và cột 'Số liệu'. Hãy dùng đúng biểu mẫu, không đổi tên cột."
+        ))
+        return out
+
+    h_row, code_col, value_col = header
+    for r in range(h_row + 1, len(grid)):
+        row = grid[r]
+        code_cell = row[code_col] if code_col < len(row) else None
+        code = _text(code_cell).upper() if isinstance(code_cell, str) else ""
+        if not code:
+            continue
+        raw = row[value_col] if value_col < len(row) else None
+        if code in out.values:
+            out.problems.append(Issue(
+                f"Chỉ tiêu {code} xuất hiện hai lần (ô {out.values[code].cell} và ô {a1(r, value_col)}). "
+                "Hãy xóa dòng bị lặp.",
+                code=code, cell=a1(r, value_col),
+            ))
+            continue
+        out.values[code] = RawValue(raw=raw, cell=a1(r, value_col))
+    return out

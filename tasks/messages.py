@@ -1,0 +1,142 @@
+"""The content of every message baocao sends, rendered from Jinja2 templates in templates/mail/.
+
+Each message has a stable key, so a step run twice finds it in the ledger and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from tasks.config import AppConfig, Unit
+from tasks.mail.compose import Attachment, OutgoingMail
+from tasks.periods import Period
+from tasks.render.vietnamese_dates import format_date, format_number, format_percent
+from tasks.text import nfc
+
+TEMPLATES_DIR = Path(os.environ.get("BAOCAO_TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates"))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR / "mail"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["short_date"] = lambda d: f"{d:%d/%m/%Y}"
+    env.filters["long_date"] = format_date
+    env.filters["percent"] = format_percent
+    return env
+
+
+def subject_tag(cfg: AppConfig, period: Period, unit_code: str | None = None) -> str:
+    """'[BC-CCHC 2021-03 VP]': lets replies be matched to a report, a period and a unit."""
+    return f"[{cfg.report.short_code} {period.key}{' ' + unit_code if unit_code else ''}]"
+
+
+def _render(kind: str, subject: str, tag: str, cfg: AppConfig, **ctx: Any) -> tuple[str, str]:
+    common = {"subject": subject, "tag": tag, "office_name": cfg.settings.organisation.office_name,
+              "report": cfg.report, "organisation": cfg.settings.organisation, **ctx}
+    env = _env()
+    text = env.get_template(f"{kind}.txt.j2").render(common)
+    html = env.get_template(f"{kind}.html.j2").render(common)
+    return nfc(text), nfc(html)
+
+
+def _mail(cfg: AppConfig, *, key: str, kind: str, to: list[str] | tuple[str, ...], subject: str, tag: str,
+          period: Period, unit: Unit | None = None, attachments: tuple[Attachment, ...] = (),
+          cc: tuple[str, ...] = (), **ctx: Any) -> OutgoingMail:
+    full_subject = nfc(f"{tag} {subject}")
+    text, html = _render(kind, full_subject, tag, cfg, period=period, unit=unit, **ctx)
+    return OutgoingMail(key=key, kind=kind, to=tuple(to), cc=cc, subject=full_subject, text=text, html=html,
+                        attachments=attachments, unit_code=unit.code if unit else None, period=period.key)
+
+
+def request_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, workbook: bytes | None,
+                 workbook_name: str, sheet_tab: str | None = None, sheet_url: str | None = None) -> OutgoingMail:
+    attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
+    return _mail(cfg, key=f"request:{cfg.report.id}:{period.key}:{unit.code}", kind="request", to=unit.emails,
+                 subject=f"Đề nghị báo cáo {cfg.report.title.lower()} {period.label} – hạn {deadline:%d/%m/%Y}",
+                 tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
+                 attachments=attachments, attachment_name=workbook_name, sheet_tab=sheet_tab, sheet_url=sheet_url)
+
+
+def reminder_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, today: date,
+                  workbook: bytes | None, workbook_name: str, last_errors: list[str]) -> OutgoingMail:
+    days_left = (deadline - today).days
+    attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
+    when = f"còn {days_left} ngày" if days_left > 0 else "hạn cuối hôm nay" if days_left == 0 else "đã quá hạn"
+    return _mail(cfg, key=f"reminder:{cfg.report.id}:{period.key}:{unit.code}:{today.isoformat()}",
+                 kind="reminder", to=unit.emails, subject=f"Nhắc gửi báo cáo {period.label} ({when})",
+                 tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
+                 days_left=days_left, last_errors=last_errors, attachments=attachments)
+
+
+def rejection_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, submission_key: str,
+                   filename: str, received_at: str, errors: list[Mapping[str, Any]],
+                   warnings: list[Mapping[str, Any]], workbook: bytes | None, workbook_name: str,
+                   to: tuple[str, ...] | None = None) -> OutgoingMail:
+    attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
+    return _mail(cfg, key=f"rejection:{cfg.report.id}:{period.key}:{unit.code}:{submission_key}",
+                 kind="rejection", to=to or unit.emails,
+                 subject=f"Báo cáo {period.label} chưa hợp lệ – đề nghị sửa và gửi lại",
+                 tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
+                 filename=filename, received_at=received_at, errors=errors, warnings=warnings,
+                 attachments=attachments)
+
+
+def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any]) -> OutgoingMail:
+    units = {u.code: u for u in cfg.units}
+    pick = lambda key: [units[c] for c in completeness[key]]  # noqa: E731
+    return _mail(cfg, key=f"overdue:{cfg.report.id}:{period.key}", kind="overdue",
+                 to=[cfg.settings.organisation.operator_email],
+                 subject=f"Đôn đốc: {completeness['missing_count']} đơn vị chưa báo cáo {period.label}",
+                 tag=subject_tag(cfg, period), period=period, deadline=deadline,
+                 expected=completeness["expected_count"], accepted=pick("accepted"), on_time=pick("on_time"),
+                 late=pick("late"), missing=pick("missing"), rejected=pick("rejected"))
+
+
+def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:
+    """(to, cc): the primary recipient (UBND tỉnh) in To, every other Nơi nhận address in Cc."""
+    to: list[str] = []
+    cc: list[str] = []
+    for r in cfg.report.recipients:
+        emails = list(r.emails)
+        if r.units == "all":
+            emails += [e for u in cfg.active_units for e in u.emails]
+        (to if r.primary else cc).extend(e for e in emails if e not in to and e not in cc)
+    return to, cc
+
+
+def delivery_mail(cfg: AppConfig, period: Period, consolidation: Mapping[str, Any],
+                  files: list[tuple[str, bytes, str]], resend: int = 0) -> OutgoingMail:
+    to, cc = delivery_recipients(cfg)
+    inds = {i["code"]: i for i in consolidation["indicators"]}
+    key_numbers = [
+        {"label": inds[c]["label"], "value": format_number(consolidation["totals"].get(c, 0)), "unit": inds[c]["unit"]}
+        for c in consolidation["main_indicators"]
+    ]
+    key = f"delivery:{cfg.report.id}:{period.key}" + (f":resend{resend}" if resend else "")
+    return _mail(cfg, key=key, kind="delivery", to=to, cc=tuple(cc),
+                 subject=f"Báo cáo {cfg.report.title.lower()} {period.label}", tag=subject_tag(cfg, period),
+                 period=period, recipient_line=cfg.report.recipient_line, key_numbers=key_numbers,
+                 c=consolidation["completeness"],
+                 attachments=tuple(Attachment(name, data, mime) for name, data, mime in files))
+
+
+def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, error: str, at: str,
+               command: str, url: str | None = None) -> OutgoingMail:
+    return _mail(cfg, key=f"alert:{flow_run}", kind="alert", to=[cfg.settings.organisation.operator_email],
+                 subject=f"Lỗi khi chạy {flow_name} ({period.label})", tag=subject_tag(cfg, period),
+                 period=period, flow_name=flow_name, flow_run=flow_run, error=error, at=at, command=command,
+                 url=url)

@@ -1,0 +1,230 @@
+"""Checking a parsed submission against its report definition.
+
+The value checks are a pydantic model built from the definition (one field per indicator), so a new
+report is a new YAML file; errors are translated into Vietnamese messages naming code, label, cell,
+the value found and what is expected.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError
+
+from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
+from tasks.models import Issue, ParsedSheet
+from tasks.periods import Period, PeriodError, parse_period
+from tasks.text import clean, nfc
+
+_INT_TEXT = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
+
+
+@dataclass
+class Verdict:
+    """The outcome of validating one submission."""
+
+    unit_code: str | None
+    period_key: str | None
+    values: dict[str, int | str | None] = field(default_factory=dict)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _to_int(value: Any) -> int | None:
+    """'12', 12.0 and ' 12 ' are 12; '12 tin', 3.5 and True are errors; blank is None."""
+    if value is None or (isinstance(value, str) and not clean(value)):
+        return None
+    if isinstance(value, bool):
+        raise PydanticCustomError("not_integer", "not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise PydanticCustomError("not_integer", "not an integer")
+    text = clean(str(value))
+    if _INT_TEXT.match(text):
+        return int(re.split(r"[.,]", text)[0])
+    raise PydanticCustomError("not_integer", "not an integer")
+
+
+def _to_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = nfc(str(value)).strip()
+    return text or None
+
+
+def _field(ind: Indicator) -> tuple[Any, Any]:
+    if ind.type == "integer":
+        bounded = Annotated[int, Field(ge=ind.min, le=ind.max)]
+        return Annotated[bounded | None, BeforeValidator(_to_int)], Field(default=None, alias=ind.code)
+    return Annotated[str | None, BeforeValidator(_to_text)], Field(default=None, alias=ind.code)
+
+
+@lru_cache(maxsize=32)
+def submission_model(report: ReportDefinition) -> type[BaseModel]:
+    """A pydantic model of one unit's values for this report, built from the definition."""
+    fields = {ind.code.lower(): _field(ind) for ind in report.indicators}
+    return create_model(  # type: ignore[call-overload]
+        f"Submission_{report.id.replace('-', '_')}",
+        __config__=ConfigDict(extra="ignore", populate_by_name=False),
+        **fields,
+    )
+
+
+def _where(ind: Indicator, cell: str | None) -> str:
+    return f"Chỉ tiêu {ind.code} \u201c{ind.label}\u201d" + (f" (ô {cell})" if cell else "")
+
+
+def _value_issue(ind: Indicator, cell: str | None, raw: Any, err_type: str, ctx: dict[str, Any]) -> Issue:
+    found = _describe(raw)
+    if err_type == "not_integer":
+        msg = (f"{_where(ind, cell)}: giá trị \u201c{found}\u201d không phải là số nguyên. "
+               "Hãy chỉ nhập chữ số, không kèm chữ hay đơn vị tính (ví dụ: 12).")
+    elif err_type == "greater_than_equal":
+        msg = f"{_where(ind, cell)}: giá trị {found} nhỏ hơn mức tối thiểu {ctx.get('ge')}. Hãy nhập số ≥ {ctx.get('ge')}."
+    elif err_type == "less_than_equal":
+        msg = f"{_where(ind, cell)}: giá trị {found} lớn hơn mức tối đa {ctx.get('le')}. Hãy kiểm tra lại số liệu."
+    else:
+        msg = f"{_where(ind, cell)}: giá trị \u201c{found}\u201d không hợp lệ."
+    return Issue(msg, code=ind.code, label=ind.label, cell=cell, value=found)
+
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+        "==": operator.eq, "!=": operator.ne}
+
+
+def _holds(cond: Condition, values: dict[str, Any]) -> bool | None:
+    """True/False, or None when a value it needs is missing (then the rule does not apply)."""
+    left = values.get(cond.left)
+    if cond.op == "filled":
+        return left not in (None, "")
+    if cond.op == "empty":
+        return left in (None, "")
+    right = values.get(cond.right) if isinstance(cond.right, str) else cond.right
+    if left is None or right is None:
+        return None
+    return _OPS[cond.op](left, right * cond.factor)
+
+
+def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str, Any], list[Issue], list[Issue]]:
+    """Types, ranges, required indicators, cross-field rules and warnings, for one sheet's values."""
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    raw = {code: rv.raw for code, rv in sheet.values.items()}
+    cells = {code: rv.cell for code, rv in sheet.values.items()}
+    model = submission_model(report)
+    bad: set[str] = set()
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            code = str(err["loc"][0])
+            ind = report.by_code[code]
+            bad.add(code)
+            errors.append(_value_issue(ind, cells.get(code), raw.get(code), err["type"], err.get("ctx") or {}))
+        good = {k: v for k, v in raw.items() if k not in bad and k in report.by_code}
+        parsed = model.model_validate(good)
+    values: dict[str, Any] = {
+        ind.code: getattr(parsed, ind.code.lower()) for ind in report.indicators if ind.code not in bad
+    }
+
+    for ind in report.indicators:
+        if ind.code in bad:
+            continue
+        if ind.code not in sheet.values:
+            if ind.required:
+                errors.append(Issue(
+                    f"Không tìm thấy dòng của chỉ tiêu {ind.code} \u201c{ind.label}\u201d trong bảng. "
+                    "Hãy dùng đúng biểu mẫu, không xóa dòng hay sửa cột Mã.",
+                    code=ind.code, label=ind.label,
+                ))
+            continue
+        value = values.get(ind.code)
+        if value is None and ind.required:
+            hint = "nhập 0 nếu không có" if ind.type == "integer" else "ghi nội dung bằng lời"
+            errors.append(Issue(f"{_where(ind, cells[ind.code])}: chưa có số liệu. Hãy điền ({hint}).",
+                                code=ind.code, label=ind.label, cell=cells[ind.code], value=""))
+        elif ind.warn_above is not None and isinstance(value, int) and value > ind.warn_above:
+            warnings.append(Issue(
+                f"{_where(ind, cells[ind.code])}: giá trị {value} cao bất thường (trên {ind.warn_above}); "
+                "đề nghị kiểm tra lại.", severity="warning", code=ind.code, label=ind.label,
+                cell=cells[ind.code], value=str(value),
+            ))
+
+    for code in sheet.values:
+        if code not in report.by_code:
+            warnings.append(Issue(f"Mã chỉ tiêu {code} (ô {sheet.values[code].cell}) không có trong biểu mẫu; "
+                                  "số liệu dòng này không được tính.", severity="warning", code=code,
+                                  cell=sheet.values[code].cell))
+
+    for rule in report.rules:
+        if rule.when is not None and not _holds(rule.when, values):
+            continue
+        if _holds(rule.require, values) is False:
+            ind = report.by_code[rule.require.left]
+            issue = Issue(rule.message, severity=rule.severity, code=ind.code, label=ind.label,
+                          cell=cells.get(ind.code), value=_describe(values.get(ind.code)))
+            (errors if rule.severity == "error" else warnings).append(issue)
+    return values, errors, warnings
+
+
+def check_submission(cfg: AppConfig, sheet: ParsedSheet, expected: Period) -> Verdict:
+    """Unit and period first (a wrong one makes every number meaningless), then the values."""
+    report = cfg.report
+    verdict = Verdict(unit_code=sheet.unit_code, period_key=sheet.period_text)
+    verdict.errors.extend(sheet.problems)
+
+    if sheet.unit_cell is not None:
+        unit = cfg.unit(sheet.unit_code or "")
+        if not sheet.unit_code:
+            verdict.errors.append(Issue(f"Ô {sheet.unit_cell} (Mã đơn vị) đang để trống. Hãy ghi mã đơn vị "
+                                        "như trong biểu mẫu được gửi.", cell=sheet.unit_cell))
+        elif unit is None:
+            verdict.errors.append(Issue(
+                f"Mã đơn vị \u201c{sheet.unit_code}\u201d (ô {sheet.unit_cell}) không có trong danh sách đơn vị "
+                "báo cáo. Hãy dùng đúng biểu mẫu được gửi cho đơn vị mình.", cell=sheet.unit_cell,
+                value=sheet.unit_code))
+        elif not unit.active:
+            verdict.unit_code = unit.code
+            verdict.errors.append(Issue(f"Đơn vị {unit.code} ({unit.name}) hiện không thuộc diện báo cáo.",
+                                        cell=sheet.unit_cell, value=unit.code))
+        else:
+            verdict.unit_code = unit.code
+
+    if sheet.period_cell is not None:
+        try:
+            found = parse_period(sheet.period_text or "")
+        except PeriodError:
+            found = None
+        if found is None or found.key != expected.key:
+            verdict.errors.append(Issue(
+                f"Kỳ báo cáo \u201c{sheet.period_text or ''}\u201d (ô {sheet.period_cell}) không đúng: đang tổng hợp "
+                f"kỳ {expected.key} ({expected.label}). Hãy dùng biểu mẫu của kỳ {expected.key}.",
+                cell=sheet.period_cell, value=sheet.period_text or ""))
+        else:
+            verdict.period_key = found.key
+
+    if sheet.values:
+        verdict.values, errors, warnings = check_values(report, sheet)
+        verdict.errors.extend(errors)
+        verdict.warnings.extend(warnings)
+    return verdict
