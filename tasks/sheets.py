@@ -311,20 +311,20 @@ class SheetsGateway:
         try:
             return self._execute(request)
         except HttpError as exc:
-            status = exc.resp.status
-            if status == 403:
-                hint = "tài khoản dịch vụ chưa được cấp quyền chỉnh sửa bảng tính"
-            elif status == 404:
-                hint = "không tìm thấy bảng tính (kiểm tra mã bảng tính trong cấu hình)"
-            elif status == 401:
-                hint = "khóa tài khoản dịch vụ không hợp lệ hoặc đã bị thu hồi"
-            else:
-                hint = "Google từ chối yêu cầu"
-            raise SheetsError(
-                f"Không thể {what}: {hint} (HTTP {status}: {_error_message(exc)}).", status=status
-            ) from exc
+            raise _operator_error(exc, what) from exc
 
     # ------------------------------------------------------------ ensure_tabs
+
+    def _existing_sheets(self) -> dict[str, dict[str, Any]]:
+        """Tabs of the spreadsheet by NFC title, with their protected ranges (one spreadsheets.get)."""
+        meta = self._execute_or_fail(
+            self.service.spreadsheets().get(
+                spreadsheetId=self.settings.spreadsheet_id,
+                fields="sheets(properties(sheetId,title),protectedRanges)",
+            ),
+            "đọc danh sách trang tính",
+        )
+        return {_nfc(sheet["properties"]["title"]): sheet for sheet in meta.get("sheets", [])}
 
     def ensure_tabs(self, tabs: Sequence[TabSpec]) -> EnsureResult:
         """Make sure every unit has its tab (with the template) and the tab is protected for its editors.
@@ -341,13 +341,7 @@ class SheetsGateway:
         sid = self.settings.spreadsheet_id
         sheets_api = self.service.spreadsheets()
 
-        meta = self._execute_or_fail(
-            sheets_api.get(spreadsheetId=sid, fields="sheets(properties(sheetId,title),protectedRanges)"),
-            "đọc danh sách trang tính",
-        )
-        existing: dict[str, dict[str, Any]] = {}
-        for sheet in meta.get("sheets", []):
-            existing[_nfc(sheet["properties"]["title"])] = sheet
+        existing = self._existing_sheets()
         sheet_ids = {t: int(s["properties"].get("sheetId", 0)) for t, s in existing.items()}
 
         missing = [t for t in specs if t.title not in existing]
@@ -370,12 +364,21 @@ class SheetsGateway:
                         }
                     }
                 )
-            reply = self._execute_or_fail(
-                sheets_api.batchUpdate(spreadsheetId=sid, body={"requests": requests}), "tạo trang tính mới"
-            )
-            for t, r in zip(missing, reply.get("replies", []), strict=True):
-                sheet_ids[t.title] = int(r["addSheet"]["properties"]["sheetId"])
-                created.append(t.title)
+            try:
+                reply = self._execute(sheets_api.batchUpdate(spreadsheetId=sid, body={"requests": requests}))
+                for t, r in zip(missing, reply.get("replies", []), strict=True):
+                    sheet_ids[t.title] = int(r["addSheet"]["properties"]["sheetId"])
+            except HttpError as exc:
+                # batchUpdate is atomic, but a 5xx/429 retry may repeat an addSheet that already landed
+                # (or another run added the same tabs): then every title exists; adopt them and go on.
+                if exc.resp.status != 400 or "already exists" not in _error_message(exc):
+                    raise _operator_error(exc, "tạo trang tính mới") from exc
+                existing = self._existing_sheets()
+                if any(t.title not in existing for t in missing):
+                    raise _operator_error(exc, "tạo trang tính mới") from exc
+                for t in missing:
+                    sheet_ids[t.title] = int(existing[t.title]["properties"].get("sheetId", 0))
+            created.extend(t.title for t in missing)
 
             data = []
             for t in missing:
@@ -532,6 +535,20 @@ class SheetsGateway:
             )
         for title, vr in zip(batch, value_ranges, strict=True):
             results[title] = TabRead(title, vr.get("values", []))
+
+
+def _operator_error(exc: HttpError, what: str) -> SheetsError:
+    """Vietnamese, run-level explanation of a refused request (what = the action, e.g. "tạo trang tính")."""
+    status = exc.resp.status
+    if status == 403:
+        hint = "tài khoản dịch vụ chưa được cấp quyền chỉnh sửa bảng tính"
+    elif status == 404:
+        hint = "không tìm thấy bảng tính (kiểm tra mã bảng tính trong cấu hình)"
+    elif status == 401:
+        hint = "khóa tài khoản dịch vụ không hợp lệ hoặc đã bị thu hồi"
+    else:
+        hint = "Google từ chối yêu cầu"
+    return SheetsError(f"Không thể {what}: {hint} (HTTP {status}: {_error_message(exc)}).", status=status)
 
 
 def _tab_error(title: str, status: int, message: str) -> str:

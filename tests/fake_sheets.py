@@ -222,6 +222,7 @@ class FaultRule:
     times: int | None = 1  # None = forever
     headers: dict[str, str] = field(default_factory=dict)
     message: str | None = None
+    after_apply: bool = False  # carry the request out, then answer the error (a lost response)
 
 
 # ---------------------------------------------------------------- server
@@ -330,11 +331,14 @@ class FakeSheets:
         retry_after: str | int | None = None,
         message: str | None = None,
         matcher: Callable[[LoggedRequest], bool] | None = None,
+        after_apply: bool = False,
     ) -> FaultRule:
         """Answer `status` to the next `times` matching requests (None = every one).
 
         `op` picks the call ("values.batchGet"), `tab` matches a request that names that tab in
-        one of its ranges (as a permission problem on one unit's tab would look).
+        one of its ranges (as a permission problem on one unit's tab would look). With `after_apply`
+        the request takes effect and only the response is an error, as when Google commits a write
+        and then answers 503.
         """
 
         def match(req: LoggedRequest) -> bool:
@@ -345,7 +349,14 @@ class FakeSheets:
             return matcher(req) if matcher else True
 
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        rule = FaultRule(status=status, matcher=match, times=times, headers=headers, message=message)
+        rule = FaultRule(
+            status=status,
+            matcher=match,
+            times=times,
+            headers=headers,
+            message=message,
+            after_apply=after_apply,
+        )
         with self.lock:
             self.rules.append(rule)
         return rule
@@ -689,6 +700,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif op == "values.batchUpdate" and isinstance(body, dict):
                 req.ranges = [d.get("range", "") for d in body.get("data", [])]
             rule = self.fake._fault_for(req)
+            if rule is not None and rule.after_apply:
+                self.fake.call(op, params, query, body)
             if rule is not None:
                 raise ApiError(
                     rule.status, rule.message or _DEFAULT_MESSAGES.get(rule.status, "Error"), rule.headers

@@ -213,22 +213,35 @@ def test_ensure_tabs_grows_grid_for_wide_templates(fake: FakeSheets, sleeps: Sle
     assert protection["editors"]["users"] == [OFFICE]
 
 
-def test_ensure_tabs_duplicate_title_from_google_is_a_clear_error(fake: FakeSheets, sleeps: Sleeps) -> None:
+def test_ensure_tabs_survives_a_lost_add_sheet_response(fake: FakeSheets, sleeps: Sleeps) -> None:
+    # Google commits the addSheet, then answers 503; our retry meets "already exists" and must carry on.
+    fake.fail(503, op="batchUpdate", after_apply=True)
     gw = make_gateway(fake, sleeps)
-    # a tab appears between our get and our addSheet (e.g. the operator created it by hand)
-    real_get = fake.api_get
+    result = gw.ensure_tabs(specs(["Phòng CCHC", "O'Brien"]))
+    assert result.created == ["Phòng CCHC", "O'Brien"]
+    assert result.protected == ["Phòng CCHC", "O'Brien"]
+    assert fake.titles(SID) == ["Trang tính1", "Phòng CCHC", "O'Brien"]
+    assert [(r.op, r.status) for r in fake.requests] == [
+        ("get", 200),
+        ("batchUpdate", 503),
+        ("batchUpdate", 400),
+        ("get", 200),
+        ("values.batchUpdate", 200),
+        ("batchUpdate", 200),
+    ]
+    assert fake.values(SID, "O'Brien")[1] == ["STT", "Nội dung", "Số lượng", "Ghi chú"]
+    assert len(fake.sheet(SID, "O'Brien")["protectedRanges"]) == 1
+    assert len(sleeps) == 1
 
-    def racing_get(spreadsheet_id: str, query: dict) -> dict:
-        out = real_get(spreadsheet_id, query)
-        fake.add_tab(SID, "Phòng CCHC")
-        return out
 
-    fake.api_get = racing_get  # type: ignore[method-assign]
+def test_ensure_tabs_other_refusals_are_clear_errors(fake: FakeSheets, sleeps: Sleeps) -> None:
+    fake.fail(403, op="batchUpdate", message="The caller does not have permission")
+    gw = make_gateway(fake, sleeps)
     with pytest.raises(SheetsError) as info:
         gw.ensure_tabs(specs(["Phòng CCHC"]))
-    assert info.value.status == 400
-    assert "tạo trang tính mới" in str(info.value)
-    assert "already exists" in str(info.value)
+    assert info.value.status == 403
+    assert str(info.value).startswith("Không thể tạo trang tính mới: tài khoản dịch vụ chưa được cấp quyền")
+    assert sleeps == []
 
 
 def test_ensure_tabs_rejects_duplicate_specs(fake: FakeSheets, sleeps: Sleeps) -> None:
