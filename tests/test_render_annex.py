@@ -1,0 +1,68 @@
+"""The .xlsx annex read back as a user's spreadsheet program would show it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from tasks.render.annex_xlsx import SHEET_ANNEX, SHEET_STATUS, render_annex_xlsx
+from tests.sample_consolidation import UNITS, sample_consolidation
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> CalamineWorkbook:
+    out = render_annex_xlsx(sample_consolidation(), tmp_path_factory.mktemp("xlsx") / "phu-luc.xlsx")
+    return CalamineWorkbook.from_path(str(out))
+
+
+def _rows(book: CalamineWorkbook, name: str) -> list[list]:
+    return book.get_sheet_by_name(name).to_python()
+
+
+def test_sheet_names(book: CalamineWorkbook) -> None:
+    assert book.sheet_names == ["Phụ lục", "Tình hình báo cáo"]
+
+
+def test_annex_header_units_and_totals(book: CalamineWorkbook) -> None:
+    rows = _rows(book, SHEET_ANNEX)
+    header = next(r for r in rows if r and r[0] == "STT")
+    assert header[1] == "Cơ quan, đơn vị"
+    assert header[2] == "W01\nSố tin, bài về CCHC đăng trên Trang TTĐT của Sở (tin, bài)"
+    assert header[-1] == "Tình hình báo cáo"
+    by_name = {r[1]: r for r in rows if isinstance(r[1], str)}
+    assert [r[1] for r in rows[rows.index(header) + 1:]][:9] == list(UNITS.values())
+    assert by_name["Văn phòng Sở"][2:5] == [12, 1, 160]
+    assert by_name["Chi cục Văn thư - Lưu trữ"][2:17] == [""] * 15
+    assert by_name["Ban Thi đua - Khen thưởng"][-1] == "Bị trả lại"
+    totals = by_name["Tổng cộng"]
+    assert totals[2:17] == [37, 5, 1250, 20, 1, 140, 140, 11, 5, 10, 4, 4, 1, 5, 0]
+    assert totals[-1] == "7/9 đơn vị"
+
+
+def test_totals_row_uses_the_computed_totals(tmp_path: Path) -> None:
+    c = sample_consolidation()
+    c["totals"]["W01"] = 999  # the consolidation is the source of truth, not a re-sum of the rows
+    rows = _rows(CalamineWorkbook.from_path(str(render_annex_xlsx(c, tmp_path / "a.xlsx"))), SHEET_ANNEX)
+    assert next(r for r in rows if r[1] == "Tổng cộng")[2] == 999
+
+
+def test_status_sheet(book: CalamineWorkbook) -> None:
+    rows = _rows(book, SHEET_STATUS)
+    assert rows[0] == ["Mã đơn vị", "Tên đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn",
+                       "Lý do trả lại"]
+    by_code = {r[0]: r for r in rows[1:]}
+    assert list(by_code) == list(UNITS)
+    assert by_code["VP"][2:5] == ["Đúng hạn", "15/03/2021 08:12", "Có"]
+    assert by_code["BTG"][2:5] == ["Muộn", "17/03/2021 08:45", "Không"]
+    assert by_code["VTLT"][2:6] == ["Chưa báo cáo", "", "", ""]
+    tdkt = by_code["TĐKT"]
+    assert tdkt[2] == "Bị trả lại" and tdkt[3] == "16/03/2021 10:15"
+    assert "ô D12" in tdkt[5] and "số nguyên không âm" in tdkt[5]
+
+
+def test_output_is_deterministic(tmp_path: Path) -> None:
+    a = render_annex_xlsx(sample_consolidation(), tmp_path / "a.xlsx").read_bytes()
+    b = render_annex_xlsx(sample_consolidation(), tmp_path / "b.xlsx").read_bytes()
+    assert a == b
