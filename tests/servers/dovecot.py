@@ -217,9 +217,10 @@ class DovecotServer:
             conn.logout()
 
     def count(self, folder: str = "INBOX") -> int:
+        """Number of messages in a folder (name in plain Unicode, encoded to IMAP UTF-7 here)."""
         conn = self.connect()
         try:
-            typ, data = conn.select(folder, readonly=True)
+            typ, data = conn.select(_imap_name(folder), readonly=True)
             if typ != "OK":
                 raise RuntimeError(f"SELECT {folder} failed: {data!r}")
             return int(data[0])
@@ -232,6 +233,12 @@ class DovecotServer:
             conn.create(folder)
         finally:
             conn.logout()
+
+
+def _imap_name(folder: str) -> str:
+    from imap_tools.imap_utf7 import utf7_encode
+
+    return '"' + utf7_encode(folder).decode("ascii").replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _children(ppid: int) -> list[int]:

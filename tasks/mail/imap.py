@@ -1,0 +1,395 @@
+"""Collect unit replies from an IMAP mailbox, incrementally and without ever deleting mail.
+
+The caller keeps the last UID it stored; messages it has stored are marked processed (moved to
+a folder, or flagged \\Seen plus the ``baocao-processed`` keyword) so a restart, a changed
+UIDVALIDITY or a reconnect never yields them twice and nothing is lost if a run dies midway.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import imaplib
+import logging
+import re
+import ssl
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parseaddr, parsedate_to_datetime
+from typing import Literal
+
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import ImapToolsError, MailboxLoginError
+from imap_tools.mailbox import BaseMailBox
+from imap_tools.message import MailMessage
+
+from tasks.mail.compose import Attachment, safe_filename
+from tasks.mail.smtp import check_security, resolve_password, scrub
+
+log = logging.getLogger(__name__)
+
+PROCESSED_KEYWORD = "baocao-processed"
+FETCH_CHUNK = 25  # messages per UID FETCH: bounded memory with large spreadsheets
+IDLE_SLICE = 5.0  # re-issue IDLE this often; also re-checks for mail that raced the IDLE start
+MAX_RECONNECT_BACKOFF = 300.0
+
+# Errors after which the session is unusable and a new connection is needed.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    imaplib.IMAP4.abort,
+    OSError,
+    EOFError,
+    ImapToolsError,
+    imaplib.IMAP4.error,
+)
+
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_UID = re.compile(rb"UID (\d+)")
+
+
+class ImapLoginError(Exception):
+    """Credentials were refused; retrying would only risk locking the account."""
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Mailbox to watch; the password is looked up, never stored here."""
+
+    host: str
+    port: int
+    security: Literal["ssl", "starttls", "plain"] = "ssl"
+    username: str = ""
+    password_env: str = "BAOCAO_IMAP_PASSWORD"
+    password_block: str | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    timeout: float = 30
+
+    def __post_init__(self) -> None:
+        check_security("IMAP", self.host, self.security)
+        if not 0 < self.port < 65536:
+            raise ValueError(f"Cổng IMAP không hợp lệ: {self.port}")
+        if self.processed_folder is not None and self.processed_folder == self.folder:
+            raise ValueError("processed_folder phải khác thư mục đang theo dõi")
+
+
+@dataclass(frozen=True)
+class IncomingMail:
+    """One received message with its attachments decoded; ``raw`` is kept for the audit trail."""
+
+    uid: int
+    uidvalidity: int
+    message_id: str
+    sender: str
+    subject: str
+    received_at: datetime
+    attachments: tuple[Attachment, ...]
+    raw: bytes
+
+
+def _parse_internaldate(meta: bytes) -> datetime | None:
+    match = _INTERNALDATE.search(meta)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1).decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+def _split_fetch(data: list) -> list[tuple[bytes, bytes]]:
+    """Group an imaplib FETCH response into (metadata, literal) per message.
+
+    The UID/FLAGS/INTERNALDATE items may come before or after the literal, so the bytes that
+    follow a literal are appended to that message's metadata.
+    """
+    items: list[list[bytes]] = []
+    for part in data:
+        if isinstance(part, tuple):
+            items.append([part[0], part[1]])
+        elif isinstance(part, bytes) and items:
+            items[-1][0] += b" " + part
+    return [(meta, body) for meta, body in items]
+
+
+def _attachments(raw: bytes, meta: bytes) -> tuple[Attachment, ...]:
+    # imap-tools decodes the odd filename encodings real clients produce (RFC 2047 inside
+    # quotes, raw UTF-8 "unknown-8bit"); fall back to a generated name for nameless files.
+    message = MailMessage([(meta, raw), b")"])
+    result = []
+    for index, att in enumerate(message.attachments, start=1):
+        if att.content_type == "message/rfc822" and not att.filename:
+            name = f"thu-chuyen-tiep-{index}.eml"
+        else:
+            name = att.filename or f"tep-dinh-kem-{index}"
+        if att.content_disposition == "inline" and not att.filename:
+            continue  # inline images of a signature, not a submission
+        result.append(Attachment(safe_filename(name), att.payload, att.content_type))
+    return tuple(result)
+
+
+def _to_incoming(uid: int, uidvalidity: int, meta: bytes, raw: bytes, host: str) -> IncomingMail:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        from_header = parsed["From"]
+        addresses = getattr(from_header, "addresses", ()) if from_header is not None else ()
+        sender = addresses[0].addr_spec if addresses else parseaddr(str(from_header or ""))[1]
+    except (IndexError, ValueError, TypeError):
+        sender = ""
+    try:
+        subject = str(parsed["Subject"] or "")
+    except (ValueError, TypeError):
+        subject = ""
+    message_id = str(parsed.get("Message-ID", "") or "").strip()
+    if not message_id:
+        # stable stand-in so the caller can still deduplicate
+        message_id = f"<khong-co-message-id.{uidvalidity}.{uid}@{host}>"
+    received_at = _parse_internaldate(meta)
+    if received_at is None:
+        try:
+            received_at = parsedate_to_datetime(str(parsed["Date"]))
+        except (TypeError, ValueError, IndexError):
+            received_at = None
+    if received_at is None or received_at.tzinfo is None:
+        received_at = datetime.now(UTC)
+    return IncomingMail(
+        uid=uid,
+        uidvalidity=uidvalidity,
+        message_id=message_id,
+        sender=sender.strip().lower(),
+        subject=unicodedata.normalize("NFC", " ".join(subject.split())),
+        received_at=received_at,
+        attachments=_attachments(raw, meta),
+        raw=raw,
+    )
+
+
+class ImapMailbox:
+    """Context manager: one logged-in IMAP session on ``settings.folder``."""
+
+    def __init__(self, settings: ImapSettings, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self._stop = stop
+        self._box: BaseMailBox | None = None
+        self._password: str | None = None
+        self.uidvalidity: int = 0
+        self._high_uid = 0
+
+    # -- session ------------------------------------------------------------------------------
+
+    def __enter__(self) -> ImapMailbox:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        s = self.settings
+        self._password = resolve_password(s.password_env, s.password_block)
+        if not self._password:
+            where = f"biến môi trường {s.password_env}"
+            if s.password_block:
+                where = f"khối Secret {s.password_block!r}"
+            raise ImapLoginError(f"Chưa có mật khẩu IMAP cho {s.username}: hãy đặt {where}")
+        box: BaseMailBox
+        if s.security == "ssl":
+            box = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
+        elif s.security == "starttls":
+            box = MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
+        else:
+            box = MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
+        try:
+            box.login(s.username, self._password, initial_folder=None)
+        except MailboxLoginError as exc:
+            box.client.shutdown()
+            detail = scrub(str(exc), [self._password])
+            raise ImapLoginError(f"Đăng nhập IMAP thất bại cho {s.username}: {detail}") from None
+        # servers announce extensions such as MOVE only after login; imaplib keeps the old list
+        typ, data = box.client.capability()
+        if typ == "OK" and data and data[-1]:
+            box.client.capabilities = tuple(data[-1].decode().upper().split())
+        self._box = box
+        self._select()
+
+    def _select(self) -> None:
+        box = self._require()
+        box.client.untagged_responses.pop("UIDVALIDITY", None)
+        box.folder.set(self.settings.folder)
+        raw = box.client.untagged_responses.get("UIDVALIDITY")
+        if raw:
+            self.uidvalidity = int(raw[-1])
+        else:
+            self.uidvalidity = int(box.folder.status(self.settings.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+
+    def close(self) -> None:
+        box, self._box = self._box, None
+        if box is None:
+            return
+        try:
+            box.logout()
+        except (*CONNECTION_ERRORS,):
+            try:
+                box.client.shutdown()
+            except (*CONNECTION_ERRORS,):
+                pass
+
+    def _require(self) -> BaseMailBox:
+        if self._box is None:
+            raise imaplib.IMAP4.abort("IMAP session is not connected")
+        return self._box
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _search(self, after_uid: int) -> list[int]:
+        box = self._require()
+        # NOOP makes the server sync the selected folder; Dovecot otherwise answers
+        # SEARCH from the view the session had, missing mail delivered meanwhile.
+        self._check(box.client.noop(), "NOOP")
+        typ, data = box.client.uid("SEARCH", f"UID {after_uid + 1}:* UNKEYWORD {PROCESSED_KEYWORD}")
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"UID SEARCH failed: {data!r}")
+        uids = [int(x) for x in (data[0] or b"").split()]
+        # "N:*" always matches the highest UID, even when it is below N
+        return sorted(u for u in uids if u > after_uid)
+
+    def fetch_new(self, after_uid: int = 0, uidvalidity: int | None = None) -> list[IncomingMail]:
+        """Messages with UID > after_uid not yet marked processed (all unprocessed if UIDVALIDITY changed)."""
+        box = self._require()
+        if uidvalidity is not None and uidvalidity != self.uidvalidity:
+            log.warning(
+                "IMAP UIDVALIDITY of %s changed (%s -> %s); refetching unprocessed mail",
+                self.settings.folder, uidvalidity, self.uidvalidity,
+            )
+            after_uid = 0
+        uids = self._search(after_uid)
+        mails: list[IncomingMail] = []
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start : start + FETCH_CHUNK]
+            typ, data = box.client.uid(
+                "FETCH", ",".join(map(str, chunk)), "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+            )
+            if typ != "OK":
+                raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
+            wanted = set(chunk)
+            for meta, raw in _split_fetch(data):
+                match = _UID.search(meta)
+                if not match or int(match.group(1)) not in wanted:
+                    continue  # unsolicited FETCH (flag change) mixed into the response
+                uid = int(match.group(1))
+                wanted.discard(uid)
+                mails.append(_to_incoming(uid, self.uidvalidity, meta, raw, self.settings.host))
+        mails.sort(key=lambda m: m.uid)
+        self._high_uid = max([after_uid, *(m.uid for m in mails)])
+        return mails
+
+    # -- marking ------------------------------------------------------------------------------
+
+    def mark_processed(self, uids: Iterable[int]) -> None:
+        """Mark stored messages so they are never fetched again; moves them, never deletes."""
+        box = self._require()
+        uid_set = ",".join(str(int(u)) for u in sorted(set(uids)))
+        if not uid_set:
+            return
+        target = self.settings.processed_folder
+        if target:
+            if not box.folder.exists(target):
+                box.folder.create(target)
+            if "MOVE" in box.client.capabilities:
+                self._check(box.client.uid("MOVE", uid_set, _quote(target)), "UID MOVE")
+                return
+            # no MOVE: copy, then flag the original instead of deleting it
+            self._check(box.client.uid("COPY", uid_set, _quote(target)), "UID COPY")
+        self._check(
+            box.client.uid("STORE", uid_set, "+FLAGS.SILENT", f"(\\Seen {PROCESSED_KEYWORD})"), "UID STORE"
+        )
+
+    @staticmethod
+    def _check(result: tuple, command: str) -> None:
+        typ, data = result
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"{command} failed: {data!r}")
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Block in IMAP IDLE up to ``timeout`` seconds; True as soon as new mail is in the folder."""
+        box = self._require()
+        deadline = time.monotonic() + timeout
+        while True:
+            # catches mail that arrived between the last fetch and IDLE, whatever the server reports
+            if self._search(self._high_uid):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._stop is not None and self._stop.is_set()):
+                return False
+            box.idle.start()
+            try:
+                responses = box.idle.poll(timeout=min(remaining, IDLE_SLICE))
+            finally:
+                _, tail = box.idle.stop()  # raises if the connection died meanwhile
+            lines = [r for r in (*responses, *tail) if isinstance(r, bytes)]
+            if any(line.startswith(b"* BYE") for line in lines):
+                raise imaplib.IMAP4.abort("server closed the IMAP session (BYE)")
+            if any(line.rstrip().endswith((b"EXISTS", b"RECENT")) for line in lines):
+                return True
+
+
+def _quote(folder: str) -> str:
+    from imap_tools.imap_utf7 import utf7_encode
+
+    encoded = utf7_encode(folder).decode("ascii")
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def watch(
+    settings: ImapSettings,
+    handle: Callable[[list[IncomingMail]], int | None],
+    stop: threading.Event,
+    idle_timeout: float = 60,
+    reconnect_backoff: float = 1.0,
+) -> None:
+    """Deliver new mail to ``handle`` until ``stop`` is set, reconnecting with backoff on drops.
+
+    ``handle`` stores the mails (and marks them processed) and returns the new last UID; the
+    loop resumes from it after a reconnect. Wrong credentials raise ImapLoginError at once.
+    """
+    last_uid = 0
+    uidvalidity: int | None = None
+    failures = 0
+    while not stop.is_set():
+        try:
+            with ImapMailbox(settings, stop=stop) as box:
+                if failures:
+                    log.info("IMAP reconnected to %s after %d failure(s)", settings.host, failures)
+                failures = 0
+                while not stop.is_set():
+                    mails = box.fetch_new(last_uid, uidvalidity)
+                    if uidvalidity is not None and uidvalidity != box.uidvalidity:
+                        last_uid = 0
+                    uidvalidity = box.uidvalidity
+                    if mails:
+                        try:
+                            new_last = handle(mails)
+                        except Exception as exc:
+                            raise _HandlerFailed() from exc
+                        if new_last is not None:
+                            last_uid = new_last
+                        continue  # look again before idling: more may have arrived meanwhile
+                    box.idle_wait(idle_timeout)
+        except _HandlerFailed as wrapper:
+            raise wrapper.__cause__ from None  # type: ignore[misc]
+        except ImapLoginError:
+            raise
+        except CONNECTION_ERRORS as exc:
+            failures += 1
+            delay = min(reconnect_backoff * 2 ** (failures - 1), MAX_RECONNECT_BACKOFF)
+            log.warning("IMAP connection to %s lost (%s); reconnecting in %.1fs", settings.host, exc, delay)
+            stop.wait(delay)
+
+
+class _HandlerFailed(Exception):
+    """Carries an exception raised by the caller's handler past the reconnect logic."""
