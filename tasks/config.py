@@ -210,7 +210,7 @@ class Organisation(_Model):
 class Deadlines(_Model):
     unit_working_days: int = Field(default=2, ge=1, le=30)
     report_working_days: int = Field(default=4, ge=1, le=60)
-    reminder_days_before: tuple[int, ...] = (2, 1, 0)
+    reminder_days_before: tuple[int, ...] = (2, 0, -1)
 
     @model_validator(mode="after")
     def _order(self) -> Deadlines:

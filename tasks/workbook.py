@@ -78,29 +78,32 @@ def write_template_xlsx(grid: list[list[Cell]], report: ReportDefinition, target
         ws.set_column(col, col, width)
     kinds = {g.code: g.kind for g in report.groups}
     by_code = report.by_code
+    header_row = next(i for i, row in enumerate(grid) if list(row) == list(HEADER))
+    top = header_row - HEADER_ROW  # rows a unit inserted above the template (samples, re-exports)
     for r, row in enumerate(grid):
+        rel = r - top
         for c, value in enumerate(row):
-            if r < 2:
-                style = fmt["title"] if r == 0 else fmt["italic"]
-            elif r < HEADER_ROW:
+            if rel < 2:
+                style = fmt["title"] if rel == 0 else fmt["italic"]
+            elif rel < HEADER_ROW:
                 style = fmt["label"] if c in (0, 2) else fmt["prefill"] if value is not None else fmt["plain"]
-                if r == 5 and c == 3:
+                if rel == 5 and c == 3:
                     style = fmt["italic"]
-            elif r == HEADER_ROW:
+            elif rel == HEADER_ROW:
                 style = fmt["header"]
             elif row[COL_CODE] is None:
                 style = fmt["group"]
             else:
                 style = fmt["input"] if c == COL_VALUE else fmt["cell"]
             if value is None:
-                if r >= HEADER_ROW:
+                if rel >= HEADER_ROW:
                     ws.write_blank(r, c, None, style)
                 continue
             if isinstance(value, str):
                 ws.write_string(r, c, value, style)
             else:
                 ws.write_number(r, c, value, style)
-        if r > HEADER_ROW and row[COL_CODE] is not None:
+        if rel > HEADER_ROW and row[COL_CODE] is not None:
             ind = by_code[str(row[COL_CODE])]
             if ind.type == "integer":
                 ws.data_validation(r, COL_VALUE, r, COL_VALUE, {
@@ -110,7 +113,7 @@ def write_template_xlsx(grid: list[list[Cell]], report: ReportDefinition, target
                 })
             elif kinds[ind.group] == "narrative":
                 ws.set_row(r, 60)
-    ws.freeze_panes(HEADER_ROW + 1, 0)
+    ws.freeze_panes(header_row + 1, 0)
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)
     wb.close()

@@ -1,0 +1,247 @@
+"""`baocao`: the operator's command line. Every step of the cycle can be run by hand.
+
+Read-only commands (status, template, check-config) never import Prefect, so they answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="baocao: thu thập, kiểm tra, tổng hợp và gửi báo cáo định kỳ.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+err = Console(stderr=True)
+STATE: dict[str, str | None] = {"config": None, "data_dir": None}
+
+PeriodOpt = typer.Option(None, "--period", "-p", help="Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M, 2021; "
+                         "mặc định là kỳ hiện tại")
+
+
+@app.callback()
+def main(
+    config: Path = typer.Option(Path("config"), "--config", envvar="BAOCAO_CONFIG_DIR",
+                                help="Thư mục cấu hình (settings.yaml, units.yaml, reports/)"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", envvar="BAOCAO_DATA_DIR",
+                                         help="Thư mục dữ liệu (inbox/, outbox/, ledger)"),
+) -> None:
+    STATE["config"] = str(config)
+    STATE["data_dir"] = str(data_dir) if data_dir else None
+
+
+def _ctx():
+    from tasks.config import ConfigError
+    from tasks.context import open_context
+
+    try:
+        return open_context(STATE["config"], STATE["data_dir"])
+    except ConfigError as exc:
+        err.print(f"[red]Lỗi cấu hình:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _period(ctx, key: str | None):
+    from tasks.periods import PeriodError
+
+    try:
+        return ctx.period(key)
+    except PeriodError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _prefect_env() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _run(flow_name: str, **params: Any) -> Any:
+    """Run a flow in this process (against PREFECT_API_URL if set, else a temporary local server)."""
+    _prefect_env()
+    from flows import cycle
+
+    params = {"config_dir": STATE["config"], "data_dir": STATE["data_dir"], **params}
+    with console.status(f"Đang chạy {flow_name}…"):
+        return getattr(cycle, flow_name)(**params)
+
+
+def _print_dispatch(result: dict[str, Any]) -> None:
+    console.print(f"Đã ghi {len(result['written'])} thư vào outbox, đã gửi {len(result['sent'])}, "
+                  f"bỏ qua {len(result['skipped'])} thư đã gửi trước đó.")
+    for key, reason in result["failed"]:
+        console.print(f"[red]Không gửi được[/red] {key}: {reason}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Kiểm tra cấu hình; báo lỗi rõ tệp, khóa và vấn đề."""
+    ctx = _ctx()
+    cfg = ctx.cfg
+    console.print(f"[green]Cấu hình hợp lệ[/green]: {len(cfg.units)} đơn vị ({len(cfg.active_units)} đang báo cáo), "
+                  f"báo cáo {cfg.report.id} với {len(cfg.report.indicators)} chỉ tiêu, "
+                  f"{len(cfg.report.rules)} quy tắc; kỳ {cfg.settings.period_kind}.")
+
+
+@app.command()
+def template(unit: str = typer.Option(..., "--unit", "-u", help="Mã đơn vị"), period: str | None = PeriodOpt,
+             out: Path = typer.Option(..., "--out", "-o", help="Tệp .xlsx cần ghi")) -> None:
+    """Ghi biểu mẫu (.xlsx) của một đơn vị cho một kỳ."""
+    from tasks.steps import unit_workbook
+
+    ctx = _ctx()
+    u = ctx.cfg.unit(unit)
+    if u is None:
+        err.print(f"[red]Không có đơn vị mã {unit!r}[/red]. Các mã: {', '.join(x.code for x in ctx.cfg.units)}")
+        raise typer.Exit(2)
+    p = _period(ctx, period)
+    _, data = unit_workbook(ctx, u, p)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    console.print(f"Đã ghi biểu mẫu của {u.name} kỳ {p.key} vào {out}")
+
+
+@app.command()
+def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "--json", help="In dạng JSON")) -> None:
+    """Tình hình báo cáo của từng đơn vị trong kỳ."""
+    from tasks.steps import quarantine_rows, status_rows
+
+    ctx = _ctx()
+    p = _period(ctx, period)
+    rows = status_rows(ctx, p)
+    quarantined = quarantine_rows(ctx, p)
+    if as_json:
+        payload = {"period": p.key, "unit_deadline": ctx.unit_deadline(p).isoformat(), "units": rows,
+                   "quarantined": quarantined}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"Tình hình báo cáo {p.label} (hạn {ctx.unit_deadline(p):%d/%m/%Y})")
+    for col in ("Mã", "Đơn vị", "Trạng thái", "Nhận lúc", "Số lần gửi", "Lý do trả lại"):
+        table.add_column(col)
+    colours = {"on_time": "green", "late": "yellow", "rejected": "red", "missing": "bright_black"}
+    for r in rows:
+        table.add_row(r["unit"], r["name"], f"[{colours[r['status']]}]{r['status_vi']}[/]", r["received_at"] or "",
+                      str(r["submissions"]), "\n".join(r["errors"][:3]))
+    console.print(table)
+    if quarantined:
+        q = Table(title="Thư/tệp bị cách ly (không được tính)")
+        for col in ("Số", "Người gửi", "Nguồn", "Lý do"):
+            q.add_column(col)
+        for r in quarantined:
+            q.add_row(str(r["id"]), r["sender"] or "", r["source"], r["reason"] or "")
+        console.print(q)
+
+
+@app.command()
+def request(period: str | None = PeriodOpt, resend: bool = typer.Option(False, help="Gửi lại cả thư đã gửi")) -> None:
+    """Gửi đề nghị báo cáo (kèm biểu mẫu và hạn) cho các đơn vị."""
+    _print_dispatch(_run("request_reports", period=period, resend=resend))
+
+
+@app.command()
+def collect(period: str | None = PeriodOpt) -> None:
+    """Thu và kiểm tra báo cáo mới từ thư mục inbox, hộp thư và Google Sheets."""
+    outcomes = _run("collect_submissions", period=period)
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("accepted", "rejected", "quarantined")}
+    console.print(f"{len(outcomes)} báo cáo mới: {counts['accepted']} hợp lệ, {counts['rejected']} bị trả lại, "
+                  f"{counts['quarantined']} bị cách ly.")
+    for o in outcomes:
+        if o["status"] == "rejected":
+            console.print(f"[red]Trả lại[/red] {o['unit_code'] or '?'} ({o['source_ref']}):")
+            for e in o["errors"]:
+                console.print(f"   - {e['message']}")
+
+
+@app.command()
+def remind(period: str | None = PeriodOpt, force: bool = typer.Option(False, help="Nhắc ngay, không chờ ngày nhắc"),
+           today: str | None = typer.Option(None, help="Coi hôm nay là ngày (YYYY-MM-DD)")) -> None:
+    """Nhắc các đơn vị chưa có báo cáo hợp lệ."""
+    _print_dispatch(_run("send_reminders", period=period, force=force, today=today))
+
+
+@app.command()
+def consolidate(period: str | None = PeriodOpt,
+                out: Path | None = typer.Option(None, "--out", "-o", help="Thư mục ghi kết quả")) -> None:
+    """Tổng hợp báo cáo: ghi .json, .docx (Nghị định 30/2020) và phụ lục .xlsx."""
+    result = _run("consolidate_report", period=period, out_dir=str(out) if out else None)
+    _print_outputs(result)
+
+
+def _print_outputs(result: dict[str, Any]) -> None:
+    c = result["completeness"]
+    for kind, path in result["paths"].items():
+        console.print(f"  {kind:5} {path}")
+    console.print(f"Đã báo cáo {c['accepted_count']}/{c['expected_count']} đơn vị "
+                  f"(đúng hạn {c['on_time_count']}, muộn {c['late_count']}); chưa báo cáo: "
+                  f"{', '.join(c['missing']) or 'không'}.")
+
+
+@app.command()
+def deliver(period: str | None = PeriodOpt, out: Path | None = typer.Option(None, "--out", "-o"),
+            approved: bool = typer.Option(False, "--approved", help="Giám đốc đã duyệt (không chờ duyệt trên Prefect)"),
+            resend: int = typer.Option(0, help="Gửi lại lần thứ N")) -> None:
+    """Gửi báo cáo tổng hợp tới UBND tỉnh và các nơi nhận, sau khi được duyệt."""
+    result = _run("deliver_report", period=period, out_dir=str(out) if out else None, approved=approved,
+                  resend=resend)
+    if not result["approved"]:
+        console.print(f"[yellow]Báo cáo bị trả lại:[/yellow] {result.get('comment', '')}")
+        raise typer.Exit(1)
+    _print_dispatch(result)
+
+
+@app.command()
+def cycle(period: str | None = PeriodOpt, out: Path | None = typer.Option(None, "--out", "-o"),
+          approved: bool = typer.Option(False, "--approved")) -> None:
+    """Chạy cả chu kỳ: đề nghị, thu, nhắc, tổng hợp, gửi."""
+    result = _run("report_cycle", period=period, out_dir=str(out) if out else None, approved=approved)
+    _print_outputs(result["consolidated"])
+
+
+@app.command()
+def reopen(submission_id: int = typer.Argument(..., help="Số của báo cáo (xem baocao status --json)"),
+           note: str = typer.Option(..., "--note", help="Lý do chấp nhận")) -> None:
+    """Văn phòng chấp nhận một báo cáo đã bị trả lại (ghi lại lý do)."""
+    ctx = _ctx()
+    try:
+        ctx.ledger.reopen(submission_id, note)
+    except KeyError:
+        err.print(f"[red]Không có báo cáo số {submission_id}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"Đã chấp nhận báo cáo số {submission_id}.")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục ghi kết quả"),
+         data_dir: Path = typer.Option(Path("out/demo-data"), help="Thư mục dữ liệu của bản chạy thử")) -> None:
+    """Chạy thử cả chu kỳ tháng 3/2021 với các đơn vị mẫu và báo cáo mẫu (đúng hạn, muộn, lỗi, gửi lại)."""
+    import shutil
+
+    from tasks.context import open_context
+    from tasks.samples import drop_samples
+
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    STATE["data_dir"] = str(data_dir)
+    ctx = open_context(STATE["config"], data_dir)
+    started = datetime.now()
+    for key, today in (("2021-02", None), ("2021-03", "2021-03-17")):
+        drop_samples(ctx, key)
+        result = _run("report_cycle", period=key, out_dir=str(out), approved=True, today=today)
+        console.print(f"[bold]Kỳ {key}[/bold]")
+        _print_outputs(result["consolidated"])
+    console.print(f"Thư đã soạn (.eml): {ctx.outbox}")
+    console.print(f"Xong sau {(datetime.now() - started).total_seconds():.0f} giây. Xem tình hình: "
+                  f"baocao --data-dir {data_dir} status --period 2021-03")
+
+
+if __name__ == "__main__":
+    app()
