@@ -257,3 +257,15 @@ def test_chart_is_a_deterministic_png() -> None:
     c = sample_consolidation()
     c["previous"] = None
     assert render_chart(c)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_template_builder_output_renders(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_template", Path(__file__).resolve().parents[1] / "templates" / "report" / "build_template.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    template = module.build(tmp_path / "tpl.docx")
+    out = render_report_docx(sample_consolidation(), tmp_path / "out.docx", template_path=template)
+    assert "BÁO CÁO" in [p.text for p in Document(str(out)).paragraphs]

@@ -119,7 +119,8 @@ def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = N
                  "previous": _cap(prev.get("label", "Kỳ trước")) if prev else "Kỳ trước"},
         "chart_caption": chart_caption,
         "table_caption": f"Bảng 1. Tổng hợp một số chỉ tiêu chủ yếu {period_label}",
-        "recipients": [r if r.startswith("- ") is False else r[2:] for r in c.get("recipients", [])],
+        # the template writes the "- " bullet itself
+        "recipients": [r[2:] if r.startswith("- ") else r for r in c.get("recipients", [])],
         "signer": c.get("signer", {}),
         "annex": annex_data(c),
         "chart": "",

@@ -11,7 +11,9 @@ the generated template in Word (wording, spacing) as long as the {{ }} / {% %} t
 
 from __future__ import annotations
 
+import io
 import sys
+import zipfile
 from pathlib import Path
 
 from docx import Document
@@ -91,7 +93,14 @@ def _paragraph_mark_size(p, size: float) -> None:
     rpr = ppr.find(qn("w:rPr"))
     if rpr is None:
         rpr = OxmlElement("w:rPr")
-        ppr.append(rpr)
+        # CT_PPr ends with rPr, sectPr, pPrChange: keep that order or Word reports unreadable content.
+        tail = ppr.find(qn("w:sectPr"))
+        if tail is None:
+            tail = ppr.find(qn("w:pPrChange"))
+        if tail is not None:
+            tail.addprevious(rpr)
+        else:
+            ppr.append(rpr)
     for name in ("w:sz", "w:szCs"):
         el = OxmlElement(name)
         el.set(qn("w:val"), str(int(size * 2)))
@@ -132,21 +141,39 @@ def _tbl_pr(table):
     return table._tbl.tblPr
 
 
+# Schema order of CT_TblPr children; Word rejects out-of-order elements.
+TBLPR_ORDER = ["tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize", "tblStyleColBandSize",
+               "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders", "shd", "tblLayout", "tblCellMar",
+               "tblLook", "tblCaption", "tblDescription"]
+
+
+def _tblpr_insert(table, el) -> None:
+    """Insert a tblPr child at its schema position (replacing one of the same kind)."""
+    tblpr = _tbl_pr(table)
+    name = el.tag.split("}")[1]
+    old = tblpr.find(qn(f"w:{name}"))
+    if old is not None:
+        tblpr.remove(old)
+    later = TBLPR_ORDER[TBLPR_ORDER.index(name) + 1:]
+    for child in tblpr:
+        if child.tag.split("}")[1] in later:
+            child.addprevious(el)
+            return
+    tblpr.append(el)
+
+
 def borderless(table) -> None:
     borders = OxmlElement("w:tblBorders")
     for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
         el = OxmlElement(f"w:{edge}")
         el.set(qn("w:val"), "nil")
         borders.append(el)
-    _tbl_pr(table).append(borders)
+    _tblpr_insert(table, borders)
 
 
 def fixed_widths(table, widths_mm: list[float]) -> None:
     """Fixed layout with explicit grid and cell widths so Word and LibreOffice agree."""
-    table.autofit = False
-    layout = OxmlElement("w:tblLayout")
-    layout.set(qn("w:type"), "fixed")
-    _tbl_pr(table).append(layout)
+    table.autofit = False  # writes <w:tblLayout w:type="fixed"/>
     for col, w in zip(table.columns, widths_mm, strict=True):
         col.width = Mm(w)
     for row in table.rows:
@@ -161,7 +188,7 @@ def cell_margins(table, left_mm: float, right_mm: float) -> None:
         el.set(qn("w:w"), str(int(v * 56.7)))
         el.set(qn("w:type"), "dxa")
         mar.append(el)
-    _tbl_pr(table).append(mar)
+    _tblpr_insert(table, mar)
 
 
 def v_align(cell, val: str = "center") -> None:
@@ -458,8 +485,22 @@ def build(path: Path = TEMPLATE_PATH) -> Path:
     doc.core_properties.title = "Báo cáo tổng hợp"
     doc.core_properties.language = "vi-VN"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(str(path))
+    buf = io.BytesIO()
+    doc.save(buf)
+    path.write_bytes(_stable_zip(buf.getvalue()))
     return path
+
+
+def _stable_zip(data: bytes) -> bytes:
+    """Same input, same bytes: zip entries get a fixed timestamp so rebuilding gives a clean git diff."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
 
 
 if __name__ == "__main__":
