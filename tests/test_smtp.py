@@ -11,7 +11,8 @@ import pytest
 
 from tasks.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
 from tasks.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
-from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, free_port, smtp_server
+from tests.servers import free_port
+from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
 
 PASSWORD_ENV = "BAOCAO_TEST_SMTP_PASSWORD"
 SENDER = "vanphong@snv.test"

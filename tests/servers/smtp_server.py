@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import warnings
 from collections.abc import Iterator
@@ -13,15 +12,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from tests.servers import free_port
+
 TEST_USER = "vanphong@snv.test"
 TEST_PASSWORD = "Mk-bi-mat-2021!"
-
-
-def free_port() -> int:
-    """Ask the kernel for a free high TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
