@@ -258,3 +258,42 @@ def test_plain_imap_only_on_loopback() -> None:
     with pytest.raises(ValueError, match="plain"):
         ImapSettings(host="imap.gmail.com", port=143, security="plain")
     assert isinstance(imaplib.IMAP4.abort("x"), Exception)
+
+
+def test_watch_does_not_spin_when_handler_keeps_mail_pending(
+    server: DovecotServer, settings: ImapSettings
+) -> None:
+    calls: list[list[int]] = []
+    changed = threading.Condition()
+
+    def keep_pending(mails: list[IncomingMail]) -> None:
+        with changed:
+            calls.append([m.uid for m in mails])
+            changed.notify_all()
+        return None  # e.g. the ledger was unavailable: nothing stored, cursor not advanced
+
+    server.append(_raw("vp@snv.test", "Một", []))
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(settings, keep_pending, stop), kwargs={"idle_timeout": 2})
+    thread.start()
+    try:
+        with changed:
+            assert changed.wait_for(lambda: len(calls) >= 1, timeout=WAIT)
+        server.append(_raw("vp@snv.test", "Hai", []))
+        with changed:
+            assert changed.wait_for(lambda: len(calls) >= 2, timeout=WAIT)
+            seen = list(calls)
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert seen == [[1], [1, 2]]  # redelivered with the new one, not re-sent in a busy loop
+
+
+def test_watch_propagates_handler_errors(server: DovecotServer, settings: ImapSettings) -> None:
+    server.append(_raw("vp@snv.test", "Một", []))
+
+    def broken(mails: list[IncomingMail]) -> int:
+        raise RuntimeError("ledger is read-only")
+
+    with pytest.raises(RuntimeError, match="ledger is read-only"):
+        watch(settings, broken, threading.Event(), idle_timeout=1)

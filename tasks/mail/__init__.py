@@ -1,5 +1,20 @@
 """Mail channel: compose report mails, send them over SMTP in batches, collect replies over IMAP."""
 
 from tasks.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.mail.imap import ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
+from tasks.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
 
-__all__ = ["Attachment", "ComposedMessage", "OutgoingMail", "compose_message"]
+__all__ = [
+    "Attachment",
+    "ComposedMessage",
+    "ImapLoginError",
+    "ImapMailbox",
+    "ImapSettings",
+    "IncomingMail",
+    "OutgoingMail",
+    "SendOutcome",
+    "SmtpBatchSender",
+    "SmtpSettings",
+    "compose_message",
+    "watch",
+]

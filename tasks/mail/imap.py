@@ -378,7 +378,9 @@ def watch(
                             raise _HandlerFailed() from exc
                         if new_last is not None:
                             last_uid = new_last
-                        continue  # look again before idling: more may have arrived meanwhile
+                        if last_uid >= mails[-1].uid:
+                            continue  # look again before idling: more may have arrived meanwhile
+                        # the handler kept some mail pending: wait for news instead of spinning
                     box.idle_wait(idle_timeout)
         except _HandlerFailed as wrapper:
             raise wrapper.__cause__ from None  # type: ignore[misc]
