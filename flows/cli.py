@@ -18,8 +18,8 @@ from rich.table import Table
 
 app = typer.Typer(help="baocao: thu thập, kiểm tra, tổng hợp và gửi báo cáo định kỳ.", no_args_is_help=True,
                   add_completion=False)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, str | None] = {"config": None, "data_dir": None}
 
 PeriodOpt = typer.Option(None, "--period", "-p", help="Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M, 2021; "

@@ -67,14 +67,15 @@ class Unit(_Model):
 class UnitsFile(_Model):
     units: tuple[Unit, ...]
 
-    @model_validator(mode="after")
-    def _unique(self) -> UnitsFile:
+    @field_validator("units")
+    @classmethod
+    def _unique(cls, units: tuple[Unit, ...]) -> tuple[Unit, ...]:
         seen: set[str] = set()
-        for u in self.units:
-            if u.code in seen:
+        for u in units:
+            if u.code.casefold() in seen:
                 raise ValueError(f"mã đơn vị {u.code} bị trùng")
-            seen.add(u.code)
-        return self
+            seen.add(u.code.casefold())
+        return units
 
 
 # ---------------------------------------------------------------- report definition
@@ -353,7 +354,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "(gốc)"
+    return out
 
 
 _PYDANTIC_VI = {
@@ -375,7 +376,8 @@ def _parse(model: type[_Model], data: Any, path: Path) -> Any:
         detail = str(err.get("msg", "")).removeprefix("Value error, ")
         text = f"{msg}: {detail}" if msg and err["type"] not in ("missing", "extra_forbidden") else (msg or detail)
         more = f" (và {len(exc.errors()) - 1} lỗi khác)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{path}: {_format_loc(tuple(err['loc']))}: {text}{more}") from None
+        where = f"{_format_loc(tuple(err['loc']))}: " if err["loc"] else ""
+        raise ConfigError(f"{path}: {where}{text}{more}") from None
 
 
 def load_config(config_dir: Path | str) -> AppConfig:

@@ -115,7 +115,6 @@ def consolidate(
             {"period": previous[0].key, "label": previous[0].label, "totals": previous[1]} if previous else None
         ),
         "values_by_unit": {c: dict(latest[c].values) for c in expected if c in latest},
-        "received_at": {c: latest[c].received_at.astimezone(TZ).isoformat(timespec="seconds") for c in latest},
         "units": {c: names[c] for c in expected},
         "completeness": {
             "expected": expected, "accepted": [c for c in expected if c in latest], "on_time": on_time,
@@ -123,6 +122,8 @@ def consolidate(
             "expected_count": len(expected), "accepted_count": len(latest), "on_time_count": len(on_time),
             "late_count": len(late), "missing_count": len(missing),
             "reporting_rate": _rate(len(latest), len(expected)), "on_time_rate": _rate(len(on_time), len(expected)),
+            "received_at": {c: latest[c].received_at.astimezone(TZ).isoformat(timespec="seconds")
+                            for c in expected if c in latest},
         },
         "rejected": [
             {"unit": r.unit_code, "received_at": r.received_at.astimezone(TZ).isoformat(timespec="seconds"),

@@ -1,0 +1,20 @@
+"""Building filled workbooks the way a unit would, for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.context import Context
+from tasks.samples import BASE, Sample, render_sample
+
+
+def filled(ctx: Context, unit: str = "VP", period: str = "2021-03", **changes: Any) -> bytes:
+    """The unit's workbook for the period with the sample values, some changed (None clears a cell)."""
+    values = {**BASE[unit], **changes}
+    return render_sample(ctx, Sample("x.xlsx", unit, period, "2021-03-15T09:00", values))
+
+
+def grid_of(ctx: Context, unit: str = "VP", period: str = "2021-03", **changes: Any) -> list[list[Any]]:
+    from tasks.intake import read_grid
+
+    return read_grid(filled(ctx, unit, period, **changes), "x.xlsx")

@@ -1,0 +1,72 @@
+"""A wrong configuration gives one clear message naming the file, the key and the problem."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks.config import ConfigError, load_config
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_shipped_config_loads(config_dir):
+    cfg = load_config(config_dir)
+    assert [u.code for u in cfg.units] == ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT"]
+    assert cfg.report.id == "cchc-tuyen-truyen"
+    assert {g.code for g in cfg.report.groups} >= {"3.1", "3.2", "3.3", "3.4", "3.5", "2.4"}
+    assert len([i for i in cfg.report.indicators if i.group == "2.4"]) == 7  # topics a)–g)
+    assert cfg.report.recipients[-1].line == "Lưu: VT, VP."
+    assert cfg.report.recipients[0].line == "Ủy ban nhân dân tỉnh (báo cáo);"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("units.yaml", "channel: folder", "channel: fax",
+         "units.yaml: units[0].channel: giá trị không hợp lệ"),
+        ("units.yaml", "  - code: TTr", "  - code: VP", "units.yaml: units: mã đơn vị VP bị trùng"),
+        ("units.yaml", "emails: [thanhtra@snv.tuyenquang.gov.vn]", "emails: [thanhtra-at-snv]",
+         "units.yaml: units[1].emails: địa chỉ email không hợp lệ: 'thanhtra-at-snv'"),
+        ("settings.yaml", "period_kind: month", "period_kind: weekly", "settings.yaml: period_kind: giá trị không hợp lệ"),
+        ("settings.yaml", "  unit_working_days: 2", "  unit_working_dayz: 2",
+         "settings.yaml: deadlines.unit_working_dayz: khóa không được hỗ trợ (gõ sai tên?)"),
+        ("settings.yaml", "report: cchc-tuyen-truyen", "report: khac",
+         "settings.yaml: report: không có định nghĩa báo cáo 'khac'"),
+        ("reports/cchc-tuyen-truyen.yaml", "require: {left: H02, op: \">\", right: 0}",
+         "require: {left: H99, op: \">\", right: 0}", "quy tắc hoi-nghi-can-nguoi-tham-du: chỉ tiêu H99 không tồn tại"),
+        ("reports/cchc-tuyen-truyen.yaml", "{code: W01, group: \"3.1\"", "{code: W01, group: \"9.9\"",
+         "chỉ tiêu W01 thuộc nhóm '9.9' chưa khai báo trong groups"),
+        ("settings.yaml", "ledger_url: null", "ledger_url: postgresql://u:secret@db/x",
+         "không ghi mật khẩu trong ledger_url"),
+    ],
+)
+def test_config_errors_name_file_key_problem(config_dir, file, old, new, message):
+    _edit(config_dir / file, old, new)
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert message in str(exc.value)
+    assert str(config_dir / file) in str(exc.value)
+
+
+def test_broken_yaml_names_the_line(config_dir):
+    (config_dir / "units.yaml").write_text("units:\n  - code: VP\n    name: [Văn phòng\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert "units.yaml (dòng" in str(exc.value) and "YAML không hợp lệ" in str(exc.value)
+
+
+def test_check_config_command(config_dir):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["--config", str(config_dir), "check-config"])
+    assert ok.exit_code == 0, ok.output
+    assert "Cấu hình hợp lệ: 9 đơn vị (9 đang báo cáo), báo cáo cchc-tuyen-truyen với 20 chỉ tiêu" in ok.output
+    _edit(config_dir / "units.yaml", "channel: folder", "channel: fax")
+    bad = runner.invoke(app, ["--config", str(config_dir), "check-config"])
+    assert bad.exit_code == 2
+    assert "Lỗi cấu hình" in bad.output and "units[0].channel" in bad.output
