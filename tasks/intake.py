@@ -23,6 +23,7 @@ _UNIT_LABEL = label_key("Mã đơn vị")
 _PERIOD_LABEL = label_key("Kỳ báo cáo")
 _CODE_HEADER = label_key("Mã")
 _VALUE_HEADER = label_key("Số liệu")
+_USE_TEMPLATE = "ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."
 
 
 class UnreadableFile(Exception):
@@ -111,9 +112,9 @@ def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
             header = (r, keys.index(_CODE_HEADER), keys.index(_VALUE_HEADER))
 
     if out.unit_cell is None:
-        out.problems.append(Issue("Không tìm thấy ô 'Mã đơn vị' ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."))
+        out.problems.append(Issue(f"Không tìm thấy ô 'Mã đơn vị' {_USE_TEMPLATE}"))
     if out.period_cell is None:
-        out.problems.append(Issue("Không tìm thấy ô 'Kỳ báo cáo' ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."))
+        out.problems.append(Issue(f"Không tìm thấy ô 'Kỳ báo cáo' {_USE_TEMPLATE}"))
     if header is None:
         out.problems.append(Issue(
             "Không tìm thấy dòng tiêu đề bảng có cột 'Mã' và cột 'Số liệu'. Hãy dùng đúng biểu mẫu, không đổi tên cột."

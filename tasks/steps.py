@@ -16,7 +16,7 @@ from typing import Any
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.dispatch import DispatchReport, dispatch
-from tasks.intake import UnreadableFile, content_hash, is_spreadsheet, parse_grid, read_grid
+from tasks.intake import UnreadableFile, content_hash, parse_grid, read_grid
 from tasks.ledger import NewSubmission, Submission, as_utc
 from tasks.mail.compose import OutgoingMail
 from tasks.merge import RejectedReport, UnitReport, consolidate, totals_of
@@ -81,7 +81,8 @@ def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Docume
     docs: list[Document] = []
     if not ctx.inbox.exists():
         return docs
-    for path in sorted(p for p in ctx.inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))):
+    files = [p for p in ctx.inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))]
+    for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):  # in order of arrival
         data = path.read_bytes()
         if known is not None and content_hash(data) in known:
             continue
@@ -119,14 +120,7 @@ def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
     try:
         grid = doc.grid if doc.grid is not None else read_grid(doc.content, doc.filename)
     except UnreadableFile as exc:
-        unit = ctx.cfg.unit(doc.claimed_unit or "") or _unit_of_sender(ctx, doc)
-        reason = _quarantine_reason(ctx, doc, unit.code if unit else None)
-        status = "quarantined" if reason else "rejected"
-        errors = (Issue(str(exc)),)
-        sub = ctx.ledger.record_submission(NewSubmission(
-            **base, unit_code=unit.code if unit else None, status=status, on_time=on_time, errors=errors,
-            reason=reason))
-        return _outcome(doc, sub, status, unit.code if unit else None, on_time, list(errors), [], reason)
+        return record_unreadable(ctx, period, doc, str(exc))
 
     sheet = parse_grid(grid)
     verdict = check_submission(ctx.cfg, sheet, period)
@@ -144,6 +138,21 @@ def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
         **base, unit_code=unit_code, status=status, on_time=on_time, errors=tuple(verdict.errors),
         warnings=tuple(verdict.warnings), values=values, reason=reason))
     return _outcome(doc, sub, status, unit_code, on_time, verdict.errors, verdict.warnings, reason)
+
+
+def record_unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Outcome:
+    """A document with nothing to read (broken file, no attachment): recorded, answered, never lost."""
+    on_time = doc.received_at.astimezone(TZ).date() <= ctx.unit_deadline(period)
+    unit = ctx.cfg.unit(doc.claimed_unit or "") or _unit_of_sender(ctx, doc)
+    reason = _quarantine_reason(ctx, doc, unit.code if unit else None)
+    status = "quarantined" if reason else "rejected"
+    errors = (Issue(message),)
+    sub = ctx.ledger.record_submission(NewSubmission(
+        report_id=ctx.cfg.report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
+        filename=doc.filename, received_at=doc.received_at, content_hash=content_hash(doc.content),
+        sender=doc.sender, message_id=doc.message_id, unit_code=unit.code if unit else None, status=status,
+        on_time=on_time, errors=errors, reason=reason))
+    return _outcome(doc, sub, status, unit.code if unit else None, on_time, list(errors), [], reason)
 
 
 def _unit_of_sender(ctx: Context, doc: Document) -> Unit | None:

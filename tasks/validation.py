@@ -100,7 +100,8 @@ def _value_issue(ind: Indicator, cell: str | None, raw: Any, err_type: str, ctx:
         msg = (f"{_where(ind, cell)}: giá trị \u201c{found}\u201d không phải là số nguyên. "
                "Hãy chỉ nhập chữ số, không kèm chữ hay đơn vị tính (ví dụ: 12).")
     elif err_type == "greater_than_equal":
-        msg = f"{_where(ind, cell)}: giá trị {found} nhỏ hơn mức tối thiểu {ctx.get('ge')}. Hãy nhập số ≥ {ctx.get('ge')}."
+        low = ctx.get("ge")
+        msg = f"{_where(ind, cell)}: giá trị {found} nhỏ hơn mức tối thiểu {low}. Hãy nhập số ≥ {low}."
     elif err_type == "less_than_equal":
         msg = f"{_where(ind, cell)}: giá trị {found} lớn hơn mức tối đa {ctx.get('le')}. Hãy kiểm tra lại số liệu."
     else:

@@ -90,8 +90,8 @@ def test_unknown_and_inactive_unit(ctx, config_dir):
     from tasks.context import open_context
 
     text = (config_dir / "units.yaml").read_text(encoding="utf-8")
-    (config_dir / "units.yaml").write_text(text.replace("    name: Ban Tôn giáo\n", "    name: Ban Tôn giáo\n    active: false\n"),
-                                           encoding="utf-8")
+    text = text.replace("    name: Ban Tôn giáo\n", "    name: Ban Tôn giáo\n    active: false\n")
+    (config_dir / "units.yaml").write_text(text, encoding="utf-8")
     ctx2 = open_context(config_dir, ctx.data_dir)
     v = check_submission(ctx2.cfg, parse_grid(grid_of(ctx2, "BTG")), ctx2.period(MARCH))
     assert messages(v) == ["Đơn vị BTG (Ban Tôn giáo) hiện không thuộc diện báo cáo."]

@@ -1,0 +1,101 @@
+"""Collecting from the folder inbox: recorded once, never changed, resubmissions supersede."""
+
+import hashlib
+import os
+from datetime import datetime
+
+from tasks import steps
+from tasks.periods import TZ
+from tasks.samples import drop_samples
+from tests.helpers import filled
+
+
+def _drop(ctx, name, data, when="2021-03-15T09:00"):
+    ctx.inbox.mkdir(parents=True, exist_ok=True)
+    path = ctx.inbox / name
+    path.write_bytes(data)
+    ts = datetime.fromisoformat(when).replace(tzinfo=TZ).timestamp()
+    os.utime(path, (ts, ts))
+    return path
+
+
+def _collect(ctx, period="2021-03"):
+    p = ctx.period(period)
+    docs = steps.folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
+    return steps.process_documents(ctx, p, docs)
+
+
+def test_demo_month_outcomes(ctx):
+    drop_samples(ctx, "2021-03")
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ctx.inbox.iterdir()}
+    outcomes = {o.source_ref.removeprefix("inbox/"): o for o in _collect(ctx)}
+    assert {k: o.status for k, o in outcomes.items()} == {
+        "CCHC lan 1.xlsx": "rejected", "CCHC lan 2 (da sua).xlsx": "accepted", "CCVC - bo sung.xlsx": "accepted",
+        "CCVC.xlsx": "accepted", "TCBC-2021-03.xlsx": "accepted", "TDKT.xlsx": "rejected",
+        "TTr_thang3.xlsx": "accepted", "VP - bao cao thang 3.xlsx": "accepted", "VTLT.csv": "accepted",
+        "XDCQ.xlsx": "accepted", "ghi chu.txt": "rejected",
+    }
+    assert outcomes["XDCQ.xlsx"].on_time is False and outcomes["VP - bao cao thang 3.xlsx"].on_time is True
+    assert outcomes["ghi chu.txt"].errors[0]["message"].startswith("Tệp 'ghi chu.txt' không phải bảng tính.")
+    # nothing in the inbox was moved, changed or deleted
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ctx.inbox.iterdir()} == before
+
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    ccvc = [(s.filename, s.status) for s in subs if s.unit_code == "CCVC"]
+    assert ccvc == [("CCVC.xlsx", "superseded"), ("CCVC - bo sung.xlsx", "accepted")]
+    rows = {r["unit"]: r for r in steps.status_rows(ctx, ctx.period("2021-03"))}
+    assert {u: r["status_vi"] for u, r in rows.items()} == {
+        "VP": "Đúng hạn", "TTr": "Đúng hạn", "TCBC": "Đúng hạn", "CCHC": "Đúng hạn", "XDCQ": "Muộn",
+        "CCVC": "Đúng hạn", "TĐKT": "Bị trả lại", "BTG": "Chưa báo cáo", "VTLT": "Đúng hạn"}
+    assert rows["CCHC"]["submissions"] == 2
+    assert any("giá trị “-1” nhỏ hơn" in e or "giá trị -1 nhỏ hơn" in e for e in rows["TĐKT"]["errors"])
+    # the audit trail has every state change
+    actions = [(e.action) for e in ctx.ledger.audit_events("submission")]
+    assert actions.count("superseded") == 1 and actions.count("accepted") == 8 and actions.count("rejected") == 3
+
+
+def test_collecting_twice_records_nothing_new(ctx):
+    _drop(ctx, "vp.xlsx", filled(ctx, "VP"))
+    assert [o.status for o in _collect(ctx)] == ["accepted"]
+    assert _collect(ctx) == []
+    # the same bytes under another name are the same submission
+    _drop(ctx, "vp (copy).xlsx", filled(ctx, "VP"))
+    assert _collect(ctx) == []
+    assert len(ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")) == 1
+
+
+def test_record_is_idempotent_at_the_ledger(ctx):
+    path = _drop(ctx, "vp.xlsx", filled(ctx, "VP"))
+    doc = steps.folder_documents(ctx)[0]
+    p = ctx.period("2021-03")
+    assert steps.process_document(ctx, p, doc).status == "accepted"
+    assert steps.process_document(ctx, p, doc).status == "duplicate"
+    assert path.exists()
+
+
+def test_broken_file_does_not_hide_other_units(ctx):
+    _drop(ctx, "a-broken.xlsx", filled(ctx, "TTr")[:500])
+    _drop(ctx, "b-vp.xlsx", filled(ctx, "VP"))
+    outcomes = _collect(ctx)
+    assert [o.status for o in outcomes] == ["rejected", "accepted"]
+    assert "tệp bị hỏng" in outcomes[0].errors[0]["message"]
+    quarantine = steps.quarantine_rows(ctx, ctx.period("2021-03"))
+    assert [q["source"] for q in quarantine] == ["inbox/a-broken.xlsx"]
+
+
+def test_later_rejected_resubmission_keeps_accepted_one(ctx):
+    _drop(ctx, "vp1.xlsx", filled(ctx, "VP"), "2021-03-15T09:00")
+    _drop(ctx, "vp2.xlsx", filled(ctx, "VP", W01="nhiều"), "2021-03-16T09:00")
+    assert [o.status for o in _collect(ctx)] == ["accepted", "rejected"]
+    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
+    assert row["status"] == "on_time"
+
+
+def test_operator_reopens_a_rejected_submission(ctx):
+    _drop(ctx, "btg.xlsx", filled(ctx, "BTG", H01=1, H02=0))
+    (o,) = _collect(ctx)
+    assert o.status == "rejected"
+    ctx.ledger.reopen(o.submission_id, "Đơn vị xác nhận hội nghị trực tuyến, không thống kê người dự")
+    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "BTG")
+    assert row["status"] == "on_time"
+    assert ctx.ledger.audit_events("submission")[-1].detail["note"].startswith("Đơn vị xác nhận")

@@ -1,0 +1,46 @@
+"""Consolidation numbers on the bundled sample months (known data)."""
+
+from tasks import steps
+from tasks.samples import drop_samples
+
+
+def _collect(ctx, key):
+    drop_samples(ctx, key)
+    docs = steps.folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
+    return steps.process_documents(ctx, ctx.period(key), docs)
+
+
+def test_march_consolidation(ctx):
+    _collect(ctx, "2021-02")
+    _collect(ctx, "2021-03")
+    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    assert c["period"] == {"key": "2021-03", "kind": "month", "label": "tháng 3 năm 2021",
+                           "cutoff_start": "2021-02-15", "cutoff_end": "2021-03-14",
+                           "unit_deadline": "2021-03-16", "report_deadline": "2021-03-18"}
+    # W01: VP 12 + TTr 3 + TCBC 4 + CCHC 9 + XDCQ 2 + CCVC 5 (resubmitted, not 4) + VTLT 3
+    assert c["totals"]["W01"] == 38
+    assert c["totals"]["H01"] == 6 and c["totals"]["H02"] == 460 and c["totals"]["C01"] == 118
+    assert c["previous"]["period"] == "2021-02" and c["previous"]["totals"]["W01"] == 33
+    assert c["year_to_date"]["W01"] == 71  # February 33 + March 38
+    comp = c["completeness"]
+    assert comp["expected"] == ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT"]
+    assert comp["on_time"] == ["VP", "TTr", "TCBC", "CCHC", "CCVC", "VTLT"]
+    assert comp["late"] == ["XDCQ"]
+    assert comp["missing"] == ["TĐKT", "BTG"] and comp["rejected"] == ["TĐKT"]
+    assert (comp["accepted_count"], comp["reporting_rate"], comp["on_time_rate"]) == (7, 0.778, 0.667)
+    assert comp["received_at"]["XDCQ"] == "2021-03-19T09:00:00+07:00"
+    assert c["values_by_unit"]["CCVC"]["W01"] == 5
+    assert c["values_by_unit"]["TTr"]["W01"] == 3  # typed " 3 "
+    assert [r["unit"] for r in c["rejected"]] == ["CCHC", "TĐKT", None]
+    assert {e["code"] for e in c["rejected"][0]["errors"]} == {"W01", "H02", "K02"}
+    assert [n["unit"] for n in c["narratives"]["N03"]] == ["VP", "TCBC", "CCHC", "VTLT"]
+    assert c["narratives"]["N01"][-1]["text"] == "Số hóa hồ sơ lưu trữ phục vụ giải quyết thủ tục hành chính."
+    assert c["recipients"][0] == "Ủy ban nhân dân tỉnh (báo cáo);"
+    assert c["signer"] == {"authority": "KT. GIÁM ĐỐC", "title": "PHÓ GIÁM ĐỐC", "name": "Bàng Quốc Việt"}
+
+
+def test_no_submissions_gives_zero_totals_and_all_missing(ctx):
+    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    assert set(c["totals"].values()) == {0}
+    assert c["completeness"]["missing_count"] == 9 and c["completeness"]["reporting_rate"] == 0.0
+    assert c["previous"] is None and c["year_to_date"] == {"W01": 0, **{k: 0 for k in c["totals"]}}
