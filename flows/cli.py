@@ -61,6 +61,8 @@ def _period(ctx, key: str | None):
 def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # no client analytics: the machine may be offline
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # slow office PCs
 
 
 def _run(flow_name: str, **params: Any) -> Any:
@@ -241,6 +243,39 @@ def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục g
     console.print(f"Thư đã soạn (.eml): {ctx.outbox}")
     console.print(f"Xong sau {(datetime.now() - started).total_seconds():.0f} giây. Xem tình hình: "
                   f"baocao --data-dir {data_dir} status --period 2021-03")
+
+
+@app.command()
+def serve(limit: int | None = typer.Option(None, help="Số lượt chạy đồng thời tối đa")) -> None:
+    """Phục vụ các deployment: lịch hằng tháng, chạy tay trên Prefect UI, kích hoạt theo sự kiện."""
+    _prefect_env()
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        err.print("[red]Chưa có máy chủ Prefect.[/red] Chạy `prefect server start`, rồi "
+                  "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` và chạy lại lệnh này.")
+        raise typer.Exit(2)
+    from flows.deployments import DEPLOYMENT_NAME, serve_all
+
+    ctx = _ctx()
+    console.print(f"Đang phục vụ các deployment '<flow>/{DEPLOYMENT_NAME}' trên {PREFECT_API_URL.value()} "
+                  f"(múi giờ {ctx.cfg.settings.timezone}). Nhấn Ctrl+C để dừng.")
+    serve_all(ctx.cfg.settings, STATE["config"], STATE["data_dir"] or ctx.data_dir, limit=limit)
+
+
+@app.command("watch-folder")
+def watch_folder(interval: float = typer.Option(10.0, help="Số giây giữa hai lần quét thư mục inbox"),
+                 period: str | None = PeriodOpt) -> None:
+    """Theo dõi thư mục inbox: mỗi tệp mới phát sự kiện để Prefect thu và kiểm tra ngay."""
+    _prefect_env()
+    from flows.watch_folder import watch
+
+    ctx = _ctx()
+    console.print(f"Đang theo dõi {ctx.inbox} (quét mỗi {interval:g} giây). Nhấn Ctrl+C để dừng.")
+    try:
+        watch(ctx, interval, period, on_new=lambda paths: [console.print(f"Tệp mới: {p.name}") for p in paths])
+    except KeyboardInterrupt:
+        console.print("Đã dừng theo dõi.")
 
 
 if __name__ == "__main__":

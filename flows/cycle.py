@@ -20,6 +20,7 @@ from prefect.cache_policies import NONE  # noqa: E402
 from prefect.events import emit_event  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
+from flows.alerts import alert_operator  # noqa: E402
 from tasks import steps  # noqa: E402
 from tasks.context import Context, open_context  # noqa: E402
 from tasks.dispatch import DispatchReport  # noqa: E402
@@ -182,7 +183,8 @@ def _slug(text: str) -> str:
 # ------------------------------------------------------------------ flows
 
 
-@flow(name="request_reports", flow_run_name=lambda: _period_name("Gửi đề nghị báo cáo"), log_prints=True)
+@flow(name="request_reports", flow_run_name=lambda: _period_name("Gửi đề nghị báo cáo"), log_prints=True,
+      on_failure=[alert_operator])
 def request_reports(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
                     resend: bool = False) -> dict[str, Any]:
     """Send every active unit its request with its own workbook (or Sheets tab) and deadline."""
@@ -196,7 +198,8 @@ def request_reports(period: str | None = None, config_dir: str | None = None, da
     return _merge_reports([f.result() for f in futures])
 
 
-@flow(name="collect_submissions", flow_run_name=lambda: _period_name("Thu báo cáo"), log_prints=True)
+@flow(name="collect_submissions", flow_run_name=lambda: _period_name("Thu báo cáo"), log_prints=True,
+      on_failure=[alert_operator])
 def collect_submissions(period: str | None = None, config_dir: str | None = None,
                         data_dir: str | None = None) -> list[dict[str, Any]]:
     """Read new submissions from every channel, check them, record them and answer rejected ones."""
@@ -220,7 +223,8 @@ def collect_submissions(period: str | None = None, config_dir: str | None = None
     return outcomes
 
 
-@flow(name="send_reminders", flow_run_name=lambda: _period_name("Nhắc báo cáo"), log_prints=True)
+@flow(name="send_reminders", flow_run_name=lambda: _period_name("Nhắc báo cáo"), log_prints=True,
+      on_failure=[alert_operator])
 def send_reminders(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
                    today: str | None = None, force: bool = False) -> dict[str, Any]:
     """Remind units with no accepted submission, on the configured days before their deadline."""
@@ -230,7 +234,8 @@ def send_reminders(period: str | None = None, config_dir: str | None = None, dat
     return send_reminder_mails(config_dir, data_dir, p.key, day, force)
 
 
-@flow(name="consolidate_report", flow_run_name=lambda: _period_name("Tổng hợp báo cáo"), log_prints=True)
+@flow(name="consolidate_report", flow_run_name=lambda: _period_name("Tổng hợp báo cáo"), log_prints=True,
+      on_failure=[alert_operator])
 def consolidate_report(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
                        out_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
     """Merge accepted submissions and write the JSON, the Decree 30 document and the annex."""
@@ -265,7 +270,8 @@ def _summary_markdown(consolidation: dict[str, Any], paths: dict[str, str]) -> s
     return "\n".join(lines)
 
 
-@flow(name="deliver_report", flow_run_name=lambda: _period_name("Gửi báo cáo tổng hợp"), log_prints=True)
+@flow(name="deliver_report", flow_run_name=lambda: _period_name("Gửi báo cáo tổng hợp"), log_prints=True,
+      on_failure=[alert_operator])
 def deliver_report(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
                    out_dir: str | None = None, approved: bool = False, resend: int = 0) -> dict[str, Any]:
     """After the Director approves, send the consolidated report to UBND tỉnh and every Nơi nhận."""
@@ -281,7 +287,8 @@ def deliver_report(period: str | None = None, config_dir: str | None = None, dat
     return {"approved": True, **send_delivery(config_dir, data_dir, p.key, out, resend)}
 
 
-@flow(name="report_cycle", flow_run_name=lambda: _period_name("Chu kỳ báo cáo"), log_prints=True)
+@flow(name="report_cycle", flow_run_name=lambda: _period_name("Chu kỳ báo cáo"), log_prints=True,
+      on_failure=[alert_operator])
 def report_cycle(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
                  out_dir: str | None = None, approved: bool = False, today: str | None = None) -> dict[str, Any]:
     """The whole period: request, collect, remind, consolidate, deliver."""

@@ -140,3 +140,26 @@ def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, er
                  subject=f"Lỗi khi chạy {flow_name} ({period.label})", tag=subject_tag(cfg, period),
                  period=period, flow_name=flow_name, flow_run=flow_run, error=error, at=at, command=command,
                  url=url)
+
+
+def approval_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, url: str | None, docx: str,
+                  completeness: Mapping[str, Any] | None, reminder: int = 0, waited_hours: float = 0,
+                  expires_at: str = "") -> OutgoingMail:
+    """Ask the signer to approve the consolidated report in the Prefect UI; reminder > 0 repeats the ask."""
+    approval = cfg.settings.approval
+    key = f"approval:{cfg.report.id}:{period.key}:{flow_run_id}:{reminder}"
+    prefix = f"Nhắc lần {reminder}: " if reminder else ""
+    return _mail(cfg, key=key, kind="approval", to=[approval.signer_email],
+                 subject=f"{prefix}Đề nghị phê duyệt báo cáo {cfg.report.title.lower()} {period.label}",
+                 tag=subject_tag(cfg, period), period=period, signer=approval.signer, url=url, docx=docx,
+                 c=completeness, reminder=reminder, waited_hours=round(waited_hours), expires_at=expires_at,
+                 flow_run_id=flow_run_id)
+
+
+def approval_rejected_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, signer: str, comment: str,
+                           url: str | None, at: str) -> OutgoingMail:
+    """Tell the operator the signer sent the report back, with the signer's comment."""
+    return _mail(cfg, key=f"approval_rejected:{cfg.report.id}:{period.key}:{flow_run_id}",
+                 kind="approval_rejected", to=[cfg.settings.organisation.operator_email],
+                 subject=f"Báo cáo {period.label} bị trả lại, chưa gửi UBND tỉnh", tag=subject_tag(cfg, period),
+                 period=period, signer=signer, comment=comment, url=url, at=at, flow_run_id=flow_run_id)

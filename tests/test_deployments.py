@@ -1,0 +1,114 @@
+"""Deployments: cron schedules in Asia/Ho_Chi_Minh from settings, typed parameters, prefect.yaml in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from flows.deployments import DEPLOYMENT_NAME, build_deployments, flows, schedules, triggers
+from tasks.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _settings(config_dir: Path, **schedules_override: str):
+    if schedules_override:
+        path = config_dir / "settings.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["schedules"].update(schedules_override)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return load_config(config_dir).settings
+
+
+def test_schedules_come_from_settings_in_local_time(config_dir: Path) -> None:
+    settings = _settings(config_dir, request="30 7 16 * *")
+    s = schedules(settings)
+    assert s["request_reports"].cron == "30 7 16 * *"
+    assert s["collect_submissions"].cron == settings.schedules.collect
+    assert {x.timezone for x in s.values()} == {"Asia/Ho_Chi_Minh"}
+
+
+def test_every_flow_has_a_deployment_with_typed_parameters(config_dir: Path, tmp_path: Path) -> None:
+    settings = _settings(config_dir)
+    deps = {d.flow_name: d for d in build_deployments(settings, config_dir, tmp_path / "data")}
+    assert set(deps) == set(flows())
+    for name, dep in deps.items():
+        assert dep.name == DEPLOYMENT_NAME
+        props = dep._parameter_openapi_schema.properties
+        assert props["period"]["default"] is None, name  # None = the current period
+        assert dep.parameters["config_dir"] == str(config_dir.resolve())
+        assert dep.entrypoint.startswith(("flows.cycle.", "flows.deployments."))
+    assert deps["send_reminders"]._parameter_openapi_schema.properties["force"]["type"] == "boolean"
+    assert [len(deps[n].schedules) for n in ("request_reports", "send_reminders", "collect_submissions",
+                                             "consolidate_after_deadline")] == [1, 1, 1, 1]
+    assert not deps["deliver_report"].schedules and not deps["consolidate_report"].schedules
+    assert [t.expect for t in deps["collect_submissions"].triggers] == [{"baocao.submission.received"}]
+    assert [t.expect for t in deps["consolidate_report"].triggers] == [{"baocao.period.complete"}]
+
+
+def test_prefect_yaml_declares_the_same_deployments() -> None:
+    """prefect.yaml (work pool) and `baocao serve` must not drift apart."""
+    settings = load_config(ROOT / "config").settings
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    by_flow = {d["entrypoint"].rsplit(":", 1)[1]: d for d in spec["deployments"]}
+    assert set(by_flow) == set(flows())
+    cron = {name: s.cron for name, s in schedules(settings).items()}
+    for name, d in by_flow.items():
+        assert d["name"] == DEPLOYMENT_NAME
+        assert d["work_pool"]["name"] == "baocao"
+        got = [(s["cron"], s["timezone"]) for s in d.get("schedules") or []]
+        assert got == ([(cron[name], settings.timezone)] if name in cron else []), name
+        expect = [set(t["expect"]) for t in d.get("triggers") or []]
+        assert expect == [t.expect for t in triggers().get(name, [])], name
+        module, _, fn = d["entrypoint"].partition(":")
+        assert f"def {fn}(" in (ROOT / module).read_text(encoding="utf-8")
+
+
+def _scheduled_local_times(deployment_id, start: datetime, end: datetime) -> list[datetime]:
+    """Ask the real server's scheduler to create the runs in [start, end]; their local start times."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+    )
+
+    with get_client(sync_client=True) as client:
+        r = client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                           json={"start_time": start.isoformat(), "end_time": end.isoformat(), "max_runs": 200})
+        r.raise_for_status()
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(
+                after_=start, before_=end)))
+    return sorted(r.expected_start_time.astimezone(HCM) for r in runs)
+
+
+@pytest.mark.slow
+def test_next_scheduled_runs_fall_at_local_times(prefect_engine, config_dir: Path, tmp_path: Path) -> None:
+    settings = _settings(config_dir)
+    ids = {d.flow_name: d.apply() for d in build_deployments(settings, config_dir, tmp_path / "data")}
+    start, end = datetime(2031, 3, 1, tzinfo=HCM), datetime(2031, 5, 1, tzinfo=HCM)
+
+    request = _scheduled_local_times(ids["request_reports"], start, end)
+    assert [(t.month, t.day, t.hour, t.minute) for t in request] == [(3, 15, 8, 0), (4, 15, 8, 0)]
+    assert all(t.utcoffset().total_seconds() == 7 * 3600 for t in request)
+    assert request[0].astimezone(ZoneInfo("UTC")).hour == 1  # 08:00 in Hà Nội is 01:00 UTC
+
+    remind = _scheduled_local_times(ids["send_reminders"], start, datetime(2031, 3, 4, tzinfo=HCM))
+    assert [(t.day, t.hour) for t in remind] == [(1, 8), (2, 8), (3, 8)]
+
+    consolidate = _scheduled_local_times(ids["consolidate_after_deadline"], start,
+                                         datetime(2031, 3, 3, tzinfo=HCM))
+    assert [(t.day, t.hour) for t in consolidate] == [(1, 14), (2, 14)]
+
+    collect = _scheduled_local_times(ids["collect_submissions"], start, datetime(2031, 3, 1, 0, 59, tzinfo=HCM))
+    assert [t.strftime("%H:%M") for t in collect] == ["00:00", "00:15", "00:30", "00:45"]
+
+    assert _scheduled_local_times(ids["deliver_report"], start, end) == []
