@@ -22,7 +22,7 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from flows.alerts import alert_operator  # noqa: E402
 from tasks import steps  # noqa: E402
-from tasks.context import Context, open_context  # noqa: E402
+from tasks.context import Context, cached_context  # noqa: E402
 from tasks.dispatch import DispatchReport  # noqa: E402
 from tasks.periods import TZ, Period  # noqa: E402
 
@@ -30,7 +30,7 @@ CHUNK = int(os.environ.get("BAOCAO_CHUNK_SIZE", "50"))
 
 
 def _ctx(config_dir: str | None, data_dir: str | None) -> Context:
-    return open_context(config_dir, data_dir)
+    return cached_context(config_dir, data_dir)
 
 
 def _period_name(step: str) -> str:
@@ -80,11 +80,14 @@ def process_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
 
 @task(name="thu báo cáo từ Google Sheets", cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def collect_sheets(config_dir: str | None, data_dir: str | None, period_key: str) -> list[dict[str, Any]]:
-    from tasks.sheet_channel import collect_sheet_documents
+    from tasks.sheet_channel import collect_sheet_outcomes
 
     ctx = _ctx(config_dir, data_dir)
-    period = ctx.period(period_key)
-    return [o.__dict__ for o in steps.process_documents(ctx, period, collect_sheet_documents(ctx, period))]
+    outcomes = collect_sheet_outcomes(ctx, ctx.period(period_key))
+    for o in outcomes:
+        if o.status == "error":  # one unreadable tab is that unit's problem: tell the operator, go on
+            get_run_logger().warning("Đơn vị %s: %s", o.unit_code, o.reason)
+    return [o.__dict__ for o in outcomes]
 
 
 @task(name="thu báo cáo từ hộp thư", cache_policy=NONE, retries=2, retry_delay_seconds=30)

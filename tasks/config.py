@@ -329,6 +329,9 @@ class AppConfig(_Model):
         return None
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -337,7 +340,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: tệp phải được lưu bằng mã UTF-8") from None
     try:
-        data = yaml.safe_load(nfc(text))
+        data = yaml.load(nfc(text), Loader=_LOADER)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (dòng {mark.line + 1}, cột {mark.column + 1})" if mark else ""

@@ -48,6 +48,25 @@ class Context:
         return report_deadline(period, self.cfg.settings.deadlines.report_working_days)
 
 
+def _config_stamp(config_dir: Path) -> tuple[tuple[str, float], ...]:
+    files = [config_dir / "settings.yaml", config_dir / "units.yaml", *sorted((config_dir / "reports").glob("*.yaml"))]
+    return tuple((str(f), f.stat().st_mtime) for f in files if f.exists())
+
+
+_CACHE: dict[tuple[object, ...], Context] = {}
+
+
+def cached_context(config_dir: Path | str | None = None, data_dir: Path | str | None = None) -> Context:
+    """One Context per process while the configuration files are unchanged (tasks open it often)."""
+    cdir = Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR
+    key = (str(cdir.resolve()), str(data_dir), os.environ.get("BAOCAO_DATA_DIR"),
+           os.environ.get("BAOCAO_LEDGER_URL"), _config_stamp(cdir))
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = open_context(config_dir, data_dir)
+    return _CACHE[key]
+
+
 def open_context(config_dir: Path | str | None = None, data_dir: Path | str | None = None) -> Context:
     cfg = load_config(Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR)
     if data_dir is None:

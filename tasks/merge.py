@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import pandas as pd
-
 from tasks.config import AppConfig
 from tasks.periods import TZ, Period
 
@@ -34,6 +32,8 @@ class RejectedReport:
 
 def totals_of(cfg: AppConfig, reports: Iterable[UnitReport]) -> dict[str, int]:
     """Sum of every integer indicator over the given units (0 when nobody reported it)."""
+    import pandas as pd  # imported here so read-only commands (status) stay fast
+
     codes = [i.code for i in cfg.report.numeric]
     frame = pd.DataFrame([{c: r.values.get(c) for c in codes} for r in reports], columns=codes)
     sums = frame.apply(pd.to_numeric, errors="coerce").sum(min_count=0)
