@@ -278,5 +278,80 @@ def watch_folder(interval: float = typer.Option(10.0, help="Số giây giữa ha
         console.print("Đã dừng theo dõi.")
 
 
+def _print_outcome(o: dict[str, Any]) -> None:
+    where = f"{o['unit_code'] or '?'} ({o['source_ref']})"
+    if o["status"] == "accepted":
+        console.print(f"[green]Hợp lệ[/green] {where}{'' if o['on_time'] else ' - nộp muộn'}")
+    elif o["status"] == "rejected":
+        console.print(f"[red]Trả lại[/red] {where}:")
+        for e in o["errors"]:
+            console.print(f"   - {e['message']}")
+    elif o["status"] == "quarantined":
+        console.print(f"[yellow]Cách ly[/yellow] {where}: {o['reason']}")
+    elif o["status"] == "duplicate":
+        console.print(f"Đã nhận trước đó, bỏ qua: {where}")
+    else:
+        console.print(f"[red]Lỗi khi xử lý[/red] {where}: {o['reason']}")
+
+
+@app.command()
+def watch(period: str | None = PeriodOpt,
+          idle: float = typer.Option(60.0, help="Số giây tối đa cho mỗi lần chờ IMAP IDLE")) -> None:
+    """Theo dõi hộp thư (IMAP IDLE): thu và kiểm tra báo cáo ngay khi đơn vị gửi, đến khi nhấn Ctrl+C."""
+    import threading
+
+    ctx = _ctx()
+    p = _period(ctx, period)
+    imap = ctx.cfg.settings.channels.imap
+    if not imap.enabled:
+        err.print("[red]Kênh IMAP chưa bật[/red] (channels.imap.enabled trong settings.yaml).")
+        raise typer.Exit(2)
+    _prefect_env()
+    from flows.cycle import _publish_outcomes
+    from tasks.dispatch import dispatch
+    from tasks.mail_channel import watch_mailbox
+    from tasks.steps import Outcome, rejection_mails
+
+    def on_outcomes(outcomes: list[Outcome]) -> None:
+        rows = [o.__dict__ for o in outcomes]
+        for row in rows:
+            _print_outcome(row)
+        result = dispatch(ctx, rejection_mails(ctx, p, outcomes))
+        for key in result.sent + result.written:
+            console.print(f"Đã gửi thư trả lại: {key}")
+        for key, reason in result.failed:
+            console.print(f"[red]Không gửi được[/red] {key}: {reason}")
+        try:
+            _publish_outcomes(ctx, p, rows)
+        except Exception as exc:  # events are a convenience; the submission is already stored
+            err.print(f"[yellow]Không phát được sự kiện Prefect:[/yellow] {exc}")
+
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            watch_mailbox(ctx, p, stop, on_outcomes, idle_timeout=idle)
+        except BaseException as exc:  # shown to the operator by the main thread
+            failure.append(exc)
+        finally:
+            stop.set()
+
+    console.print(f"Đang theo dõi hộp thư {imap.username} ({imap.host}:{imap.port}/{imap.folder}) cho kỳ {p.key}. "
+                  "Nhấn Ctrl+C để dừng.")
+    worker = threading.Thread(target=run, name="baocao-watch", daemon=True)
+    worker.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    worker.join(30)
+    if failure:
+        err.print(f"[red]Dừng theo dõi hộp thư vì lỗi:[/red] {failure[0]}")
+        raise typer.Exit(1)
+    console.print("Đã dừng theo dõi hộp thư.")
+
+
 if __name__ == "__main__":
     app()

@@ -74,6 +74,8 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
             if outcome.ok:
                 _record(ctx, msg, "sent", outcome.error, None)
                 report.sent.append(outcome.key)
+                if outcome.refused:  # delivered, but not to everyone: the operator must see who missed it
+                    report.failed.append((outcome.key, outcome.error or ", ".join(outcome.refused)))
             else:
                 _record(ctx, msg, "failed", outcome.error, None)
                 report.failed.append((outcome.key, outcome.error or "không rõ lỗi"))

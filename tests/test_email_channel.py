@@ -1,0 +1,525 @@
+"""The email channel end to end: requests, rejections and delivery over a real SMTP server (aiosmtpd),
+submissions from a real IMAP server (Dovecot), through tasks.steps / dispatch / mail_channel and the
+Prefect flows. Everything runs on 127.0.0.1; no test asserts on speed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import imaplib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tasks import steps
+from tasks.context import Context, open_context
+from tasks.dispatch import dispatch
+from tasks.intake import parse_grid, read_grid
+from tasks.mail.imap import PROCESSED_KEYWORD, ImapMailbox
+from tasks.mail_channel import collect_mailbox, watch_mailbox
+from tasks.periods import TZ
+from tasks.render.vietnamese_dates import format_number
+from tasks.workbook import template_grid
+from tests.helpers import filled
+from tests.servers.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, dovecot_server
+from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not dovecot_available(), reason=f"{DOVECOT_BIN} is not installed"),
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+PERIOD = "2021-03"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WAIT = 20.0  # upper bound for background work; never a speed assertion
+CODES = ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT"]
+NO_ATTACHMENT = "Thư không có tệp bảng tính báo cáo đính kèm"
+
+
+@dataclass
+class Mail:
+    """Everything a test needs: both servers, the edited config and a context on it."""
+
+    smtp: SmtpTestServer
+    imap: DovecotServer
+    config_dir: Path
+    data_dir: Path
+    ctx: Context
+
+    def email_of(self, code: str) -> str:
+        unit = self.ctx.cfg.unit(code)
+        assert unit is not None
+        return unit.emails[0]
+
+    def received(self) -> list[email.message.EmailMessage]:
+        return [email.message_from_bytes(r.data, policy=email.policy.default) for r in self.smtp.received]
+
+    def fresh_ctx(self) -> Context:
+        return open_context(self.config_dir, self.data_dir)
+
+
+@pytest.fixture
+def mail(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mail]:
+    with smtp_server(auth=True) as smtp, dovecot_server() as imap:
+        units_path = config_dir / "units.yaml"
+        units_path.write_text(units_path.read_text(encoding="utf-8").replace("channel: folder", "channel: email"),
+                              encoding="utf-8")
+        settings_path = config_dir / "settings.yaml"
+        settings = yaml.safe_load(settings_path.read_text(encoding="utf-8"))
+        settings["channels"]["smtp"] = {"enabled": True, "host": smtp.host, "port": smtp.port, "security": "plain",
+                                        "username": TEST_USER, "password_env": "BAOCAO_SMTP_PASSWORD"}
+        settings["channels"]["imap"] = {"enabled": True, "host": imap.host, "port": imap.port, "security": "plain",
+                                        "username": imap.user, "password_env": "BAOCAO_IMAP_PASSWORD",
+                                        "folder": "INBOX"}
+        settings_path.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        monkeypatch.setenv("BAOCAO_SMTP_PASSWORD", TEST_PASSWORD)
+        monkeypatch.setenv("BAOCAO_IMAP_PASSWORD", imap.password)
+        data_dir = tmp_path / "data"
+        yield Mail(smtp, imap, config_dir, data_dir, open_context(config_dir, data_dir))
+
+
+def reply(m: Mail, code: str | None, *, sender: str | None = None, tag: str | None = None,
+          files: list[tuple[str, bytes]] | None = None, msgid: str | None = None) -> bytes:
+    """A unit's answer to its request mail, the way a mail client builds it."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = sender or m.email_of(code or "VP")
+    msg["To"] = m.ctx.cfg.settings.organisation.office_email
+    msg["Subject"] = f"Re: [BC-CCHC {PERIOD} {tag or code}] Đề nghị báo cáo tháng 3/2021"
+    msg["Date"] = "Mon, 15 Mar 2021 09:30:00 +0700"
+    msg["Message-ID"] = msgid or f"<{os.urandom(6).hex()}@donvi.test>"
+    msg.set_content("Kính gửi Văn phòng Sở, đơn vị gửi báo cáo (tệp đính kèm).")
+    for name, data in files or []:
+        msg.add_attachment(data, maintype="application", subtype=XLSX.split("/")[1], filename=name)
+    return msg.as_bytes()
+
+
+def deliver(m: Mail, raw: bytes, when: str = "2021-03-15T09:30") -> None:
+    """APPEND to the Office INBOX with the arrival time set, as a delivery agent would."""
+    stamp = datetime.fromisoformat(when).replace(tzinfo=TZ)
+    conn = m.imap.connect()
+    try:
+        typ, data = conn.append("INBOX", None, imaplib.Time2Internaldate(stamp), raw)
+        assert typ == "OK", data
+    finally:
+        conn.logout()
+
+
+def workbook(m: Mail, code: str, **changes: Any) -> tuple[str, bytes]:
+    return f"BC-CCHC-{PERIOD}-{code}.xlsx", filled(m.ctx, code, PERIOD, **changes)
+
+
+def body_text(msg: email.message.EmailMessage, subtype: str) -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    assert part is not None
+    return part.get_content()
+
+
+def attachments(msg: email.message.EmailMessage) -> list[tuple[str, bytes]]:
+    return [(a.get_filename(), a.get_content()) for a in msg.iter_attachments()]
+
+
+def subs(m: Mail) -> list[Any]:
+    return m.ctx.ledger.submissions(m.ctx.cfg.report.id, PERIOD)
+
+
+# ------------------------------------------------------------------ outbound: requests
+
+
+def test_request_batch_over_one_connection_idempotent_and_resend(mail: Mail, prefect_engine: None) -> None:
+    from flows.cycle import request_reports
+
+    m = mail
+    result = request_reports(PERIOD, str(m.config_dir), str(m.data_dir))
+    assert len(result["sent"]) == 9 and result["failed"] == [] and result["skipped"] == []
+    assert m.smtp.connections == 1
+    received = m.received()
+    assert len(received) == 9
+
+    period = m.ctx.period(PERIOD)
+    deadline = m.ctx.unit_deadline(period)
+    by_unit = {}
+    for msg, env in zip(received, m.smtp.received, strict=True):
+        tag = msg["Subject"].split("]")[0] + "]"
+        by_unit[tag.removeprefix(f"[BC-CCHC {PERIOD} ").rstrip("]")] = (msg, env)
+    assert sorted(by_unit) == sorted(CODES)
+    for code, (msg, env) in by_unit.items():
+        unit = m.ctx.cfg.unit(code)
+        assert env.rcpt_tos == list(unit.emails)
+        assert msg["Subject"].startswith(f"[BC-CCHC 2021-03 {code}] Đề nghị báo cáo")
+        text, html = body_text(msg, "plain"), body_text(msg, "html")
+        assert "ngày 16 tháng 3 năm 2021" in text and "ngày 16 tháng 3 năm 2021" in html
+        assert unit.name in text
+        [(name, data)] = attachments(msg)
+        assert name == f"BC-CCHC-2021-03-{code}.xlsx"
+        grid = read_grid(data, name)
+        expected = template_grid(m.ctx.cfg.report, unit, period, deadline)
+        assert grid[:7] == [[c if c is not None else "" for c in row] for row in expected[:7]]
+        sheet = parse_grid(grid)
+        assert (sheet.unit_code, sheet.period_text) == (code, PERIOD)
+        record = m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:{code}")
+        assert record is not None and record.status == "sent"
+        assert record.message_id == msg["Message-ID"]
+    # Vietnamese file name in RFC 2231 form on the wire
+    raw = by_unit["TĐKT"][1].data
+    assert b"filename*=utf-8''BC-CCHC-2021-03-T%C4%90KT.xlsx" in raw
+
+    # run again: nothing goes out twice, no connection opened
+    again = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    assert again.sent == [] and len(again.skipped) == 9
+    assert len(m.smtp.received) == 9 and m.smtp.connections == 1
+    # the operator asks to resend: everything again, new Message-IDs in the ledger
+    resent = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units), resend=True)
+    assert len(resent.sent) == 9 and m.smtp.connections == 2
+    assert len(m.smtp.received) == 18
+    last = m.received()[-1]
+    code = last["Subject"].split("]")[0].rsplit(" ", 1)[1]
+    assert m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:{code}").message_id == last["Message-ID"]
+
+
+def test_request_faults_drop_451_and_550(mail: Mail) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    m.smtp.faults.drop_after = 3  # each connection dies after 3 accepted messages
+    m.smtp.faults.reject_rcpt = {m.email_of("BTG")}
+    report = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+
+    assert [k for k, _ in report.failed] == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"]
+    assert "550" in report.failed[0][1] and m.email_of("BTG") in report.failed[0][1]
+    assert len(report.sent) == 8
+    ids = [msg["Message-ID"] for msg in m.received()]
+    assert len(ids) == 8 == len(set(ids))  # every other message exactly once despite the drops
+    assert m.smtp.connections == 3
+    btg = m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG")
+    assert btg.status == "failed" and "550" in btg.error
+
+    # the address is fixed on the server side; a 451 comes first, then the retry is accepted
+    m.smtp.faults.reject_rcpt = set()
+    m.smtp.faults.drop_after = None
+    m.smtp.faults.fail_mail = 1
+    again = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    assert again.sent == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"] and again.failed == []
+    assert len(again.skipped) == 8 and len(m.smtp.received) == 9
+    assert m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG").status == "sent"
+
+
+# ------------------------------------------------------------------ inbound: replies
+
+
+def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    deliver(m, reply(m, "TTr", sender="nguoi.la@example.org", files=[workbook(m, "TTr")]))
+    deliver(m, reply(m, "TCBC", tag="CCHC", files=[workbook(m, "TCBC")]))
+    deliver(m, reply(m, "CCHC"))
+    deliver(m, reply(m, "XDCQ", files=[("XDCQ lần 1.xlsx", filled(m.ctx, "XDCQ", PERIOD, W01=2)),
+                                        ("XDCQ lần 2.xlsx", filled(m.ctx, "XDCQ", PERIOD, W01=3))]))
+    deliver(m, reply(m, "TĐKT", files=[workbook(m, "TĐKT", H01=1, H02=0, H03=-1, W01="nhiều")]))
+
+    outcomes = collect_mailbox(m.ctx, period)
+    status = [(o.unit_code, o.status) for o in outcomes]
+    assert status == [("VP", "accepted"), ("TTr", "quarantined"), ("TCBC", "quarantined"),
+                      ("CCHC", "rejected"), ("XDCQ", "accepted"), ("XDCQ", "accepted"), ("TĐKT", "rejected")]
+    assert "nguoi.la@example.org" in outcomes[1].reason
+    assert "CCHC" in outcomes[2].reason and "TCBC" in outcomes[2].reason
+    assert outcomes[3].errors[0]["message"].startswith(NO_ATTACHMENT)
+    tdkt_errors = [e["message"] for e in outcomes[6].errors]
+    assert len(tdkt_errors) >= 3
+
+    # quarantined mail is kept and listed for the operator, never counted
+    listed = steps.quarantine_rows(m.ctx, period)
+    assert {(q["sender"], q["status"]) for q in listed} == {("nguoi.la@example.org", "quarantined"),
+                                                           (m.email_of("TCBC"), "quarantined")}
+    rows = {r["unit"]: r["status"] for r in steps.status_rows(m.ctx, period)}
+    assert rows["TTr"] == "missing" and rows["TCBC"] == "missing"
+    assert rows["VP"] == "on_time" and rows["XDCQ"] == "on_time" and rows["CCHC"] == "rejected"
+    xdcq = [(s.filename, s.status) for s in subs(m) if s.unit_code == "XDCQ"]
+    assert xdcq == [("XDCQ lần 1.xlsx", "superseded"), ("XDCQ lần 2.xlsx", "accepted")]
+    assert m.imap.count("INBOX") == 6  # nothing deleted
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, ["--config", str(m.config_dir), "--data-dir", str(m.data_dir), "status",
+                                   "--period", PERIOD, "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.stdout)
+    assert {q["sender"] for q in shown["quarantined"]} == {"nguoi.la@example.org", m.email_of("TCBC")}
+
+    # rejection replies: to the sender, every error listed, the workbook attached again
+    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes))
+    assert len(report.sent) == 2 and report.failed == []
+    by_rcpt = {tuple(r.rcpt_tos): email.message_from_bytes(r.data, policy=email.policy.default)
+               for r in m.smtp.received}
+    cchc = by_rcpt[(m.email_of("CCHC"),)]
+    assert cchc["Subject"].startswith("[BC-CCHC 2021-03 CCHC]") and "chưa hợp lệ" in cchc["Subject"]
+    assert NO_ATTACHMENT in body_text(cchc, "plain")
+    [(name, data)] = attachments(cchc)
+    assert name == "BC-CCHC-2021-03-CCHC.xlsx" and parse_grid(read_grid(data, name)).unit_code == "CCHC"
+    tdkt = by_rcpt[(m.email_of("TĐKT"),)]
+    text, html = body_text(tdkt, "plain"), body_text(tdkt, "html")
+    for message in tdkt_errors:
+        assert message in text
+    assert len(attachments(tdkt)) == 1
+    assert "ngày 16 tháng 3 năm 2021" in html
+    # the same outcomes answered again: nothing sent twice
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes)).sent == []
+
+    # collecting again finds nothing new
+    assert collect_mailbox(m.ctx, period) == []
+    assert len(subs(m)) == 7
+
+
+def test_crash_between_store_and_mark_reprocesses_without_double_counting(
+    mail: Mail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    deliver(m, reply(m, "BTG"))  # no attachment: recorded by the raw message's hash
+    original = ImapMailbox.mark_processed
+    calls = {"n": 0}
+
+    def crash_once(self: ImapMailbox, uids: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("máy bị tắt đột ngột")
+        original(self, uids)
+
+    monkeypatch.setattr(ImapMailbox, "mark_processed", crash_once)
+    with pytest.raises(RuntimeError):
+        collect_mailbox(m.ctx, period)
+    assert sorted((s.unit_code, s.status) for s in subs(m)) == [("BTG", "rejected"), ("VP", "accepted")]
+
+    again = collect_mailbox(m.ctx, period)  # re-reads both messages
+    assert [o.status for o in again] == ["duplicate"]  # the attachment-less mail is skipped by its hash
+    assert len(subs(m)) == 2
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, again)).sent == []
+    assert collect_mailbox(m.ctx, period) == []
+    conn = m.imap.connect()
+    try:
+        conn.select("INBOX", readonly=True)
+        _, data = conn.uid("SEARCH", f"KEYWORD {PROCESSED_KEYWORD}")
+    finally:
+        conn.logout()
+    assert data[0].split() == [b"1", b"2"]
+
+
+def test_imap_connection_cut_during_fetch(mail: Mail, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    deliver(m, reply(m, "TTr", files=[workbook(m, "TTr")]))
+    original = ImapMailbox._search
+    cut = {"done": False}
+
+    def search_then_cut(self: ImapMailbox, after_uid: int) -> list[int]:
+        found = original(self, after_uid)
+        if not cut["done"]:
+            cut["done"] = True
+            m.imap.kick_sessions()  # the session dies between SEARCH and FETCH
+        return found
+
+    monkeypatch.setattr(ImapMailbox, "_search", search_then_cut)
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        collect_mailbox(m.ctx, period)
+    assert subs(m) == []
+    outcomes = collect_mailbox(m.ctx, period)
+    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted"), ("TTr", "accepted")]
+    assert collect_mailbox(m.ctx, period) == []
+
+
+def test_watch_collects_a_reply_as_it_arrives(mail: Mail) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    seen: list[Any] = []
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            watch_mailbox(m.fresh_ctx(), period, stop, on_outcomes=seen.extend, idle_timeout=2)
+        except BaseException as exc:  # surfaced in the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        deliver(m, reply(m, "CCVC", files=[workbook(m, "CCVC")]))
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and not subs(m):
+            time.sleep(0.2)
+        assert [(s.unit_code, s.status) for s in subs(m)] == [("CCVC", "accepted")]
+        m.imap.kick_sessions()  # the server drops the IDLE connection: the watcher reconnects
+        deliver(m, reply(m, "BTG", files=[workbook(m, "BTG")]))
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and len(subs(m)) < 2:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert not thread.is_alive() and errors == []
+    assert [(s.unit_code, s.status) for s in subs(m)] == [("CCVC", "accepted"), ("BTG", "accepted")]
+    assert [o.unit_code for o in seen] == ["CCVC", "BTG"]
+
+
+# ------------------------------------------------------------------ flows and events
+
+
+def _events(since: datetime, names: tuple[str, ...], want: int) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    deadline = time.monotonic() + WAIT
+    found: list[Any] = []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            until = datetime.now(UTC) + timedelta(minutes=1)  # the default 'until' is the filter's creation
+            flt = EventFilter(occurred=EventOccurredFilter(since=since, until=until),
+                              event=EventNameFilter(name=list(names)))
+            found = list(client.read_events(filter=flt, limit=50).events)
+            if len(found) >= want:
+                break
+            time.sleep(0.5)
+    return found
+
+
+def test_collect_flow_emits_events_and_answers(mail: Mail, prefect_engine: None) -> None:
+    from flows.cycle import collect_submissions
+
+    m = mail
+    since = datetime.now(UTC)
+    for code in CODES:
+        if code == "TĐKT":
+            deliver(m, reply(m, code, files=[workbook(m, code, H01=1, H02=0)]))
+        else:
+            deliver(m, reply(m, code, files=[workbook(m, code)]))
+    outcomes = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))
+    assert sorted((o["unit_code"], o["status"]) for o in outcomes) == sorted(
+        (c, "rejected" if c == "TĐKT" else "accepted") for c in CODES)
+    [answer] = m.received()  # the rejection reply went out over SMTP
+    assert answer["To"].addresses[0].addr_spec == m.email_of("TĐKT") and "chưa hợp lệ" in answer["Subject"]
+
+    deliver(m, reply(m, "TĐKT", files=[("TĐKT đã sửa.xlsx", filled(m.ctx, "TĐKT", PERIOD))]), "2021-03-16T10:00")
+    again = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))
+    assert [(o["unit_code"], o["status"]) for o in again] == [("TĐKT", "accepted")]
+
+    names = ("baocao.submission.accepted", "baocao.submission.rejected", "baocao.period.complete")
+    events = _events(since, names, 11)
+    got = sorted((e.event, e.resource.get("baocao.unit", ""), e.resource["baocao.period"]) for e in events)
+    assert got == sorted([("baocao.submission.accepted", c, PERIOD) for c in CODES]
+                         + [("baocao.submission.rejected", "TĐKT", PERIOD), ("baocao.period.complete", "", PERIOD)])
+    # a third run finds nothing and does not announce completeness again
+    assert collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir)) == []
+
+
+# ------------------------------------------------------------------ delivery
+
+
+def _consolidate(m: Mail) -> Path:
+    from tasks.samples import drop_samples
+
+    period = m.ctx.period(PERIOD)
+    drop_samples(m.ctx, PERIOD)
+    steps.process_documents(m.ctx, period, steps.folder_documents(m.ctx))
+    out = m.data_dir / "reports" / PERIOD
+    steps.write_outputs(m.ctx, period, steps.build_consolidation(m.ctx, period), out)
+    return out
+
+
+def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefect_engine: None) -> None:
+    from flows.cycle import deliver_report
+
+    m = mail
+    out = _consolidate(m)
+    refused = "pgd@snv.tuyenquang.gov.vn"
+    m.smtp.faults.reject_rcpt = {refused}
+    result = deliver_report(PERIOD, str(m.config_dir), str(m.data_dir), str(out), approved=True)
+
+    key = f"delivery:cchc-tuyen-truyen:{PERIOD}"
+    assert result["approved"] is True and result["sent"] == [key]
+    [(failed_key, reason)] = result["failed"]
+    assert failed_key == key and refused in reason and "550" in reason
+    record = m.ctx.ledger.message(key)
+    assert record.status == "sent" and refused in (record.error or "")  # partial: the ledger shows who missed it
+
+    [env] = m.smtp.received
+    [msg] = m.received()
+    cc = ["giamdoc@snv.tuyenquang.gov.vn", refused] + [m.email_of(c) for c in CODES]
+    assert [a.addr_spec for a in msg["To"].addresses] == ["ubnd@tuyenquang.gov.vn"]
+    assert [a.addr_spec for a in msg["Cc"].addresses] == cc
+    assert env.rcpt_tos == ["ubnd@tuyenquang.gov.vn"] + [a for a in cc if a != refused]
+    assert record.message_id == msg["Message-ID"]
+    files = dict(attachments(msg))
+    assert sorted(files) == ["Báo cáo BC-CCHC 2021-03 - Phụ lục.xlsx", "Báo cáo BC-CCHC 2021-03.docx"]
+    assert files["Báo cáo BC-CCHC 2021-03.docx"] == (out / f"cchc-tuyen-truyen-{PERIOD}.docx").read_bytes()
+    assert files["Báo cáo BC-CCHC 2021-03 - Phụ lục.xlsx"] == (out / f"cchc-tuyen-truyen-{PERIOD}.xlsx").read_bytes()
+    consolidation = json.loads((out / f"cchc-tuyen-truyen-{PERIOD}.json").read_text(encoding="utf-8"))
+    html = body_text(msg, "html")
+    for code in consolidation["main_indicators"]:
+        assert format_number(consolidation["totals"][code]) in html
+    c = consolidation["completeness"]
+    assert f"{c['accepted_count']}/{c['expected_count']}" in html
+    assert "Ủy ban nhân dân tỉnh Tuyên Quang" in html
+
+    # delivering again sends nothing; an explicit resend goes out again
+    assert steps.send(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
+    resent = steps.send(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
+    assert resent.sent == [f"{key}:resend1"] and len(m.smtp.received) == 2
+
+
+# ------------------------------------------------------------------ the `baocao watch` command
+
+
+def test_baocao_watch_command(mail: Mail, prefect_engine: None) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    m = mail
+    since = datetime.now(UTC)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONUNBUFFERED": "1",
+           "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "--config", str(m.config_dir), "--data-dir", str(m.data_dir),
+         "watch", "--period", PERIOD, "--idle", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+        deliver(m, reply(m, "TTr"))
+        deadline = time.monotonic() + WAIT * 2
+        while time.monotonic() < deadline and (len(subs(m)) < 2 or not m.smtp.received):
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    assert sorted((s.unit_code, s.status) for s in subs(m)) == [("TTr", "rejected"), ("VP", "accepted")]
+    [answer] = m.received()
+    assert answer["To"].addresses[0].addr_spec == m.email_of("TTr")
+    assert "Hợp lệ" in output and "VP" in output
+    assert "Trả lại" in output and NO_ATTACHMENT in output
+    assert "Đã dừng theo dõi hộp thư" in output
+    assert proc.returncode == 0, output
+    events = _events(since, ("baocao.submission.accepted", "baocao.submission.rejected"), 2)
+    assert sorted((e.event, e.resource["baocao.unit"]) for e in events) == [
+        ("baocao.submission.accepted", "VP"), ("baocao.submission.rejected", "TTr")]
