@@ -126,16 +126,25 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
                    "quarantined": quarantined}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table(title=f"Tình hình báo cáo {p.label} (hạn {ctx.unit_deadline(p):%d/%m/%Y})")
-    for col in ("Mã", "Đơn vị", "Trạng thái", "Nhận lúc", "Số lần gửi", "Lý do trả lại"):
-        table.add_column(col)
+    table = Table(title=f"Tình hình báo cáo {p.label} (hạn {ctx.unit_deadline(p):%d/%m/%Y})", show_lines=True)
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", max_width=28)
+    table.add_column("Trạng thái", no_wrap=True)
+    table.add_column("Nhận lúc", no_wrap=True)
+    table.add_column("Lần gửi", justify="right")
+    table.add_column("Lý do trả lại", ratio=1)
     colours = {"on_time": "green", "late": "yellow", "rejected": "red", "missing": "bright_black"}
     for r in rows:
-        table.add_row(r["unit"], r["name"], f"[{colours[r['status']]}]{r['status_vi']}[/]", r["received_at"] or "",
-                      str(r["submissions"]), "\n".join(r["errors"][:3]))
+        when = datetime.fromisoformat(r["received_at"]).strftime("%d/%m %H:%M") if r["received_at"] else ""
+        reasons = [f"• {e}" for e in r["errors"][:3]] + ([f"(và {len(r['errors']) - 3} lỗi khác)"]
+                                                         if len(r["errors"]) > 3 else [])
+        table.add_row(r["unit"], r["name"], f"[{colours[r['status']]}]{r['status_vi']}[/]", when,
+                      str(r["submissions"]), "\n".join(reasons))
     console.print(table)
+    done = sum(r["status"] in ("on_time", "late") for r in rows)
+    console.print(f"Đã báo cáo hợp lệ {done}/{len(rows)} đơn vị.")
     if quarantined:
-        q = Table(title="Thư/tệp bị cách ly (không được tính)")
+        q = Table(title="Thư, tệp bị cách ly hoặc không xác định được đơn vị (không được tính)")
         for col in ("Số", "Người gửi", "Nguồn", "Lý do"):
             q.add_column(col)
         for r in quarantined:

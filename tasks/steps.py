@@ -183,11 +183,16 @@ def rejection_mails(ctx: Context, period: Period, outcomes: Iterable[Outcome]) -
     deadline = ctx.unit_deadline(period)
     mails = []
     for o in outcomes:
-        unit = ctx.cfg.unit(o.unit_code or "")
-        if o.status != "rejected" or unit is None or not unit.emails:
+        if o.status != "rejected":
             continue
         subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.id == o.submission_id]
+        if not subs:
+            continue
         sub = subs[0]
+        # no unit could be read from the file (no 'Mã đơn vị', no subject tag): answer the registered sender
+        unit = ctx.cfg.unit(o.unit_code or "") or (_unit_of_sender(ctx, sub) if sub.source == "email" else None)
+        if unit is None or not unit.emails:
+            continue
         name, data = (None, None) if unit.channel == "sheet" else unit_workbook(ctx, unit, period)
         to = (sub.sender,) if sub.sender and sub.sender in unit.emails else None
         mails.append(rejection_mail(

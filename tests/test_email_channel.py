@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from tasks.mail.imap import PROCESSED_KEYWORD, ImapMailbox
 from tasks.mail_channel import collect_mailbox, watch_mailbox
 from tasks.periods import TZ
 from tasks.render.vietnamese_dates import format_number
-from tasks.workbook import template_grid
+from tasks.workbook import template_grid, write_template_xlsx
 from tests.helpers import filled
 from tests.servers.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, dovecot_server
 from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
@@ -98,7 +98,8 @@ def reply(m: Mail, code: str | None, *, sender: str | None = None, tag: str | No
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = sender or m.email_of(code or "VP")
     msg["To"] = m.ctx.cfg.settings.organisation.office_email
-    msg["Subject"] = f"Re: [BC-CCHC {PERIOD} {tag or code}] Đề nghị báo cáo tháng 3/2021"
+    subject_tag = "" if tag == "" else f"[BC-CCHC {PERIOD} {tag or code}] "
+    msg["Subject"] = f"Re: {subject_tag}Đề nghị báo cáo tháng 3/2021"
     msg["Date"] = "Mon, 15 Mar 2021 09:30:00 +0700"
     msg["Message-ID"] = msgid or f"<{os.urandom(6).hex()}@donvi.test>"
     msg.set_content("Kính gửi Văn phòng Sở, đơn vị gửi báo cáo (tệp đính kèm).")
@@ -283,6 +284,58 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     # collecting again finds nothing new
     assert collect_mailbox(m.ctx, period) == []
     assert len(subs(m)) == 7
+
+
+def test_file_without_unit_code_from_a_contact_is_answered(mail: Mail) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    unit = m.ctx.cfg.unit("VTLT")
+    grid = template_grid(m.ctx.cfg.report, unit, period, m.ctx.unit_deadline(period))
+    next(row for row in grid if row[0] == "Mã đơn vị")[1] = None  # the unit cleared the cell, no tag either
+    deliver(m, reply(m, "VTLT", tag="", files=[("bao cao.xlsx", write_template_xlsx(grid, m.ctx.cfg.report))]))
+    [outcome] = collect_mailbox(m.ctx, period)
+    assert (outcome.unit_code, outcome.status) == (None, "rejected")
+    assert [q["sender"] for q in steps.quarantine_rows(m.ctx, period)] == [m.email_of("VTLT")]  # listed, not counted
+    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, period, [outcome]))
+    assert len(report.sent) == 1
+    [answer] = m.received()
+    assert [a.addr_spec for a in answer["To"].addresses] == [m.email_of("VTLT")]
+    assert attachments(answer)[0][0] == "BC-CCHC-2021-03-VTLT.xlsx"
+    for e in outcome.errors:
+        assert e["message"] in body_text(answer, "plain")
+
+
+def test_reminders_and_overdue_summary(mail: Mail) -> None:
+    m = mail
+    period = m.ctx.period(PERIOD)
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    deliver(m, reply(m, "TTr", files=[workbook(m, "TTr", H01=1, H02=0)]))
+    deliver(m, reply(m, "XDCQ", files=[workbook(m, "XDCQ")]), when="2021-03-19T08:00")
+    collect_mailbox(m.ctx, period)
+
+    assert steps.reminder_mails(m.ctx, period, date(2021, 3, 15)) == []  # 1 day left: not a reminder day
+    report = dispatch(m.ctx, steps.reminder_mails(m.ctx, period, date(2021, 3, 14)))  # 2 days before
+    assert len(report.sent) == 7 and m.smtp.connections == 1
+    reminded = {msg["Subject"].split("]")[0].rsplit(" ", 1)[1]: msg for msg in m.received()}
+    assert sorted(reminded) == sorted(set(CODES) - {"VP", "XDCQ"})
+    ttr = reminded["TTr"]
+    assert "Nhắc gửi báo cáo" in ttr["Subject"] and "còn 2 ngày" in ttr["Subject"]
+    text = body_text(ttr, "plain")
+    assert "ngày 16 tháng 3 năm 2021" in text and "H02" in text  # the last rejection's errors
+    assert attachments(ttr)[0][0] == "BC-CCHC-2021-03-TTr.xlsx"
+    assert dispatch(m.ctx, steps.reminder_mails(m.ctx, period, date(2021, 3, 14))).sent == []
+
+    consolidation = steps.build_consolidation(m.ctx, period)
+    assert steps.overdue_mails(m.ctx, period, date(2021, 3, 16), consolidation) == []  # not past the deadline
+    report = dispatch(m.ctx, steps.overdue_mails(m.ctx, period, date(2021, 3, 17), consolidation))
+    assert len(report.sent) == 1
+    summary = m.received()[-1]
+    assert [a.addr_spec for a in summary["To"].addresses] == [m.ctx.cfg.settings.organisation.operator_email]
+    assert summary["Subject"].startswith("[BC-CCHC 2021-03] Đôn đốc: 7 đơn vị chưa báo cáo")
+    text = body_text(summary, "plain")
+    assert "Đã báo cáo hợp lệ: 2/9" in text and "Ban Tôn giáo (BTG)" in text
+    assert "Báo cáo muộn: Phòng Xây dựng chính quyền và Công tác thanh niên (XDCQ)" in text
+    assert "Thanh tra Sở (TTr)" in text
 
 
 def test_crash_between_store_and_mark_reprocesses_without_double_counting(

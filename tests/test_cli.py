@@ -1,0 +1,46 @@
+"""The operator's read-only commands: what `baocao status` shows after a collection."""
+
+import json
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks import steps
+from tasks.samples import drop_samples
+
+
+def _collect_march(ctx):
+    drop_samples(ctx, "2021-03")
+    steps.process_documents(ctx, ctx.period("2021-03"), steps.folder_documents(ctx))
+
+
+def test_status_json(ctx, config_dir):
+    _collect_march(ctx)
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(ctx.data_dir), "status",
+                                      "--period", "2021-03", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["period"] == "2021-03" and data["unit_deadline"] == "2021-03-16"
+    assert {u["unit"]: u["status"] for u in data["units"]} == {
+        "VP": "on_time", "TTr": "on_time", "TCBC": "on_time", "CCHC": "on_time", "XDCQ": "late",
+        "CCVC": "on_time", "TĐKT": "rejected", "BTG": "missing", "VTLT": "on_time"}
+    tdkt = next(u for u in data["units"] if u["unit"] == "TĐKT")
+    assert tdkt["errors"][0].startswith("Kỳ báo cáo “2021-02” (ô B5) không đúng")
+    assert [q["source"] for q in data["quarantined"]] == ["inbox/ghi chu.txt"]
+
+
+def test_status_table(ctx, config_dir):
+    _collect_march(ctx)
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(ctx.data_dir), "status",
+                                      "--period", "2021-03"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "Tình hình báo cáo tháng 3 năm 2021 (hạn 16/03/2021)" in result.output
+    assert "Đã báo cáo hợp lệ 7/9 đơn vị." in result.output
+    assert "Chưa báo cáo" in result.output and "19/03 09:00" in result.output
+
+
+def test_bad_period_is_a_clear_error(config_dir, tmp_path):
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(tmp_path), "status",
+                                      "--period", "2021-13"])
+    assert result.exit_code == 2
+    assert "Kỳ báo cáo '2021-13' không hợp lệ: tháng phải từ 1 đến 12" in result.output
