@@ -7,9 +7,25 @@ import unicodedata
 
 _SPACES = re.compile(r"\s+")
 
+# TCVN3 (ABC) as shown through .VnTime fonts: each byte is stored as the Latin-1 character of that code.
+# Only the letters ABC defines; uppercase letters with tone marks live in .VnTimeH and read as lowercase.
+_TCVN3 = str.maketrans(
+    "¡¢£¤¥¦§¨©ª«¬\xad®µ¶·¸¹»¼½¾ÆÇÈÉÊËÌÎÏÐÑÒÓÔÕÖ×ØÜÝÞßáâãäåæçèéêëìíîïñòóôõö÷øùúûüýþ",
+    "ĂÂÊÔƠƯĐăâêôơưđàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ",
+)
+_TCVN3_MARKERS = set("¡¢£¤¥¦§¨©ª«¬\xad®µ¶·¸¹»¼½¾")  # symbols no Unicode Vietnamese text uses
+_VIETNAMESE = re.compile(r"[ăâêôơưđĂÂÊÔƠƯĐ\u1ea0-\u1ef9]")
+
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
+
+
+def from_legacy(text: str) -> tuple[str, bool]:
+    """Text typed in a TCVN3 font ('B¶o Th¾ng') back to Unicode ('Bảo Thắng'); (text, converted?)."""
+    if _VIETNAMESE.search(text) or not any(ch in _TCVN3_MARKERS for ch in text):
+        return text, False
+    return text.translate(_TCVN3), True
 
 
 def clean(text: str) -> str:

@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
 from tasks.models import Issue, ParsedSheet
 from tasks.periods import Period, PeriodError, parse_period
-from tasks.text import clean, nfc
+from tasks.text import clean, from_legacy, nfc
 
 _INT_TEXT = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
 
@@ -68,7 +68,7 @@ def _to_text(value: Any) -> str | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = nfc(str(value)).strip()
+    text = from_legacy(nfc(str(value)).strip())[0]
     return text or None
 
 
@@ -170,6 +170,14 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
                 "đề nghị kiểm tra lại.", severity="warning", code=ind.code, label=ind.label,
                 cell=cells[ind.code], value=str(value),
             ))
+
+    for ind in report.indicators:
+        raw_value = raw.get(ind.code)
+        if ind.type == "text" and isinstance(raw_value, str) and from_legacy(nfc(raw_value))[1]:
+            warnings.append(Issue(
+                f"{_where(ind, cells[ind.code])}: văn bản gõ bằng bảng mã TCVN3 (phông .VnTime) đã được chuyển sang "
+                f"Unicode: \u201c{values.get(ind.code)}\u201d. Lần sau đề nghị dùng phông Unicode (Times New Roman).",
+                severity="warning", code=ind.code, label=ind.label, cell=cells[ind.code]))
 
     for code in sheet.values:
         if code not in report.by_code:

@@ -171,3 +171,17 @@ def test_csv_with_semicolons(ctx):
     data = buf.getvalue().encode("utf-8-sig")
     v = check_submission(ctx.cfg, parse_grid(read_grid(data, "vtlt.csv")), ctx.period(MARCH))
     assert v.errors == [] and v.values["H02"] == 45 and v.unit_code == "VTLT"
+
+
+def test_tcvn3_text_is_converted_with_a_warning(ctx):
+    v = verdict_for(ctx, N01="Tæ chøc héi nghÞ t¹i huyÖn B¶o Th¾ng")
+    assert v.accepted
+    assert v.values["N01"] == "Tổ chức hội nghị tại huyện Bảo Thắng"
+    assert v.warnings[0].message.startswith("Chỉ tiêu N01 “Kết quả nổi bật” (ô E32): văn bản gõ bằng bảng mã TCVN3")
+
+
+def test_unicode_text_is_left_alone(ctx):
+    from tasks.text import from_legacy
+
+    assert from_legacy("Giá 5.000 đồng; tỷ lệ 95%") == ("Giá 5.000 đồng; tỷ lệ 95%", False)
+    assert from_legacy("Ghi chú ¶ không rõ") == ("Ghi chú ¶ không rõ", False)  # real Vietnamese letters present
