@@ -228,6 +228,11 @@ def _clean_cell(value: Cell) -> Cell:
     return value
 
 
+def _wait(seconds: float) -> None:
+    """Backoff pause; time.sleep is looked up at call time so tests can replace it."""
+    time.sleep(seconds)
+
+
 def _editor_list(editors: Sequence[str], office_account: str) -> list[str]:
     """Unit contacts plus the Office account, de-duplicated case-insensitively, order kept."""
     out: list[str] = []
@@ -247,21 +252,24 @@ class SheetsGateway:
         self,
         settings: SheetsSettings,
         service: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         *,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self._service = service
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else _wait
         self._rng = rng or random.Random()
         self.request_count = 0
+        self._account = ""  # the service account's own address, when known
 
     @property
     def service(self) -> Any:
         """The googleapiclient resource, built on first use so a gateway can exist without credentials."""
         if self._service is None:
-            self._service = build_service(self.settings)
+            credentials = load_credentials(self.settings)
+            self._account = str(getattr(credentials, "service_account_email", "") or "")
+            self._service = build_service(self.settings, credentials)
         return self._service
 
     # ------------------------------------------------------------ low level
@@ -433,8 +441,10 @@ class SheetsGateway:
             # Google only shows editors to those who can edit the range; if hidden, leave it alone.
             shown = current.get("editors")
             if shown is not None:
-                have = {u.lower() for u in shown.get("users", [])}
-                if have != {u.lower() for u in editors}:
+                want = {u.lower() for u in editors}
+                # Google lists the requesting (service) account among the editors; that is not a change.
+                have = {u.lower() for u in shown.get("users", [])} - ({self._account.lower()} - want)
+                if have != want:
                     protect_requests.append(
                         {
                             "updateProtectedRange": {

@@ -41,8 +41,10 @@ def unit_workbook(ctx: Context, unit: Unit, period: Period) -> tuple[str, bytes]
     return name, write_template_xlsx(grid, ctx.cfg.report)
 
 
-def sheet_tab_title(unit: Unit) -> str:
-    return f"{unit.code} - {unit.name}"[:100]
+def sheet_tab_title(unit: Unit, period: Period) -> str:
+    from tasks.sheet_channel import tab_title  # the tab ensure_unit_tabs created for this period
+
+    return tab_title(unit, period)
 
 
 def request_mails(ctx: Context, period: Period, units: Iterable[Unit]) -> list[OutgoingMail]:
@@ -52,7 +54,7 @@ def request_mails(ctx: Context, period: Period, units: Iterable[Unit]) -> list[O
     mails = []
     for unit in units:
         if unit.channel == "sheet":
-            mails.append(request_mail(ctx.cfg, unit, period, deadline, None, "", sheet_tab_title(unit), url))
+            mails.append(request_mail(ctx.cfg, unit, period, deadline, None, "", sheet_tab_title(unit, period), url))
         else:
             name, data = unit_workbook(ctx, unit, period)
             mails.append(request_mail(ctx.cfg, unit, period, deadline, data, name))

@@ -1,0 +1,423 @@
+"""The Google Sheets channel end to end: request -> tabs, unit typing -> collect, through the real client.
+
+Nothing here injects a gateway: the production path builds the googleapiclient service itself from a
+service-account key file named by BAOCAO_SHEETS_CREDENTIALS (its token URI and the API endpoint point at
+the loopback FakeSheets), exactly as a deployment behind a proxy would be configured.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import ipaddress
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import tasks.sheets as sheets_mod
+from tasks import steps
+from tasks.context import Context, open_context
+from tasks.periods import Period
+from tasks.samples import BASE
+from tasks.sheet_channel import collect_sheet_outcomes, ensure_unit_tabs, grid_hash, tab_title
+from tasks.sheets import a1_range
+from tasks.workbook import COL_CODE, COL_VALUE, template_grid
+from tests.fake_sheets import FakeSheets
+
+SID = "1bAoCaO-kenh-sheets"
+OFFICE = "vanphong@snv.tuyenquang.gov.vn"
+ROBOT = "baocao@baocao-test.iam.gserviceaccount.com"
+SHEET_UNITS = ("CCHC", "XDCQ", "TĐKT", "BTG")
+BTG_NAME = "Ban Tôn giáo (Đền 'Mẫu')"  # an apostrophe in the tab title
+PERIOD = "2021-03"
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token refresh or discovery fetch that tried to leave loopback would fail the test."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if isinstance(address, tuple):
+            host = str(address[0])
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise AssertionError(f"test tried to reach {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="module")
+def private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSheets]:
+    with FakeSheets() as server:
+        server.add_spreadsheet(SID)
+        yield server
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Backoff pauses are recorded, not waited (the production gateway's default pause is replaced)."""
+    rec = Sleeps()
+    monkeypatch.setattr(sheets_mod, "_wait", rec)
+    return rec
+
+
+@pytest.fixture
+def sheet_config(config_dir: Path, tmp_path: Path, fake: FakeSheets, private_key_pem: str,
+                 monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> Path:
+    """The shipped config with four units on Google Sheets, pointed at the fake with a real key file."""
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    for u in data["units"]:
+        if u["code"] in SHEET_UNITS:
+            u["channel"] = "sheet"
+        if u["code"] == "BTG":
+            u["name"] = BTG_NAME
+        if u["code"] == "CCHC":
+            u["emails"] = ["cchc@snv.tuyenquang.gov.vn", "pho.cchc@snv.tuyenquang.gov.vn"]
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    settings_path = config_dir / "settings.yaml"
+    settings = settings_path.read_text(encoding="utf-8")
+    old = '  sheets:\n    enabled: false\n    spreadsheet_id: ""\n    endpoint: null\n'
+    assert old in settings
+    settings = settings.replace(
+        old, f'  sheets:\n    enabled: true\n    spreadsheet_id: "{SID}"\n    endpoint: "{fake.endpoint}"\n')
+    settings_path.write_text(settings, encoding="utf-8")
+
+    key_file = tmp_path / "sa.json"
+    key_file.write_text(json.dumps({
+        "type": "service_account", "project_id": "baocao-test", "private_key_id": "k1",
+        "private_key": private_key_pem, "client_email": ROBOT, "client_id": "1",
+        "token_uri": f"{fake.endpoint}token",
+    }))
+    monkeypatch.setenv("BAOCAO_SHEETS_CREDENTIALS", str(key_file))
+    return config_dir
+
+
+@pytest.fixture
+def sctx(sheet_config: Path, tmp_path: Path) -> Context:
+    return open_context(sheet_config, tmp_path / "data")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _title(ctx: Context, code: str) -> str:
+    return tab_title(ctx.cfg.unit(code), ctx.period(PERIOD))  # type: ignore[arg-type]
+
+
+def _sheets_ops(fake: FakeSheets) -> list[str]:
+    """Sheets API calls (what costs quota); the OAuth token exchange is not one."""
+    return [r.op for r in fake.requests if r.op != "token"]
+
+
+def _as_stored(grid: list[list[Any]]) -> list[list[Any]]:
+    """A template grid as it sits in the sheet after a RAW write: empty cells blank, trailing ones gone."""
+    out = []
+    for row in grid:
+        cells = ["" if c is None else c for c in row]
+        while cells and cells[-1] == "":
+            cells.pop()
+        out.append(cells)
+    return out
+
+
+def _type(fake: FakeSheets, title: str, values: dict[str, Any]) -> None:
+    """A unit typing into the 'Số liệu' column of its tab (None clears the cell)."""
+    grid = fake.values(SID, title)
+    for row in grid:
+        if len(row) > COL_CODE and row[COL_CODE] in values:
+            while len(row) <= COL_VALUE:
+                row.append("")
+            row[COL_VALUE] = "" if values[row[COL_CODE]] is None else values[row[COL_CODE]]
+    fake.set_values(SID, title, grid)
+
+
+def _valid(code: str, **changes: Any) -> dict[str, Any]:
+    values = {**BASE[code], **changes}
+    values["H02"] = float(values["H02"])  # Sheets may hand back a whole number as 85.0
+    return values
+
+
+def _fill_three(ctx: Context, fake: FakeSheets) -> None:
+    """CCHC and TĐKT fill in correctly, BTG makes mistakes, XDCQ does not touch its tab."""
+    _type(fake, _title(ctx, "CCHC"), _valid("CCHC"))
+    _type(fake, _title(ctx, "TĐKT"), _valid("TĐKT"))
+    _type(fake, _title(ctx, "BTG"), {**BASE["BTG"], "W01": -1, "H02": "nhiều", "N01": None})
+
+
+def _by_unit(outcomes: list[steps.Outcome]) -> dict[str | None, steps.Outcome]:
+    return {o.unit_code: o for o in outcomes}
+
+
+def _row_of(grid: list[list[Any]], code: str) -> int:
+    return next(i for i, row in enumerate(grid) if len(row) > COL_CODE and row[COL_CODE] == code)
+
+
+# ---------------------------------------------------------------- request: tabs and mails
+
+
+def test_request_reports_flow_makes_protected_prefilled_tabs_once(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, prefect_engine: None
+) -> None:
+    from flows.cycle import request_reports
+
+    data_dir = tmp_path / "data"
+    request_reports(PERIOD, str(sheet_config), str(data_dir))
+    ctx = open_context(sheet_config, data_dir)
+    period = ctx.period(PERIOD)
+    deadline = ctx.unit_deadline(period)
+
+    titles = [_title(ctx, c) for c in ("CCHC", "XDCQ", "TĐKT", "BTG")]
+    assert titles[2] == "TĐKT - Ban Thi đua - Khen thưởng (2021-03)"
+    assert fake.titles(SID) == ["Trang tính1", *titles]
+    assert _sheets_ops(fake) == ["get", "batchUpdate", "values.batchUpdate", "batchUpdate"]
+    write = fake.ops("values.batchUpdate")[0]
+    rows = len(template_grid(ctx.cfg.report, ctx.cfg.unit("BTG"), period, deadline))  # type: ignore[arg-type]
+    assert write.ranges[3] == f"'BTG - Ban Tôn giáo (Đền ''Mẫu'') (2021-03)'!A1:F{rows}"
+    assert write.body["valueInputOption"] == "RAW"
+    for code, title in zip(("CCHC", "XDCQ", "TĐKT", "BTG"), titles, strict=True):
+        unit = ctx.cfg.unit(code)
+        assert unit is not None
+        stored = fake.values(SID, title)
+        assert stored == _as_stored(template_grid(ctx.cfg.report, unit, period, deadline))  # the .xlsx layout
+        assert stored[3][:2] == ["Mã đơn vị", code] and stored[4][:2] == ["Kỳ báo cáo", PERIOD]
+        sheet = fake.sheet(SID, title)
+        (protection,) = sheet["protectedRanges"]
+        assert protection["range"] == {"sheetId": sheet["properties"]["sheetId"]}  # the whole tab
+        assert protection["warningOnly"] is False
+        assert protection["editors"]["users"] == [*unit.emails, OFFICE]
+    cchc = fake.sheet(SID, titles[0])["protectedRanges"][0]
+    assert cchc["editors"]["users"] == ["cchc@snv.tuyenquang.gov.vn", "pho.cchc@snv.tuyenquang.gov.vn", OFFICE]
+
+    # request mails: sheet units are told their tab (no attachment), the others get their workbook
+    outbox = data_dir / "outbox" / PERIOD / "request"
+    mails = {}
+    for path in sorted(outbox.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        code = path.stem.rsplit("_", 1)[-1]
+        mails[code] = msg
+    assert set(mails) == {u.code for u in ctx.cfg.active_units}
+    for code, msg in mails.items():
+        files = [p.get_filename() for p in msg.iter_attachments()]
+        body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        if code in SHEET_UNITS:
+            assert files == [], code
+            assert f"“{_title(ctx, code)}”" in body or f'"{_title(ctx, code)}"' in body, body
+            assert f"https://docs.google.com/spreadsheets/d/{SID}" in body
+        else:
+            assert files == [f"BC-CCHC-{PERIOD}-{code}.xlsx"], code
+
+    # a second run changes nothing in the spreadsheet: one spreadsheets.get, nothing written
+    fake.clear_log()
+    request_reports(PERIOD, str(sheet_config), str(data_dir))
+    assert _sheets_ops(fake) == ["get"]
+    assert fake.titles(SID) == ["Trang tính1", *titles]
+
+
+def test_ensure_is_idempotent_when_google_lists_the_service_account_as_editor(
+    sctx: Context, fake: FakeSheets
+) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    title = _title(sctx, "TĐKT")
+    # Google shows the requesting account among a range's editors; that must not trigger an update
+    fake.sheet(SID, title)["protectedRanges"][0]["editors"]["users"].append(ROBOT)
+    fake.clear_log()
+    result = ensure_unit_tabs(sctx, period)
+    assert result["created"] == [] and result["protected"] == []
+    assert _sheets_ops(fake) == ["get"]
+
+    # a contact who left the unit does lose access on the next run
+    fake.sheet(SID, title)["protectedRanges"][0]["editors"]["users"].append("nguoi.cu@snv.tuyenquang.gov.vn")
+    fake.clear_log()
+    assert ensure_unit_tabs(sctx, period)["protected"] == [title]
+    assert _sheets_ops(fake) == ["get", "batchUpdate"]
+    assert fake.sheet(SID, title)["protectedRanges"][0]["editors"]["users"] == ["tdkt@snv.tuyenquang.gov.vn", OFFICE]
+
+
+# ---------------------------------------------------------------- collect
+
+
+def test_collect_one_batch_get_validates_and_skips_unchanged(sctx: Context, fake: FakeSheets) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    _fill_three(sctx, fake)
+    fake.clear_log()
+
+    outcomes = collect_sheet_outcomes(sctx, period)
+
+    # one values:batchGet for every unit tab, ranges quoted, raw values
+    assert _sheets_ops(fake) == ["values.batchGet"]
+    (req,) = fake.ops("values.batchGet")
+    assert req.ranges == [a1_range(_title(sctx, c), "A1:F200") for c in ("CCHC", "XDCQ", "TĐKT", "BTG")]
+    assert "'BTG - Ban Tôn giáo (Đền ''Mẫu'') (2021-03)'!A1:F200" in req.ranges
+    assert req.query["valueRenderOption"] == ["UNFORMATTED_VALUE"]
+
+    by_unit = _by_unit(outcomes)
+    assert {u: o.status for u, o in by_unit.items()} == {"CCHC": "accepted", "TĐKT": "accepted", "BTG": "rejected"}
+    assert by_unit["CCHC"].source_ref == f"sheet:{_title(sctx, 'CCHC')}"
+    grid = fake.values(SID, _title(sctx, "BTG"))
+    w01, h02, n01 = (f"E{_row_of(grid, c) + 1}" for c in ("W01", "H02", "N01"))
+    errors = {e["cell"]: e["message"] for e in by_unit["BTG"].errors}
+    assert set(errors) >= {w01, h02, n01}
+    assert f"ô {w01}" in errors[w01] and "-1" in errors[w01]
+    assert f"ô {h02}" in errors[h02] and "nhiều" in errors[h02]
+    assert f"ô {n01}" in errors[n01] and "chưa có số liệu" in errors[n01]
+
+    subs = sctx.ledger.submissions(sctx.cfg.report.id, PERIOD)
+    assert sorted((s.unit_code, s.status) for s in subs) == [
+        ("BTG", "rejected"), ("CCHC", "accepted"), ("TĐKT", "accepted")]
+    cchc = next(s for s in subs if s.unit_code == "CCHC")
+    assert cchc.value_map()["H02"] == 150 and cchc.value_map()["W01"] == 9
+    assert cchc.content_hash == grid_hash(fake.values(SID, _title(sctx, "CCHC")))
+
+    # the rejection goes to BTG about its tab, with no attachment
+    (reply,) = steps.rejection_mails(sctx, period, outcomes)
+    assert reply.to == ("btg@snv.tuyenquang.gov.vn",) and reply.attachments == ()
+
+    # nothing changed: nothing new, still exactly one batchGet
+    fake.clear_log()
+    assert collect_sheet_outcomes(sctx, period) == []
+    assert _sheets_ops(fake) == ["values.batchGet"]
+    assert len(sctx.ledger.submissions(sctx.cfg.report.id, PERIOD)) == 3
+
+    # CCHC corrects one figure: exactly one new submission, which supersedes the first
+    _type(fake, _title(sctx, "CCHC"), {"W01": 10})
+    fake.clear_log()
+    again = collect_sheet_outcomes(sctx, period)
+    assert [(o.unit_code, o.status) for o in again] == [("CCHC", "accepted")]
+    assert _sheets_ops(fake) == ["values.batchGet"]
+    cchc_subs = [s for s in sctx.ledger.submissions(sctx.cfg.report.id, PERIOD) if s.unit_code == "CCHC"]
+    assert [s.status for s in cchc_subs] == ["superseded", "accepted"]
+    assert cchc_subs[-1].value_map()["W01"] == 10
+    rows = {r["unit"]: r for r in steps.status_rows(sctx, period)}
+    assert rows["CCHC"]["submissions"] == 2 and rows["CCHC"]["status"] in ("on_time", "late")
+    assert rows["TĐKT"]["status"] in ("on_time", "late")
+    assert rows["BTG"]["status"] == "rejected" and rows["BTG"]["errors"]
+    assert rows["XDCQ"]["status"] == "missing" and rows["XDCQ"]["submissions"] == 0
+
+    # and back to the first figure: the first submission is the current one again, nothing lost
+    _type(fake, _title(sctx, "CCHC"), {"W01": 9})
+    back = collect_sheet_outcomes(sctx, period)
+    assert [(o.unit_code, o.status, o.submission_id) for o in back] == [("CCHC", "accepted", cchc_subs[0].id)]
+    cchc_subs = [s for s in sctx.ledger.submissions(sctx.cfg.report.id, PERIOD) if s.unit_code == "CCHC"]
+    assert [s.status for s in cchc_subs] == ["accepted", "superseded"]
+    assert collect_sheet_outcomes(sctx, period) == []
+
+
+def test_429_with_retry_after_is_waited_out(sctx: Context, fake: FakeSheets, sleeps: Sleeps) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    _fill_three(sctx, fake)
+    fake.fail(429, op="values.batchGet", retry_after=7)
+    fake.clear_log()
+
+    outcomes = collect_sheet_outcomes(sctx, period)
+
+    assert sleeps == [7.0]  # Retry-After honoured (no jitter added to it)
+    assert [(r.op, r.status) for r in fake.requests if r.op != "token"] == [
+        ("values.batchGet", 429), ("values.batchGet", 200)]
+    assert sorted((o.unit_code, o.status) for o in outcomes) == [
+        ("BTG", "rejected"), ("CCHC", "accepted"), ("TĐKT", "accepted")]
+
+
+def test_5xx_backs_off_exponentially_with_jitter(sctx: Context, fake: FakeSheets, sleeps: Sleeps) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    _fill_three(sctx, fake)
+    fake.fail(503, op="values.batchGet", times=2)
+    outcomes = collect_sheet_outcomes(sctx, period)
+    assert len(sleeps) == 2 and 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 3.0
+    assert len(outcomes) == 3
+
+
+def test_403_on_one_tab_is_that_units_error(sctx: Context, fake: FakeSheets, sleeps: Sleeps) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    _fill_three(sctx, fake)
+    btg = _title(sctx, "BTG")
+    fake.fail(403, op="values.batchGet", tab=btg, times=None)
+    fake.clear_log()
+
+    outcomes = collect_sheet_outcomes(sctx, period)
+
+    by_unit = _by_unit(outcomes)
+    assert {u: o.status for u, o in by_unit.items()} == {"CCHC": "accepted", "TĐKT": "accepted", "BTG": "error"}
+    assert by_unit["BTG"].reason is not None and by_unit["BTG"].reason.startswith(
+        f"Không có quyền đọc trang tính “{btg}”")
+    assert sleeps == []  # a refusal is not retried
+    # the refused batch is bisected until the bad tab is alone: [4] -> [2 ok] [2] -> [1 ok] [1 refused]
+    assert [len(r.ranges) for r in fake.ops("values.batchGet")] == [4, 2, 2, 1, 1]
+    (event,) = [e for e in sctx.ledger.audit_events("sheets") if e.action == "read_error"]
+    assert event.detail["unit"] == "BTG" and "Không có quyền" in event.detail["error"]
+    rows = {r["unit"]: r for r in steps.status_rows(sctx, period)}
+    assert rows["BTG"]["status"] == "missing"  # nothing recorded for BTG; it is read again next time
+
+    # a deleted tab (404-like "Unable to parse range") is likewise its unit's problem
+    fake.rules.clear()
+    fake.delete_sheet(SID, _title(sctx, "TĐKT"))
+    later = _by_unit(collect_sheet_outcomes(sctx, period))
+    assert later["TĐKT"].status == "error" and "Không tìm thấy trang tính" in (later["TĐKT"].reason or "")
+    assert later["BTG"].status == "rejected"
+
+
+def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None
+) -> None:
+    from flows.cycle import collect_submissions
+
+    data_dir = tmp_path / "data"
+    ctx = open_context(sheet_config, data_dir)
+    period: Period = ctx.period(PERIOD)
+    ensure_unit_tabs(ctx, period)
+    _fill_three(ctx, fake)
+    fake.fail(429, op="values.batchGet", retry_after=3)
+    fake.fail(403, op="values.batchGet", tab=_title(ctx, "TĐKT"), times=None)
+    fake.clear_log()
+
+    outcomes = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+
+    by_unit = {o["unit_code"]: o for o in outcomes}
+    assert {u: o["status"] for u, o in by_unit.items()} == {"CCHC": "accepted", "BTG": "rejected", "TĐKT": "error"}
+    assert "Không có quyền đọc trang tính" in by_unit["TĐKT"]["reason"]
+    assert sleeps == [3.0]
+    # the rejected unit is answered through the outbox, without an attachment
+    (rejection,) = (data_dir / "outbox" / PERIOD / "rejection").glob("*.eml")
+    msg = email.message_from_bytes(rejection.read_bytes(), policy=email.policy.default)
+    assert list(msg.iter_attachments()) == []
+
+    fake.rules.clear()
+    fake.clear_log()
+    again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+    assert [(o["unit_code"], o["status"]) for o in again] == [("TĐKT", "accepted")]
+    assert _sheets_ops(fake) == ["values.batchGet"]
