@@ -25,12 +25,21 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
+import tasks.mail.compose as compose
 from tasks.context import Context
 from tasks.dispatch import dispatch
-from tasks.messages import approval_mail, approval_rejected_mail
+from tasks.messages import approval_mail, approval_reject_mail
 from tasks.periods import TZ, Period
 
-POLL_SECONDS = int(os.environ.get("BAOCAO_APPROVAL_POLL_SECONDS", "10"))
+# The composer accepts a fixed set of kinds; add ours (a no-op once compose.MAIL_KINDS lists them).
+# "approval_reject", not "approval_rejected": the ledger's message kind column holds 16 characters.
+APPROVAL_KINDS = frozenset({"approval", "approval_reject"})
+compose.MAIL_KINDS = compose.MAIL_KINDS | APPROVAL_KINDS
+
+
+def _poll_seconds() -> int:
+    """How often the paused run asks the server whether it was resumed (tests shorten it)."""
+    return int(os.environ.get("BAOCAO_APPROVAL_POLL_SECONDS", "10"))
 
 
 class ApprovalInput(RunInput):
@@ -134,7 +143,7 @@ def wait_for_approval(ctx: Context, period: Period, out_dir: str) -> Decision:
         answer = pause_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(
                 description=approval_description(ctx, period, out_dir), approve=True, signer=settings.signer),
-            timeout=timeout, poll_interval=POLL_SECONDS, key=f"approval-{period.key}",
+            timeout=timeout, poll_interval=_poll_seconds(), key=f"approval-{period.key}",
         )
     except FlowPauseTimeout:
         ctx.ledger.audit("approval", entity, "expired", signer=settings.signer, flow_run=run_id)
@@ -150,7 +159,7 @@ def wait_for_approval(ctx: Context, period: Period, out_dir: str) -> Decision:
     else:
         logger.warning("%s trả lại báo cáo %s: %s", decision.signer, period.key, decision.comment)
         at = datetime.now(TZ).strftime("%H:%M ngày %d/%m/%Y")
-        dispatch(ctx, [approval_rejected_mail(ctx.cfg, period, flow_run_id=run_id, signer=decision.signer,
+        dispatch(ctx, [approval_reject_mail(ctx.cfg, period, flow_run_id=run_id, signer=decision.signer,
                                               comment=decision.comment, url=url, at=at)])
     verdict = "Đã phê duyệt" if decision.approved else "Bị trả lại"
     create_markdown_artifact(

@@ -156,10 +156,10 @@ def approval_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, url: str 
                  flow_run_id=flow_run_id)
 
 
-def approval_rejected_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, signer: str, comment: str,
+def approval_reject_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, signer: str, comment: str,
                            url: str | None, at: str) -> OutgoingMail:
     """Tell the operator the signer sent the report back, with the signer's comment."""
-    return _mail(cfg, key=f"approval_rejected:{cfg.report.id}:{period.key}:{flow_run_id}",
-                 kind="approval_rejected", to=[cfg.settings.organisation.operator_email],
+    return _mail(cfg, key=f"approval_reject:{cfg.report.id}:{period.key}:{flow_run_id}",
+                 kind="approval_reject", to=[cfg.settings.organisation.operator_email],
                  subject=f"Báo cáo {period.label} bị trả lại, chưa gửi UBND tỉnh", tag=subject_tag(cfg, period),
                  period=period, signer=signer, comment=comment, url=url, at=at, flow_run_id=flow_run_id)
