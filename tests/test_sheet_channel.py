@@ -11,6 +11,7 @@ import email
 import email.policy
 import ipaddress
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -421,3 +422,25 @@ def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(
     again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
     assert [(o["unit_code"], o["status"]) for o in again] == [("TĐKT", "accepted")]
     assert _sheets_ops(fake) == ["values.batchGet"]
+
+
+def test_key_from_a_prefect_secret_block(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, monkeypatch: pytest.MonkeyPatch, prefect_engine: None
+) -> None:
+    from prefect.blocks.system import Secret
+
+    key = json.loads(Path(os.environ["BAOCAO_SHEETS_CREDENTIALS"]).read_text())
+    Secret(value=json.dumps(key)).save("baocao-sheets-key-test", overwrite=True)
+    monkeypatch.delenv("BAOCAO_SHEETS_CREDENTIALS")
+    settings_path = sheet_config / "settings.yaml"
+    text = settings_path.read_text(encoding="utf-8")
+    settings_path.write_text(text.replace(
+        "    credentials_env: BAOCAO_SHEETS_CREDENTIALS\n",
+        "    credentials_env: BAOCAO_SHEETS_CREDENTIALS\n    credentials_block: baocao-sheets-key-test\n"),
+        encoding="utf-8")
+    ctx = open_context(sheet_config, tmp_path / "data")
+    assert ctx.cfg.settings.channels.sheets.credentials_block == "baocao-sheets-key-test"
+
+    result = ensure_unit_tabs(ctx, ctx.period(PERIOD))
+    assert len(result["created"]) == 4
+    assert [r.op for r in fake.requests][:2] == ["token", "get"]  # signed in with the block's key
