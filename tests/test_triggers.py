@@ -1,0 +1,134 @@
+"""Event triggers under the real engine, with `baocao serve` running the deployments in a subprocess.
+
+A file dropped in the inbox (announced by the folder watcher) starts a collect run for its period;
+`baocao.period.complete` (emitted by collect once every unit is in) starts a consolidation run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tasks.context import Context, open_context
+from tasks.samples import drop_samples
+from tests.helpers import filled
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+NEVER = "0 0 1 1 *"  # schedules that cannot fire during the test: only triggers start runs here
+
+
+def _read_runs(deployment: str) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(deployment)
+        return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+
+
+def _wait(what: str, cond, timeout: float, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+        except Exception:  # the deployment may not exist yet
+            value = None
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; serve log:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def _finished(deployment: str, log: Path, timeout: float = 120) -> Any:
+    """The deployment's single flow run, once it has reached a final state."""
+    def done():
+        runs = [r for r in _read_runs(deployment) if r.state and r.state.is_final()]
+        return runs[0] if runs else None
+
+    return _wait(f"a finished run of {deployment}", done, timeout, log)
+
+
+@pytest.fixture(scope="module")
+def served(prefect_engine, tmp_path_factory) -> Iterator[tuple[Context, Path]]:
+    """`baocao serve` against the test server, with its own config and data directories."""
+    import shutil
+
+    from prefect.settings import PREFECT_API_URL
+
+    base = tmp_path_factory.mktemp("served")
+    config_dir, data_dir = base / "config", base / "data"
+    shutil.copytree(ROOT / "config", config_dir)
+    settings = config_dir / "settings.yaml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    data["schedules"] = dict.fromkeys(data["schedules"], NEVER)
+    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    log = base / "serve.log"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+           "BAOCAO_NO_PDF": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--config", str(config_dir), "--data-dir",
+                                 str(data_dir), "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait("the served deployments", lambda: _read_runs("consolidate_report/baocao") == [], 120, log)
+        _wait("the deployment triggers", lambda: len(_automations()) >= 2, 60, log)
+        yield open_context(config_dir, data_dir), log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _automations() -> list[Any]:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return [a for a in client.read_automations() if a.name.startswith(("Có báo cáo mới", "Đủ báo cáo"))]
+
+
+def test_new_inbox_file_triggers_its_validation_run(served) -> None:
+    from flows.watch_folder import FolderWatcher
+
+    ctx, log = served
+    watcher = FolderWatcher(ctx, period="2021-03")
+    assert watcher.scan() == []  # empty inbox: nothing announced
+    ctx.inbox.mkdir(parents=True, exist_ok=True)
+    dropped = [ctx.inbox / "VP-thang-3.xlsx"]
+    dropped[0].write_bytes(filled(ctx, "VP", "2021-03"))
+    os.utime(dropped[0], (time.time() - 60, time.time() - 60))  # finished writing a minute ago
+    assert watcher.scan() == dropped
+    assert watcher.scan() == []  # announced once
+
+    run = _finished("collect_submissions/baocao", log)
+    assert run.state.is_completed(), run.state
+    assert run.parameters["period"] == "2021-03" and run.name == "Thu báo cáo 2021-03"
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert [s.source_ref for s in subs] == [str(dropped[0].relative_to(ctx.data_dir))]
+
+
+def test_period_complete_event_starts_consolidation(served) -> None:
+    from flows.cycle import collect_submissions
+
+    ctx, log = served
+    drop_samples(ctx, "2021-02")  # a clean month: every unit reports on time
+    outcomes = collect_submissions(period="2021-02", config_dir=str(ctx.cfg.config_dir), data_dir=str(ctx.data_dir))
+    assert sum(o["status"] == "accepted" for o in outcomes) == 9
+    assert any(e.action == "complete" for e in ctx.ledger.audit_events("period"))
+
+    run = _finished("consolidate_report/baocao", log)
+    assert run.state.is_completed(), run.state
+    assert run.parameters["period"] == "2021-02" and run.name == "Tổng hợp báo cáo 2021-02"
+    out = ctx.data_dir / "reports" / "2021-02"
+    assert {p.suffix for p in out.iterdir()} >= {".json", ".docx", ".xlsx"}
