@@ -6,17 +6,19 @@ read again, and the content hash and Message-ID keep it from counting twice.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
 
 from tasks.context import Context
 from tasks.intake import content_hash, is_spreadsheet
-from tasks.mail.imap import ImapMailbox, ImapSettings, IncomingMail, watch
+from tasks.mail.imap import CONNECTION_ERRORS, ImapMailbox, ImapSettings, IncomingMail, watch
 from tasks.models import Document
 from tasks.periods import Period
 from tasks.steps import Outcome, process_documents, record_unreadable
 
+log = logging.getLogger(__name__)
 TAG = re.compile(r"\[(?P<report>[\w-]+) (?P<period>[\w.-]+)(?: (?P<unit>[^\]\s]+))?\]")
 
 
@@ -91,12 +93,17 @@ def watch_mailbox(ctx: Context, period: Period, stop: threading.Event,
 
     def handle(mails: list[IncomingMail]) -> int | None:
         outcomes = handle_mails(ctx, period, mails)
-        with ImapMailbox(settings) as box:
-            box.mark_processed([m.uid for m in mails])
-        if mails:
+        try:
+            with ImapMailbox(settings) as box:
+                box.mark_processed([m.uid for m in mails])
+            marked = True
+        except CONNECTION_ERRORS as exc:  # stored but not marked: read again later, counted once by hash
+            log.warning("IMAP mark_processed failed (%s); the mail stays pending and is read again", exc)
+            marked = False
+        if marked and mails:
             ctx.ledger.set_cursor(name, f"{mails[-1].uidvalidity}:{max(m.uid for m in mails)}")
         if on_outcomes is not None:
             on_outcomes(outcomes)
-        return max((m.uid for m in mails), default=None)
+        return max((m.uid for m in mails), default=None) if marked else None
 
     watch(settings, handle, stop, idle_timeout=idle_timeout)

@@ -397,10 +397,20 @@ def test_imap_connection_cut_during_fetch(mail: Mail, monkeypatch: pytest.Monkey
     assert collect_mailbox(m.ctx, period) == []
 
 
-def test_watch_collects_a_reply_as_it_arrives(mail: Mail) -> None:
+def test_watch_collects_a_reply_as_it_arrives(mail: Mail, monkeypatch: pytest.MonkeyPatch) -> None:
     m = mail
     period = m.ctx.period(PERIOD)
     seen: list[Any] = []
+    original = ImapMailbox.mark_processed
+    calls = {"n": 0}
+
+    def drop_first_mark(self: ImapMailbox, uids: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the marking connection breaks after the submission is stored
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        original(self, uids)
+
+    monkeypatch.setattr(ImapMailbox, "mark_processed", drop_first_mark)
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -419,6 +429,9 @@ def test_watch_collects_a_reply_as_it_arrives(mail: Mail) -> None:
         while time.monotonic() < deadline and not subs(m):
             time.sleep(0.2)
         assert [(s.unit_code, s.status) for s in subs(m)] == [("CCVC", "accepted")]
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and calls["n"] < 2:  # the pending mail is read again and marked
+            time.sleep(0.2)
         m.imap.kick_sessions()  # the server drops the IDLE connection: the watcher reconnects
         deliver(m, reply(m, "BTG", files=[workbook(m, "BTG")]))
         deadline = time.monotonic() + WAIT
@@ -429,7 +442,15 @@ def test_watch_collects_a_reply_as_it_arrives(mail: Mail) -> None:
         thread.join(WAIT)
     assert not thread.is_alive() and errors == []
     assert [(s.unit_code, s.status) for s in subs(m)] == [("CCVC", "accepted"), ("BTG", "accepted")]
-    assert [o.unit_code for o in seen] == ["CCVC", "BTG"]
+    assert [(o.unit_code, o.status) for o in seen] == [("CCVC", "accepted"), ("CCVC", "duplicate"),
+                                                       ("BTG", "accepted")]
+    conn = m.imap.connect()
+    try:
+        conn.select("INBOX", readonly=True)
+        _, data = conn.uid("SEARCH", f"UNKEYWORD {PROCESSED_KEYWORD}")
+    finally:
+        conn.logout()
+    assert data[0].split() == []  # everything ended up marked
 
 
 # ------------------------------------------------------------------ flows and events
