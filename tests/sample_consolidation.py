@@ -198,11 +198,19 @@ def _build() -> dict[str, Any]:
                 "unit": "TĐKT",
                 "received_at": "2021-03-16T10:15:00+07:00",
                 "source": "inbox/tdkt.xlsx",
+                # worded as tasks.validation words them for the unit (with instructions to fix them)
                 "errors": [
-                    {"code": "H02", "label": "Số lượt người tham dự hội nghị về CCHC", "cell": "D12",
-                     "message": "Giá trị phải là số nguyên không âm (đang là -15)"},
-                    {"code": "W01", "label": "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở", "cell": "D5",
-                     "message": "Ô bắt buộc chưa được nhập"},
+                    {"message": "Kỳ báo cáo \u201c2021-02\u201d (ô B5) không đúng: đang tổng hợp kỳ 2021-03 "
+                                "(tháng 3 năm 2021). Hãy dùng biểu mẫu của kỳ 2021-03.",
+                     "severity": "error", "cell": "B5", "value": "2021-02"},
+                    {"message": "Chỉ tiêu H02 \u201cSố lượt người tham dự hội nghị về CCHC\u201d (ô D12): giá trị "
+                                "-15 nhỏ hơn mức tối thiểu 0. Hãy nhập số ≥ 0.",
+                     "severity": "error", "code": "H02", "label": "Số lượt người tham dự hội nghị về CCHC",
+                     "cell": "D12", "value": "-15"},
+                    {"message": "Chỉ tiêu W01 \u201cSố tin, bài về CCHC đăng trên Trang TTĐT của Sở\u201d (ô D5): "
+                                "chưa có số liệu. Hãy điền (nhập 0 nếu không có).",
+                     "severity": "error", "code": "W01", "label": "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở",
+                     "cell": "D5", "value": ""},
                 ],
             }
         ],

@@ -59,7 +59,8 @@ def test_status_sheet(book: CalamineWorkbook) -> None:
     assert by_code["VTLT"][2:6] == ["Chưa báo cáo", "", "", ""]
     tdkt = by_code["TĐKT"]
     assert tdkt[2] == "Bị trả lại" and tdkt[3] == "16/03/2021 10:15"
-    assert "ô D12" in tdkt[5] and "số nguyên không âm" in tdkt[5]
+    assert tdkt[5] == ("kỳ báo cáo “2021-02” (ô B5) không đúng; H02 có giá trị -15, nhỏ hơn mức tối thiểu 0 "
+                       "(ô D12); W01 chưa có số liệu (ô D5)")
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,30 +202,138 @@ def test_signer_without_authority_line(tmp_path: Path) -> None:
     assert texts[0] == "GIÁM ĐỐC" and texts[-1] == "Nguyễn Văn A"
 
 
-def test_annex_table(doc) -> None:
-    assert "PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ" in _body(doc)
-    table = doc.tables[-1]
-    head = [c.paragraphs[0].text for c in table.rows[0].cells]
-    assert head[:3] == ["STT", "Cơ quan, đơn vị", "W01"]
-    assert head[-1] == "Tình hình báo cáo"
-    assert len(head) == 2 + 15 + 1
-    rows = {r.cells[1].text: [c.text for c in r.cells] for r in table.rows[1:]}
-    assert list(rows)[:9] == list(UNITS.values())  # every expected unit, in config order
-    assert rows["Văn phòng Sở"][2:5] == ["12", "1", "160"]
-    assert rows["Văn phòng Sở"][-1] == "Đúng hạn"
-    assert rows["Ban Tôn giáo"][-1] == "Muộn"
-    assert rows["Ban Thi đua - Khen thưởng"][-1] == "Bị trả lại"
-    assert rows["Ban Thi đua - Khen thưởng"][2:17] == [""] * 15
-    assert rows["Chi cục Văn thư - Lưu trữ"][-1] == "Chưa báo cáo"
-    totals = rows["Tổng cộng"]
-    assert totals[2:6] == ["37", "5", "1.250", "20"]
-    assert totals[-1] == "7/9 đơn vị"
-    assert all(r.bold for c in table.rows[-1].cells for p in c.paragraphs for r in p.runs if r.text)
-    # grid fitted to the landscape text width (297 - 30 - 15 = 252 mm)
-    grid = [int(g.get(qn("w:w"))) for g in table._tbl.tblGrid]
-    assert len(grid) == 18 and abs(sum(grid) / 56.7 - 252) < 2
-    legend = [t for t in _body(doc) if t.startswith("W01: ")]
-    assert legend == ["W01: Số tin, bài về CCHC đăng trên Trang TTĐT của Sở (đơn vị tính: tin, bài)"]
+def _annex_tables(doc) -> list:
+    from tasks.render.docx_report import annex_tables
+
+    return annex_tables(doc)
+
+
+def _grid_mm(table) -> list[float]:
+    return [int(g.get(qn("w:w"))) / 56.7 for g in table._tbl.tblGrid]
+
+
+def test_annex_is_split_into_forms_and_topics(doc) -> None:
+    body = _body(doc)
+    assert "PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ" in body
+    assert body.index("I. Hình thức tuyên truyền") < body.index("II. Nội dung tuyên truyền")
+    forms, topics = _annex_tables(doc)
+    heads = [[_text(c.paragraphs[0]) for c in t.rows[0].cells] for t in (forms, topics)]
+    assert heads[0] == ["STT", "Cơ quan, đơn vị", "W01", "H01", "H02", "H03", "T01", "C01", "C02", "K01",
+                        "Tình hình báo cáo"]
+    assert heads[1] == ["STT", "Cơ quan, đơn vị", "CD1", "CD2", "CD3", "CD4", "CD5", "CD6", "CD7",
+                        "Tình hình báo cáo"]
+    for table in (forms, topics):
+        rows = {_text(r.cells[1]): [_text(c) for c in r.cells] for r in table.rows[1:]}
+        assert list(rows)[:9] == list(UNITS.values())  # every expected unit, in config order
+        assert rows["Văn phòng Sở"][-1] == "Đúng hạn"
+        assert rows["Ban Tôn giáo"][-1] == "Muộn"
+        assert rows["Ban Thi đua - Khen thưởng"][-1] == "Bị trả lại"
+        assert set(rows["Ban Thi đua - Khen thưởng"][2:-1]) == {""}
+        assert rows["Chi cục Văn thư - Lưu trữ"][-1] == "Chưa báo cáo"
+        assert rows["Tổng cộng"][-1] == "7/9 đơn vị"
+        assert all(r.bold for c in table.rows[-1].cells for p in c.paragraphs for r in p.runs if r.text)
+        # 9-10 pt so the columns stay narrow; no row breaks across pages; the header repeats
+        sizes = {r.font.size.pt for row in table.rows for c in row.cells for p in c.paragraphs for r in p.runs
+                 if r.text and r.font.size}
+        assert sizes <= {8.0, 9.0, 10.0}
+        assert all(r._tr.trPr is not None and r._tr.trPr.find(qn("w:cantSplit")) is not None
+                   for r in table.rows)
+    forms_rows = {_text(r.cells[1]): [_text(c) for c in r.cells] for r in forms.rows[1:]}
+    assert forms_rows["Văn phòng Sở"][2:5] == ["12", "1", "160"]
+    assert forms_rows["Tổng cộng"][2:6] == ["37", "5", "1.250", "20"]
+    topic_rows = {_text(r.cells[1]): [_text(c) for c in r.cells] for r in topics.rows[1:]}
+    assert topic_rows["Tổng cộng"][2:9] == ["5", "10", "4", "4", "1", "5", "0"]
+    legend = [t for t in body if t.startswith(("W01: ", "CD7: "))]
+    assert legend == ["W01: Số tin, bài về CCHC đăng trên Trang TTĐT của Sở (đơn vị tính: tin, bài)",
+                      "CD7: Kết quả CCHC, Chỉ số CCHC, Chỉ số hài lòng; sáng kiến; biểu dương, phê phán "
+                      "(đơn vị tính: tin, bài)"]
+
+
+def test_annex_tables_fit_the_landscape_width(doc) -> None:
+    for table in _annex_tables(doc):
+        grid = _grid_mm(table)
+        assert sum(grid) <= 252 + 1  # 297 - 30 - 15 mm
+        assert len(grid) == len(table.rows[0].cells)
+        assert min(grid[2:-1]) >= 13  # '1.250' fits on one line
+        assert table._tbl.tblPr.find(qn("w:tblLayout")).get(qn("w:type")) == "fixed"
+        tblw = table._tbl.tblPr.find(qn("w:tblW"))
+        assert tblw.get(qn("w:type")) == "dxa" and abs(int(tblw.get(qn("w:w"))) / 56.7 - sum(grid)) < 1
+        for row in table.rows:
+            assert [round(c.width.mm) for c in row.cells] == [round(w) for w in grid]
+
+
+def _twenty_indicators() -> dict:
+    """The sample with 8 forms and 12 topics: 20 integer indicators, as many as the annex must fit."""
+    c = sample_consolidation()
+    for k in range(8, 13):
+        code = f"CD{k}"
+        c["indicators"].insert(-4, {"code": code, "label": f"Chủ đề bổ sung số {k}", "unit": "lượt",
+                                    "type": "integer", "group": "2.4"})
+        c["totals"][code] = 1000 + k
+        for vals in c["values_by_unit"].values():
+            vals[code] = 100
+    return c
+
+
+def test_annex_with_twenty_indicators_fits(tmp_path: Path) -> None:
+    d = _render(tmp_path, _twenty_indicators())
+    tables = _annex_tables(d)
+    assert len(tables) == 2
+    assert [len(t.rows[0].cells) - 3 for t in tables] == [8, 12]
+    for table in tables:
+        assert sum(_grid_mm(table)) <= 253
+        assert min(_grid_mm(table)[2:-1]) >= 13
+    assert [_text(c) for c in tables[1].rows[-1].cells][-2:] == ["1.012", "7/9 đơn vị"]
+
+
+def test_annex_splits_an_oversized_group(tmp_path: Path) -> None:
+    from tasks.render.docx_report import annex_column_groups
+
+    c = _twenty_indicators()
+    for ind in c["indicators"]:
+        if ind["group"] == "2.4":
+            ind["group"] = "3.5"  # 20 form indicators: more than one table's worth
+    groups = annex_column_groups(c)
+    assert [(kind, len(inds)) for kind, inds in groups] == [("form", 10), ("form", 10)]
+    d = _render(tmp_path, c)
+    body = _body(d)
+    assert "Hình thức tuyên truyền" in body and "Hình thức tuyên truyền (tiếp theo)" in body
+    assert all(sum(_grid_mm(t)) <= 253 for t in _annex_tables(d))
+
+
+def test_annex_without_groups(tmp_path: Path) -> None:
+    c = sample_consolidation()
+    c["groups"] = []
+    d = _render(tmp_path, c)
+    # no part headings; 15 columns are still too many for one table, so they are cut evenly
+    assert [len(t.rows[0].cells) - 3 for t in _annex_tables(d)] == [8, 7]
+    assert not any(t.endswith("tuyên truyền") for t in _body(d) if t[:3] in ("I. ", "II."))
+    c["indicators"] = [i for i in c["indicators"] if i["code"] in ("W01", "H01", "H02")]
+    d = _render(tmp_path, c)
+    (table,) = _annex_tables(d)
+    grid = _grid_mm(table)
+    # few columns: values no wider than 18 mm, the unit names get the room, the table stays centred
+    assert len(grid) == 6 and max(grid[2:5]) <= 18 and grid[1] <= 80 and sum(grid) < 252
+
+
+def test_annex_part_is_kept_together_and_note_ends_it(doc) -> None:
+    """No page holding only the legend or the note: each part chains heading, table rows and legend."""
+    paras = doc.paragraphs
+    texts = [_text(p) for p in paras]
+    note = texts.index(next(t for t in texts if t.startswith("Số liệu chốt từ ngày 15 tháng 02 năm 2021")))
+    assert note == len(texts) - 1  # the last paragraph; no empty page-filler after it
+    assert texts[note - 1].startswith("CD7: ")
+    legend_start = max(i for i, t in enumerate(texts) if t == "Ghi chú:")
+    for p in paras[legend_start:note]:
+        assert p.paragraph_format.keep_with_next, _text(p)
+    for table in _annex_tables(doc):
+        for row in table.rows:
+            for cell in row.cells:
+                assert all(p.paragraph_format.keep_with_next for p in cell.paragraphs)
+    # between the two parts the chain is broken, so part II may start on a new page
+    spacer = texts.index("II. Nội dung tuyên truyền") - 1
+    assert texts[spacer] == "" and not paras[spacer].paragraph_format.keep_with_next
+    assert paras[texts.index("II. Nội dung tuyên truyền")].paragraph_format.keep_with_next
 
 
 def test_without_previous_period_and_year_to_date(tmp_path: Path) -> None:
@@ -269,3 +380,70 @@ def test_template_builder_output_renders(tmp_path: Path) -> None:
     template = module.build(tmp_path / "tpl.docx")
     out = render_report_docx(sample_consolidation(), tmp_path / "out.docx", template_path=template)
     assert "BÁO CÁO" in [p.text for p in Document(str(out)).paragraphs]
+
+
+def test_summary_table_rows_do_not_split(doc) -> None:
+    table = next(t for t in doc.tables if t.cell(0, 1).text == "Chỉ tiêu")
+    assert all(r._tr.trPr.find(qn("w:cantSplit")) is not None for r in table.rows)
+    assert all(p.paragraph_format.keep_with_next for r in table.rows for c in r.cells for p in c.paragraphs)
+    assert abs(sum(c.width.mm for c in table.rows[0].cells) - 165) < 1
+
+
+def test_closing_sentence_keeps_the_signature_company(doc) -> None:
+    closing = next(p for p in doc.paragraphs if _text(p).startswith("Trên đây là báo cáo"))
+    assert _text(closing).endswith("xem xét, chỉ đạo./.")
+    assert closing.paragraph_format.keep_with_next
+    sig = _signature_table(doc)
+    assert sig._tbl.tr_lst[0].trPr.find(qn("w:cantSplit")) is not None
+
+
+def test_no_doubled_punctuation(doc) -> None:
+    for p in _all_paragraphs(doc):
+        text = _text(p).replace("./.", "")
+        for bad in ("..", ".;", ";.", ",.", " .", " ,", "  ", ":."):
+            assert bad not in text, (bad, text)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("soffice") and shutil.which("pdftotext")),
+                    reason="needs LibreOffice and poppler")
+def test_layout_in_libreoffice(tmp_path: Path) -> None:
+    """Converted to PDF: every annex code is on a page, and the last page is a table, not a stray note."""
+    out = render_report_docx(_twenty_indicators(), tmp_path / "bao-cao.docx")
+    subprocess.run(["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
+                   check=True, capture_output=True, timeout=180)
+    pdf = tmp_path / "bao-cao.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    pages = text.split("\f")
+    pages = [p for p in pages if p.strip()]
+    last = pages[-1]
+    assert "Tổng cộng" in last and "Số liệu chốt từ" in last
+    annex = "\n".join(p for p in pages if "Tình hình" in p)
+    header_codes = {"W01", "K01", "CD1", "CD12"}
+    assert all(code in annex for code in header_codes)
+    # the status column, the rightmost, is printed for every unit in both tables
+    assert annex.count("Chưa báo cáo") == 2
+    # a landscape page is 297 mm wide: nothing beyond the page edge (pdftotext -bbox would show x > 842)
+    bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    xs = [float(x) for x in re.findall(r'xMax="([0-9.]+)"', bbox)]
+    assert max(xs) <= 842
+
+
+def test_chart_titles_are_never_cut_and_grid_is_compact() -> None:
+    from tasks.render.chart import build_figure, grid_shape, panel_title
+
+    assert [grid_shape(n) for n in (1, 3, 4, 6, 7, 8)] == [(1, 1), (1, 3), (2, 2), (2, 3), (2, 4), (2, 4)]
+    label = ("Số hội nghị về cải cách hành chính đã tổ chức (kể cả hội nghị hướng dẫn chấm điểm Chỉ số "
+             "cải cách hành chính)")
+    title = panel_title(label, "hội nghị", 4)
+    assert title.replace("\n", " ") == f"{label} (hội nghị)"
+    c = sample_consolidation()
+    c["indicators"][1]["label"] = label
+    c["main_indicators"] = ["W01", "H01", "H02", "H03", "T01", "C01", "K01"]
+    fig = build_figure(c)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert title in titles and len(titles) == 7
+    width, height = fig.get_size_inches()
+    assert height / width < 0.85  # two rows of four, not three rows: the chart fits under the text

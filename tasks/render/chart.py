@@ -44,6 +44,31 @@ def _panels(c: Mapping[str, Any]) -> list[tuple[str, str, int | float | None, in
     return out
 
 
+# Characters per title line for a panel of a 6.3-inch figure with this many columns (7 pt).
+WRAP_CHARS = {1: 70, 2: 48, 3: 34, 4: 26}
+TITLE_LINE_IN = 0.13
+BAR_AREA_IN = 1.15
+
+
+def grid_shape(n_panels: int) -> tuple[int, int]:
+    """Rows and columns: at most 4 per row, 4 panels as 2 × 2, 7-8 as 4 + 4 (not 3 + 3 + 1)."""
+    if n_panels <= 3:
+        ncols = max(1, n_panels)
+    elif n_panels == 4:
+        ncols = 2
+    elif n_panels <= 6:
+        ncols = 3
+    else:
+        ncols = 4
+    return max(1, math.ceil(n_panels / ncols)), ncols
+
+
+def panel_title(label: str, unit: str, ncols: int) -> str:
+    """The full label wrapped to the panel width (never cut), the unit on its own line."""
+    title = "\n".join(textwrap.wrap(label, WRAP_CHARS.get(ncols, 26)))
+    return f"{title}\n({unit})" if unit else title
+
+
 def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
     """The matplotlib figure behind render_chart; exposed so callers can tweak or save as SVG."""
     panels = _panels(c)
@@ -51,11 +76,16 @@ def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
     has_prev = bool(prev and prev.get("totals"))
     cur_label = _cap(nfc(c["period"]["label"]))
     prev_label = _cap(nfc(prev.get("label") or "Kỳ trước")) if has_prev else ""
-    ncols = min(3, max(1, len(panels)))
-    nrows = max(1, math.ceil(len(panels) / ncols))
+    nrows, ncols = grid_shape(len(panels))
+    titles = [panel_title(label, unit, ncols) for label, unit, _, _ in panels]
+    # each row is as tall as its bars plus its longest title, so the chart is no taller than needed
+    row_lines = [max((t.count("\n") + 1 for t in titles[r * ncols:(r + 1) * ncols]), default=1)
+                 for r in range(nrows)]
+    height_in = 0.35 + sum(BAR_AREA_IN + 0.25 + TITLE_LINE_IN * n for n in row_lines)
     with plt.rc_context({"font.family": FONT_FAMILY, "font.size": 8, "svg.hashsalt": "baocao"}):
-        fig = Figure(figsize=(width_in, 0.6 + 2.1 * nrows), dpi=200)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+        fig = Figure(figsize=(width_in, height_in), dpi=200)
+        axes = fig.subplots(nrows, ncols, squeeze=False,
+                            gridspec_kw={"height_ratios": [BAR_AREA_IN + TITLE_LINE_IN * n for n in row_lines]})
         for idx, ax in enumerate(axes.flat):
             if idx >= len(panels):
                 ax.set_visible(False)
@@ -76,10 +106,7 @@ def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
             for bar, v in zip(bars, values, strict=True):
                 ax.annotate(format_number(v), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
-            title = "\n".join(textwrap.wrap(label, 34)[:3])
-            if unit:
-                title += f"\n({unit})"
-            ax.set_title(title, fontsize=7.5)
+            ax.set_title(titles[idx], fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
             for side in ("top", "right", "left"):
@@ -88,7 +115,7 @@ def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
         if has_prev:
             handles.insert(0, matplotlib.patches.Patch(color=PREVIOUS_COLOUR, label=prev_label))
         fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False, fontsize=8)
-        fig.tight_layout(rect=(0, 0.07, 1, 1), h_pad=1.5)
+        fig.tight_layout(rect=(0, 0.35 / height_in, 1, 1), h_pad=1.0, w_pad=1.0)
     return fig
 
 

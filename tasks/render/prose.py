@@ -7,6 +7,7 @@ are assembled around them rather than hand-written per indicator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -144,8 +145,22 @@ def texts_for(c: Mapping[str, Any], code: str) -> list[tuple[str, str]]:
 
 def attributed(text: str, who: str) -> str:
     """'- Text (Văn phòng Sở).' — every point raised is credited to the unit that raised it."""
-    body = upper_first(text.strip().rstrip(".;").strip())
-    return nfc(f"- {body} ({who}).")
+    return nfc(f"- {clean_item(text)} ({who}).")
+
+
+def clean_item(text: str) -> str:
+    """A unit's free text as one list item: one line, no bullet of its own, no final punctuation.
+
+    Units type '- Đề nghị ...', end with '.', '!' or ';', or press Alt+Enter between points; the
+    report adds its own dash and closing '.', so those would otherwise double up.
+    """
+    lines = [ln.strip() for ln in nfc(text).splitlines()]
+    lines = [_LEADING_BULLET.sub("", ln).rstrip(" .;,:!") for ln in lines]
+    body = "; ".join(ln for ln in lines if ln)
+    return upper_first(re.sub(r"\s+", " ", body).strip())
+
+
+_LEADING_BULLET = re.compile(r"^(?:[-\u2013\u2014\u2022+*]|\d+[.)]|[a-zđ]\))\s*")
 
 
 # ---------------------------------------------------------------- paragraphs
@@ -230,18 +245,80 @@ def unit_status(c: Mapping[str, Any], unit: str) -> str:
     return STATUS_MISSING
 
 
+# Sentences addressed to the unit ("Hãy dùng biểu mẫu ...") have no place in a report to the province.
+_IMPERATIVE = re.compile(r"^(hãy|vui lòng|đề nghị|xin|cần)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\W\d_])")
+# tasks.validation words value errors as 'Chỉ tiêu W01 “label” (ô E10): <fact>'.
+_WHERE = re.compile(r"^Chỉ tiêu (?P<code>\S+) \u201c[^\u201d]*\u201d(?: \(ô [^)]*\))?:\s*(?P<fact>.+)$",
+                    re.IGNORECASE | re.DOTALL)
+_VALUE_FACT = re.compile(r"^giá trị (?P<value>\u201c[^\u201d]*\u201d|\S+) (?P<rest>.+)$", re.DOTALL)
+
+
+def _first_statement(message: str) -> str:
+    """The first sentence of a message that is not an instruction to the unit, without its full stop."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(nfc(message).strip()) if s.strip()]
+    facts = [s for s in sentences if not _IMPERATIVE.match(s)]
+    return (facts[0] if facts else "").rstrip(" .;:")
+
+
+def _with_cell(text: str, cell: str | None) -> str:
+    """Append '(ô E14)' unless the text already names the cell; merge with a closing '(...)'."""
+    if not cell or f"ô {cell}".lower() in text.lower():
+        return text
+    if text.endswith(")"):
+        return f"{text[:-1]}, ô {cell})"
+    return f"{text} (ô {cell})"
+
+
+def short_reason(err: Mapping[str, Any], known_codes: Sequence[str] = ()) -> str:
+    """One validation error as a short factual clause for the report, e.g. 'H03 có giá trị -1, nhỏ hơn
+    mức tối thiểu 0 (ô E14)' or 'kỳ báo cáo “2021-02” (ô B5) không đúng'.
+
+    The error messages are written for the unit (what is wrong, where, what to do); the report only
+    needs what was wrong: the instruction sentences and the indicator's long label are dropped.
+    """
+    code = str(err.get("code") or "").strip()
+    cell = str(err.get("cell") or "").strip() or None
+    statement = _first_statement(str(err.get("message") or ""))
+    where = _WHERE.match(statement)
+    if where:
+        code = code or where["code"]
+        fact = where["fact"].strip()
+        value = _VALUE_FACT.match(fact)
+        if value:
+            fact = f"có giá trị {value['value']}, {value['rest']}"
+        text = f"{code} {fact}" if code else fact
+    elif statement:
+        # keep the head of 'X không đúng: đang tổng hợp ...', drop the explanation after the colon
+        text = statement.split(": ", 1)[0].strip()
+        codes = {code, *known_codes} - {""}
+        for k in codes:  # 'chỉ tiêu W01 “Số tin, bài ...”' -> 'chỉ tiêu W01'
+            text = re.sub(rf"\b{re.escape(k)} \u201c[^\u201d]*\u201d", k, text)
+        if code and not re.search(rf"\b{re.escape(code)}\b", text):
+            text = f"{code}: {lower_first(text)}"
+        text = lower_first(text)
+    elif code:
+        text = f"{code} không hợp lệ"
+    else:
+        return ""
+    return nfc(_with_cell(text.rstrip(" .;:"), cell))
+
+
 def rejection_reasons(c: Mapping[str, Any], unit: str) -> str:
-    """'ô D12 (Số lượt người ...): Giá trị phải là ...; ...' for the unit's latest rejected submission."""
+    """'kỳ báo cáo “2021-02” (ô B5) không đúng; H03 có giá trị -1, ...' for the unit's latest rejected
+    submission, with no final full stop (the caller ends the sentence)."""
     entries = [r for r in c.get("rejected", []) if r.get("unit") == unit]
     if not entries:
         return ""
     latest = max(entries, key=lambda r: r.get("received_at") or "")
-    parts = []
+    codes = [i["code"] for i in c.get("indicators", [])]
+    parts: list[str] = []
     for err in latest.get("errors", []):
-        where = f"ô {err['cell']}" if err.get("cell") else ""
-        what = err.get("label") or err.get("code") or ""
-        prefix = " ".join(p for p in [where, f"({what})" if what and where else what] if p)
-        parts.append(f"{prefix}: {err.get('message', '')}".strip(": "))
+        if err.get("severity", "error") != "error":
+            continue
+        reason = short_reason(err, codes)
+        if reason and reason not in parts:
+            parts.append(reason)
     return nfc("; ".join(parts))
 
 

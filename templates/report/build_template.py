@@ -204,6 +204,21 @@ def repeat_header(row) -> None:
     trpr.append(el)
 
 
+def cant_split(row) -> None:
+    """A row never breaks across pages (Word and LibreOffice both honour w:cantSplit)."""
+    trpr = row._tr.get_or_add_trPr()
+    trpr.append(OxmlElement("w:cantSplit"))
+
+
+def keep_rows_together(table) -> None:
+    """Keep-with-next on every cell paragraph: a short table moves to the next page as a whole
+    instead of leaving its header alone at the foot of a page."""
+    for row in table.rows:
+        for cell in row.cells:
+            for p in cell.paragraphs:
+                p.paragraph_format.keep_with_next = True
+
+
 def cell_text(cell, text: str, *, size: float = 11, bold: bool = False, italic: bool = False,
               align=WD_ALIGN_PARAGRAPH.CENTER):
     """Write into the cell's existing first paragraph (a new cell already has one)."""
@@ -212,6 +227,8 @@ def cell_text(cell, text: str, *, size: float = 11, bold: bool = False, italic: 
     p.paragraph_format.first_line_indent = Cm(0)
     p.paragraph_format.space_after = Pt(0)
     p.paragraph_format.space_before = Pt(0)
+    # an empty value leaves only the paragraph mark: at the 14 pt default it would make the row taller
+    _paragraph_mark_size(p, size)
     if text:
         run = p.add_run(text)
         run.font.size = Pt(size)
@@ -341,7 +358,8 @@ def body_block(doc) -> None:
     summary_block(doc)
     tag(doc, "{%p endif %}")
     tag(doc, "{%p endfor %}")
-    para(doc, "{{ closing }}")
+    # the closing sentence stays on the page of the signature (no signature block alone on a page)
+    para(doc, "{{ closing }}", keep_next=True)
 
 
 def summary_block(doc) -> None:
@@ -352,13 +370,14 @@ def summary_block(doc) -> None:
          first_indent=None, after=12)
     para(doc, "{{ table_caption }}", size=13, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER,
          first_indent=None, after=6, keep_next=True)
-    widths = [12, 52, 20, 20, 20, 24, 17]
+    widths = [11, 50, 18, 19, 19, 27, 21]  # 165 mm, the portrait text width; "+730 (140,4%)" on one line
     table = doc.add_table(rows=4, cols=len(widths))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     fixed_widths(table, widths)
+    cell_margins(table, 1.2, 1.2)
     heads = ["STT", "Chỉ tiêu", "Đơn vị tính", "{{ head.current }}", "{{ head.previous }}",
-             "Tăng (+), giảm (-)", "Lũy kế từ đầu năm"]
+             "Tăng\u00a0(+), giảm\u00a0(-)", "Lũy kế từ đầu năm"]
     for cell, text in zip(table.rows[0].cells, heads, strict=True):
         cell_text(cell, text, size=11, bold=True)
         v_align(cell)
@@ -372,12 +391,15 @@ def summary_block(doc) -> None:
         cell_text(cell, text, size=11, align=align)
         v_align(cell)
     cell_text(table.cell(3, 0), "{%tr endfor %}", size=11)
+    for row in table.rows:
+        cant_split(row)
+    keep_rows_together(table)  # a 5-10 row table should not start at the foot of a page
     para(doc, "", after=6)
 
 
 def signature_block(doc) -> None:
     """Borderless table: 'Nơi nhận' list left, signature block right."""
-    para(doc, "", after=0)
+    para(doc, "", after=0, keep_next=True)
     table = doc.add_table(rows=1, cols=2)
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     borderless(table)
@@ -401,10 +423,21 @@ def signature_block(doc) -> None:
         para(right, "", align=WD_ALIGN_PARAGRAPH.CENTER, first_indent=None, after=0)
     para(right, "{{ signer.name }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, first_indent=None,
          after=0)
+    cant_split(table.rows[0])
+
+
+ANNEX_PT = 10
+ANNEX_HEAD_PT = 9
 
 
 def annex_block(doc) -> None:
-    """Landscape section: units × integer indicators, totals row, completeness column."""
+    """Landscape section: one table per part (forms of communication, content topics), each with
+    units × indicators, a totals row, the reporting status and a legend of its indicator codes.
+
+    Each part (heading, table, legend) is chained with keep-with-next so it never splits or leaves
+    its legend alone on a page; the chain is broken between parts by a spacer paragraph, and after
+    the last part by the closing note.
+    """
     section = doc.add_section(WD_SECTION.NEW_PAGE)
     # add_section() put section 1's properties on a new empty paragraph; keep it tiny so a full last
     # page of the report never pushes it onto a blank page of its own.
@@ -418,54 +451,68 @@ def annex_block(doc) -> None:
     para(doc, "{{ annex.title }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, first_indent=None,
          after=0, keep_next=True)
     para(doc, "{{ annex.subtitle }}", size=13, italic=True, align=WD_ALIGN_PARAGRAPH.CENTER,
-         first_indent=None, after=12, keep_next=True)
+         first_indent=None, after=6, keep_next=True)
+
+    tag(doc, "{%p for part in annex.parts %}")
+    tag(doc, "{%p if part.title %}")
+    para(doc, "{{ part.title }}", size=13, bold=True, align=WD_ALIGN_PARAGRAPH.LEFT, first_indent=None,
+         before=6, after=4, keep_next=True)
+    tag(doc, "{%p endif %}")
 
     # STT | unit | {%tc for %} | value | {%tc endfor %} | status — widths are re-fitted at render time.
-    widths = [12, 46, 5, 20, 5, 22]
+    widths = [10, 52, 5, 20, 5, 22]
     table = doc.add_table(rows=6, cols=len(widths))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     fixed_widths(table, widths)
-    cell_margins(table, 0.8, 0.8)
+    cell_margins(table, 1.2, 1.2)
 
     head = table.rows[0]
     repeat_header(head)
-    for cell, text in zip(head.cells, ["STT", "Cơ quan, đơn vị", "{%tc for col in annex.columns %}", "",
-                                       "{%tc endfor %}", "Tình hình báo cáo"], strict=True):
-        cell_text(cell, text, size=10, bold=True)
+    for cell, text in zip(head.cells, ["STT", "Cơ quan, đơn vị", "{%tc for col in part.columns %}", "",
+                                       "{%tc endfor %}", "Tình hình báo\u00a0cáo"], strict=True):
+        cell_text(cell, text, size=ANNEX_HEAD_PT, bold=True)
         v_align(cell)
     # Labels are long, so the header shows the code and unit; the legend under the table names them.
     col_cell = head.cells[3]
-    cell_text(col_cell, "{{ col.code }}", size=10, bold=True)
+    cell_text(col_cell, "{{ col.code }}", size=ANNEX_HEAD_PT, bold=True)
     para(col_cell, "{{ col.unit_note }}", size=8, italic=True, align=WD_ALIGN_PARAGRAPH.CENTER,
          first_indent=None, after=0, line=1.0)
 
-    cell_text(table.cell(1, 0), "{%tr for row in annex.rows %}", size=10)
+    cell_text(table.cell(1, 0), "{%tr for row in part.rows %}", size=ANNEX_PT)
     data = ["{{ row.no }}", "{{ row.name }}", "{%tc for v in row.cells %}", "{{ v }}", "{%tc endfor %}",
             "{{ row.status }}"]
     aligns = [WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.CENTER,
               WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.CENTER]
     for cell, text, align in zip(table.rows[2].cells, data, aligns, strict=True):
-        cell_text(cell, text, size=10, align=align)
+        cell_text(cell, text, size=ANNEX_PT, align=align)
         v_align(cell)
-    cell_text(table.cell(3, 0), "{%tr endfor %}", size=10)
+    cell_text(table.cell(3, 0), "{%tr endfor %}", size=ANNEX_PT)
 
-    totals = ["", "Tổng cộng", "{%tc for v in annex.totals %}", "{{ v }}", "{%tc endfor %}",
-              "{{ annex.totals_status }}"]
+    totals = ["", "Tổng cộng", "{%tc for v in part.totals %}", "{{ v }}", "{%tc endfor %}",
+              "{{ part.totals_status }}"]
     for cell, text, align in zip(table.rows[4].cells, totals, aligns, strict=True):
-        cell_text(cell, text, size=10, bold=True, align=align)
+        cell_text(cell, text, size=ANNEX_PT, bold=True, align=align)
         v_align(cell)
     # Row 5 is a spare row removed below (python-docx cannot create a table without it being used).
     table._tbl.remove(table.rows[5]._tr)
+    for row in table.rows:
+        cant_split(row)
+    keep_rows_together(table)
 
-    para(doc, "Ghi chú:", size=11, bold=True, italic=True, first_indent=None, before=6, after=0,
+    para(doc, "Ghi chú:", size=10, bold=True, italic=True, first_indent=None, before=3, after=0,
          align=WD_ALIGN_PARAGRAPH.LEFT, keep_next=True)
-    tag(doc, "{%p for col in annex.columns %}")
+    tag(doc, "{%p for col in part.columns %}")
     para(doc, "{{ col.code }}: {{ col.label }}{{ col.unit_suffix }}", size=10, first_indent=None, after=0,
-         align=WD_ALIGN_PARAGRAPH.LEFT)
+         align=WD_ALIGN_PARAGRAPH.LEFT, keep_next=True)
     tag(doc, "{%p endfor %}")
+    tag(doc, "{%p if part.last %}")
     para(doc, "{{ annex.note }}", size=10, italic=True, first_indent=None, before=3, after=0,
          align=WD_ALIGN_PARAGRAPH.LEFT)
+    tag(doc, "{%p else %}")
+    para(doc, "", size=10, first_indent=None, after=6)  # ends this part's keep-with-next chain
+    tag(doc, "{%p endif %}")
+    tag(doc, "{%p endfor %}")
 
 
 def build(path: Path = TEMPLATE_PATH) -> Path:
