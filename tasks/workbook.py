@@ -7,7 +7,7 @@ with its value in the cell to the right; below them a table whose header row has
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
 
@@ -26,6 +26,7 @@ COL_CODE, COL_VALUE = 1, 4
 HEADER_ROW = 7  # 0-based row of the table header in the template
 
 Cell = str | int | float | None
+FIXED_CREATED = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 def template_grid(report: ReportDefinition, unit: Unit, period: Period, deadline: date) -> list[list[Cell]]:
@@ -59,7 +60,8 @@ def write_template_xlsx(grid: list[list[Cell]], report: ReportDefinition, target
     """Write the grid as a formatted .xlsx (Times New Roman, wrapped labels, whole-number validation)."""
     buf = BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
-    wb.set_properties({"title": report.title, "author": "baocao", "created": None})
+    # a fixed creation time: the same workbook is the same bytes, so its content hash is stable
+    wb.set_properties({"title": report.title, "author": "baocao", "created": FIXED_CREATED})
     base = {"font_name": "Times New Roman", "font_size": 12, "valign": "vcenter"}
     fmt = {
         "title": wb.add_format({**base, "bold": True, "font_size": 13}),
