@@ -73,6 +73,10 @@ def test_annex_is_a_landscape_section(doc) -> None:
     assert (_mm(annex.page_width), _mm(annex.page_height)) == (297.0, 210.0)
 
 
+def test_widow_control_in_normal_style(doc) -> None:
+    assert doc.styles["Normal"].paragraph_format.widow_control is True
+
+
 def test_times_new_roman_everywhere(doc) -> None:
     normal = doc.styles["Normal"]
     assert normal.font.name == "Times New Roman"

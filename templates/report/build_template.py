@@ -267,6 +267,9 @@ def setup_styles(doc) -> None:
     normal.font.size = Pt(BODY_PT)
     _set_run_font(normal.element)
     _set_lang(normal.element)
+    # Word applies widow/orphan control only when a style asks for it (absent means off), so a
+    # paragraph's last line could otherwise sit alone at the top of a page.
+    normal.paragraph_format.widow_control = True
     rpr_default = doc.styles.element.find(qn("w:docDefaults"))
     if rpr_default is not None:
         rpr = rpr_default.find(qn("w:rPrDefault") + "/" + qn("w:rPr"))
