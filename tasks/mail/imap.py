@@ -28,7 +28,7 @@ from imap_tools.mailbox import BaseMailBox
 from imap_tools.message import MailMessage
 
 from tasks.mail.compose import Attachment, safe_filename
-from tasks.mail.smtp import check_security, resolve_password, scrub
+from tasks.mail.smtp import check_security, missing_password_message, resolve_password, scrub
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +191,7 @@ class ImapMailbox:
         s = self.settings
         self._password = resolve_password(s.password_env, s.password_block)
         if not self._password:
-            where = f"biến môi trường {s.password_env}"
-            if s.password_block:
-                where = f"khối Secret {s.password_block!r}"
-            raise ImapLoginError(f"Chưa có mật khẩu IMAP cho {s.username}: hãy đặt {where}")
+            raise ImapLoginError(missing_password_message("IMAP", s.username, s.password_env, s.password_block))
         box: BaseMailBox
         if s.security == "ssl":
             box = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())

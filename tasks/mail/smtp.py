@@ -57,6 +57,12 @@ def resolve_password(env_name: str, block_name: str | None) -> str | None:
     return os.environ.get(env_name) or None
 
 
+def missing_password_message(protocol: str, username: str | None, env_name: str, block_name: str | None) -> str:
+    """Tell the operator where the password was looked for (never what it is)."""
+    where = f"khối Secret {block_name!r}" if block_name else f"biến môi trường {env_name}"
+    return f"Chưa có mật khẩu {protocol} cho {username}: hãy đặt {where}"
+
+
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """Remove secrets from text that may end up in logs, outcomes or exceptions."""
     for secret in secrets:
@@ -174,10 +180,7 @@ class SmtpBatchSender:
             s = self.settings
             self._password = resolve_password(s.password_env, s.password_block)
             if not self._password:
-                where = f"biến môi trường {s.password_env}"
-                if s.password_block:
-                    where = f"khối Secret {s.password_block!r}"
-                raise _Fatal(f"Chưa có mật khẩu SMTP cho {s.username}: hãy đặt {where}")
+                raise _Fatal(missing_password_message("SMTP", s.username, s.password_env, s.password_block))
         return self._password
 
     def _connected(self) -> smtplib.SMTP:
