@@ -27,7 +27,9 @@ import yagmail
 from yagmail.error import YagAddressError, YagInvalidEmailAddress
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-MAIL_KINDS = frozenset({"request", "reminder", "rejection", "overdue", "delivery", "alert"})
+MAIL_KINDS = frozenset(
+    {"request", "reminder", "rejection", "overdue", "delivery", "alert", "approval", "approval_reject"}
+)
 # Google Workspace accepts at most 100 recipients per message (see DOMAIN.md).
 MAX_RECIPIENTS = 100
 DEFAULT_MIME_TYPE = "application/octet-stream"
