@@ -51,7 +51,8 @@ def _report_dict(r: DispatchReport) -> dict[str, Any]:
 # ------------------------------------------------------------------ tasks (chunked)
 
 
-@task(name="gửi đề nghị báo cáo (nhóm đơn vị)", cache_policy=NONE, retries=2, retry_delay_seconds=10)
+@task(name="gửi đề nghị báo cáo (nhóm đơn vị)", task_run_name="gửi đề nghị báo cáo {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=10)
 def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key: str, unit_codes: list[str],
                         resend: bool) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
@@ -60,7 +61,8 @@ def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key
     return _report_dict(steps.send(ctx, steps.request_mails(ctx, period, units), resend=resend))
 
 
-@task(name="tạo trang tính cho đơn vị", cache_policy=NONE, retries=3, retry_delay_seconds=30)
+@task(name="tạo trang tính cho đơn vị", task_run_name="tạo trang tính cho đơn vị {period_key}",
+      cache_policy=NONE, retries=3, retry_delay_seconds=30)
 def ensure_sheet_tabs(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
     from tasks.sheet_channel import ensure_unit_tabs
 
@@ -68,7 +70,8 @@ def ensure_sheet_tabs(config_dir: str | None, data_dir: str | None, period_key: 
     return ensure_unit_tabs(ctx, ctx.period(period_key))
 
 
-@task(name="đọc và kiểm tra báo cáo (nhóm tệp)", cache_policy=NONE)
+@task(name="đọc và kiểm tra báo cáo (nhóm tệp)", task_run_name="đọc và kiểm tra báo cáo {period_key}",
+      cache_policy=NONE)
 def process_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
                   refs: list[str]) -> list[dict[str, Any]]:
     ctx = _ctx(config_dir, data_dir)
@@ -78,7 +81,8 @@ def process_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
     return [o.__dict__ for o in steps.process_documents(ctx, period, docs)]
 
 
-@task(name="thu báo cáo từ Google Sheets", cache_policy=NONE, retries=2, retry_delay_seconds=30)
+@task(name="thu báo cáo từ Google Sheets", task_run_name="thu báo cáo từ Google Sheets {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def collect_sheets(config_dir: str | None, data_dir: str | None, period_key: str) -> list[dict[str, Any]]:
     from tasks.sheet_channel import collect_sheet_outcomes
 
@@ -90,7 +94,8 @@ def collect_sheets(config_dir: str | None, data_dir: str | None, period_key: str
     return [o.__dict__ for o in outcomes]
 
 
-@task(name="thu báo cáo từ hộp thư", cache_policy=NONE, retries=2, retry_delay_seconds=30)
+@task(name="thu báo cáo từ hộp thư", task_run_name="thu báo cáo từ hộp thư {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def collect_mailbox(config_dir: str | None, data_dir: str | None, period_key: str) -> list[dict[str, Any]]:
     from tasks.mail_channel import collect_mailbox as collect
 
@@ -98,7 +103,8 @@ def collect_mailbox(config_dir: str | None, data_dir: str | None, period_key: st
     return [o.__dict__ for o in collect(ctx, ctx.period(period_key))]
 
 
-@task(name="gửi thư trả lại báo cáo chưa hợp lệ", cache_policy=NONE)
+@task(name="gửi thư trả lại báo cáo chưa hợp lệ", task_run_name="gửi thư trả lại báo cáo chưa hợp lệ {period_key}",
+      cache_policy=NONE)
 def send_rejections(config_dir: str | None, data_dir: str | None, period_key: str,
                     outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
@@ -107,7 +113,8 @@ def send_rejections(config_dir: str | None, data_dir: str | None, period_key: st
     return _report_dict(steps.send(ctx, mails))
 
 
-@task(name="gửi thư nhắc", cache_policy=NONE, retries=2, retry_delay_seconds=10)
+@task(name="gửi thư nhắc", task_run_name="gửi thư nhắc {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=10)
 def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key: str, today: str,
                         force: bool) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
@@ -116,13 +123,15 @@ def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key
     return _report_dict(steps.send(ctx, mails))
 
 
-@task(name="tổng hợp số liệu", cache_policy=NONE)
+@task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}",
+      cache_policy=NONE)
 def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
     return steps.build_consolidation(ctx, ctx.period(period_key))
 
 
-@task(name="xuất báo cáo (.json, .docx, .xlsx)", cache_policy=NONE)
+@task(name="xuất báo cáo (.json, .docx, .xlsx)", task_run_name="xuất báo cáo {period_key}",
+      cache_policy=NONE)
 def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: dict[str, Any],
                   out_dir: str) -> dict[str, str]:
     ctx = _ctx(config_dir, data_dir)
@@ -130,7 +139,8 @@ def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str,
     return {k: str(v) for k, v in paths.items()}
 
 
-@task(name="gửi thư đôn đốc cho Văn phòng", cache_policy=NONE)
+@task(name="gửi thư đôn đốc cho Văn phòng", task_run_name="gửi thư đôn đốc cho Văn phòng {period_key}",
+      cache_policy=NONE)
 def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
                  consolidation: dict[str, Any], today: str | None) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
@@ -139,7 +149,8 @@ def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
     return _report_dict(steps.send(ctx, steps.overdue_mails(ctx, period, today, consolidation)))
 
 
-@task(name="gửi báo cáo tổng hợp", cache_policy=NONE, retries=2, retry_delay_seconds=60)
+@task(name="gửi báo cáo tổng hợp", task_run_name="gửi báo cáo tổng hợp {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=60)
 def send_delivery(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str,
                   resend: int) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)

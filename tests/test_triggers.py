@@ -6,6 +6,7 @@ A file dropped in the inbox (announced by the folder watcher) starts a collect r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,7 +108,7 @@ def test_new_inbox_file_triggers_its_validation_run(served) -> None:
     ctx.inbox.mkdir(parents=True, exist_ok=True)
     dropped = [ctx.inbox / "VP-thang-3.xlsx"]
     dropped[0].write_bytes(filled(ctx, "VP", "2021-03"))
-    os.utime(dropped[0], (time.time() - 60, time.time() - 60))  # finished writing a minute ago
+    os.utime(dropped[0], (time.time() - 60, time.time() - 60))  # finished writing a minute ago (late)
     assert watcher.scan() == dropped
     assert watcher.scan() == []  # announced once
 
@@ -116,6 +117,10 @@ def test_new_inbox_file_triggers_its_validation_run(served) -> None:
     assert run.parameters["period"] == "2021-03" and run.name == "Thu báo cáo 2021-03"
     subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
     assert [s.source_ref for s in subs] == [str(dropped[0].relative_to(ctx.data_dir))]
+    assert "đọc và kiểm tra báo cáo 2021-03" in _task_run_names(run.id)
+    [table] = _artifacts("tinh-hinh-bao-cao-2021-03")
+    rows = {r["Mã"]: r for r in json.loads(table.data)}
+    assert rows["VP"]["Trạng thái"] == "Muộn" and rows["BTG"]["Trạng thái"] == "Chưa báo cáo"
 
 
 def test_period_complete_event_starts_consolidation(served) -> None:
@@ -132,3 +137,22 @@ def test_period_complete_event_starts_consolidation(served) -> None:
     assert run.parameters["period"] == "2021-02" and run.name == "Tổng hợp báo cáo 2021-02"
     out = ctx.data_dir / "reports" / "2021-02"
     assert {p.suffix for p in out.iterdir()} >= {".json", ".docx", ".xlsx"}
+    [summary] = _artifacts("bao-cao-tong-hop-2021-02")
+    assert "**9/9**" in summary.data and str(out / "cchc-tuyen-truyen-2021-02.docx") in summary.data
+
+
+def _artifacts(key: str) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+
+def _task_run_names(flow_run_id: Any) -> set[str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name for r in runs}
