@@ -156,3 +156,25 @@ def _task_run_names(flow_run_id: Any) -> set[str]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     return {r.name for r in runs}
+
+
+def test_watcher_waits_for_copies_to_finish_and_announces_each_content_once(ctx, monkeypatch) -> None:
+    """No engine needed: the emitted events are recorded instead of sent."""
+    import flows.watch_folder as wf
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: sent.append(kw))
+    watcher = wf.FolderWatcher(ctx, period="2021-03", settle_seconds=3600)
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "~$VP.xlsx").write_bytes(b"office lock file")
+    first = ctx.inbox / "VP.xlsx"
+    first.write_bytes(filled(ctx, "VP", "2021-03"))
+    assert watcher.scan() == []  # just written: may still be copying
+    assert watcher.scan() == [first]  # unchanged since the last scan: complete
+    (ctx.inbox / "VP copy.xlsx").write_bytes(first.read_bytes())
+    watcher.scan()
+    assert watcher.scan() == []  # same content under another name: not announced again
+    assert [e["event"] for e in sent] == ["baocao.submission.received"]
+    resource = sent[0]["resource"]
+    assert resource["baocao.period"] == "2021-03" and resource["baocao.file"] == "inbox/VP.xlsx"
+    assert resource["prefect.resource.id"].startswith("baocao.inbox.cchc-tuyen-truyen.")
