@@ -93,7 +93,25 @@ def _scheduled_local_times(deployment_id, start: datetime, end: datetime) -> lis
 @pytest.mark.slow
 def test_next_scheduled_runs_fall_at_local_times(prefect_engine, config_dir: Path, tmp_path: Path) -> None:
     settings = _settings(config_dir)
-    ids = {d.flow_name: d.apply() for d in build_deployments(settings, config_dir, tmp_path / "data")}
+    deps = build_deployments(settings, config_dir, tmp_path / "data")
+    for d in deps:  # the session's server is shared: no automations left behind for later tests
+        d.triggers = []
+    ids = {d.flow_name: d.apply() for d in deps}
+    try:
+        _check_schedules(ids)
+    finally:
+        _delete(ids.values())
+
+
+def _delete(deployment_ids) -> None:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        for i in deployment_ids:
+            client.delete_deployment(i)
+
+
+def _check_schedules(ids: dict) -> None:
     start, end = datetime(2031, 3, 1, tzinfo=HCM), datetime(2031, 5, 1, tzinfo=HCM)
 
     request = _scheduled_local_times(ids["request_reports"], start, end)
@@ -112,3 +130,18 @@ def test_next_scheduled_runs_fall_at_local_times(prefect_engine, config_dir: Pat
     assert [t.strftime("%H:%M") for t in collect] == ["00:00", "00:15", "00:30", "00:45"]
 
     assert _scheduled_local_times(ids["deliver_report"], start, end) == []
+
+
+@pytest.mark.slow
+def test_scheduled_consolidation_acts_after_the_deadline_until_delivery(prefect_engine, ctx, config_dir) -> None:
+    from flows.deployments import consolidate_after_deadline
+
+    args = {"period": "2021-03", "config_dir": str(config_dir), "data_dir": str(ctx.data_dir)}
+    assert ctx.unit_deadline(ctx.period("2021-03")).isoformat() == "2021-03-16"
+    assert consolidate_after_deadline(today="2021-03-16", **args)["skipped"] == "before_deadline"
+    done = consolidate_after_deadline(today="2021-03-17", **args)
+    assert done["completeness"]["expected_count"] == 9 and Path(done["paths"]["docx"]).exists()
+    ctx.ledger.record_message(key="delivery:cchc-tuyen-truyen:2021-03", kind="delivery",
+                              report_id="cchc-tuyen-truyen", period="2021-03", unit_code=None, recipients=[],
+                              subject="x", message_id="<x@y>", status="sent")
+    assert consolidate_after_deadline(today="2021-03-18", **args)["skipped"] == "delivered"

@@ -28,13 +28,26 @@ ROOT = Path(__file__).resolve().parent.parent
 NEVER = "0 0 1 1 *"  # schedules that cannot fire during the test: only triggers start runs here
 
 
-def _read_runs(deployment: str) -> list[Any]:
+def _read_runs(deployment: str, data_dir: Path) -> list[Any]:
+    """Runs of the deployment for this module's data directory (the session's server is shared)."""
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     with get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name(deployment)
-        return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+    return [r for r in runs if r.parameters.get("data_dir") == str(data_dir.resolve())]
+
+
+def _served_deployment(deployment: str, data_dir: Path) -> Any:
+    """The deployment once `baocao serve` has registered it (with our data directory) and its triggers."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(deployment)
+        if dep.parameters.get("data_dir") != str(data_dir.resolve()):
+            return None
+        return dep if client.read_resource_related_automations(f"prefect.deployment.{dep.id}") else None
 
 
 def _wait(what: str, cond, timeout: float, log: Path) -> Any:
@@ -50,10 +63,10 @@ def _wait(what: str, cond, timeout: float, log: Path) -> Any:
     raise AssertionError(f"timed out waiting for {what}; serve log:\n{log.read_text(errors='replace')[-4000:]}")
 
 
-def _finished(deployment: str, log: Path, timeout: float = 120) -> Any:
+def _finished(deployment: str, data_dir: Path, log: Path, timeout: float = 120) -> Any:
     """The deployment's single flow run, once it has reached a final state."""
     def done():
-        runs = [r for r in _read_runs(deployment) if r.state and r.state.is_final()]
+        runs = [r for r in _read_runs(deployment, data_dir) if r.state and r.state.is_final()]
         return runs[0] if runs else None
 
     return _wait(f"a finished run of {deployment}", done, timeout, log)
@@ -80,8 +93,8 @@ def served(prefect_engine, tmp_path_factory) -> Iterator[tuple[Context, Path]]:
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--config", str(config_dir), "--data-dir",
                                  str(data_dir), "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait("the served deployments", lambda: _read_runs("consolidate_report/baocao") == [], 120, log)
-        _wait("the deployment triggers", lambda: len(_automations()) >= 2, 60, log)
+        for name in ("collect_submissions/baocao", "consolidate_report/baocao"):
+            _wait(f"{name} served with its trigger", lambda n=name: _served_deployment(n, data_dir), 120, log)
         yield open_context(config_dir, data_dir), log
     finally:
         proc.send_signal(signal.SIGINT)
@@ -90,13 +103,18 @@ def served(prefect_engine, tmp_path_factory) -> Iterator[tuple[Context, Path]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        _delete_served()
 
 
-def _automations() -> list[Any]:
+def _delete_served() -> None:
+    """Leave the shared server without these deployments and their automations."""
     from prefect import get_client
 
     with get_client(sync_client=True) as client:
-        return [a for a in client.read_automations() if a.name.startswith(("Có báo cáo mới", "Đủ báo cáo"))]
+        for dep in client.read_deployments():
+            if dep.name == "baocao":
+                client.delete_resource_owned_automations(f"prefect.deployment.{dep.id}")
+                client.delete_deployment(dep.id)
 
 
 def test_new_inbox_file_triggers_its_validation_run(served) -> None:
@@ -112,13 +130,13 @@ def test_new_inbox_file_triggers_its_validation_run(served) -> None:
     assert watcher.scan() == dropped
     assert watcher.scan() == []  # announced once
 
-    run = _finished("collect_submissions/baocao", log)
+    run = _finished("collect_submissions/baocao", ctx.data_dir, log)
     assert run.state.is_completed(), run.state
     assert run.parameters["period"] == "2021-03" and run.name == "Thu báo cáo 2021-03"
     subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
     assert [s.source_ref for s in subs] == [str(dropped[0].relative_to(ctx.data_dir))]
     assert "đọc và kiểm tra báo cáo 2021-03" in _task_run_names(run.id)
-    [table] = _artifacts("tinh-hinh-bao-cao-2021-03")
+    [table] = _artifacts("tinh-hinh-bao-cao-2021-03", run.id)
     rows = {r["Mã"]: r for r in json.loads(table.data)}
     assert rows["VP"]["Trạng thái"] == "Muộn" and rows["BTG"]["Trạng thái"] == "Chưa báo cáo"
 
@@ -132,21 +150,23 @@ def test_period_complete_event_starts_consolidation(served) -> None:
     assert sum(o["status"] == "accepted" for o in outcomes) == 9
     assert any(e.action == "complete" for e in ctx.ledger.audit_events("period"))
 
-    run = _finished("consolidate_report/baocao", log)
+    run = _finished("consolidate_report/baocao", ctx.data_dir, log)
     assert run.state.is_completed(), run.state
     assert run.parameters["period"] == "2021-02" and run.name == "Tổng hợp báo cáo 2021-02"
     out = ctx.data_dir / "reports" / "2021-02"
     assert {p.suffix for p in out.iterdir()} >= {".json", ".docx", ".xlsx"}
-    [summary] = _artifacts("bao-cao-tong-hop-2021-02")
+    [summary] = _artifacts("bao-cao-tong-hop-2021-02", run.id)
     assert "**9/9**" in summary.data and str(out / "cchc-tuyen-truyen-2021-02.docx") in summary.data
+    assert "telemetry" not in log.read_text(errors="replace").lower()  # offline: no telemetry attempts
 
 
-def _artifacts(key: str) -> list[Any]:
+def _artifacts(key: str, flow_run_id: Any) -> list[Any]:
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        return client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
 
 
 def _task_run_names(flow_run_id: Any) -> set[str]:
