@@ -198,6 +198,7 @@ def test_worker_runs_a_scheduled_and_a_manual_collect_without_double_counting(cl
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.states import Scheduled
 
+    from flows.deployments import PERIOD_FROM_EVENT
     from tasks.context import open_context
     from tasks.samples import drop_samples
 
@@ -212,6 +213,9 @@ def test_worker_runs_a_scheduled_and_a_manual_collect_without_double_counting(cl
             assert dep.work_pool_name == "baocao"
             assert [(s.schedule.cron, s.schedule.timezone) for s in dep.schedules] == [
                 (ctx.cfg.settings.schedules.collect, "Asia/Ho_Chi_Minh")]
+            [trigger] = client.read_resource_related_automations(f"prefect.deployment.{dep.id}")
+            assert trigger.trigger.expect == {"baocao.submission.received"}
+            assert trigger.actions[0].parameters == {"period": PERIOD_FROM_EVENT}
             # the scheduled run, as the scheduler service creates it, due now...
             scheduled = client.create_flow_run_from_deployment(
                 dep.id, parameters={"period": PERIOD}, state=Scheduled(scheduled_time=datetime.now(UTC)))
