@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,11 +152,8 @@ def cluster(pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     shutil.copytree(ROOT / "config", config_dir)
     from tasks.context import open_context
 
-    os.environ["BAOCAO_LEDGER_URL"] = pg["ledger"]
-    try:
+    with _ledger_env(pg["ledger"]):
         open_context(config_dir, data_dir).ledger  # noqa: B018 - create the ledger tables once, up front
-    finally:
-        del os.environ["BAOCAO_LEDGER_URL"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BAOCAO_"))}
     env.update({"PREFECT_HOME": str(base / "prefect-home"), "PREFECT_API_URL": api,
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
@@ -188,6 +186,20 @@ def cluster(pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             _stop(proc)
 
 
+@contextmanager
+def _ledger_env(url: str) -> Iterator[None]:
+    """This process opens the same PostgreSQL ledger as the worker's flow runs."""
+    old = os.environ.get("BAOCAO_LEDGER_URL")
+    os.environ["BAOCAO_LEDGER_URL"] = url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("BAOCAO_LEDGER_URL", None)
+        else:
+            os.environ["BAOCAO_LEDGER_URL"] = old
+
+
 def _client(api: str):
     from prefect.client.orchestration import SyncPrefectClient
 
@@ -203,8 +215,7 @@ def test_worker_runs_a_scheduled_and_a_manual_collect_without_double_counting(cl
     from tasks.samples import drop_samples
 
     env, logs = cluster["env"], list(cluster["logs"].values())
-    os.environ["BAOCAO_LEDGER_URL"] = env["BAOCAO_LEDGER_URL"]
-    try:
+    with _ledger_env(env["BAOCAO_LEDGER_URL"]):
         ctx = open_context(cluster["config_dir"], cluster["data_dir"])
         files = drop_samples(ctx, PERIOD)
         with _client(cluster["api"]) as client:
@@ -241,8 +252,6 @@ def test_worker_runs_a_scheduled_and_a_manual_collect_without_double_counting(cl
         rejections = [m for m in ctx.ledger.messages(PERIOD) if m.kind == "rejection"]
         assert len(rejections) == len({m.key for m in rejections}) == 2
         assert any(a.key == f"tinh-hinh-bao-cao-{PERIOD}" for a in artifact)
-    finally:
-        del os.environ["BAOCAO_LEDGER_URL"]
 
     # offline: no telemetry attempts or errors in the server and worker logs
     for log in logs:
