@@ -25,16 +25,10 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
-import tasks.mail.compose as compose
 from tasks.context import Context
 from tasks.dispatch import dispatch
 from tasks.messages import approval_mail, approval_reject_mail
 from tasks.periods import TZ, Period
-
-# The composer accepts a fixed set of kinds; add ours (a no-op once compose.MAIL_KINDS lists them).
-# "approval_reject", not "approval_rejected": the ledger's message kind column holds 16 characters.
-APPROVAL_KINDS = frozenset({"approval", "approval_reject"})
-compose.MAIL_KINDS = compose.MAIL_KINDS | APPROVAL_KINDS
 
 
 def _poll_seconds() -> int:
