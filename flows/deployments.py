@@ -83,8 +83,9 @@ def triggers() -> dict[str, list[DeploymentEventTrigger]]:
     """Event triggers, keyed by flow name: a new file starts a collect run, a full period its consolidation."""
     return {
         "collect_submissions": [DeploymentEventTrigger(
+            # any watcher (inbox folder, IMAP) may announce a submission: match on the event name only
             name="Có báo cáo mới: thu và kiểm tra", expect={SUBMISSION_RECEIVED},
-            match={"prefect.resource.id": "baocao.inbox.*"}, parameters={"period": PERIOD_FROM_EVENT})],
+            parameters={"period": PERIOD_FROM_EVENT})],
         "consolidate_report": [DeploymentEventTrigger(
             name="Đủ báo cáo: tổng hợp ngay", expect={PERIOD_COMPLETE},
             match={"prefect.resource.id": "baocao.period.*"}, parameters={"period": PERIOD_FROM_EVENT})],
