@@ -7,6 +7,7 @@ hash; a message once by its key) and auditable (nothing is deleted; status chang
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from tasks.models import Issue
@@ -162,8 +164,19 @@ class Ledger:
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        self._create_tables()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _create_tables(self) -> None:
+        """Idempotent; two workers starting on a fresh PostgreSQL ledger may race, so retry once it lost."""
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except (IntegrityError, ProgrammingError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Ledger:

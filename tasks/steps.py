@@ -183,14 +183,14 @@ def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) ->
 
 def rejection_mails(ctx: Context, period: Period, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
     deadline = ctx.unit_deadline(period)
+    by_id = {s.id: s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key)}
     mails = []
     for o in outcomes:
         if o.status != "rejected":
             continue
-        subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.id == o.submission_id]
-        if not subs:
+        sub = by_id.get(o.submission_id)
+        if sub is None:
             continue
-        sub = subs[0]
         # no unit could be read from the file (no 'Mã đơn vị', no subject tag): answer the registered sender
         unit = ctx.cfg.unit(o.unit_code or "") or (_unit_of_sender(ctx, sub) if sub.source == "email" else None)
         if unit is None or not unit.emails:
