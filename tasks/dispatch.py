@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tasks.context import Context
 from tasks.mail.compose import ComposedMessage, OutgoingMail, compose_message
+from tasks.mail.smtp import SmtpBatchSender, SmtpSettings
 
 
 @dataclass
@@ -28,13 +29,10 @@ def _eml_name(key: str) -> str:
     return re.sub(r"[^\w.-]+", "_", key, flags=re.UNICODE) + ".eml"
 
 
-def smtp_settings(ctx: Context):  # -> tasks.mail.smtp.SmtpSettings
-    from tasks.mail.smtp import SmtpSettings
-
-    ch = ctx.cfg.settings.channels.smtp
+def smtp_settings(ctx: Context) -> SmtpSettings:
+    """The configured SMTP settings (minus the on/off switch), sending as the Office."""
     org = ctx.cfg.settings.organisation
-    return SmtpSettings(host=ch.host, port=ch.port, security=ch.security, username=ch.username,
-                        password_env=ch.password_env, password_block=ch.password_block,
+    return SmtpSettings(**ctx.cfg.settings.channels.smtp.model_dump(exclude={"enabled"}),
                         sender=org.office_email, sender_name=org.office_name)
 
 
@@ -64,8 +62,6 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         if not smtp_on:
             report.written.append(mail.key)
     if smtp_on and composed:
-        from tasks.mail.smtp import SmtpBatchSender
-
         with SmtpBatchSender(smtp_settings(ctx)) as sender:
             outcomes = sender.send_batch(composed)
         by_key = {m.mail.key: m for m in composed}

@@ -23,10 +23,8 @@ TAG = re.compile(r"\[(?P<report>[\w-]+) (?P<period>[\w.-]+)(?: (?P<unit>[^\]\s]+
 
 
 def imap_settings(ctx: Context) -> ImapSettings:
-    ch = ctx.cfg.settings.channels.imap
-    return ImapSettings(host=ch.host, port=ch.port, security=ch.security, username=ch.username,
-                        password_env=ch.password_env, password_block=ch.password_block, folder=ch.folder,
-                        processed_folder=ch.processed_folder)
+    """The runtime settings are the configured ones, minus the on/off switch."""
+    return ImapSettings(**ctx.cfg.settings.channels.imap.model_dump(exclude={"enabled"}))
 
 
 def _cursor_name(ctx: Context) -> str:

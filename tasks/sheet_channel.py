@@ -18,9 +18,8 @@ from tasks.workbook import COL_VALUE, HEADER, template_grid
 
 
 def sheets_settings(ctx: Context) -> SheetsSettings:
-    ch = ctx.cfg.settings.channels.sheets
-    return SheetsSettings(spreadsheet_id=ch.spreadsheet_id, endpoint=ch.endpoint, credentials_env=ch.credentials_env,
-                          credentials_block=ch.credentials_block,
+    """The configured Sheets settings (minus the on/off switch); the Office always edits every tab."""
+    return SheetsSettings(**ctx.cfg.settings.channels.sheets.model_dump(exclude={"enabled"}),
                           office_account=ctx.cfg.settings.organisation.office_email)
 
 
