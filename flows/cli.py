@@ -132,6 +132,7 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
     table.add_column("Trạng thái", no_wrap=True)
     table.add_column("Nhận lúc", no_wrap=True)
     table.add_column("Lần gửi", justify="right")
+    table.add_column("Số", justify="right")
     table.add_column("Lý do trả lại", ratio=1)
     colours = {"on_time": "green", "late": "yellow", "rejected": "red", "missing": "bright_black"}
     for r in rows:
@@ -139,10 +140,11 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
         reasons = [f"• {e}" for e in r["errors"][:3]] + ([f"(và {len(r['errors']) - 3} lỗi khác)"]
                                                          if len(r["errors"]) > 3 else [])
         table.add_row(r["unit"], r["name"], f"[{colours[r['status']]}]{r['status_vi']}[/]", when,
-                      str(r["submissions"]), "\n".join(reasons))
+                      str(r["submissions"]), str(r["submission_id"] or ""), "\n".join(reasons))
     console.print(table)
     done = sum(r["status"] in ("on_time", "late") for r in rows)
     console.print(f"Đã báo cáo hợp lệ {done}/{len(rows)} đơn vị.")
+    console.print("Cột Số: số của báo cáo (dùng với baocao reopen SỐ --note ... để Văn phòng chấp nhận).")
     if quarantined:
         q = Table(title="Thư, tệp bị cách ly hoặc không xác định được đơn vị (không được tính)")
         for col in ("Số", "Người gửi", "Nguồn", "Lý do"):
@@ -226,6 +228,9 @@ def reopen(submission_id: int = typer.Argument(..., help="Số của báo cáo (
         ctx.ledger.reopen(submission_id, note)
     except KeyError:
         err.print(f"[red]Không có báo cáo số {submission_id}[/red]")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(f"Đã chấp nhận báo cáo số {submission_id}.")
 

@@ -168,10 +168,16 @@ def _publish_outcomes(ctx: Context, period: Period, outcomes: list[dict[str, Any
             emit_event(
                 event=f"baocao.submission.{o['status']}",
                 resource={"prefect.resource.id": f"baocao.submission.{ctx.cfg.report.id}.{o['submission_id']}",
-                          "baocao.unit": o["unit_code"] or "", "baocao.period": period.key,
+                          "baocao.unit": o["unit_code"] or "", "baocao.period": o.get("period") or period.key,
                           "baocao.report": ctx.cfg.report.id},
                 payload={"errors": len(o["errors"]), "source": o["source_ref"]},
             )
+    touched = {period.key} | {o["period"] for o in outcomes if o.get("period")}
+    for key in sorted(touched):
+        _announce_if_complete(ctx, ctx.period(key))
+
+
+def _announce_if_complete(ctx: Context, period: Period) -> None:
     rows = steps.status_rows(ctx, period)
     if rows and all(r["status"] in ("on_time", "late") for r in rows):
         key = f"{ctx.cfg.report.id}:{period.key}"

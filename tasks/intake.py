@@ -54,10 +54,10 @@ def read_grid(data: bytes, filename: str) -> list[list[Any]]:
         return wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
     except UnreadableFile:
         raise
-    except Exception as exc:  # calamine raises several error types for broken files
+    except Exception:  # calamine raises several error types for broken files
         raise UnreadableFile(
-            f"Không mở được tệp {filename!r}: tệp bị hỏng hoặc không đúng định dạng bảng tính "
-            f"({type(exc).__name__}). Hãy lưu lại tệp bằng Excel dưới dạng .xlsx rồi gửi lại."
+            f"Không mở được tệp {filename!r}: tệp bị hỏng hoặc không đúng định dạng bảng tính. "
+            "Hãy lưu lại tệp bằng Excel dưới dạng .xlsx rồi gửi lại."
         ) from None
 
 

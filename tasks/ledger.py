@@ -257,12 +257,22 @@ class Ledger:
                 q = q.where(Submission.status.in_(list(statuses)))
             return list(s.scalars(q.order_by(Submission.received_at, Submission.id)))
 
+    def submissions_by_id(self, ids: Iterable[int]) -> list[Submission]:
+        ids = list(ids)
+        if not ids:
+            return []
+        with self.session() as s:
+            return list(s.scalars(select(Submission).where(Submission.id.in_(ids))))
+
     def reopen(self, submission_id: int, note: str) -> None:
         """Operator override: a rejected or superseded submission becomes the unit's accepted one."""
         with self.session() as s:
             sub = s.get(Submission, submission_id)
             if sub is None:
                 raise KeyError(submission_id)
+            if sub.unit_code is None or sub.status == "quarantined":
+                raise ValueError(f"Báo cáo số {submission_id} không xác định được đơn vị hoặc đang bị cách ly "
+                                 "(người gửi không phải đầu mối): không thể chấp nhận.")
             for other in s.scalars(select(Submission).where(
                     Submission.report_id == sub.report_id, Submission.period == sub.period,
                     Submission.unit_code == sub.unit_code, Submission.status == "accepted")):

@@ -100,10 +100,11 @@ def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: M
     pick = lambda key: [units[c] for c in completeness[key]]  # noqa: E731
     return _mail(cfg, key=f"overdue:{cfg.report.id}:{period.key}", kind="overdue",
                  to=[cfg.settings.organisation.operator_email],
-                 subject=f"Đôn đốc: {completeness['missing_count']} đơn vị chưa báo cáo {period.label}",
+                 subject=f"Đôn đốc: {completeness['missing_count']} đơn vị chưa có báo cáo hợp lệ {period.label}",
                  tag=subject_tag(cfg, period), period=period, deadline=deadline,
                  expected=completeness["expected_count"], accepted=pick("accepted"), on_time=pick("on_time"),
-                 late=pick("late"), missing=pick("missing"), rejected=pick("rejected"))
+                 late=pick("late"), rejected=pick("rejected"),
+                 missing=[u for u in pick("missing") if u.code not in completeness["rejected"]])
 
 
 def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:

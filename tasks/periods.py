@@ -142,6 +142,19 @@ def add_working_days(d: date, n: int) -> date:
     return cur
 
 
+def working_days_until(today: date, deadline: date) -> int:
+    """Working days from today to the deadline: 0 on the deadline, negative once it has passed."""
+    if today == deadline:
+        return 0
+    step = 1 if today < deadline else -1
+    days, cur = 0, today
+    while cur != deadline:
+        cur += timedelta(days=step)
+        if is_working_day(cur):
+            days += step
+    return days
+
+
 def unit_deadline(period: Period, working_days: int) -> date:
     return add_working_days(period.end, working_days)
 

@@ -21,8 +21,8 @@ from tasks.ledger import NewSubmission, Submission, as_utc
 from tasks.mail.compose import OutgoingMail
 from tasks.merge import RejectedReport, UnitReport, consolidate, totals_of
 from tasks.messages import DOCX, XLSX, delivery_mail, overdue_mail, rejection_mail, reminder_mail, request_mail
-from tasks.models import Document, Issue
-from tasks.periods import TZ, Period
+from tasks.models import Document, Issue, ParsedSheet
+from tasks.periods import TZ, Period, PeriodError, is_working_day, parse_period, today_local, working_days_until
 from tasks.validation import check_submission
 from tasks.workbook import template_filename, template_grid, write_template_xlsx
 
@@ -76,6 +76,7 @@ class Outcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
+    period: str | None = None  # the period it was filed under
 
 
 def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Document]:
@@ -109,22 +110,43 @@ def _quarantine_reason(ctx: Context, doc: Document, unit_code: str | None) -> st
     return None
 
 
+def delivered(ctx: Context, period: Period) -> bool:
+    """A period is closed once its consolidated report has gone to UBND tỉnh."""
+    rec = ctx.ledger.message(f"delivery:{ctx.cfg.report.id}:{period.key}")
+    return rec is not None and rec.status in ("written", "sent")
+
+
+def filing_period(ctx: Context, sheet: ParsedSheet, collecting: Period, today: date | None = None) -> Period:
+    """The period a document belongs to: the one its 'Kỳ báo cáo' cell names when that period is still open
+    (same kind, already started, report not yet delivered): a March report sent on 13 March while February
+    is still being collected is March's. Otherwise the period being collected, where validation says the
+    period is wrong (typically last month's template filled with this month's numbers)."""
+    try:
+        named = parse_period(sheet.period_text or "")
+    except PeriodError:
+        return collecting
+    if named.key == collecting.key or named.kind != collecting.kind or named.start > (today or today_local()):
+        return collecting
+    return collecting if delivered(ctx, named) else named
+
+
 def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
     """Read, check and record one document; never raises for bad content."""
     report = ctx.cfg.report
     data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
     digest = content_hash(data)
-    deadline = ctx.unit_deadline(period)
-    on_time = doc.received_at.astimezone(TZ).date() <= deadline
-    base = dict(report_id=report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
-                filename=doc.filename, received_at=doc.received_at, content_hash=digest, sender=doc.sender,
-                message_id=doc.message_id)
     try:
         grid = doc.grid if doc.grid is not None else read_grid(doc.content, doc.filename)
     except UnreadableFile as exc:
         return record_unreadable(ctx, period, doc, str(exc))
 
     sheet = parse_grid(grid)
+    if doc.source != "sheet":  # a unit's tab belongs to the tab's period, whatever is typed in it
+        period = filing_period(ctx, sheet, period)
+    on_time = doc.received_at.astimezone(TZ).date() <= ctx.unit_deadline(period)
+    base = dict(report_id=report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
+                filename=doc.filename, received_at=doc.received_at, content_hash=digest, sender=doc.sender,
+                message_id=doc.message_id)
     verdict = check_submission(ctx.cfg, sheet, period)
     unit_code = verdict.unit_code if ctx.cfg.unit(verdict.unit_code or "") else None
     if unit_code is None and doc.claimed_unit and ctx.cfg.unit(doc.claimed_unit):
@@ -135,11 +157,11 @@ def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
                                     f"hãy sửa ô {sheet.unit_cell} thành {doc.claimed_unit}.", cell=sheet.unit_cell))
         unit_code = doc.claimed_unit
     status = "quarantined" if reason else ("accepted" if verdict.accepted else "rejected")
-    values = tuple(verdict.values.items()) if status == "accepted" else ()
+    # values that passed their checks are kept for rejected files too: the Office may accept one (reopen)
     sub = ctx.ledger.record_submission(NewSubmission(
         **base, unit_code=unit_code, status=status, on_time=on_time, errors=tuple(verdict.errors),
-        warnings=tuple(verdict.warnings), values=values, reason=reason))
-    return _outcome(doc, sub, status, unit_code, on_time, verdict.errors, verdict.warnings, reason)
+        warnings=tuple(verdict.warnings), values=tuple(verdict.values.items()), reason=reason))
+    return _outcome(doc, sub, status, unit_code, on_time, verdict.errors, verdict.warnings, reason, period)
 
 
 def record_unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Outcome:
@@ -154,7 +176,7 @@ def record_unreadable(ctx: Context, period: Period, doc: Document, message: str)
         filename=doc.filename, received_at=doc.received_at, content_hash=content_hash(doc.content),
         sender=doc.sender, message_id=doc.message_id, unit_code=unit.code if unit else None, status=status,
         on_time=on_time, errors=errors, reason=reason))
-    return _outcome(doc, sub, status, unit.code if unit else None, on_time, list(errors), [], reason)
+    return _outcome(doc, sub, status, unit.code if unit else None, on_time, list(errors), [], reason, period)
 
 
 def _unit_of_sender(ctx: Context, doc: Document) -> Unit | None:
@@ -163,11 +185,11 @@ def _unit_of_sender(ctx: Context, doc: Document) -> Unit | None:
 
 
 def _outcome(doc: Document, sub: Submission | None, status: str, unit_code: str | None, on_time: bool,
-             errors: list[Issue], warnings: list[Issue], reason: str | None) -> Outcome:
+             errors: list[Issue], warnings: list[Issue], reason: str | None, period: Period) -> Outcome:
     if sub is None:
-        return Outcome(doc.source_ref, "duplicate", unit_code)
+        return Outcome(doc.source_ref, "duplicate", unit_code, period=period.key)
     return Outcome(doc.source_ref, sub.status if status == "accepted" else status, unit_code, sub.id, on_time,
-                   [e.to_dict() for e in errors], [w.to_dict() for w in warnings], reason)
+                   [e.to_dict() for e in errors], [w.to_dict() for w in warnings], reason, period.key)
 
 
 def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) -> list[Outcome]:
@@ -182,15 +204,16 @@ def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) ->
 
 
 def rejection_mails(ctx: Context, period: Period, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
-    deadline = ctx.unit_deadline(period)
-    by_id = {s.id: s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key)}
+    """Every rejected submission is answered, in the period it was filed under (the unit's own)."""
+    rejected = [o for o in outcomes if o.status == "rejected"]
+    by_id = {s.id: s for s in ctx.ledger.submissions_by_id([o.submission_id for o in rejected if o.submission_id])}
     mails = []
-    for o in outcomes:
-        if o.status != "rejected":
-            continue
+    for o in rejected:
         sub = by_id.get(o.submission_id)
         if sub is None:
             continue
+        period = ctx.period(sub.period)
+        deadline = ctx.unit_deadline(period)
         # no unit could be read from the file (no 'Mã đơn vị', no subject tag): answer the registered sender
         unit = ctx.cfg.unit(o.unit_code or "") or (_unit_of_sender(ctx, sub) if sub.source == "email" else None)
         if unit is None or not unit.emails:
@@ -216,10 +239,10 @@ def latest_by_unit(subs: Iterable[Submission]) -> dict[str, Submission]:
 
 
 def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False) -> list[OutgoingMail]:
-    """Units with no accepted submission, on the configured days before the deadline (or when forced)."""
+    """Units with no accepted submission, on the configured working days before the deadline (or when forced)."""
     deadline = ctx.unit_deadline(period)
-    days_left = (deadline - today).days
-    if not force and days_left not in ctx.cfg.settings.deadlines.reminder_days_before:
+    days_left = working_days_until(today, deadline)
+    if not force and (not is_working_day(today) or days_left not in ctx.cfg.settings.deadlines.reminder_days_before):
         return []
     subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key)
     accepted = latest_by_unit(subs)
@@ -237,9 +260,22 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
 # ------------------------------------------------------------------ consolidate
 
 
+def first_on_time(subs: Iterable[Submission]) -> dict[str, bool]:
+    """Timeliness is decided by a unit's first valid report: a later correction does not make it late."""
+    out: dict[str, bool] = {}
+    for s in sorted(subs, key=lambda s: (as_utc(s.received_at), s.id)):
+        if s.unit_code and s.status in ("accepted", "superseded") and s.unit_code not in out:
+            out[s.unit_code] = bool(s.on_time)
+    return out
+
+
 def _unit_reports(subs: Iterable[Submission]) -> list[UnitReport]:
-    return [UnitReport(s.unit_code, as_utc(s.received_at), bool(s.on_time), s.value_map())
-            for s in subs if s.status == "accepted" and s.unit_code]
+    """Each unit's counted report (the latest accepted), with the timeliness of its first valid one."""
+    subs = list(subs)
+    timely = first_on_time(subs)
+    latest = latest_by_unit(subs)
+    return [UnitReport(code, as_utc(s.received_at), timely.get(code, bool(s.on_time)), s.value_map())
+            for code, s in latest.items()]
 
 
 def build_consolidation(ctx: Context, period: Period, now: datetime | None = None) -> dict[str, Any]:
@@ -344,12 +380,13 @@ def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     """One row per expected unit: what the operator watches during the period."""
     subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key)
     accepted = latest_by_unit(subs)
+    timely = first_on_time(subs)
     rows = []
     for unit in ctx.cfg.active_units:
         mine = [s for s in subs if s.unit_code == unit.code and s.status != "quarantined"]
         acc = accepted.get(unit.code)
         if acc is not None:
-            state = "on_time" if acc.on_time else "late"
+            state = "on_time" if timely.get(unit.code, acc.on_time) else "late"
             shown = acc
         elif mine:
             state, shown = "rejected", mine[-1]
@@ -357,6 +394,7 @@ def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
             state, shown = "missing", None
         rows.append({
             "unit": unit.code, "name": unit.name, "channel": unit.channel, "status": state,
+            "submission_id": shown.id if shown is not None else None,
             "status_vi": STATUS_VI[state], "submissions": len(mine),
             "received_at": as_utc(shown.received_at).astimezone(TZ).isoformat(timespec="minutes") if shown else None,
             "errors": [e["message"] for e in shown.errors] if shown is not None and state == "rejected" else [],

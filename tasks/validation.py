@@ -21,7 +21,9 @@ from tasks.models import Issue, ParsedSheet
 from tasks.periods import Period, PeriodError, parse_period
 from tasks.text import clean, from_legacy, nfc
 
-_INT_TEXT = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
+_PLAIN_INT = re.compile(r"^[+-]?\d+$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+$")  # Vietnamese grouping: 1.000 is one thousand
+_ZERO_DECIMALS = re.compile(r"^([+-]?\d+)[.,]0{1,2}$")  # 12.0 or 12,00 from a CSV export
 
 
 @dataclass
@@ -57,9 +59,13 @@ def _to_int(value: Any) -> int | None:
         if value.is_integer():
             return int(value)
         raise PydanticCustomError("not_integer", "not an integer")
-    text = clean(str(value))
-    if _INT_TEXT.match(text):
-        return int(re.split(r"[.,]", text)[0])
+    text = clean(str(value)).replace(" ", "")
+    if _PLAIN_INT.match(text):
+        return int(text)
+    if _THOUSANDS.match(text):
+        return int(text.replace(".", ""))
+    if m := _ZERO_DECIMALS.match(text):
+        return int(m[1])
     raise PydanticCustomError("not_integer", "not an integer")
 
 
@@ -232,7 +238,7 @@ def check_submission(cfg: AppConfig, sheet: ParsedSheet, expected: Period) -> Ve
         else:
             verdict.period_key = found.key
 
-    if sheet.values:
+    if sheet.values or not sheet.problems:  # an empty table still has to say every required indicator
         verdict.values, errors, warnings = check_values(report, sheet)
         verdict.errors.extend(errors)
         verdict.warnings.extend(warnings)

@@ -18,3 +18,11 @@ def grid_of(ctx: Context, unit: str = "VP", period: str = "2021-03", **changes: 
     from tasks.intake import read_grid
 
     return read_grid(filled(ctx, unit, period, **changes), "x.xlsx")
+
+
+def mark_delivered(ctx: Context, period: str) -> None:
+    """Record that a period's report went out (closing it), as deliver_report would."""
+    ctx.ledger.record_message(key=f"delivery:{ctx.cfg.report.id}:{period}", kind="delivery",
+                              report_id=ctx.cfg.report.id, period=period, unit_code=None,
+                              recipients=["ubnd@tuyenquang.gov.vn"], subject="test", message_id="<t@x>",
+                              status="written")

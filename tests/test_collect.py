@@ -7,7 +7,7 @@ from datetime import datetime
 from tasks import steps
 from tasks.periods import TZ
 from tasks.samples import drop_samples
-from tests.helpers import filled
+from tests.helpers import filled, mark_delivered
 
 
 def _drop(ctx, name, data, when="2021-03-15T09:00"):
@@ -26,6 +26,7 @@ def _collect(ctx, period="2021-03"):
 
 
 def test_demo_month_outcomes(ctx):
+    mark_delivered(ctx, "2021-02")  # TĐKT's file names February, which is closed: it is a wrong period for March
     drop_samples(ctx, "2021-03")
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ctx.inbox.iterdir()}
     outcomes = {o.source_ref.removeprefix("inbox/"): o for o in _collect(ctx)}
@@ -99,3 +100,48 @@ def test_operator_reopens_a_rejected_submission(ctx):
     row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "BTG")
     assert row["status"] == "on_time"
     assert ctx.ledger.audit_events("submission")[-1].detail["note"].startswith("Đơn vị xác nhận")
+
+
+def test_report_for_an_open_period_is_filed_under_it(ctx):
+    # collecting February (the current period until 15 March), a unit sends its March report early
+    _drop(ctx, "vp-march.xlsx", filled(ctx, "VP", "2021-03"), "2021-03-13T10:00")
+    (o,) = _collect(ctx, "2021-02")
+    assert (o.status, o.period) == ("accepted", "2021-03")
+    assert [s.unit_code for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")] == ["VP"]
+    assert ctx.ledger.submissions(ctx.cfg.report.id, "2021-02") == []
+
+
+def test_report_for_a_delivered_period_is_a_wrong_period(ctx):
+    mark_delivered(ctx, "2021-02")
+    _drop(ctx, "vp-feb.xlsx", filled(ctx, "VP", "2021-02"), "2021-03-15T10:00")
+    (o,) = _collect(ctx, "2021-03")
+    assert (o.status, o.period) == ("rejected", "2021-03")
+    assert o.errors[0]["message"].startswith("Kỳ báo cáo “2021-02” (ô B5) không đúng: đang tổng hợp kỳ 2021-03")
+
+
+def test_reopened_submission_counts_its_values(ctx):
+    _drop(ctx, "cchc.xlsx", filled(ctx, "CCHC", K02=""))  # K01 = 1 without a description: rejected
+    (o,) = _collect(ctx)
+    assert o.status == "rejected"
+    ctx.ledger.reopen(o.submission_id, "Văn phòng xác nhận hình thức khác qua điện thoại")
+    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    assert c["totals"]["W01"] == 9 and c["values_by_unit"]["CCHC"]["H02"] == 150
+
+
+def test_correction_after_deadline_keeps_unit_on_time(ctx):
+    _drop(ctx, "vp1.xlsx", filled(ctx, "VP"), "2021-03-15T09:00")
+    _drop(ctx, "vp2.xlsx", filled(ctx, "VP", W01=13), "2021-03-20T09:00")
+    _collect(ctx)
+    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
+    assert row["status"] == "on_time"
+    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    assert c["totals"]["W01"] == 13 and c["completeness"]["on_time"] == ["VP"]
+
+
+def test_reopen_refuses_unknown_unit(ctx):
+    import pytest
+
+    _drop(ctx, "note.txt", b"hello")
+    (o,) = _collect(ctx)
+    with pytest.raises(ValueError, match="không xác định được đơn vị"):
+        ctx.ledger.reopen(o.submission_id, "x")

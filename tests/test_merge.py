@@ -2,6 +2,7 @@
 
 from tasks import steps
 from tasks.samples import drop_samples
+from tests.helpers import mark_delivered
 
 
 def _collect(ctx, key):
@@ -12,6 +13,7 @@ def _collect(ctx, key):
 
 def test_march_consolidation(ctx):
     _collect(ctx, "2021-02")
+    mark_delivered(ctx, "2021-02")
     _collect(ctx, "2021-03")
     c = steps.build_consolidation(ctx, ctx.period("2021-03"))
     assert c["period"] == {"key": "2021-03", "kind": "month", "label": "tháng 3 năm 2021",

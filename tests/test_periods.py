@@ -95,3 +95,22 @@ def test_current_period_uses_vietnam_time():
     from datetime import UTC
 
     assert current_period("month", datetime(2026, 11, 14, 20, 0, tzinfo=UTC)).key == "2026-11"
+
+
+def test_working_days_until_deadline():
+    from tasks.periods import working_days_until
+
+    deadline = date(2021, 3, 16)  # Tuesday
+    assert working_days_until(date(2021, 3, 12), deadline) == 2  # Friday: Mon 15, Tue 16
+    assert working_days_until(date(2021, 3, 16), deadline) == 0
+    assert working_days_until(date(2021, 3, 17), deadline) == -1
+    assert working_days_until(date(2021, 3, 22), deadline) == -4  # 17, 18, 19, 22
+    assert working_days_until(date(2021, 2, 9), date(2021, 2, 18)) == 2  # Tết: only 17 and 18 count
+
+
+def test_reminders_only_on_configured_working_days(ctx):
+    from tasks.steps import reminder_mails
+
+    p = ctx.period("2021-03")  # deadline Tue 16/3; reminder days [2, 0, -1]
+    sent = {d: len(reminder_mails(ctx, p, date(2021, 3, d))) for d in range(10, 20)}
+    assert sent == {10: 0, 11: 0, 12: 9, 13: 0, 14: 0, 15: 0, 16: 9, 17: 9, 18: 0, 19: 0}

@@ -185,3 +185,23 @@ def test_unicode_text_is_left_alone(ctx):
 
     assert from_legacy("Giá 5.000 đồng; tỷ lệ 95%") == ("Giá 5.000 đồng; tỷ lệ 95%", False)
     assert from_legacy("Ghi chú ¶ không rõ") == ("Ghi chú ¶ không rõ", False)  # real Vietnamese letters present
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1.000", 1000), ("12.500", 12500), ("1 000", 1000), ("12,00", 12)])
+def test_vietnamese_thousands_grouping(ctx, raw, value):
+    v = verdict_for(ctx, C01=raw) if value <= 2000 else verdict_for(ctx, H02=raw)
+    assert v.values.get("C01" if value <= 2000 else "H02") == value
+
+
+@pytest.mark.parametrize("raw", ["2,000", "1.0000", "1,5"])
+def test_ambiguous_separators_are_errors(ctx, raw):
+    v = verdict_for(ctx, W01=raw)
+    assert f"giá trị “{raw}” không phải là số nguyên" in messages(v)[0]
+
+
+def test_empty_table_is_not_a_report(ctx):
+    codes = {i.code for i in ctx.cfg.report.indicators}
+    grid = [row for row in grid_of(ctx) if row[1] not in codes]
+    v = check_submission(ctx.cfg, parse_grid(grid), ctx.period(MARCH))
+    assert len(v.errors) == len([i for i in ctx.cfg.report.indicators if i.required])
+    assert v.errors[0].message.startswith("Không tìm thấy dòng của chỉ tiêu W01")
