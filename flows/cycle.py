@@ -76,8 +76,7 @@ def process_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
                   refs: list[str]) -> list[dict[str, Any]]:
     ctx = _ctx(config_dir, data_dir)
     period = ctx.period(period_key)
-    wanted = set(refs)
-    docs = [d for d in steps.folder_documents(ctx) if d.source_ref in wanted]
+    docs = steps.folder_documents(ctx, only=refs)
     return [o.__dict__ for o in steps.process_documents(ctx, period, docs)]
 
 

@@ -7,7 +7,6 @@ so every model forbids unknown keys and every load goes through `load_config`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -15,13 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tasks.text import nfc
+
 
 class ConfigError(Exception):
     """A configuration problem, phrased for the operator."""
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 class _Model(BaseModel):
@@ -363,11 +360,53 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 _PYDANTIC_VI = {
     "missing": "thiếu khóa bắt buộc",
     "extra_forbidden": "khóa không được hỗ trợ (gõ sai tên?)",
-    "literal_error": "giá trị không hợp lệ",
     "string_pattern_mismatch": "sai định dạng",
     "int_parsing": "phải là số nguyên",
+    "int_type": "phải là số nguyên",
+    "float_parsing": "phải là số",
     "bool_parsing": "phải là true hoặc false",
+    "bool_type": "phải là true hoặc false",
+    "string_type": "phải là chuỗi ký tự",
+    "string_too_short": "không được để trống",
+    "string_too_long": "quá dài",
+    "tuple_type": "phải là danh sách [..]",
+    "list_type": "phải là danh sách [..]",
+    "model_type": "phải là một bảng khóa: giá trị",
+    "dict_type": "phải là một bảng khóa: giá trị",
+    "greater_than_equal": "quá nhỏ",
+    "less_than_equal": "quá lớn",
 }
+
+
+def _explain(err: Any) -> str:
+    """One pydantic error in Vietnamese: what is wrong and, for a choice, what is allowed."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error":
+        allowed = str(ctx.get("expected", "")).replace(" or ", ", ")
+        return f"giá trị {err.get('input')!r} không hợp lệ; chọn một trong: {allowed}"
+    if kind == "value_error":
+        return str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        return f"giá trị {err.get('input')!r} {_PYDANTIC_VI[kind]} (giới hạn {bound})"
+    if kind in _PYDANTIC_VI and kind not in ("missing", "extra_forbidden"):
+        return f"{_PYDANTIC_VI[kind]} (đang là {err.get('input')!r})"
+    return _PYDANTIC_VI.get(kind) or str(err.get("msg", ""))
+
+
+def _named(loc: tuple[Any, ...], data: Any) -> str:
+    """'indicators[3]' is hard to find in a long file: add the item's code when it has one."""
+    where = _format_loc(loc)
+    node = data
+    for part in loc[:2]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return where
+    if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(node, dict) and node.get("code"):
+        return f"{where} (mã {node['code']})"
+    return where
 
 
 def _parse(model: type[_Model], data: Any, path: Path) -> Any:
@@ -375,12 +414,9 @@ def _parse(model: type[_Model], data: Any, path: Path) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        msg = _PYDANTIC_VI.get(err["type"], "")
-        detail = str(err.get("msg", "")).removeprefix("Value error, ")
-        text = f"{msg}: {detail}" if msg and err["type"] not in ("missing", "extra_forbidden") else (msg or detail)
+        where = f"{_named(tuple(err['loc']), data)}: " if err["loc"] else ""
         more = f" (và {len(exc.errors()) - 1} lỗi khác)" if len(exc.errors()) > 1 else ""
-        where = f"{_format_loc(tuple(err['loc']))}: " if err["loc"] else ""
-        raise ConfigError(f"{path}: {where}{text}{more}") from None
+        raise ConfigError(f"{path}: {where}{_explain(err)}{more}") from None
 
 
 def load_config(config_dir: Path | str) -> AppConfig:

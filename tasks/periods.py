@@ -155,12 +155,12 @@ def working_days_until(today: date, deadline: date) -> int:
     return days
 
 
-def unit_deadline(period: Period, working_days: int) -> date:
+def deadline_after_cutoff(period: Period, working_days: int) -> date:
+    """Decree 09: a deadline is N working days after the cut-off (units: 2, the Department: 4 by default)."""
     return add_working_days(period.end, working_days)
 
 
-def report_deadline(period: Period, working_days: int) -> date:
-    return add_working_days(period.end, working_days)
+unit_deadline = report_deadline = deadline_after_cutoff
 
 
 def today_local(now: datetime | None = None) -> date:

@@ -79,12 +79,18 @@ class Outcome:
     period: str | None = None  # the period it was filed under
 
 
-def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Document]:
-    """Spreadsheets dropped in the inbox (never moved or changed); already-recorded contents skipped."""
+def folder_documents(ctx: Context, known: set[str] | None = None, only: Iterable[str] | None = None) -> list[Document]:
+    """Files dropped in the inbox (never moved or changed); already-recorded contents skipped.
+
+    `only` names the files (as source refs) a chunk must read, so chunks do not re-read the whole inbox.
+    """
     docs: list[Document] = []
     if not ctx.inbox.exists():
         return docs
-    files = [p for p in ctx.inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))]
+    if only is not None:
+        files = [p for p in (ctx.data_dir / ref for ref in only) if p.is_file()]
+    else:
+        files = [p for p in ctx.inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))]
     for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):  # in order of arrival
         data = path.read_bytes()
         if known is not None and content_hash(data) in known:
