@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import re
 import unicodedata
 from datetime import timedelta
+from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -122,3 +124,43 @@ def test_rejects_bad_input() -> None:
     too_many = tuple(f"u{i}@snv.tuyenquang.gov.vn" for i in range(101))
     with pytest.raises(ValueError, match="100"):
         compose_message(_mail(to=too_many), SENDER)
+
+
+# Real subjects from tasks/messages.py (and longer ones a report title can produce), 40-200 characters.
+LONG_SUBJECTS = [
+    "[BC-CCHC 2021-03 TTr] Nhắc gửi báo cáo tháng 3/2021",
+    "[BC-CCHC 2021-03 TĐKT] Báo cáo tháng 3 năm 2021 chưa hợp lệ – đề nghị sửa và gửi lại",
+    "[BC-CCHC 2021-03 VP] Đề nghị báo cáo kết quả thực hiện công tác tuyên truyền cải cách hành chính"
+    " tháng 3 năm 2021 – hạn 16/03/2021",
+    "[BC-CCHC 2021-03] Đôn đốc: 7 đơn vị chưa có báo cáo hợp lệ tháng 3 năm 2021",
+    "[BC-CCHC 2021-03 XDCQ] Nhắc gửi báo cáo tháng 3 năm 2021 (còn 2 ngày, hạn ngày 16/03/2021)",
+    "[BC-CCHC 2021-03] Đề nghị phê duyệt báo cáo kết quả thực hiện công tác tuyên truyền cải cách hành chính"
+    " tháng 3 năm 2021 của Sở Nội vụ tỉnh Tuyên Quang gửi Ủy ban nhân dân tỉnh – hạn 20/03/2021",
+    "[BC-CCHC 2021-03 VTLT] Re: Báo cáo tháng 3 năm 2021 chưa hợp lệ – đề nghị sửa và gửi lại  (lần 2)",
+]
+
+
+@pytest.mark.parametrize("subject", LONG_SUBJECTS)
+def test_long_vietnamese_subject_keeps_every_space(subject: str) -> None:
+    assert 40 <= len(subject) <= 200
+    composed = compose_message(_mail(subject=unicodedata.normalize("NFD", subject)), SENDER)
+    expected = unicodedata.normalize("NFC", subject)
+
+    assert _parse(composed)["Subject"] == expected
+    raw_subject = email.message_from_bytes(composed.data)["Subject"]  # compat32: the folded wire text
+    assert str(make_header(decode_header(raw_subject))) == expected
+    assert composed.data.isascii()
+    assert b"\n" not in composed.data.replace(b"\r\n", b"")
+    head = composed.data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    lines = head.split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"Subject: "))
+    folded = [lines[start]] + list(itertools.takewhile(lambda line: line[:1] in b" \t", lines[start + 1:]))
+    assert len(folded) > 1 or len(subject) < 60  # the long ones really are folded
+
+
+def test_ascii_subject_stays_readable_on_the_wire() -> None:
+    subject = "[BC-CCHC 2021-03 VP] Monthly report request"
+    composed = compose_message(_mail(subject=subject), SENDER)
+    assert b"\r\nSubject: " + subject.encode() + b"\r\n" in composed.data
+    assert _parse(composed)["Subject"] == subject

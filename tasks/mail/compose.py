@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import ContentDispositionHeader, ContentTypeHeader
 from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP as SMTP_POLICY
@@ -38,6 +39,8 @@ MAX_FILENAME_CHARS = 120
 
 _MAX_LINE = 78
 _PARAM_HEADERS = ("content-type", "content-disposition")
+# Free-text headers folded with email.header.Header (see _WirePolicy._fold_text).
+_TEXT_HEADERS = ("subject", "x-baocao-key")
 
 
 def _encode_param(key: str, value: str) -> list[str]:
@@ -92,12 +95,34 @@ class _WirePolicy(EmailPolicy):
                     lines.append(" " + piece)
         return self.linesep.join(lines) + self.linesep
 
-    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+    def _fold_text(self, name: str, value: object) -> str | None:
+        """Fold a non-ASCII free-text header into encoded words that keep every space.
+
+        Python 3.11's folder splits a long subject into adjacent encoded words and leaves the space
+        at a fold boundary outside them; RFC 2047 decoders drop whitespace between adjacent encoded
+        words, so units read "tuyên truyềncải cách". ``Header`` keeps each space inside a word.
+        """
+        if name.lower() not in _TEXT_HEADERS:
+            return None
+        if hasattr(value, "name"):
+            text = str(value)
+        else:
+            text = str(self.header_factory(name, "".join(str(value).splitlines())))
+        if text.isascii():
+            return None
+        encoded = Header(text, "utf-8", maxlinelen=_MAX_LINE, header_name=name).encode(linesep=self.linesep)
+        return f"{name}: {encoded}{self.linesep}"
+
+    def _fold_own(self, name: str, value: object) -> str | None:
         folded = self._fold_params(name, value)
+        return folded if folded is not None else self._fold_text(name, value)
+
+    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+        folded = self._fold_own(name, value)
         return folded if folded is not None else super().fold(name, value)
 
     def fold_binary(self, name: str, value: object) -> bytes:  # type: ignore[override]
-        folded = self._fold_params(name, value)
+        folded = self._fold_own(name, value)
         return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
 
 
@@ -267,6 +292,8 @@ def compose_message(
         yag.is_closed = True  # nothing was connected; skip yagmail's close() on __del__
 
     msg = email.message_from_string(msg_string, policy=SMTP_POLICY)
+    # The subject text itself, not yagmail's encoding of it; _WirePolicy folds it.
+    msg.replace_header("Subject", _nfc(mail.subject))
     parts = msg.get_payload()
     if not isinstance(parts, list) or len(parts) != 1 + len(mail.attachments):
         raise RuntimeError("Unexpected MIME structure from yagmail.prepare_send")
