@@ -57,6 +57,10 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
             folder = ctx.outbox / (mail.period or "khac") / mail.kind
             folder.mkdir(parents=True, exist_ok=True)
             eml = folder / _eml_name(mail.key)
+            n = 1
+            while eml.exists():  # a resend keeps every earlier copy: nothing is overwritten
+                n += 1
+                eml = folder / _eml_name(f"{mail.key}.{n}")
             eml.write_bytes(msg.data)
         _record(ctx, msg, "written", None, str(eml) if eml else None)
         if not smtp_on:

@@ -311,7 +311,7 @@ class Ledger:
                 rec.updated_at = utcnow()
                 rec.eml_path = eml_path or rec.eml_path
             s.flush()
-            self._audit(s, "message", key, status, error=error)
+            self._audit(s, "message", key, status, error=error, message_id=message_id, eml=eml_path)
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
         with self.session() as s:

@@ -145,3 +145,16 @@ def test_reopen_refuses_unknown_unit(ctx):
     (o,) = _collect(ctx)
     with pytest.raises(ValueError, match="không xác định được đơn vị"):
         ctx.ledger.reopen(o.submission_id, "x")
+
+
+def test_resend_keeps_every_eml(ctx):
+    from tasks.dispatch import dispatch
+
+    mails = steps.request_mails(ctx, ctx.period("2021-03"), [ctx.cfg.unit("VP")])
+    assert dispatch(ctx, mails).written == ["request:cchc-tuyen-truyen:2021-03:VP"]
+    assert dispatch(ctx, mails).skipped == ["request:cchc-tuyen-truyen:2021-03:VP"]
+    dispatch(ctx, mails, resend=True)
+    names = sorted(p.name for p in (ctx.outbox / "2021-03" / "request").iterdir())
+    assert names == ["request_cchc-tuyen-truyen_2021-03_VP.2.eml", "request_cchc-tuyen-truyen_2021-03_VP.eml"]
+    sends = [e for e in ctx.ledger.audit_events("message") if e.action == "written"]
+    assert len(sends) == 2 and sends[0].detail["message_id"] != sends[1].detail["message_id"]
