@@ -34,6 +34,7 @@ from prefect.schedules import Cron, Schedule  # noqa: E402
 
 from flows import cycle  # noqa: E402
 from flows.alerts import alert_operator  # noqa: E402
+from flows.approval import approval_pending  # noqa: E402
 from tasks.config import Settings  # noqa: E402
 from tasks.periods import TZ  # noqa: E402
 
@@ -51,6 +52,8 @@ def consolidate_after_deadline(period: str | None = None, config_dir: str | None
                                data_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
     """Daily scheduled consolidation: acts only once the unit deadline has passed and until delivery.
 
+    It also stands still while the report awaits the Director's approval (see flows/approval.py).
+
     Before the deadline a complete period is consolidated by the `baocao.period.complete` trigger instead.
     """
     ctx = cycle._ctx(config_dir, data_dir)
@@ -65,6 +68,11 @@ def consolidate_after_deadline(period: str | None = None, config_dir: str | None
     if delivered is not None and delivered.status in ("written", "sent"):
         logger.info("Kỳ %s: báo cáo đã gửi, không tổng hợp lại", p.key)
         return {"period": p.key, "skipped": "delivered"}
+    if approval_pending(ctx, p):
+        # rewriting the files now would void the approval the Director is giving to the current ones
+        logger.info("Kỳ %s: báo cáo đang chờ %s phê duyệt, không tổng hợp lại", p.key,
+                    ctx.cfg.settings.approval.signer or "người ký")
+        return {"period": p.key, "skipped": "approval_pending"}
     return {"period": p.key, **cycle.consolidate_report(p.key, config_dir, data_dir, today=today)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,18 @@ def _run_deliver_and_answer(config_dir: Path, ctx: Context, out: Path,
     return result
 
 
+def _form_description(run) -> str:
+    """What the signer reads above the Resume form in the Prefect UI."""
+    from prefect.input.actions import read_flow_run_input
+    from prefect.input.run_input import keyset_from_paused_state
+
+    return read_flow_run_input(keyset_from_paused_state(run.state)["description"], flow_run_id=run.id)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _wait_for(cond: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -113,6 +126,8 @@ def test_paused_delivery_reminds_then_resumes_on_approval(prefect_engine, config
         # the signer was asked, then reminded while the run waited; nothing has been delivered yet
         _wait_for(lambda: len(_emls(ctx, "approval")) >= 2)
         assert not _emls(ctx, "delivery")
+        docx = out / f"cchc-tuyen-truyen-{PERIOD}.docx"
+        assert f"`{docx.name}`: `{_sha256(docx)}`" in _form_description(run)
         resume_flow_run(run.id, run_input={"approve": True, "comment": "", "signer": "Bàng Quốc Việt"})
 
     result = _run_deliver_and_answer(config_dir, ctx, out, approve)
@@ -123,8 +138,52 @@ def test_paused_delivery_reminds_then_resumes_on_approval(prefect_engine, config
     assert "Đề nghị phê duyệt báo cáo" in asks[0]["Subject"] and "Nhắc lần 1" in asks[1]["Subject"]
     assert "Đã báo cáo: 7/9 đơn vị" in _body(asks[0])
     assert len(_emls(ctx, "delivery")) == 1 and not _emls(ctx, "approval_reject")
-    actions = [e.action for e in ctx.ledger.audit_events("approval")]
-    assert actions[0] == "requested" and "reminded" in actions and actions[-1] == "approved"
+    events = ctx.ledger.audit_events("approval")
+    assert [e.action for e in events][0] == "requested" and events[-1].action == "approved"
+    assert "reminded" in [e.action for e in events] and "stale" not in [e.action for e in events]
+    hashes = events[0].detail["sha256"]
+    assert sorted(Path(n).suffix for n in hashes) in ([".docx", ".json", ".xlsx"], [".docx", ".json", ".pdf", ".xlsx"])
+    assert all(hashes[p.name] == _sha256(p) for p in out.iterdir() if p.name in hashes)
+
+
+def test_files_rewritten_while_waiting_void_the_approval(prefect_engine, config_dir, tmp_path, monkeypatch):
+    """The Director approves what was shown; a consolidation meanwhile means nothing is sent."""
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.approval import approval_pending
+    from flows.deployments import consolidate_after_deadline
+
+    monkeypatch.setenv("BAOCAO_APPROVAL_POLL_SECONDS", "1")
+    _configure(config_dir, remind_after_hours=24, timeout_hours=1)
+    out = tmp_path / "out"
+    ctx = _consolidated(config_dir, tmp_path / "data", out)
+    docx = out / f"cchc-tuyen-truyen-{PERIOD}.docx"
+    shown = _sha256(docx)
+    skipped: dict[str, Any] = {}
+
+    def rewrite_then_approve(run) -> None:
+        assert approval_pending(ctx, ctx.period(PERIOD))
+        # the daily schedule leaves the period alone while the Director decides (deadline 16/03 has passed)
+        skipped.update(consolidate_after_deadline(period=PERIOD, config_dir=str(config_dir),
+                                                  data_dir=str(ctx.data_dir), today="2021-03-17"))
+        docx.write_bytes(docx.read_bytes() + b"\0")  # a re-consolidation the signer never saw
+        resume_flow_run(run.id, run_input={"approve": True, "comment": "", "signer": "Bàng Quốc Việt"})
+
+    result = _run_deliver_and_answer(config_dir, ctx, out, rewrite_then_approve)
+
+    assert skipped == {"period": PERIOD, "skipped": "approval_pending"}
+    assert result["approved"] is False and "tổng hợp lại" in result["comment"] and docx.name in result["comment"]
+    assert not _emls(ctx, "delivery")
+    assert ctx.ledger.message(f"delivery:cchc-tuyen-truyen:{PERIOD}") is None
+    [back] = _emls(ctx, "approval_reject")
+    assert back["To"] == "vanphong@snv.tuyenquang.gov.vn"
+    assert "trình duyệt lại" in _body(back) and docx.name in _body(back)
+    events = ctx.ledger.audit_events("approval")
+    assert [e.action for e in events] == ["requested", "approved", "stale"]
+    assert events[0].detail["sha256"][docx.name] == shown
+    assert events[-1].detail["changed"] == [docx.name]
+    assert events[-1].detail["after"][docx.name] == _sha256(docx) != shown
+    assert not approval_pending(ctx, ctx.period(PERIOD))
 
 
 def test_rejection_stops_delivery_and_tells_the_operator(prefect_engine, config_dir, tmp_path, monkeypatch):
