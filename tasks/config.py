@@ -245,6 +245,7 @@ class SheetsChannel(_Model):
     endpoint: str | None = None
     credentials_env: str = "BAOCAO_SHEETS_CREDENTIALS"
     credentials_block: str | None = None
+    settle_minutes: float = Field(default=30, ge=0)  # a changed tab is collected once unchanged this long
 
 
 class Channels(_Model):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import content_hash
+from tasks.ledger import Cursor
 from tasks.models import Document
 from tasks.periods import TZ, Period
 from tasks.sheets import SheetsGateway, SheetsSettings, TabSpec
@@ -19,7 +23,7 @@ from tasks.workbook import COL_VALUE, HEADER, template_grid
 
 def sheets_settings(ctx: Context) -> SheetsSettings:
     """The configured Sheets settings (minus the on/off switch); the Office always edits every tab."""
-    return SheetsSettings(**ctx.cfg.settings.channels.sheets.model_dump(exclude={"enabled"}),
+    return SheetsSettings(**ctx.cfg.settings.channels.sheets.model_dump(exclude={"enabled", "settle_minutes"}),
                           office_account=ctx.cfg.settings.organisation.office_email)
 
 
@@ -63,14 +67,72 @@ class SheetRead:
     documents: list[Document] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)  # read errors, re-accepted earlier contents
     unchanged: list[str] = field(default_factory=list)  # tab titles whose content is already recorded
+    unsettled: list[str] = field(default_factory=list)  # tab titles changed too recently: maybe still typing
 
 
-def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None = None) -> SheetRead:
+# ---------------------------------------------------------------- settle state (ledger cursors)
+
+
+def cursor_name(spreadsheet_id: str, title: str) -> str:
+    """The ledger cursor holding a tab's settle state: '<content hash>|<ISO time first seen with it>'."""
+    return f"sheet:{spreadsheet_id}:{title}"
+
+
+def _parse_seen(value: str | None) -> tuple[str, datetime] | None:
+    digest, _, when = (value or "").partition("|")
+    try:
+        seen = datetime.fromisoformat(when)
+    except ValueError:
+        return None  # absent or unreadable: as if never seen
+    return digest, (seen.replace(tzinfo=TZ) if seen.tzinfo is None else seen.astimezone(TZ))
+
+
+def _load_seen(ctx: Context, names: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+    """Every tab's settle state in one query (a collect reads all tabs, every 15 minutes)."""
+    names = list(names)
+    if not names:
+        return {}
+    with ctx.ledger.session() as s:
+        rows = s.execute(select(Cursor.name, Cursor.value).where(Cursor.name.in_(names))).all()
+    parsed = {name: _parse_seen(value) for name, value in rows}
+    return {name: seen for name, seen in parsed.items() if seen is not None}
+
+
+def _store_seen(ctx: Context, seen: dict[str, tuple[str, datetime]]) -> None:
+    """The changed tabs' new states in one transaction."""
+    if not seen:
+        return
+    with ctx.ledger.session() as s:
+        for name, (digest, when) in seen.items():
+            value = f"{digest}|{when.isoformat()}"
+            row = s.get(Cursor, name)
+            if row is None:
+                s.add(Cursor(name=name, value=value))
+            else:
+                row.value = value
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(TZ)
+    return now.replace(tzinfo=TZ) if now.tzinfo is None else now.astimezone(TZ)
+
+
+# ---------------------------------------------------------------- collect
+
+
+def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
+                   now: datetime | None = None) -> SheetRead:
     """All unit tabs in as few values:batchGet requests as the URL allows; a tab's error is its unit's.
 
     A tab whose grid equals its last recorded submission gives nothing (no re-validation, no reply); a tab
     put back to a content accepted earlier makes that submission current again instead of being ignored
     as a duplicate by the ledger.
+
+    A changed tab is taken only once it has settled: its content unchanged for `settle_minutes` (a unit
+    still typing is not validated, nor sent a rejection, at every collect). It is then received at the time
+    that content was first seen, i.e. when the unit stopped editing, at most one collect interval late.
+    Once the unit deadline has passed a changed tab settles at once: waiting cannot make it on time.
     """
     gw = gateway or SheetsGateway(sheets_settings(ctx))
     units = {tab_title(u, period): u for u in sheet_units(ctx)}
@@ -81,7 +143,13 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.source == "sheet"]
     last = {s.source_ref: s for s in subs}  # ordered by received_at: the latest per tab wins
     by_hash = {s.content_hash: s for s in subs}
-    now = datetime.now(TZ)
+    now = _now(now)
+    settle = timedelta(minutes=ctx.cfg.settings.channels.sheets.settle_minutes)
+    if now.date() > ctx.unit_deadline(period):
+        settle = timedelta(0)
+    sid = ctx.cfg.settings.channels.sheets.spreadsheet_id
+    seen = _load_seen(ctx, (cursor_name(sid, title) for title in reads))
+    changed: dict[str, tuple[str, datetime]] = {}
     for title, read in reads.items():
         unit = units[title]
         ref = f"sheet:{title}"
@@ -90,12 +158,22 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
             ctx.ledger.audit("sheets", title, "read_error", unit=unit.code, period=period.key, error=reason)
             out.outcomes.append(Outcome(ref, "error", unit.code, reason=reason))
             continue
+        digest = grid_hash(read.grid)
+        name = cursor_name(sid, title)
+        state = seen.get(name)
+        if state is None or state[0] != digest:
+            # every change restarts the clock, a cleared tab or a return to the recorded content included
+            # (else typing A -> B -> A -> B would take the second B as settled since the first)
+            state = changed[name] = (digest, now)
         if not _has_values(read.grid):
             continue
-        digest = grid_hash(read.grid)
         previous = last.get(ref)
         if previous is not None and previous.content_hash == digest:
             out.unchanged.append(title)
+            continue
+        first_seen = state[1]
+        if now - first_seen < settle:
+            out.unsettled.append(title)
             continue
         earlier = by_hash.get(digest)
         if earlier is not None:
@@ -107,16 +185,19 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
                 out.unchanged.append(title)
             continue
         out.documents.append(Document(source="sheet", source_ref=ref, filename=title, content=b"",
-                                      received_at=now, claimed_unit=unit.code, grid=read.grid))
+                                      received_at=first_seen, claimed_unit=unit.code, grid=read.grid))
+    _store_seen(ctx, changed)
     return out
 
 
-def collect_sheet_documents(ctx: Context, period: Period, gateway: SheetsGateway | None = None) -> list[Document]:
-    """The unit tabs with new content, as documents for steps.process_documents."""
-    return read_unit_tabs(ctx, period, gateway).documents
+def collect_sheet_documents(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
+                            now: datetime | None = None) -> list[Document]:
+    """The unit tabs with new, settled content, as documents for steps.process_documents."""
+    return read_unit_tabs(ctx, period, gateway, now).documents
 
 
-def collect_sheet_outcomes(ctx: Context, period: Period, gateway: SheetsGateway | None = None) -> list[Outcome]:
-    """Read, check and record every changed tab; unreadable tabs are reported as that unit's error."""
-    read = read_unit_tabs(ctx, period, gateway)
+def collect_sheet_outcomes(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
+                           now: datetime | None = None) -> list[Outcome]:
+    """Read, check and record every changed tab once settled; unreadable tabs are their unit's error."""
+    read = read_unit_tabs(ctx, period, gateway, now)
     return process_documents(ctx, period, read.documents) + read.outcomes

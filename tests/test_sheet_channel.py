@@ -11,7 +11,9 @@ import email
 import email.policy
 import json
 import os
+import re
 from collections.abc import Iterator
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,17 @@ import yaml
 import tasks.sheets as sheets_mod
 from tasks import steps
 from tasks.context import Context, open_context
-from tasks.periods import Period
+from tasks.ledger import as_utc
+from tasks.periods import TZ, Period
 from tasks.samples import BASE
-from tasks.sheet_channel import collect_sheet_outcomes, ensure_unit_tabs, grid_hash, tab_title
+from tasks.sheet_channel import (
+    collect_sheet_documents,
+    collect_sheet_outcomes,
+    cursor_name,
+    ensure_unit_tabs,
+    grid_hash,
+    tab_title,
+)
 from tasks.sheets import a1_range
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid
 from tests.fake_sheets import FakeSheets
@@ -71,8 +81,14 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
 
 
 @pytest.fixture
+def settle_minutes() -> int:
+    """0: a changed tab is collected at once; the settle tests parametrize this to the shipped 30."""
+    return 0
+
+
+@pytest.fixture
 def sheet_config(config_dir: Path, tmp_path: Path, fake: FakeSheets, private_key_pem: str,
-                 monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> Path:
+                 monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps, settle_minutes: int) -> Path:
     """The shipped config with four units on Google Sheets, pointed at the fake with a real key file."""
     units_path = config_dir / "units.yaml"
     data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
@@ -91,6 +107,8 @@ def sheet_config(config_dir: Path, tmp_path: Path, fake: FakeSheets, private_key
     assert old in settings
     settings = settings.replace(
         old, f'  sheets:\n    enabled: true\n    spreadsheet_id: "{SID}"\n    endpoint: "{fake.endpoint}"\n')
+    settings, n = re.subn(r"(?m)^(    settle_minutes: )\d+", rf"\g<1>{settle_minutes}", settings)
+    assert n == 1
     settings_path.write_text(settings, encoding="utf-8")
 
     key_file = tmp_path / "sa.json"
@@ -423,3 +441,105 @@ def test_key_from_a_prefect_secret_block(
     result = ensure_unit_tabs(ctx, ctx.period(PERIOD))
     assert len(result["created"]) == 4
     assert [r.op for r in fake.requests][:2] == ["token", "get"]  # signed in with the block's key
+
+
+# ---------------------------------------------------------------- settle: a unit still typing
+
+
+def _at(day: Any, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), TZ)
+
+
+def _sheet_subs(ctx: Context) -> list[Any]:
+    return [s for s in ctx.ledger.submissions(ctx.cfg.report.id, PERIOD) if s.source == "sheet"]
+
+
+@pytest.mark.parametrize("settle_minutes", [30])
+def test_a_tab_being_typed_into_is_collected_once_it_settles(sctx: Context, fake: FakeSheets) -> None:
+    period = sctx.period(PERIOD)
+    assert sctx.cfg.settings.channels.sheets.settle_minutes == 30
+    ensure_unit_tabs(sctx, period)
+    t0 = _at(sctx.unit_deadline(period) - timedelta(days=1), 9)
+    cchc = _title(sctx, "CCHC")
+
+    # half typed at t0: nothing recorded, so no rejection for the missing values
+    half = dict(list(_valid("CCHC").items())[:3])
+    _type(fake, cchc, half)
+    outcomes = collect_sheet_outcomes(sctx, period, now=t0)
+    assert outcomes == [] and steps.rejection_mails(sctx, period, outcomes) == []
+    assert _sheet_subs(sctx) == []
+    stored = grid_hash(fake.values(SID, cchc))
+    assert sctx.ledger.get_cursor(cursor_name(SID, cchc)) == f"{stored}|{t0.isoformat()}"
+
+    # still typing ten minutes later: the clock starts again
+    t1 = t0 + timedelta(minutes=10)
+    _type(fake, cchc, _valid("CCHC"))
+    assert collect_sheet_outcomes(sctx, period, now=t1) == []
+    assert _sheet_subs(sctx) == []
+    assert collect_sheet_outcomes(sctx, period, now=t1 + timedelta(minutes=29)) == []
+
+    # unchanged for 30 minutes: one submission, received when the final content was first seen
+    outcomes = collect_sheet_outcomes(sctx, period, now=t0 + timedelta(minutes=40))
+    assert [(o.unit_code, o.status, o.on_time) for o in outcomes] == [("CCHC", "accepted", True)]
+    (sub,) = _sheet_subs(sctx)
+    assert as_utc(sub.received_at) == t1
+    assert sub.content_hash == grid_hash(fake.values(SID, cchc))
+    assert collect_sheet_outcomes(sctx, period, now=t0 + timedelta(minutes=55)) == []
+    assert len(_sheet_subs(sctx)) == 1
+
+
+@pytest.mark.parametrize("settle_minutes", [30])
+def test_every_change_restarts_the_clock(sctx: Context, fake: FakeSheets) -> None:
+    """A -> B -> A -> B: the second B has not stood since the first one was seen."""
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    t0 = _at(sctx.unit_deadline(period) - timedelta(days=2), 9)
+    cchc = _title(sctx, "CCHC")
+    _type(fake, cchc, _valid("CCHC"))
+    collect_sheet_outcomes(sctx, period, now=t0)
+    assert len(collect_sheet_outcomes(sctx, period, now=t0 + timedelta(minutes=30))) == 1  # A recorded
+
+    _type(fake, cchc, {"W01": 10})  # B
+    assert collect_sheet_outcomes(sctx, period, now=t0 + timedelta(minutes=45)) == []
+    _type(fake, cchc, {"W01": 9})  # back to A: already recorded, nothing to do
+    assert collect_sheet_outcomes(sctx, period, now=t0 + timedelta(minutes=60)) == []
+    _type(fake, cchc, {"W01": 10})  # B again
+    t_b = t0 + timedelta(minutes=90)
+    assert collect_sheet_outcomes(sctx, period, now=t_b) == []
+    outcomes = collect_sheet_outcomes(sctx, period, now=t_b + timedelta(minutes=30))
+    assert [(o.unit_code, o.status) for o in outcomes] == [("CCHC", "accepted")]
+    assert as_utc(_sheet_subs(sctx)[-1].received_at) == t_b
+
+
+@pytest.mark.parametrize("settle_minutes", [30])
+def test_after_the_deadline_a_changed_tab_is_taken_at_once(sctx: Context, fake: FakeSheets) -> None:
+    period = sctx.period(PERIOD)
+    ensure_unit_tabs(sctx, period)
+    deadline = sctx.unit_deadline(period)
+
+    # BTG finishes five minutes before midnight on the deadline day; the next collect is the day after
+    btg = _title(sctx, "BTG")
+    _type(fake, btg, {**BASE["BTG"], "W01": -1})
+    last_minute = _at(deadline, 23, 55)
+    assert collect_sheet_outcomes(sctx, period, now=last_minute) == []
+    after = _at(deadline + timedelta(days=1), 0, 10)
+
+    # TĐKT types for the first time after the deadline: no point waiting, it is late either way
+    tdkt = _title(sctx, "TĐKT")
+    _type(fake, tdkt, _valid("TĐKT"))
+    docs = collect_sheet_documents(sctx, period, now=after)
+    assert {d.claimed_unit: d.received_at for d in docs} == {"BTG": last_minute, "TĐKT": after}
+
+    outcomes = steps.process_documents(sctx, period, docs)
+    by_unit = _by_unit(outcomes)
+    assert (by_unit["BTG"].status, by_unit["BTG"].on_time) == ("rejected", True)
+    assert (by_unit["TĐKT"].status, by_unit["TĐKT"].on_time) == ("accepted", False)
+    (reply,) = steps.rejection_mails(sctx, period, outcomes)
+    assert reply.to == ("btg@snv.tuyenquang.gov.vn",)
+
+    # BTG corrects its figure: taken at the next collect, without the 30 minutes
+    _type(fake, btg, {"W01": BASE["BTG"]["W01"]})
+    later = after + timedelta(minutes=15)
+    again = collect_sheet_outcomes(sctx, period, now=later)
+    assert [(o.unit_code, o.status, o.on_time) for o in again] == [("BTG", "accepted", False)]
+    assert as_utc(_sheet_subs(sctx)[-1].received_at) == later
