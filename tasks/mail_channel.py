@@ -10,6 +10,8 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 
 from tasks.context import Context
 from tasks.intake import content_hash, is_spreadsheet
@@ -20,6 +22,8 @@ from tasks.steps import Outcome, process_documents, record_unreadable
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"\[(?P<report>[\w-]+) (?P<period>[\w.-]+)(?: (?P<unit>[^\]\s]+))?\]")
+# Message-IDs of baocao's own mail (tasks.mail.compose): <baocao.{kind}.{16 hex}@{office domain}>
+OWN_MESSAGE_ID = re.compile(r"<baocao\.[a-z_]+\.[0-9a-f]{16}@", re.IGNORECASE)
 
 
 def imap_settings(ctx: Context) -> ImapSettings:
@@ -50,10 +54,47 @@ def documents_of(ctx: Context, mail: IncomingMail) -> list[Document]:
     ]
 
 
+def ignore_reason(ctx: Context, mail: IncomingMail) -> str | None:
+    """Why a message in the Office mailbox is not a unit's report, or None when it may be one.
+
+    In the shipped configuration the Office address, the IMAP account and VP's contact are one
+    mailbox, so baocao's own mail (Cc/Bcc copies, requests and rejections to VP, bounces of them
+    quoted by a unit's auto-reply) lands next to the reports; recording it would file it as VP's
+    report and answer it, which loops.
+    """
+    headers = BytesHeaderParser().parsebytes(mail.raw)
+    if headers.get("X-Baocao-Key") is not None or headers.get("X-Baocao-Kind") is not None:
+        return "Thư do chính hệ thống baocao gửi (có tiêu đề X-Baocao-Key)"
+    auto = str(headers.get("Auto-Submitted") or "").split(";", 1)[0].strip().lower()
+    if auto and auto != "no":
+        return f"Thư gửi tự động (Auto-Submitted: {auto}), không phải báo cáo của đơn vị"
+    if OWN_MESSAGE_ID.match(str(headers.get("Message-ID") or "").strip()):
+        return "Thư do chính hệ thống baocao gửi (Message-ID của baocao)"
+    office = ctx.cfg.settings.organisation.office_email.strip().lower()
+    senders = {addr.strip().lower() for _, addr in getaddresses([str(v) for v in headers.get_all("From") or []])}
+    senders.add(mail.sender.strip().lower())
+    # When the Office address is also a unit's contact (VP in the shipped config), that unit reports
+    # from it; baocao's own mail from it is told apart by the checks above.
+    office_is_contact = any(office in (e.lower() for e in u.emails) for u in ctx.cfg.units)
+    if office in senders and not office_is_contact:
+        return f"Thư gửi từ chính hộp thư Văn phòng ({office}), không phải báo cáo của đơn vị"
+    return None
+
+
 def handle_mails(ctx: Context, period: Period, mails: list[IncomingMail]) -> list[Outcome]:
-    """Every spreadsheet attached becomes a submission; a mail with none is recorded and answered."""
+    """Every spreadsheet attached becomes a submission; a mail with none is recorded and answered.
+
+    baocao's own mail and automatic replies are skipped with an audit event; the caller still marks
+    them processed, so they are read once and never deleted.
+    """
     outcomes: list[Outcome] = []
     for mail in mails:
+        reason = ignore_reason(ctx, mail)
+        if reason is not None:
+            ref = (mail.message_id or f"uid:{mail.uidvalidity}:{mail.uid}")[:255]
+            log.info("Ignoring mail %s from %s: %s", ref, mail.sender, reason)
+            ctx.ledger.audit("mail", ref, "ignored", reason=reason, sender=mail.sender, subject=mail.subject)
+            continue
         docs = documents_of(ctx, mail)
         if docs:
             outcomes += process_documents(ctx, period, docs)

@@ -29,6 +29,7 @@ from tasks import steps
 from tasks.context import Context, open_context
 from tasks.dispatch import dispatch
 from tasks.intake import parse_grid, read_grid
+from tasks.mail.compose import compose_message
 from tasks.mail.imap import PROCESSED_KEYWORD, ImapMailbox
 from tasks.mail_channel import collect_mailbox, watch_mailbox
 from tasks.periods import TZ
@@ -304,6 +305,95 @@ def test_file_without_unit_code_from_a_contact_is_answered(mail: Mail) -> None:
     assert attachments(answer)[0][0] == "BC-CCHC-2021-03-VTLT.xlsx"
     for e in outcome.errors:
         assert e["message"] in body_text(answer, "plain")
+
+
+def out_of_office(m: Mail, code: str, about: str) -> bytes:
+    """An RFC 3834 auto-reply from a unit contact's mailbox, answering one of baocao's mails."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = m.email_of(code)
+    msg["To"] = m.ctx.cfg.settings.organisation.office_email
+    msg["Subject"] = f"Tự động trả lời: {about}"
+    msg["Date"] = "Mon, 15 Mar 2021 09:31:00 +0700"
+    msg["Message-ID"] = f"<vang-mat.{code}@donvi.test>"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content("Tôi đang nghỉ phép đến hết ngày 19/3/2021, sẽ trả lời thư khi trở lại cơ quan.")
+    return msg.as_bytes()
+
+
+def unmarked(m: Mail) -> list[bytes]:
+    conn = m.imap.connect()
+    try:
+        conn.select("INBOX", readonly=True)
+        _, data = conn.uid("SEARCH", f"UNKEYWORD {PROCESSED_KEYWORD}")
+    finally:
+        conn.logout()
+    return data[0].split()
+
+
+def ignored_audit(m: Mail) -> dict[str, str]:
+    return {e.entity_id: e.detail["reason"] for e in m.ctx.ledger.audit_events("mail") if e.action == "ignored"}
+
+
+def test_own_mail_and_auto_replies_are_not_reports(mail: Mail) -> None:
+    """Shipped config: the Office address, the IMAP account and VP's contact are one mailbox."""
+    m = mail
+    period = m.ctx.period(PERIOD)
+    office = m.ctx.cfg.settings.organisation
+    assert m.email_of("VP") == office.office_email
+    [request] = steps.request_mails(m.ctx, period, [m.ctx.cfg.unit("VP")])
+    own = compose_message(request, office.office_email, office.office_name)  # e.g. its Bcc copy to the Office
+    deliver(m, own.data)
+    # the same message after a relay dropped the X- and Auto-Submitted headers: its Message-ID is still ours
+    stripped = b"\r\n".join(line for line in own.data.split(b"\r\n")
+                             if not line.lower().startswith((b"x-baocao-", b"auto-submitted:")))
+    stripped_id = f"<baocao.request.{os.urandom(8).hex()}@snv.tuyenquang.gov.vn>"
+    stripped = stripped.replace(own.message_id.encode(), stripped_id.encode())
+    deliver(m, stripped)
+    subject = email.message_from_bytes(own.data, policy=email.policy.default)["Subject"]
+    deliver(m, out_of_office(m, "TTr", subject))
+    # genuine reports next to them: VP from the shared mailbox, TTr saying explicitly it is not automatic
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    ttr = reply(m, "TTr", files=[workbook(m, "TTr")]).replace(b"\r\nSubject:", b"\r\nAuto-Submitted: no\r\nSubject:", 1)
+    assert b"\r\nAuto-Submitted: no\r\n" in ttr
+    deliver(m, ttr)
+
+    outcomes = collect_mailbox(m.ctx, period)
+    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted"), ("TTr", "accepted")]
+    assert sorted((s.unit_code, s.status) for s in subs(m)) == [("TTr", "accepted"), ("VP", "accepted")]
+    audit = ignored_audit(m)
+    assert sorted(audit) == sorted([own.message_id, stripped_id, "<vang-mat.TTr@donvi.test>"])
+    assert "X-Baocao-Key" in audit[own.message_id] and "Message-ID" in audit[stripped_id]
+    assert "auto-replied" in audit["<vang-mat.TTr@donvi.test>"]
+    # nothing to answer, nothing deleted, everything marked and not read again
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes)).sent == []
+    assert m.smtp.received == []
+    assert m.imap.count("INBOX") == 5 and unmarked(m) == []
+    assert collect_mailbox(m.ctx, period) == []
+    assert len(ignored_audit(m)) == 3 and len(subs(m)) == 2
+
+
+def test_mail_from_the_office_address_is_not_a_report(mail: Mail) -> None:
+    """When VP reports from its own address, anything sent from the Office mailbox is the Office's own."""
+    units_path = mail.config_dir / "units.yaml"
+    office = mail.ctx.cfg.settings.organisation.office_email
+    units_path.write_text(units_path.read_text(encoding="utf-8").replace(
+        f"emails: [{office}]", "emails: [vanthu.vp@snv.tuyenquang.gov.vn]"), encoding="utf-8")
+    m = Mail(mail.smtp, mail.imap, mail.config_dir, mail.data_dir, mail.fresh_ctx())
+    assert m.email_of("VP") != office
+    period = m.ctx.period(PERIOD)
+    # a hand-written note, and a workbook forwarded by the Office staff, both without baocao's headers
+    deliver(m, reply(m, "VP", sender=office, files=[workbook(m, "VP")], msgid="<chuyen-tiep@snv.test>"))
+    deliver(m, reply(m, None, sender=f"Văn phòng Sở <{office.upper()}>", tag="", msgid="<ghi-chu@snv.test>"))
+    deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+
+    outcomes = collect_mailbox(m.ctx, period)
+    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
+    assert [(s.unit_code, s.sender) for s in subs(m)] == [("VP", m.email_of("VP"))]
+    audit = ignored_audit(m)
+    assert sorted(audit) == ["<chuyen-tiep@snv.test>", "<ghi-chu@snv.test>"]
+    assert all(office in reason for reason in audit.values())
+    assert m.imap.count("INBOX") == 3 and unmarked(m) == []
+    assert m.smtp.received == []
 
 
 def test_reminders_and_overdue_summary(mail: Mail) -> None:
