@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from tasks.config import AppConfig, Unit
 from tasks.mail.compose import Attachment, OutgoingMail
-from tasks.periods import Period
+from tasks.periods import Period, working_days_until
 from tasks.render.vietnamese_dates import format_date, format_number, format_percent
 from tasks.text import nfc
 
@@ -73,9 +73,9 @@ def request_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, wor
 
 def reminder_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, today: date,
                   workbook: bytes | None, workbook_name: str, last_errors: list[str]) -> OutgoingMail:
-    days_left = (deadline - today).days
+    days_left = working_days_until(today, deadline)  # what the unit can still use: weekends and Tết excluded
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
-    when = f"còn {days_left} ngày" if days_left > 0 else "hạn cuối hôm nay" if days_left == 0 else "đã quá hạn"
+    when = f"còn {days_left} ngày làm việc" if days_left > 0 else "hạn cuối hôm nay" if days_left == 0 else "đã quá hạn"
     return _mail(cfg, key=f"reminder:{cfg.report.id}:{period.key}:{unit.code}:{today.isoformat()}",
                  kind="reminder", to=unit.emails, subject=f"Nhắc gửi báo cáo {period.label} ({when})",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
