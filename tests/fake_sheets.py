@@ -732,3 +732,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+class Sleeps(list):
+    """A stand-in for time.sleep that records the backoff pauses instead of waiting them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

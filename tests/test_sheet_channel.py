@@ -36,7 +36,7 @@ from tasks.sheet_channel import (
 )
 from tasks.sheets import a1_range
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid
-from tests.fake_sheets import FakeSheets
+from tests.fake_sheets import FakeSheets, Sleeps
 
 SID = "1bAoCaO-kenh-sheets"
 OFFICE = "vanphong@snv.tuyenquang.gov.vn"
@@ -65,11 +65,6 @@ def fake() -> Iterator[FakeSheets]:
     with FakeSheets() as server:
         server.add_spreadsheet(SID)
         yield server
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tasks.sheets import (
     build_service,
     column_letter,
 )
-from tests.fake_sheets import FakeSheets, split_a1
+from tests.fake_sheets import FakeSheets, Sleeps, split_a1
 
 SID = "1bAoCaO-test-spreadsheet"
 OFFICE = "vanphong@snv.tuyenquang.gov.vn"
@@ -50,11 +50,6 @@ def fake() -> Iterator[FakeSheets]:
     with FakeSheets() as server:
         server.add_spreadsheet(SID)
         yield server
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
