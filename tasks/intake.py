@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -23,6 +23,8 @@ _UNIT_LABEL = label_key("Mã đơn vị")
 _PERIOD_LABEL = label_key("Kỳ báo cáo")
 _CODE_HEADER = label_key("Mã")
 _VALUE_HEADER = label_key("Số liệu")
+SERIAL_EPOCH = date(1899, 12, 30)  # day 0 of spreadsheet serial dates (Sheets and Excel alike)
+SERIAL_DATES = (32874, 73051)  # 1990-01-01 .. 2099-12-31: a bare year like 2021 is not a date
 _USE_TEMPLATE = "ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."
 
 
@@ -88,6 +90,10 @@ def _period_text(value: Any) -> str | None:
         return None
     if isinstance(value, datetime | date):
         return f"{value.year}-{value.month:02d}"
+    if isinstance(value, int | float) and SERIAL_DATES[0] <= value <= SERIAL_DATES[1]:
+        # Google Sheets (read UNFORMATTED) hands a retyped '2021-03' back as a day serial
+        d = SERIAL_EPOCH + timedelta(days=int(value))
+        return f"{d.year}-{d.month:02d}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return clean(str(value))

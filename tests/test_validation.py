@@ -205,3 +205,9 @@ def test_empty_table_is_not_a_report(ctx):
     v = check_submission(ctx.cfg, parse_grid(grid), ctx.period(MARCH))
     assert len(v.errors) == len([i for i in ctx.cfg.report.indicators if i.required])
     assert v.errors[0].message.startswith("Không tìm thấy dòng của chỉ tiêu W01")
+
+
+def test_period_cell_as_a_sheets_serial_date(ctx):
+    grid = grid_of(ctx)
+    grid[4][1] = 44256  # what Google Sheets returns (UNFORMATTED_VALUE) for a retyped 1/3/2021
+    assert check_submission(ctx.cfg, parse_grid(grid), ctx.period(MARCH)).errors == []
