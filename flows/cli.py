@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="baocao: thu thập, kiểm tra, tổng hợp và gửi báo cáo định kỳ.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, pretty_exceptions_show_locals=False)  # locals may hold secrets
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, str | None] = {"config": None, "data_dir": None}
