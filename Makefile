@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export TZ := Asia/Ho_Chi_Minh
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Cần Python >= 3.11 ($(PYTHON))"; exit 1; }
@@ -27,6 +27,9 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cycle.py --units 500
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
