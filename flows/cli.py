@@ -330,7 +330,7 @@ def watch(period: str | None = PeriodOpt,
         rows = [o.__dict__ for o in outcomes]
         for row in rows:
             _print_outcome(row)
-        result = dispatch(ctx, rejection_mails(ctx, p, outcomes))
+        result = dispatch(ctx, rejection_mails(ctx, outcomes))
         for key in result.sent + result.written:
             console.print(f"Đã gửi thư trả lại: {key}")
         for key, reason in result.failed:

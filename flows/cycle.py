@@ -106,9 +106,9 @@ def collect_mailbox(config_dir: str | None, data_dir: str | None, period_key: st
       cache_policy=NONE)
 def send_rejections(config_dir: str | None, data_dir: str | None, period_key: str,
                     outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each outcome is answered in the period it was filed under; period_key only names the task run."""
     ctx = _ctx(config_dir, data_dir)
-    period = ctx.period(period_key)
-    mails = steps.rejection_mails(ctx, period, [steps.Outcome(**o) for o in outcomes])
+    mails = steps.rejection_mails(ctx, [steps.Outcome(**o) for o in outcomes])
     return _report_dict(steps.send(ctx, mails))
 
 

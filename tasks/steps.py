@@ -209,7 +209,7 @@ def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) ->
     return out
 
 
-def rejection_mails(ctx: Context, period: Period, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
+def rejection_mails(ctx: Context, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
     """Every rejected submission is answered, in the period it was filed under (the unit's own)."""
     rejected = [o for o in outcomes if o.status == "rejected"]
     by_id = {s.id: s for s in ctx.ledger.submissions_by_id([o.submission_id for o in rejected if o.submission_id])}

@@ -264,7 +264,7 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     assert {q["sender"] for q in shown["quarantined"]} == {"nguoi.la@example.org", m.email_of("TCBC")}
 
     # rejection replies: to the sender, every error listed, the workbook attached again
-    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes))
+    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes))
     assert len(report.sent) == 2 and report.failed == []
     by_rcpt = {tuple(r.rcpt_tos): email.message_from_bytes(r.data, policy=email.policy.default)
                for r in m.smtp.received}
@@ -280,7 +280,7 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     assert len(attachments(tdkt)) == 1
     assert "ngày 16 tháng 3 năm 2021" in html
     # the same outcomes answered again: nothing sent twice
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes)).sent == []
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes)).sent == []
 
     # collecting again finds nothing new
     assert collect_mailbox(m.ctx, period) == []
@@ -297,7 +297,7 @@ def test_file_without_unit_code_from_a_contact_is_answered(mail: Mail) -> None:
     [outcome] = collect_mailbox(m.ctx, period)
     assert (outcome.unit_code, outcome.status) == (None, "rejected")
     assert [q["sender"] for q in steps.quarantine_rows(m.ctx, period)] == [m.email_of("VTLT")]  # listed, not counted
-    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, period, [outcome]))
+    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, [outcome]))
     assert len(report.sent) == 1
     [answer] = m.received()
     assert [a.addr_spec for a in answer["To"].addresses] == [m.email_of("VTLT")]
@@ -319,14 +319,19 @@ def out_of_office(m: Mail, code: str, about: str) -> bytes:
     return msg.as_bytes()
 
 
-def unmarked(m: Mail) -> list[bytes]:
+def uids_where(m: Mail, criterion: str) -> list[bytes]:
+    """UIDs in INBOX matching an IMAP SEARCH criterion, read-only (nothing is flagged or deleted)."""
     conn = m.imap.connect()
     try:
         conn.select("INBOX", readonly=True)
-        _, data = conn.uid("SEARCH", f"UNKEYWORD {PROCESSED_KEYWORD}")
+        _, data = conn.uid("SEARCH", criterion)
     finally:
         conn.logout()
     return data[0].split()
+
+
+def unmarked(m: Mail) -> list[bytes]:
+    return uids_where(m, f"UNKEYWORD {PROCESSED_KEYWORD}")
 
 
 def ignored_audit(m: Mail) -> dict[str, str]:
@@ -364,7 +369,7 @@ def test_own_mail_and_auto_replies_are_not_reports(mail: Mail) -> None:
     assert "X-Baocao-Key" in audit[own.message_id] and "Message-ID" in audit[stripped_id]
     assert "auto-replied" in audit["<vang-mat.TTr@donvi.test>"]
     # nothing to answer, nothing deleted, everything marked and not read again
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, outcomes)).sent == []
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes)).sent == []
     assert m.smtp.received == []
     assert m.imap.count("INBOX") == 5 and unmarked(m) == []
     assert collect_mailbox(m.ctx, period) == []
@@ -453,15 +458,9 @@ def test_crash_between_store_and_mark_reprocesses_without_double_counting(
     again = collect_mailbox(m.ctx, period)  # re-reads both messages
     assert [o.status for o in again] == ["duplicate"]  # the attachment-less mail is skipped by its hash
     assert len(subs(m)) == 2
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, period, again)).sent == []
+    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, again)).sent == []
     assert collect_mailbox(m.ctx, period) == []
-    conn = m.imap.connect()
-    try:
-        conn.select("INBOX", readonly=True)
-        _, data = conn.uid("SEARCH", f"KEYWORD {PROCESSED_KEYWORD}")
-    finally:
-        conn.logout()
-    assert data[0].split() == [b"1", b"2"]
+    assert uids_where(m, f"KEYWORD {PROCESSED_KEYWORD}") == [b"1", b"2"]
 
 
 def test_imap_connection_cut_during_fetch(mail: Mail, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -535,13 +534,7 @@ def test_watch_collects_a_reply_as_it_arrives(mail: Mail, monkeypatch: pytest.Mo
     assert [(s.unit_code, s.status) for s in subs(m)] == [("CCVC", "accepted"), ("BTG", "accepted")]
     assert [(o.unit_code, o.status) for o in seen] == [("CCVC", "accepted"), ("CCVC", "duplicate"),
                                                        ("BTG", "accepted")]
-    conn = m.imap.connect()
-    try:
-        conn.select("INBOX", readonly=True)
-        _, data = conn.uid("SEARCH", f"UNKEYWORD {PROCESSED_KEYWORD}")
-    finally:
-        conn.logout()
-    assert data[0].split() == []  # everything ended up marked
+    assert unmarked(m) == []  # everything ended up marked
 
 
 # ------------------------------------------------------------------ flows and events

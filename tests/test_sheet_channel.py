@@ -295,7 +295,7 @@ def test_collect_one_batch_get_validates_and_skips_unchanged(sctx: Context, fake
     assert cchc.content_hash == grid_hash(fake.values(SID, _title(sctx, "CCHC")))
 
     # the rejection goes to BTG about its tab, with no attachment
-    (reply,) = steps.rejection_mails(sctx, period, outcomes)
+    (reply,) = steps.rejection_mails(sctx, outcomes)
     assert reply.to == ("btg@snv.tuyenquang.gov.vn",) and reply.attachments == ()
 
     # nothing changed: nothing new, still exactly one batchGet
@@ -461,7 +461,7 @@ def test_a_tab_being_typed_into_is_collected_once_it_settles(sctx: Context, fake
     half = dict(list(_valid("CCHC").items())[:3])
     _type(fake, cchc, half)
     outcomes = collect_sheet_outcomes(sctx, period, now=t0)
-    assert outcomes == [] and steps.rejection_mails(sctx, period, outcomes) == []
+    assert outcomes == [] and steps.rejection_mails(sctx, outcomes) == []
     assert _sheet_subs(sctx) == []
     stored = grid_hash(fake.values(SID, cchc))
     assert sctx.ledger.get_cursor(cursor_name(SID, cchc)) == f"{stored}|{t0.isoformat()}"
@@ -529,7 +529,7 @@ def test_after_the_deadline_a_changed_tab_is_taken_at_once(sctx: Context, fake: 
     by_unit = _by_unit(outcomes)
     assert (by_unit["BTG"].status, by_unit["BTG"].on_time) == ("rejected", True)
     assert (by_unit["TĐKT"].status, by_unit["TĐKT"].on_time) == ("accepted", False)
-    (reply,) = steps.rejection_mails(sctx, period, outcomes)
+    (reply,) = steps.rejection_mails(sctx, outcomes)
     assert reply.to == ("btg@snv.tuyenquang.gov.vn",)
 
     # BTG corrects its figure: taken at the next collect, without the 30 minutes
