@@ -59,6 +59,14 @@ def _set_lang(rpr_parent, lang: str = "vi-VN") -> None:
     el.set(qn("w:eastAsia"), lang)
 
 
+def _styled_run(p, text: str, size: float, bold: bool, italic: bool) -> None:
+    run = p.add_run(text)
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    run.font.italic = italic
+    run.font.name = FONT
+
+
 def para(container, text: str = "", *, size: float = BODY_PT, bold: bool = False, italic: bool = False,
          align=WD_ALIGN_PARAGRAPH.JUSTIFY, first_indent: float | None = 1.27, before: float = 0,
          after: float = 6, line: float | None = None, keep_next: bool = False):
@@ -73,11 +81,7 @@ def para(container, text: str = "", *, size: float = BODY_PT, bold: bool = False
         fmt.line_spacing = line
     fmt.keep_with_next = keep_next
     if text:
-        run = p.add_run(text)
-        run.font.size = Pt(size)
-        run.font.bold = bold
-        run.font.italic = italic
-        run.font.name = FONT
+        _styled_run(p, text, size, bold, italic)
     else:
         _paragraph_mark_size(p, size)
     return p
@@ -230,11 +234,7 @@ def cell_text(cell, text: str, *, size: float = 11, bold: bool = False, italic: 
     # an empty value leaves only the paragraph mark: at the 14 pt default it would make the row taller
     _paragraph_mark_size(p, size)
     if text:
-        run = p.add_run(text)
-        run.font.size = Pt(size)
-        run.font.bold = bold
-        run.font.italic = italic
-        run.font.name = FONT
+        _styled_run(p, text, size, bold, italic)
     return p
 
 
