@@ -23,7 +23,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from flows.alerts import alert_operator  # noqa: E402
 from tasks import steps  # noqa: E402
 from tasks.context import Context, cached_context  # noqa: E402
-from tasks.dispatch import DispatchReport  # noqa: E402
+from tasks.dispatch import DispatchReport, dispatch  # noqa: E402
 from tasks.periods import TZ, Period  # noqa: E402
 
 CHUNK = int(os.environ.get("BAOCAO_CHUNK_SIZE", "50"))
@@ -58,7 +58,7 @@ def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key
     ctx = _ctx(config_dir, data_dir)
     period = ctx.period(period_key)
     units = [u for u in ctx.cfg.active_units if u.code in unit_codes]
-    return _report_dict(steps.send(ctx, steps.request_mails(ctx, period, units), resend=resend))
+    return _report_dict(dispatch(ctx, steps.request_mails(ctx, period, units), resend=resend))
 
 
 @task(name="tạo trang tính cho đơn vị", task_run_name="tạo trang tính cho đơn vị {period_key}",
@@ -109,7 +109,7 @@ def send_rejections(config_dir: str | None, data_dir: str | None, period_key: st
     """Each outcome is answered in the period it was filed under; period_key only names the task run."""
     ctx = _ctx(config_dir, data_dir)
     mails = steps.rejection_mails(ctx, [steps.Outcome(**o) for o in outcomes])
-    return _report_dict(steps.send(ctx, mails))
+    return _report_dict(dispatch(ctx, mails))
 
 
 @task(name="gửi thư nhắc", task_run_name="gửi thư nhắc {period_key}",
@@ -119,7 +119,7 @@ def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key
     ctx = _ctx(config_dir, data_dir)
     period = ctx.period(period_key)
     mails = steps.reminder_mails(ctx, period, datetime.fromisoformat(today).date(), force=force)
-    return _report_dict(steps.send(ctx, mails))
+    return _report_dict(dispatch(ctx, mails))
 
 
 @task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}",
@@ -145,7 +145,7 @@ def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
     ctx = _ctx(config_dir, data_dir)
     period = ctx.period(period_key)
     today = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
-    return _report_dict(steps.send(ctx, steps.overdue_mails(ctx, period, today, consolidation)))
+    return _report_dict(dispatch(ctx, steps.overdue_mails(ctx, period, today, consolidation)))
 
 
 @task(name="gửi báo cáo tổng hợp", task_run_name="gửi báo cáo tổng hợp {period_key}",
@@ -154,7 +154,7 @@ def send_delivery(config_dir: str | None, data_dir: str | None, period_key: str,
                   resend: int) -> dict[str, Any]:
     ctx = _ctx(config_dir, data_dir)
     period = ctx.period(period_key)
-    return _report_dict(steps.send(ctx, steps.delivery_mails(ctx, period, Path(out_dir), resend), resend=resend > 0))
+    return _report_dict(dispatch(ctx, steps.delivery_mails(ctx, period, Path(out_dir), resend), resend=resend > 0))
 
 
 # ------------------------------------------------------------------ helpers used by flows

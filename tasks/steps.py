@@ -15,7 +15,6 @@ from typing import Any
 
 from tasks.config import Unit
 from tasks.context import Context
-from tasks.dispatch import DispatchReport, dispatch
 from tasks.intake import UnreadableFile, content_hash, parse_grid, read_grid
 from tasks.ledger import NewSubmission, Submission, as_utc
 from tasks.mail.compose import OutgoingMail
@@ -370,10 +369,6 @@ def delivery_mails(ctx: Context, period: Period, out_dir: Path, resend: int = 0)
     if pdf.exists():
         files.append((f"{label}.pdf", pdf.read_bytes(), "application/pdf"))
     return [delivery_mail(ctx.cfg, period, consolidation, files, resend)]
-
-
-def send(ctx: Context, mails: list[OutgoingMail], resend: bool = False) -> DispatchReport:
-    return dispatch(ctx, mails, resend=resend)
 
 
 # ------------------------------------------------------------------ status

@@ -180,11 +180,11 @@ def test_request_batch_over_one_connection_idempotent_and_resend(mail: Mail, pre
     assert b"filename*=utf-8''BC-CCHC-2021-03-T%C4%90KT.xlsx" in raw
 
     # run again: nothing goes out twice, no connection opened
-    again = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    again = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
     assert again.sent == [] and len(again.skipped) == 9
     assert len(m.smtp.received) == 9 and m.smtp.connections == 1
     # the operator asks to resend: everything again, new Message-IDs in the ledger
-    resent = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units), resend=True)
+    resent = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units), resend=True)
     assert len(resent.sent) == 9 and m.smtp.connections == 2
     assert len(m.smtp.received) == 18
     last = m.received()[-1]
@@ -197,7 +197,7 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     period = m.ctx.period(PERIOD)
     m.smtp.faults.drop_after = 3  # each connection dies after 3 accepted messages
     m.smtp.faults.reject_rcpt = {m.email_of("BTG")}
-    report = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    report = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
 
     assert [k for k, _ in report.failed] == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"]
     assert "550" in report.failed[0][1] and m.email_of("BTG") in report.failed[0][1]
@@ -212,7 +212,7 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     m.smtp.faults.reject_rcpt = set()
     m.smtp.faults.drop_after = None
     m.smtp.faults.fail_mail = 1
-    again = steps.send(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    again = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
     assert again.sent == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"] and again.failed == []
     assert len(again.skipped) == 8 and len(m.smtp.received) == 9
     assert m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG").status == "sent"
@@ -637,8 +637,8 @@ def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefe
     assert "Ủy ban nhân dân tỉnh Tuyên Quang" in html
 
     # delivering again sends nothing; an explicit resend goes out again
-    assert steps.send(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
-    resent = steps.send(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
+    assert dispatch(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
+    resent = dispatch(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
     assert resent.sent == [f"{key}:resend1"] and len(m.smtp.received) == 2
 
 
