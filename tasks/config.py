@@ -319,12 +319,16 @@ class AppConfig(_Model):
     def active_units(self) -> list[Unit]:
         return [u for u in self.units if u.active]
 
-    def unit(self, code: str) -> Unit | None:
-        code = nfc(code.strip())
+    @cached_property
+    def _units_by_key(self) -> dict[str, Unit]:
+        """Casefolded NFC code -> unit, built once (lookups run several times per document)."""
+        by_key: dict[str, Unit] = {}
         for u in self.units:
-            if u.code.casefold() == code.casefold():
-                return u
-        return None
+            by_key.setdefault(nfc(u.code).casefold(), u)  # the first unit wins, as the old linear scan did
+        return by_key
+
+    def unit(self, code: str) -> Unit | None:
+        return self._units_by_key.get(nfc(code.strip()).casefold())
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
