@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	bash scripts/ensure-dovecot.sh
+	bash scripts/ensure-pdf-deps.sh
 
 demo: $(STAMP)
 	$(BIN)/baocao demo --out out
