@@ -1,9 +1,17 @@
-"""Vietnamese text normalisation: every input goes through here before it is compared or stored."""
+"""Vietnamese text normalisation: every input goes through here before it is compared or stored.
+
+This is the only place that normalises to NFC, strips invisible characters and converts legacy 8-bit
+font encodings (TCVN3, VNI), so every channel and every message sees text the same way.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+Legacy = Literal["TCVN3", "VNI"]
 
 _SPACES = re.compile(r"\s+")
 
@@ -17,20 +25,144 @@ _TCVN3_MARKERS = set("¡¢£¤¥¦§¨©ª«¬\xad®µ¶·¸¹»¼½¾")  # symb
 _VIETNAMESE = re.compile(r"[ăâêôơưđĂÂÊÔƠƯĐ\u1ea0-\u1ef9]")
 
 
+def _vni_table() -> dict[str, str]:
+    """VNI-Windows (VNI-Times fonts): a base letter followed by one or two mark characters (á = 'aù')."""
+    tones = ("", "\u0301", "\u0300", "\u0309", "\u0303", "\u0323")  # none, sắc, huyền, hỏi, ngã, nặng
+    plain = ("", "ù", "ø", "û", "õ", "ï")
+    circumflex = ("â", "á", "à", "å", "ã", "ä")  # â ê ô with each tone
+    breve = ("ê", "é", "è", "ú", "ü", "ë")  # ă with each tone
+    table: dict[str, str] = {}
+
+    def add(vni: str, base: str, tone: int) -> None:
+        table[vni] = unicodedata.normalize("NFC", base + tones[tone])
+        table[vni.upper()] = unicodedata.normalize("NFC", base.upper() + tones[tone])
+
+    for t in range(1, 6):
+        for v in "aeouy":
+            add(v + plain[t], v, t)
+        add("ô" + plain[t], "ơ", t)
+        add("ö" + plain[t], "ư", t)
+    for t in range(6):
+        for v in "aeo":
+            add(v + circumflex[t], v + "\u0302", t)
+        add("a" + breve[t], "a\u0306", t)
+    for vni, uni in zip("íìæóò", "íìỉĩị", strict=True):
+        table[vni], table[vni.upper()] = uni, uni.upper()
+    table.update({"ô": "ơ", "Ô": "Ơ", "ö": "ư", "Ö": "Ư", "ñ": "đ", "Ñ": "Đ", "î": "ỵ", "Î": "Ỵ"})
+    return table
+
+
+_VNI = _vni_table()
+_VNI_PATTERN = re.compile("|".join(re.escape(k) for k in sorted(_VNI, key=len, reverse=True)))
+# two-character VNI sequences (a vowel and a mark), the evidence the heuristic wants
+_VNI_PAIRS = re.compile("|".join(re.escape(k) for k in _VNI if len(k) == 2))
+_NOT_VNI = re.compile(r"[ăĂơƠưƯđĐ\u1ea0-\u1ef9]")  # letters a VNI byte never produces
+
+# invisible characters a unit never means to send: C0/C1 controls (tab and newline kept), format
+# characters (bidi embeddings, overrides and isolates, LRM/RLM, zero-width, BOM, soft hyphen), surrogates
+_KEEP = frozenset("\t\n")
+_LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
+_BREAKS = re.compile("|".join(map(re.escape, _LINE_BREAKS)))
+_REMOVE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
 def nfc(text: str) -> str:
+    """The one NFC normaliser: the same word typed on macOS (NFD) and on Windows compares equal."""
     return unicodedata.normalize("NFC", text)
 
 
-def from_legacy(text: str) -> tuple[str, bool]:
-    """Text typed in a TCVN3 font ('B¶o Th¾ng') back to Unicode ('Bảo Thắng'); (text, converted?)."""
-    if _VIETNAMESE.search(text) or not any(ch in _TCVN3_MARKERS for ch in text):
+class LegacyText(str):
+    """Text already converted from a legacy font encoding; remembers which one, for the unit's warning."""
+
+    encoding: Legacy
+
+    def __new__(cls, text: str, encoding: Legacy) -> LegacyText:
+        obj = super().__new__(cls, text)
+        obj.encoding = encoding
+        return obj
+
+    def __reduce__(self) -> tuple[type[LegacyText], tuple[str, Legacy]]:
+        return LegacyText, (str(self), self.encoding)
+
+
+def font_encoding(font_name: str | None) -> Legacy | None:
+    """The legacy encoding a cell's font implies: '.VnTime', '.VnArialH' → TCVN3; 'VNI-Times' → VNI."""
+    name = (font_name or "").strip().casefold()
+    if name.startswith(".vn"):
+        return "TCVN3"
+    if name.startswith("vni-") or name.startswith("vni "):
+        return "VNI"
+    return None
+
+
+def convert_legacy(text: str, encoding: Legacy) -> str:
+    """Legacy-encoded text to Unicode NFC; VNI matches its longest sequences first."""
+    if encoding == "TCVN3":
+        return nfc(text.translate(_TCVN3))
+    return nfc(_VNI_PATTERN.sub(lambda m: _VNI[m[0]], text))
+
+
+def detect_legacy(text: str) -> Legacy | None:
+    """A conservative guess for text without a font name: TCVN3 needs one of its marker symbols, VNI at
+    least two vowel-and-mark pairs; any real Vietnamese letter means the text is Unicode already."""
+    if any(ch in _TCVN3_MARKERS for ch in text) and not _VIETNAMESE.search(text):
+        return "TCVN3"
+    if not _NOT_VNI.search(text) and len(_VNI_PAIRS.findall(text)) >= 2:
+        return "VNI"
+    return None
+
+
+def from_legacy(text: str, encoding: Legacy | None = None) -> tuple[str, bool]:
+    """Text typed in a legacy font back to Unicode ('B¶o Th¾ng' → 'Bảo Thắng'); (text, converted?).
+    With no encoding given (no font name known) the heuristic decides."""
+    if isinstance(text, LegacyText):
+        return str(text), True
+    enc = encoding or detect_legacy(text)
+    if enc is None:
         return text, False
-    return text.translate(_TCVN3), True
+    out = convert_legacy(text, enc)
+    return out, out != text
+
+
+@dataclass(frozen=True)
+class CleanText:
+    """Text ready to store, and what was done to it (so the unit can be told)."""
+
+    text: str
+    legacy: Legacy | None = None
+    removed: tuple[str, ...] = field(default_factory=tuple)  # 'U+202E' for each distinct removed character
+
+
+def strip_invisible(text: str) -> tuple[str, tuple[str, ...]]:
+    """Controls and bidi/format characters removed (newlines unified, tabs kept); (text, removed code points)."""
+    text = _BREAKS.sub(lambda m: _LINE_BREAKS[m[0]], text)
+    removed: dict[str, None] = {}
+    out = []
+    for ch in text:
+        if ch not in _KEEP and unicodedata.category(ch) in _REMOVE_CATEGORIES:
+            removed[f"U+{ord(ch):04X}"] = None
+        else:
+            out.append(ch)
+    return ("".join(out), tuple(removed)) if removed else (text, ())
+
+
+def normalise_text(text: str) -> CleanText:
+    """A unit's text as it is stored: legacy fonts converted, NFC, invisible characters removed, trimmed."""
+    if isinstance(text, LegacyText):
+        legacy: Legacy | None = text.encoding
+        body = nfc(str(text))
+    else:
+        body = nfc(text)
+        legacy = detect_legacy(body)
+        if legacy is not None:
+            body = convert_legacy(body, legacy)
+    body, removed = strip_invisible(body)
+    return CleanText(nfc(body).strip(), legacy, removed)
 
 
 def clean(text: str) -> str:
-    """NFC, trimmed, inner whitespace collapsed (non-breaking spaces included)."""
-    return _SPACES.sub(" ", nfc(text).replace("\u00a0", " ")).strip()
+    """NFC, invisible characters removed, trimmed, inner whitespace collapsed (non-breaking spaces too)."""
+    return _SPACES.sub(" ", strip_invisible(nfc(text))[0].replace("\u00a0", " ")).strip()
 
 
 def label_key(text: str) -> str:

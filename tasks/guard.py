@@ -1,0 +1,680 @@
+"""Reading untrusted spreadsheet bytes where nothing they contain can reach the collect.
+
+A unit's file is hostile until read: one stray cell at XFD1048576 makes calamine allocate 512 GiB and
+Rust aborts the whole process; a zip bomb takes a minute and gigabytes. So every file is first checked
+cheaply (size, zip entries and ratios, the used range of the first sheet, password protection), then parsed
+in a long-lived worker process under memory, CPU and time limits. A worker that dies or hangs costs only
+the file it was reading: that file gets the unit's Vietnamese rejection, the others are read as usual.
+
+The worker imports only the standard library, python-calamine and tasks.text, so it starts fast and its
+memory limit is spent on the file, not on the application.
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import io
+import os
+import pickle
+import posixpath
+import re
+import resource
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unicodedata
+import zipfile
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+from tasks.text import Legacy, LegacyText, a1, convert_legacy, font_encoding
+
+Grid = list[list[Any]]
+MiB = 1 << 20
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+_ZIP_SUFFIXES = (".xlsx", ".xlsm", ".ods")
+_CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_STREAMS = frozenset({"EncryptionInfo", "EncryptedPackage"})
+
+
+class UnreadableFile(Exception):
+    """The file is not a spreadsheet we can open; the message is Vietnamese, for the unit."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one file. The template is about 40 rows by 6 columns; a unit may add notes, rows above and
+    a few columns, so 1,000 rows and 60 columns of content leave wide margins while keeping a dense read
+    (rows x columns cells) small. The memory limit is the worker's whole address space."""
+
+    max_file_bytes: int = 20 * MiB
+    max_zip_entries: int = 1_000
+    max_unzipped_bytes: int = 200 * MiB  # sum of declared sizes
+    max_ratio: int = 100  # declared size / compressed size, for entries over ratio_floor
+    ratio_floor: int = 1 * MiB
+    max_part_bytes: int = 32 * MiB  # inflated bytes of a part read by the pre-check (sheet, styles)
+    max_rows: int = 1_000
+    max_cols: int = 60
+    memory_bytes: int = 1024 * MiB
+    cpu_seconds: int = 20  # per file, enforced in the worker (RLIMIT_CPU)
+    wall_seconds: float = 30.0  # per file, enforced by the parent
+    workers: int = 2
+    chunk_files: int = 64  # files sent to a worker per round trip
+    retries: int = 1  # a file whose worker died is tried again alone this many times
+
+
+DEFAULT_LIMITS = Limits()
+
+
+# --- messages (Vietnamese, for the unit) -------------------------------------------------------------
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def _mb(size: int) -> str:
+    return f"{size / MiB:.1f}".replace(".", ",") + " MB"
+
+
+_RESEND = "Hãy chép bảng số liệu sang biểu mẫu mới (tệp .xlsx được gửi kèm đề nghị báo cáo) rồi gửi lại."
+
+
+def too_big(filename: str, why: str, advice: str = _RESEND) -> UnreadableFile:
+    return UnreadableFile(f"Tệp quá lớn hoặc bị hỏng: {filename!r} {why}. {advice}")
+
+
+def broken(filename: str) -> UnreadableFile:
+    return UnreadableFile(
+        f"Không mở được tệp {filename!r}: tệp bị hỏng hoặc không đúng định dạng bảng tính. "
+        "Hãy lưu lại tệp bằng Excel dưới dạng .xlsx rồi gửi lại."
+    )
+
+
+def encrypted(filename: str) -> UnreadableFile:
+    return UnreadableFile(
+        f"Tệp {filename!r} đang được đặt mật khẩu nên không đọc được. Hãy bỏ mật khẩu (Excel: Tệp → Thông tin → "
+        "Bảo vệ sổ làm việc → Mã hóa bằng mật khẩu, xóa mật khẩu rồi lưu) rồi gửi lại."
+    )
+
+
+def not_a_spreadsheet(filename: str) -> UnreadableFile:
+    return UnreadableFile(
+        f"Tệp {filename!r} không phải bảng tính. Hãy gửi tệp .xlsx (hoặc .xls, .ods, .csv) theo biểu mẫu."
+    )
+
+
+def _out_of_range(filename: str, row: int, col: int, limits: Limits) -> UnreadableFile:
+    return too_big(filename, (
+        f"có dữ liệu tới ô {a1(row - 1, col - 1)} ({_n(row)} dòng, {_n(col)} cột), trong khi biểu mẫu chỉ có "
+        f"khoảng 40 dòng và 6 cột (giới hạn {_n(limits.max_rows)} dòng, {_n(limits.max_cols)} cột)"),
+        "Hãy xóa các ô có dữ liệu nằm ngoài bảng (hoặc chép bảng sang biểu mẫu mới) rồi gửi lại.")
+
+
+# --- pre-checks: cheap, on the bytes, before any parser -------------------------------------------------
+
+@dataclass
+class Facts:
+    """What the pre-check learnt that the parser does not tell: legacy fonts of cells (0-based row, col)."""
+
+    legacy_cells: dict[tuple[int, int], Legacy] = field(default_factory=dict)
+
+
+def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Facts:
+    """Refuse what no template could be, before a parser sees it; raises UnreadableFile."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in SPREADSHEET_SUFFIXES:
+        raise not_a_spreadsheet(filename)
+    if not data:
+        raise UnreadableFile(f"Tệp {filename!r} rỗng (0 byte). Hãy gửi lại tệp báo cáo.")
+    if len(data) > limits.max_file_bytes:
+        raise too_big(filename, f"có dung lượng {_mb(len(data))}, vượt giới hạn {_mb(limits.max_file_bytes)}")
+    if data.startswith(_CFB_MAGIC):
+        if _ENCRYPTED_STREAMS & cfb_stream_names(data):
+            raise encrypted(filename)
+        return Facts()
+    if suffix == ".csv" or not data.startswith(b"PK"):
+        return Facts()
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except Exception:  # zipfile raises several types for a truncated or forged archive
+        raise broken(filename) from None
+    _check_zip(infos, filename, limits)
+    try:
+        if suffix == ".ods":
+            _check_ods(zf, filename, limits)
+            return Facts()
+        return _check_xlsx(zf, filename, limits)
+    except UnreadableFile:
+        raise
+    except Exception:
+        raise broken(filename) from None
+
+
+def _check_zip(infos: list[zipfile.ZipInfo], filename: str, limits: Limits) -> None:
+    if len(infos) > limits.max_zip_entries:
+        raise too_big(filename, f"chứa {_n(len(infos))} thành phần nén (giới hạn {_n(limits.max_zip_entries)})")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_unzipped_bytes:
+        raise too_big(filename, f"khi giải nén lên tới {_mb(total)} (giới hạn {_mb(limits.max_unzipped_bytes)})")
+    for i in infos:
+        if i.file_size > limits.ratio_floor and i.file_size > limits.max_ratio * max(i.compress_size, 1):
+            raise too_big(filename, f"có thành phần {i.filename!r} nén bất thường ({_mb(i.compress_size)} giải nén "
+                                    f"thành {_mb(i.file_size)})")
+
+
+def _part(zf: zipfile.ZipFile, name: str, filename: str, limits: Limits) -> bytes | None:
+    """One part inflated, never more than max_part_bytes (whatever its header declares)."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return None
+    with zf.open(info) as f:
+        out = f.read(limits.max_part_bytes + 1)
+    if len(out) > limits.max_part_bytes:
+        raise too_big(filename, f"có phần {name!r} giải nén vượt {_mb(limits.max_part_bytes)}")
+    return out
+
+
+_ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _attrs(raw: bytes) -> dict[bytes, bytes]:
+    """Attributes of one tag, namespace prefixes dropped ('r:id' → 'id')."""
+    return {k.split(b":")[-1]: (a if a is not None else b) for k, a, b in _ATTR.findall(raw)}
+
+
+def _rels(zf: zipfile.ZipFile, part: str, filename: str, limits: Limits) -> list[dict[bytes, bytes]]:
+    base, name = posixpath.split(part)
+    xml = _part(zf, posixpath.join(base, "_rels", name + ".rels"), filename, limits) or b""
+    return [_attrs(m) for m in re.findall(rb"<(?:\w+:)?Relationship\b([^>]*)>", xml)]
+
+
+def _target(part: str, target: bytes) -> str:
+    t = target.decode("utf-8", "replace")
+    return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(part), t))
+
+
+def _first_worksheet(zf: zipfile.ZipFile, filename: str, limits: Limits) -> str | None:
+    """The part of the first worksheet in workbook order (chart sheets skipped, as the parser does)."""
+    workbook = next((_target("", r[b"Target"]) for r in _rels(zf, "", filename, limits)
+                     if r.get(b"Type", b"").endswith(b"/officeDocument") and b"Target" in r), "xl/workbook.xml")
+    rels = {r.get(b"Id"): r for r in _rels(zf, workbook, filename, limits)}
+    xml = _part(zf, workbook, filename, limits) or b""
+    for raw in re.findall(rb"<(?:\w+:)?sheet\b([^>]*)>", xml):
+        rel = rels.get(_attrs(raw).get(b"id"))
+        if rel and rel.get(b"Type", b"").endswith(b"/worksheet") and b"Target" in rel:
+            return _target(workbook, rel[b"Target"])
+    return None
+
+
+_TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
+_REF = re.compile(rb"([A-Z]{1,3})(\d{1,7})$")
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
+    """The first worksheet's used range by cells that hold something (what the parser allocates for; its
+    declared <dimension> neither bounds that nor drives it), and which cells use a legacy font."""
+    sheet = _first_worksheet(zf, filename, limits)
+    xml = _part(zf, sheet, filename, limits) if sheet else None
+    if xml is None:
+        return Facts()
+    legacy_xf = _legacy_styles(_part(zf, "xl/styles.xml", filename, limits) or b"")
+    facts = Facts()
+    row = 0
+    col = 0
+    max_row = max_col = 0
+    for tag, raw, closed in _TAG.findall(xml):
+        attrs = _attrs(raw)
+        if tag == b"row":
+            row = int(attrs.get(b"r", row + 1))
+            col = 0
+            continue
+        ref = _REF.match(attrs.get(b"r", b""))
+        if ref:
+            col, row = _col_number(ref[1]), int(ref[2])
+        else:
+            col += 1
+        if closed:  # <c r="Z900" s="3"/>: formatting only, no value
+            continue
+        max_row, max_col = max(max_row, row), max(max_col, col)
+        if max_row > limits.max_rows or max_col > limits.max_cols:
+            raise _out_of_range(filename, row, col, limits)
+        style = attrs.get(b"s")
+        if legacy_xf and style is not None and style.isdigit() and int(style) in legacy_xf:
+            facts.legacy_cells[(row - 1, col - 1)] = legacy_xf[int(style)]
+    return facts
+
+
+def _legacy_styles(styles: bytes) -> dict[int, Legacy]:
+    """Cell formats (the `s` of a cell) whose font is a TCVN3 (.VnTime…) or VNI (VNI-Times…) font."""
+    fonts_xml = re.search(rb"<(?:\w+:)?fonts\b[^>]*>(.*?)</(?:\w+:)?fonts>", styles, re.S)
+    xfs_xml = re.search(rb"<(?:\w+:)?cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", styles, re.S)
+    if not fonts_xml or not xfs_xml:
+        return {}
+    encodings: list[Legacy | None] = []
+    for font in re.findall(rb"<(?:\w+:)?font\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?font>)", fonts_xml[1], re.S):
+        name = re.search(rb"<(?:\w+:)?name\b([^>]*)>", font)
+        encodings.append(font_encoding(_attrs(name[1]).get(b"val", b"").decode("utf-8", "replace")) if name else None)
+    out: dict[int, Legacy] = {}
+    for i, raw in enumerate(re.findall(rb"<(?:\w+:)?xf\b([^>]*)>", xfs_xml[1])):
+        font_id = _attrs(raw).get(b"fontId", b"0")
+        enc = encodings[int(font_id)] if font_id.isdigit() and int(font_id) < len(encodings) else None
+        if enc:
+            out[i] = enc
+    return out
+
+
+_ODS_TAG = re.compile(rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*?)(/?)>")
+
+
+def _check_ods(zf: zipfile.ZipFile, filename: str, limits: Limits) -> None:
+    """The first table's used range, repeated rows and columns counted as the parser expands them."""
+    xml = _part(zf, "content.xml", filename, limits) or b""
+    row = col = 0  # rows before the current one; columns before the current cell
+    row_repeat = 1
+    tables = 0
+    for end, tag, raw, closed in _ODS_TAG.findall(xml):
+        if tag == b"table":
+            tables += 0 if end else 1
+            if end or tables > 1:
+                return
+            continue
+        if end:
+            if tag == b"table-row":
+                row += row_repeat
+                row_repeat, col = 1, 0
+            continue
+        attrs = _attrs(raw)
+        if tag == b"table-row":
+            row_repeat = int(attrs.get(b"number-rows-repeated", b"1") or 1)
+            col = 0
+            if closed:
+                row += row_repeat
+                row_repeat = 1
+            continue
+        repeat = int(attrs.get(b"number-columns-repeated", b"1") or 1)
+        if b"value-type" in attrs or not closed:  # a value, or children (text, annotations)
+            last_row, last_col = row + row_repeat, col + repeat
+            if last_row > limits.max_rows or last_col > limits.max_cols:
+                raise _out_of_range(filename, last_row, last_col, limits)
+        col += repeat
+
+
+def cfb_stream_names(data: bytes) -> set[str]:
+    """Names in an OLE2/CFB container's directory (Excel saves a password-protected .xlsx as one, with
+    EncryptionInfo and EncryptedPackage streams); empty when the directory cannot be walked."""
+    try:
+        sector = 1 << struct.unpack_from("<H", data, 30)[0]
+        if sector not in (512, 4096):
+            return set()
+        first_dir = struct.unpack_from("<I", data, 48)[0]
+        difat = struct.unpack_from("<109I", data, 76)
+        fat: list[int] = []
+        for sid in difat:
+            if sid >= 0xFFFFFFFA:
+                break
+            start = (sid + 1) * sector
+            fat.extend(struct.unpack_from(f"<{sector // 4}I", data, start))
+        names: set[str] = set()
+        sid, seen = first_dir, 0
+        while sid < 0xFFFFFFFA and seen < 4096:
+            start = (sid + 1) * sector
+            for off in range(start, start + sector, 128):
+                length = struct.unpack_from("<H", data, off + 64)[0]
+                if 2 <= length <= 64:
+                    names.add(data[off:off + length - 2].decode("utf-16-le", "replace"))
+            sid = fat[sid] if sid < len(fat) else 0xFFFFFFFE
+            seen += 1
+        return names
+    except (struct.error, IndexError):
+        return set()
+
+
+# --- parsing (what the worker runs) -------------------------------------------------------------------
+
+def read_unguarded(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Grid:
+    """Pre-check and parse in this process. Only the worker calls this: a native abort here is fatal."""
+    facts = precheck(data, filename, limits)
+    if PurePath(filename).suffix.lower() == ".csv":
+        return read_csv(data, filename, limits)
+    from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum
+
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if not wb.sheet_names:
+            raise UnreadableFile(f"Tệp {filename!r} không có trang tính nào.")
+        sheets = [i for i, m in enumerate(wb.sheets_metadata) if m.typ == SheetTypeEnum.WorkSheet]
+        if not sheets:
+            raise UnreadableFile(f"Tệp {filename!r} không có trang tính dữ liệu nào (chỉ có biểu đồ). "
+                                 "Hãy dùng đúng biểu mẫu được gửi kèm.")
+        grid: Grid = wb.get_sheet_by_index(sheets[0]).to_python(skip_empty_area=False)
+    except UnreadableFile:
+        raise
+    except PasswordError:
+        raise encrypted(filename) from None
+    except Exception:  # calamine raises several error types for broken files
+        raise broken(filename) from None
+    _check_grid(grid, filename, limits)
+    for (r, c), enc in facts.legacy_cells.items():
+        if r < len(grid) and c < len(grid[r]) and isinstance(grid[r][c], str):
+            converted = convert_legacy(grid[r][c], enc)
+            if converted != grid[r][c]:
+                grid[r][c] = LegacyText(converted, enc)
+    return grid
+
+
+def _check_grid(grid: Grid, filename: str, limits: Limits) -> None:
+    """The same caps for formats the pre-check cannot measure cheaply (.xls)."""
+    for r in range(len(grid) - 1, -1, -1):
+        row = grid[r]
+        used = [c for c, v in enumerate(row) if v not in (None, "")]
+        if used:
+            if r + 1 > limits.max_rows or used[-1] + 1 > limits.max_cols:
+                raise _out_of_range(filename, r + 1, used[-1] + 1, limits)
+            break
+    for r, row in enumerate(grid[:limits.max_rows]):
+        if len(row) > limits.max_cols and any(v not in (None, "") for v in row[limits.max_cols:]):
+            c = max(i for i, v in enumerate(row) if v not in (None, ""))
+            raise _out_of_range(filename, r + 1, c + 1, limits)
+
+
+def _decode_csv(data: bytes, filename: str) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM or without (Excel's 'Unicode Text'), else cp1258."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates: tuple[str, ...] = ("utf-16",)
+    else:
+        half = max(len(data[:4096]) // 2, 1)
+        odd_nuls = data[1:4096:2].count(0) / half
+        even_nuls = data[0:4096:2].count(0) / half
+        if odd_nuls > 0.3 and even_nuls < 0.05:
+            candidates = ("utf-16-le",)
+        elif even_nuls > 0.3 and odd_nuls < 0.05:
+            candidates = ("utf-16-be",)
+        else:
+            candidates = ("utf-8-sig", "cp1258")
+    for encoding in candidates:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFile(f"Tệp {filename!r} không đọc được bảng mã. Hãy lưu lại dạng CSV UTF-8 "
+                         "(Excel: Lưu thành → CSV UTF-8) rồi gửi lại.")
+
+
+def read_csv(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Grid:
+    """A CSV as a grid; a NUL or an unparsable file is a rejection, never an exception or lost text."""
+    text = _decode_csv(data, filename)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise UnreadableFile(
+            f"Tệp {filename!r} có ký tự NUL (mã 0) ở dòng {line}; phần chữ sau ký tự đó có thể bị mất nên tệp không "
+            "được nhận. Hãy mở tệp bằng Excel, lưu lại dạng CSV UTF-8 rồi gửi lại.")
+    controls = sum(1 for ch in text[:65536] if ch not in "\t\r\n" and unicodedata.category(ch) == "Cc")
+    if controls > max(len(text[:65536]) // 100, 8):
+        raise UnreadableFile(f"Tệp {filename!r} không phải tệp CSV dạng văn bản (có nhiều ký tự điều khiển). "
+                             "Hãy gửi tệp .xlsx theo biểu mẫu.")
+    dialect: type[csv.Dialect] | csv.Dialect = csv.excel
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        pass
+    csv.field_size_limit(max(limits.max_file_bytes, 131072))
+    grid: Grid = []
+    pending = 0  # empty rows not yet kept: trailing ones never are
+    try:
+        for r, row in enumerate(csv.reader(io.StringIO(text, newline=""), dialect)):
+            while row and row[-1] == "":
+                row.pop()
+            if not row:
+                pending += 1
+                continue
+            if r + 1 > limits.max_rows or len(row) > limits.max_cols:
+                raise _out_of_range(filename, r + 1, len(row), limits)
+            grid.extend([] for _ in range(pending))
+            pending = 0
+            grid.append(row)
+    except csv.Error as exc:
+        raise UnreadableFile(f"Tệp {filename!r} không đúng định dạng CSV ({exc}). Hãy mở tệp bằng Excel, lưu lại "
+                             "dạng CSV UTF-8 (hoặc .xlsx) rồi gửi lại.") from None
+    return grid
+
+
+# --- the worker process -------------------------------------------------------------------------------
+
+_HEADER = struct.Struct(">Q")
+
+
+def _write_frame(fd: int, obj: object) -> None:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
+    """Exactly size bytes, or None at end of file; TimeoutError past the deadline."""
+    chunks = []
+    while size:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Results hold cell values only: refuse any other class, even from our own worker."""
+
+    _ALLOWED = {("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")} | {
+        ("tasks.text", "LegacyText"), ("tasks.guard", "Limits")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_frame(fd: int, deadline: float | None) -> Any:
+    header = _read_exact(fd, _HEADER.size, deadline)
+    if header is None:
+        return None
+    payload = _read_exact(fd, _HEADER.unpack(header)[0], deadline)
+    if payload is None:
+        return None
+    return _SafeUnpickler(io.BytesIO(payload)).load()
+
+
+def _worker_main() -> None:  # pragma: no cover - runs in the child process (covered through the pool)
+    """Read chunks of (index, bytes, filename), answer one frame per file, under the limits."""
+    inp, out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # a library printing must not corrupt the protocol
+    limits: Limits = _read_frame(inp, None)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    import python_calamine  # noqa: F401 - loaded before the first file, not during its CPU budget
+
+    while (chunk := _read_frame(inp, None)) is not None:
+        for index, data, filename in chunk:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            spent = int(usage.ru_utime + usage.ru_stime) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (spent + limits.cpu_seconds, resource.RLIM_INFINITY))
+            try:
+                result: tuple[int, bool, Any] = (index, True, read_unguarded(data, filename, limits))
+            except UnreadableFile as exc:
+                result = (index, False, str(exc))
+            except MemoryError:
+                result = (index, False, None)
+            except Exception:  # a bug must not look like a verdict on the file: report it as unreadable
+                result = (index, False, str(broken(filename)))
+            try:
+                _write_frame(out, result)
+            except MemoryError:
+                _write_frame(out, (index, False, None))
+
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+_WORKER_CMD = [sys.executable, "-I", "-c",
+               f"import sys; sys.path.insert(0, {_ROOT!r}); from tasks.guard import _worker_main; _worker_main()"]
+
+
+class _Worker:
+    """One child process and its pipes."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.proc = subprocess.Popen(_WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, close_fds=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.inp = self.proc.stdin.fileno()
+        self.out = self.proc.stdout.fileno()
+        _write_frame(self.inp, limits)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+class GuardedReader:
+    """A small pool of worker processes that read many files per round trip.
+
+    A worker answers one frame per file, so when it dies (native abort, memory limit, CPU limit) or hangs,
+    the file it was reading is known: that file is tried again alone in a fresh worker (a neighbour's
+    OOM kill must not condemn it), and rejected if it kills that one too. The rest of its chunk carries on.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._workers: list[_Worker | None] = [None] * max(1, limits.workers)
+        self._lock = threading.Lock()
+        self.deaths = 0  # workers lost to a file (for tests and logs)
+
+    def close(self) -> None:
+        for i, w in enumerate(self._workers):
+            if w is not None:
+                w.close()
+                self._workers[i] = None
+
+    def read(self, items: Sequence[tuple[bytes, str]]) -> list[Grid | UnreadableFile]:
+        """Each file's grid or its rejection, in order; never raises for a file's content."""
+        results: list[Grid | UnreadableFile | None] = [None] * len(items)
+        if not items:
+            return []
+        size = max(1, min(self.limits.chunk_files, -(-len(items) // len(self._workers))))
+        chunks: deque[list[int]] = deque(
+            list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size))
+        with self._lock:
+            threads = [threading.Thread(target=self._drain, args=(slot, chunks, items, results), daemon=True)
+                       for slot in range(min(len(self._workers), len(chunks)))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        return [r if r is not None else too_big(items[i][1], "không đọc được") for i, r in enumerate(results)]
+
+    def _worker(self, slot: int) -> _Worker:
+        w = self._workers[slot]
+        if w is None or w.proc.poll() is not None:
+            if w is not None:
+                w.close()
+            w = self._workers[slot] = _Worker(self.limits)
+        return w
+
+    def _drop(self, slot: int) -> None:
+        w = self._workers[slot]
+        if w is not None:
+            w.close()
+            self._workers[slot] = None
+
+    def _drain(self, slot: int, chunks: deque[list[int]], items: Sequence[tuple[bytes, str]],
+               results: list[Grid | UnreadableFile | None]) -> None:
+        while True:
+            try:
+                chunk = chunks.popleft()
+            except IndexError:
+                return
+            while chunk:
+                done = self._run(slot, chunk, items, results)
+                if done == len(chunk):
+                    break
+                poisoned, chunk = chunk[done], chunk[done + 1:]
+                self.deaths += 1
+                for _ in range(self.limits.retries):
+                    if self._run(slot, [poisoned], items, results) == 1:
+                        break
+                    self.deaths += 1
+                else:
+                    results[poisoned] = too_big(items[poisoned][1], (
+                        f"không đọc được trong giới hạn {_n(self.limits.memory_bytes // MiB)} MB bộ nhớ và "
+                        f"{_n(int(self.limits.wall_seconds))} giây"))
+
+    def _run(self, slot: int, chunk: list[int], items: Sequence[tuple[bytes, str]],
+             results: list[Grid | UnreadableFile | None]) -> int:
+        """Send a chunk, collect answers; the number answered before the worker died or hung."""
+        w = self._worker(slot)
+        done = 0
+        try:
+            _write_frame(w.inp, [(i, items[i][0], items[i][1]) for i in chunk])
+            while done < len(chunk):
+                frame = _read_frame(w.out, time.monotonic() + self.limits.wall_seconds)
+                if frame is None:
+                    break
+                index, ok, payload = frame
+                if payload is None:  # MemoryError inside Python: same as dying of it
+                    break
+                results[index] = payload if ok else UnreadableFile(payload)
+                done += 1
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError, EOFError):
+            pass
+        if done < len(chunk):
+            self._drop(slot)
+        return done
+
+
+_READERS: dict[tuple[int, Limits], GuardedReader] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def reader(limits: Limits = DEFAULT_LIMITS) -> GuardedReader:
+    """The process's shared pool for these limits (started on first use, stopped at exit)."""
+    key = (os.getpid(), limits)  # a forked child gets its own workers
+    with _READERS_LOCK:
+        if key not in _READERS:
+            _READERS[key] = GuardedReader(limits)
+        return _READERS[key]
+
+
+@atexit.register
+def _close_readers() -> None:
+    for (pid, _), r in list(_READERS.items()):
+        if pid == os.getpid():
+            r.close()
+
+
+def read_grids(items: Sequence[tuple[bytes, str]], limits: Limits = DEFAULT_LIMITS) -> list[Grid | UnreadableFile]:
+    """The first worksheet of each (bytes, filename), or the unit's rejection for it, in order."""
+    return reader(limits).read(items)
