@@ -1,0 +1,279 @@
+"""What the pages show, computed from the ledger and the output files (no HTTP here).
+
+Status comes from the same functions as `baocao status`; versions are every submission of a unit, with
+a cell-by-cell diff between consecutive ones; the approval view reads the consolidation JSON and renders
+the draft .docx as simple, escaped HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.approvals import Decision, file_digests, latest_decisions
+from tasks.context import Context
+from tasks.filing import delivered as _delivered
+from tasks.ledger import Submission, as_utc
+from tasks.periods import TZ, Period
+from tasks.render.vietnamese_dates import format_number, format_percent
+from tasks.status import quarantine_rows, status_rows
+
+CHANNEL_VI = {"folder": "Thư mục", "email": "Thư điện tử", "sheet": "Google Sheets", "web": "Trang web"}
+SUB_STATUS_VI = {"accepted": "Hợp lệ", "rejected": "Bị trả lại", "superseded": "Đã thay bằng bản sau",
+                 "quarantined": "Cách ly"}
+DELIVERY_VI = {"written": "Đã soạn thư gửi (trong outbox)", "sent": "Đã gửi", "failed": "Gửi lỗi"}
+
+
+# ------------------------------------------------------------------ formatting
+
+
+def vn_date(d: date | datetime | str | None) -> str:
+    if d is None or d == "":
+        return ""
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d)
+    if isinstance(d, datetime):
+        d = as_utc(d).astimezone(TZ) if d.tzinfo else d
+    return f"{d:%d/%m/%Y}"
+
+
+def vn_time(d: datetime | str | None) -> str:
+    """'09:12 15/03/2021' in Vietnam time."""
+    if d is None or d == "":
+        return ""
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d)
+    return f"{as_utc(d).astimezone(TZ):%H:%M %d/%m/%Y}"
+
+
+def vn_number(n: Any) -> str:
+    return format_number(n) if isinstance(n, int | float) and not isinstance(n, bool) else ("" if n is None else str(n))
+
+
+def vn_percent(x: float | None) -> str:
+    return format_percent(x)
+
+
+# ------------------------------------------------------------------ periods
+
+
+def recent_periods(period: Period, n: int = 12) -> list[Period]:
+    """This period and the n-1 before it, oldest first."""
+    out = [period]
+    while len(out) < n:
+        prev = out[-1].previous()
+        if prev is None:
+            break
+        out.append(prev)
+    return list(reversed(out))
+
+
+def delivery_state(ctx: Context, period: Period) -> str | None:
+    rec = ctx.ledger.message(f"delivery:{ctx.cfg.report.id}:{period.key}")
+    return rec.status if rec is not None else None
+
+
+def is_delivered(ctx: Context, period: Period) -> bool:
+    return _delivered(ctx, period)
+
+
+# ------------------------------------------------------------------ board
+
+
+def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    expected = len(rows)
+    reported = sum(r["status"] in ("on_time", "late") for r in rows)
+    on_time = sum(r["status"] == "on_time" for r in rows)
+    return {"expected": expected, "reported": reported, "on_time": on_time,
+            "late": sum(r["status"] == "late" for r in rows),
+            "rejected": sum(r["status"] == "rejected" for r in rows),
+            "missing": sum(r["status"] == "missing" for r in rows),
+            "reporting_rate": reported / expected if expected else 0.0,
+            "on_time_rate": on_time / expected if expected else 0.0}
+
+
+def report_paths(ctx: Context, period: Period) -> dict[str, Path]:
+    out = ctx.data_dir / "reports" / period.key
+    stem = f"{ctx.cfg.report.id}-{period.key}"
+    return {ext: out / f"{stem}.{ext}" for ext in ("json", "docx", "xlsx", "pdf")}
+
+
+@dataclass
+class PeriodState:
+    period: Period
+    rates: dict[str, Any]
+    consolidated: bool
+    decision: Decision | None
+    delivery: str | None
+
+    @property
+    def state_vi(self) -> str:
+        if self.delivery in ("written", "sent"):
+            return DELIVERY_VI[self.delivery]
+        if self.decision is not None:
+            return "Đã phê duyệt, chờ gửi" if self.decision.approved else "Giám đốc trả lại"
+        return "Đã tổng hợp, chờ phê duyệt" if self.consolidated else "Chưa tổng hợp"
+
+
+def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], dict[str, dict[str, str]]]:
+    """DHIS2-style reporting summary: units × the last n periods, and each period's report state."""
+    periods = recent_periods(period, n)
+    decided = latest_decisions(ctx.ledger, ctx.cfg.report.id, [p.key for p in periods])
+    states, cells = [], {u.code: {} for u in ctx.cfg.active_units}
+    for p in periods:
+        rows = status_rows(ctx, p)
+        for r in rows:
+            cells.setdefault(r["unit"], {})[p.key] = r["status"]
+        states.append(PeriodState(p, rates(rows), report_paths(ctx, p)["json"].exists(), decided.get(p.key),
+                                  delivery_state(ctx, p)))
+    return states, cells
+
+
+def board(ctx: Context, period: Period) -> dict[str, Any]:
+    rows = status_rows(ctx, period)
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key)
+    for r in rows:
+        mine = [s for s in subs if s.unit_code == r["unit"]]
+        r["versions"] = len(mine)
+        r["channel_vi"] = CHANNEL_VI.get(r["channel"], r["channel"])
+        shown = next((s for s in mine if s.id == r["submission_id"]), None)
+        r["source_vi"] = CHANNEL_VI.get(shown.source, shown.source) if shown else ""
+    return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows)}
+
+
+# ------------------------------------------------------------------ versions and diffs
+
+
+@dataclass
+class Change:
+    code: str
+    label: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class Version:
+    sub: Submission
+    number: int
+    changes: list[Change] = field(default_factory=list)
+    original: str = ""  # "file" | "email" | "sheet" | "missing"
+
+
+def original_path(ctx: Context, sub: Submission) -> Path | None:
+    """Where the received bytes are kept: folder and web files under the data directory (never elsewhere)."""
+    if sub.source not in ("folder", "web"):
+        return None
+    root = ctx.data_dir.resolve()
+    path = (ctx.data_dir / sub.source_ref).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def versions(ctx: Context, period: Period, unit_code: str) -> list[Version]:
+    """Every submission of the unit in the period, oldest first, each with what changed from the one before."""
+    subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.unit_code == unit_code]
+    labels = {i.code: i.label for i in ctx.cfg.report.indicators}
+    order = [i.code for i in ctx.cfg.report.indicators]
+    out: list[Version] = []
+    prev: dict[str, Any] | None = None
+    for n, sub in enumerate(subs, 1):
+        values = sub.value_map()
+        v = Version(sub, n)
+        if prev is not None:
+            for code in order:
+                a, b = prev.get(code), values.get(code)
+                if _blank(a) and _blank(b):
+                    continue
+                if a != b:
+                    v.changes.append(Change(code, labels[code], a, b))
+        if sub.source in ("folder", "web"):
+            v.original = "file" if original_path(ctx, sub) else "missing"
+        else:
+            v.original = sub.source
+        out.append(v)
+        prev = values
+    return out
+
+
+def _blank(v: Any) -> bool:
+    return v is None or v == ""
+
+
+# ------------------------------------------------------------------ approval view
+
+
+def consolidation(ctx: Context, period: Period) -> dict[str, Any] | None:
+    path = report_paths(ctx, period)["json"]
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def shown_files(ctx: Context, period: Period) -> dict[str, str]:
+    """SHA-256 of the files the approver reads and approves (those that are delivered)."""
+    return file_digests(report_paths(ctx, period).values())
+
+
+def key_figures(c: dict[str, Any]) -> list[dict[str, Any]]:
+    inds = {i["code"]: i for i in c["indicators"]}
+    prev = (c.get("previous") or {}).get("totals") or {}
+    out = []
+    for code in c.get("main_indicators") or []:
+        ind = inds[code]
+        out.append({"label": ind["label"], "unit": ind.get("unit", ""), "value": c["totals"].get(code, 0),
+                    "previous": prev.get(code), "ytd": (c.get("year_to_date") or {}).get(code)})
+    return out
+
+
+def docx_html(path: Path) -> str:
+    """The draft as simple HTML: paragraphs (bold/italic runs, alignment) and tables, in document order.
+
+    Everything is escaped; no style from the file is trusted.
+    """
+    from docx import Document
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    doc = Document(str(path))
+    parts: list[str] = []
+
+    def para(p: Paragraph) -> str:
+        runs = []
+        for r in p.runs:
+            text = html.escape(r.text)
+            if not text:
+                continue
+            if r.bold:
+                text = f"<b>{text}</b>"
+            if r.italic:
+                text = f"<i>{text}</i>"
+            runs.append(text)
+        body = "".join(runs)
+        align = {1: "center", 2: "right", 3: "justify"}.get(int(p.alignment) if p.alignment is not None else -1)
+        cls = f' class="a-{align}"' if align else ""
+        return f"<p{cls}>{body}</p>" if body.strip() else ""
+
+    def table(t: Table) -> str:
+        rows = []
+        for row in t.rows:
+            cells, seen = [], set()
+            for cell in row.cells:
+                if id(cell._tc) in seen:  # merged cells repeat
+                    continue
+                seen.add(id(cell._tc))
+                inner = "".join(para(p) for p in cell.paragraphs)
+                cells.append(f"<td>{inner}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        return '<div class="scroll"><table class="doc">' + "".join(rows) + "</table></div>"
+
+    for child in doc.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            parts.append(para(Paragraph(child, doc)))
+        elif tag == "tbl":
+            parts.append(table(Table(child, doc)))
+    return "\n".join(p for p in parts if p)

@@ -1,0 +1,232 @@
+"""The Office's pages in a real browser (Debian's Chromium through Playwright), as each person uses them.
+
+A unit uploads a wrong then a right file and reads each result; the clerk sees the board change and
+starts a step; the Director reads the draft, enters the number and date and approves, and the delivery
+.eml appears; a wrong password, an expired link and a forged CSRF token are refused.
+Screenshots of the main pages are written under the test's tmp dir and docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tasks.collect import process_documents
+from tasks.context import Context
+from tasks.periods import TZ
+from tasks.types import Document
+from tests.browser import (
+    CHROMIUM,
+    PASSWORDS,
+    SECRET,
+    Clock,
+    Recorder,
+    add_accounts,
+    chromium,
+    consolidate,
+    deliver,
+    live_server,
+    screenshot,
+)
+from tests.helpers import filled
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                                    reason="Chromium missing: run scripts/ensure-chromium.sh")]
+
+
+
+def _folder(ctx: Context, unit: str, period: str, when: str, **changes: object) -> None:
+    """A unit's file dropped in the inbox earlier, recorded as `collect` records it."""
+    data = filled(ctx, unit, period, **changes)
+    path = ctx.inbox / f"{unit}-{period}.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    doc = Document(source="folder", source_ref=str(path.relative_to(ctx.data_dir)), filename=path.name,
+                   content=data, received_at=datetime.fromisoformat(when).replace(tzinfo=TZ))
+    process_documents(ctx, ctx.period(period), [doc])
+
+
+@pytest.fixture
+def web(config_dir: Path, tmp_path: Path):
+    from tasks.context import open_context
+
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    for unit in ("VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT"):
+        _folder(ctx, unit, "2021-02", "2021-02-15T10:00" if unit != "XDCQ" else "2021-02-19T10:00")
+    for unit, when in (("VP", "2021-03-15T09:12"), ("TTr", "2021-03-15T09:30"), ("TCBC", "2021-03-15T09:40")):
+        _folder(ctx, unit, "2021-03", when)
+    clock = Clock(datetime(2021, 3, 16, 10, 5, tzinfo=TZ))
+    recorder = Recorder()
+
+    def on_decision(c: Context, decision: object) -> None:
+        recorder.decisions.append(decision)
+        if decision.approved:  # type: ignore[attr-defined]
+            deliver(c, decision.period)  # type: ignore[attr-defined]  # what the approval trigger starts
+
+    from flows.web import create_app
+
+    app = create_app(lambda: ctx, secret=SECRET, starter=recorder, on_decision=on_decision, now=clock)
+    with live_server(app) as base:
+        yield ctx, base, clock, recorder
+
+
+def _login(page, base: str, user: str, password: str, then: str = "/") -> None:
+    page.goto(f"{base}/dang-nhap?tiep={then}")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def test_unit_uploads_wrong_then_right_file_and_clerk_sees_board_change(web, tmp_path: Path) -> None:
+    from flows.web import unit_link
+
+    ctx, base, clock, recorder = web
+    shots = tmp_path / "screenshots"
+    link = unit_link(ctx, SECRET, "CCHC", ctx.period("2021-03")).replace("http://127.0.0.1:8080", base)
+    wrong, right = tmp_path / "CCHC lan 1.xlsx", tmp_path / "CCHC lan 2.xlsx"
+    wrong.write_bytes(filled(ctx, "CCHC", "2021-03", W01="9 tin", H02=None, K02=""))
+    right.write_bytes(filled(ctx, "CCHC", "2021-03"))
+
+    with chromium() as browser:
+        clerk = browser.new_page()
+        _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
+        assert clerk.url == f"{base}/bang/2021-04" or clerk.url.endswith("/bang/2021-03") or "/bang/" in clerk.url
+        clerk.goto(f"{base}/bang/2021-03")
+        row = clerk.locator("#unit-CCHC")
+        assert "Chưa báo cáo" in row.inner_text()
+        assert "3/9" in clerk.locator(".stats").inner_text()
+
+        # the unit, on its phone, with only its link
+        phone = browser.browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844},
+                                            is_mobile=True, has_touch=True)
+        unit = phone.new_page()
+        unit.goto(link)
+        body = unit.locator("main").inner_text()
+        assert "Phòng Cải cách hành chính" in body and "16/03/2021" in body and "Chưa báo cáo" in body
+        unit.set_input_files("#file", str(wrong))
+        unit.click("text=Gửi báo cáo")
+        result = unit.locator("#result").inner_text()
+        assert "chưa hợp lệ" in result
+        assert "ô E10" in result and "“9 tin” không phải là số nguyên" in result
+        cells = unit.locator("#cells").inner_text()
+        assert "E10" in cells and "9 tin" in cells
+        screenshot(unit, shots, "nop-bao-cao-loi")
+
+        unit.set_input_files("#file", str(right))
+        unit.click("text=Gửi báo cáo")
+        result = unit.locator("#result").inner_text()
+        assert "Báo cáo hợp lệ, đã được ghi nhận" in result
+        assert unit.locator("#status").inner_text() == "Đúng hạn"
+        screenshot(unit, shots, "nop-bao-cao-hop-le")
+        phone.close()
+
+        # the board changes: CCHC on time, two versions with the cells that changed
+        clerk.reload()
+        row = clerk.locator("#unit-CCHC")
+        assert "Đúng hạn" in row.inner_text() and "2 lần" in row.inner_text()
+        assert "Trang web" in row.inner_text() and "10:05 16/03/2021" in row.inner_text()
+        assert "4/9" in clerk.locator(".stats").inner_text() and "44,4%" in clerk.locator(".stats").inner_text()
+        grid = clerk.locator("#grid").inner_text()
+        assert "02/2021" in grid and "03/2021" in grid and "100%" in grid
+        screenshot(clerk, shots, "bang-theo-doi")
+        clerk.click("#unit-CCHC >> text=2 lần")
+        lan2 = clerk.locator("#lan-2").inner_text()
+        assert "Thay đổi so với lần 1" in lan2
+        w01 = clerk.locator("#lan-2 tr", has_text="(W01)").inner_text()
+        assert "(trống)" in w01 and "9" in w01
+        assert clerk.locator("#lan-1 a", has_text="Tải tệp gốc").count() == 1
+        with clerk.expect_download() as dl:
+            clerk.click("#lan-1 >> text=Tải tệp gốc")
+        assert Path(dl.value.path()).read_bytes() == wrong.read_bytes()
+        screenshot(clerk, shots, "cac-lan-gui")
+
+        # an operator button starts the consolidation deployment
+        clerk.goto(f"{base}/bang/2021-03")
+        clerk.click("text=Tổng hợp báo cáo")
+        assert "Đã khởi chạy: Tổng hợp báo cáo kỳ 2021-03" in clerk.locator(".notice").inner_text()
+        assert recorder.started == [("consolidate_report", {"period": "2021-03"})]
+
+
+def test_director_reads_draft_approves_with_number_and_date_and_delivery_eml_appears(web, tmp_path: Path) -> None:
+    ctx, base, clock, recorder = web
+    shots = tmp_path / "screenshots"
+    consolidate(ctx, "2021-03")
+    clock.now = datetime(2021, 3, 18, 8, 30, tzinfo=TZ)
+    with chromium() as browser:
+        page = browser.new_page()
+        _login(page, base, "giamdoc", PASSWORDS["giamdoc"], then="/duyet/2021-03")
+        assert page.url == f"{base}/duyet/2021-03"
+        draft = page.locator("#draft").inner_text()
+        assert "BÁO CÁO" in draft and "Kính gửi" in draft and "SỞ NỘI VỤ" in draft
+        figures = page.locator("#figures").inner_text()
+        assert "Kỳ này" in figures and "Kỳ trước" in figures
+        assert "3/9" in page.locator("main").inner_text()
+        screenshot(page, shots, "phe-duyet")
+
+        page.fill("#document_number", "")
+        page.click("text=Phê duyệt và ban hành")
+        assert "nhập số ký hiệu" in page.locator(".error").inner_text()
+        page.click("text=Trả lại Văn phòng")  # no reason: refused
+        assert "phải ghi rõ lý do" in page.locator(".error").inner_text()
+        assert recorder.decisions == []
+
+        page.fill("#document_number", "15/BC-SNV")
+        page.fill("#issue_date", "18/03/2021")
+        page.click("text=Phê duyệt và ban hành")
+        text = page.locator("#decision").inner_text()
+        assert "Đã phê duyệt" in text and "15/BC-SNV" in text and "18/03/2021" in text
+        assert "Bàng Quốc Việt" in text
+        screenshot(page, shots, "da-phe-duyet")
+
+    from tasks.approvals import file_digests, latest_decision
+
+    d = latest_decision(ctx.ledger, ctx.cfg.report.id, "2021-03")
+    assert d is not None and d.approved and d.document_number == "15/BC-SNV"
+    assert d.issue_date.isoformat() == "2021-03-18" and d.username == "giamdoc"
+    out = ctx.data_dir / "reports" / "2021-03"
+    assert d.sha256 == file_digests(out.iterdir()) and set(d.sha256) >= {
+        "cchc-tuyen-truyen-2021-03.docx", "cchc-tuyen-truyen-2021-03.xlsx", "cchc-tuyen-truyen-2021-03.json"}
+    assert recorder.decisions == [d]
+    emls = sorted((ctx.outbox / "2021-03").rglob("*.eml"))
+    delivery = [p for p in emls if "delivery" in p.as_posix()]
+    assert delivery, emls
+    assert b"cchc-tuyen-truyen" in delivery[0].read_bytes() or b"B=C3=A1o c=C3=A1o" in delivery[0].read_bytes() \
+        or len(delivery[0].read_bytes()) > 10_000
+
+
+def test_wrong_password_expired_link_and_forged_csrf_are_refused(web, tmp_path: Path) -> None:
+    from flows.web import unit_link
+
+    ctx, base, clock, recorder = web
+    with chromium() as browser:
+        page = browser.new_page()
+        _login(page, base, "vanphong", "sai-mat-khau")
+        assert page.locator(".error").inner_text() == "Tên đăng nhập hoặc mật khẩu không đúng."
+        assert "/dang-nhap" in page.url
+        page.goto(f"{base}/bang/2021-03")
+        assert "/dang-nhap" in page.url  # still not logged in
+
+        link = unit_link(ctx, SECRET, "XDCQ", ctx.period("2021-03")).replace("http://127.0.0.1:8080", base)
+        page.goto(link)
+        page.locator("input[name=csrf]").first.evaluate("e => e.value = 'gia-mao'")
+        page.set_input_files("#file", files=[{"name": "XDCQ.xlsx", "mimeType": "application/octet-stream",
+                                               "buffer": filled(ctx, "XDCQ", "2021-03")}])
+        page.click("text=Gửi báo cáo")
+        assert page.locator("h1").inner_text() == "Yêu cầu không hợp lệ"
+        assert not [s for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") if s.unit_code == "XDCQ"]
+
+        clock.now = datetime(2021, 3, 19, 8, 0, tzinfo=TZ)  # after the report deadline (18/03/2021)
+        response = page.goto(link)
+        assert response is not None and response.status == 410
+        assert page.locator("h1").inner_text() == "Đường dẫn đã hết hạn"
+        assert page.locator("form").count() == 0
+        screenshot(page, tmp_path / "screenshots", "duong-dan-het-han")
+
+        forged = re.sub(r"/nop/(.)", lambda m: "/nop/" + ("A" if m[1] != "A" else "B"), link)
+        response = page.goto(forged)
+        assert response is not None and response.status == 404
+        assert page.locator("h1").inner_text() == "Đường dẫn không hợp lệ"
