@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,14 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 
 from tasks.render.chart import render_chart
-from tasks.render.docx_report import render_report_docx
+from tasks.render.docx_report import FinalInfo, annex_tables, render_report_docx
 from tests.sample_consolidation import UNITS, sample_consolidation
 
 NBSP = "\u00a0"
 
 
-def _render(tmp_path: Path, c: dict | None = None) -> Document:
-    out = render_report_docx(c or sample_consolidation(), tmp_path / "bao-cao.docx")
+def _render(tmp_path: Path, c: dict | None = None, **kwargs) -> Document:
+    out = render_report_docx(c or sample_consolidation(), tmp_path / "bao-cao.docx", **kwargs)
     assert out.exists()
     return Document(str(out))
 
@@ -94,7 +95,8 @@ def test_header_left_issuing_body(doc) -> None:
     assert left[1].text == "SỞ NỘI VỤ" and _runs_bold(left[1])
     # the short rule under the issuing body is a bottom border on the next (empty) paragraph
     assert left[2].text == "" and left[2]._p.find(qn("w:pPr") + "/" + qn("w:pBdr")) is not None
-    assert doc.tables[0].cell(1, 0).text == "Số: …/BC-SNV"
+    # a draft leaves the number blank for the văn thư
+    assert doc.tables[0].cell(1, 0).text == f"Số: {NBSP * 6}/BC-SNV"
 
 
 def test_header_right_national_title_and_date(doc) -> None:
@@ -105,7 +107,8 @@ def test_header_right_national_title_and_date(doc) -> None:
     assert right[1].runs[0].font.size == Pt(13)
     assert right[2]._p.find(qn("w:pPr") + "/" + qn("w:pBdr")) is not None
     date_para = doc.tables[0].cell(1, 1).paragraphs[0]
-    assert date_para.text == "Tuyên Quang, ngày 17 tháng 3 năm 2021"
+    # a draft carries no date (and never the day the file was generated, 17/3/2021 here)
+    assert date_para.text == f"Tuyên Quang, ngày{NBSP * 4}tháng{NBSP * 4}năm 20.."
     assert all(r.italic for r in date_para.runs)
 
 
@@ -117,9 +120,81 @@ def test_header_table_is_borderless(doc) -> None:
 
 def test_date_line_leading_zeros_in_vietnam_time(tmp_path: Path) -> None:
     c = sample_consolidation()
-    c["generated_at"] = "2021-01-04T18:30:00Z"  # already 5 January in Tuyên Quang
-    d = _render(tmp_path, c)
+    issued = datetime(2021, 1, 4, 18, 30, tzinfo=UTC)  # already 5 January in Tuyên Quang
+    d = _render(tmp_path, c, final=FinalInfo("3/BC-SNV", issued))
     assert d.tables[0].cell(1, 1).text == "Tuyên Quang, ngày 05 tháng 01 năm 2021"
+    d = _render(tmp_path, c, final=FinalInfo("3", date(2021, 3, 9)))
+    assert d.tables[0].cell(1, 1).text == "Tuyên Quang, ngày 09 tháng 3 năm 2021"
+    d = _render(tmp_path, c, final=FinalInfo("3", date(2021, 11, 25)))
+    assert d.tables[0].cell(1, 1).text == "Tuyên Quang, ngày 25 tháng 11 năm 2021"
+
+
+def _headers_text(d) -> list[str]:
+    s = d.sections[0]
+    return [p.text for h in (s.first_page_header, s.header) for p in h.paragraphs if p.text]
+
+
+def test_draft_is_marked_and_carries_no_number_or_date(tmp_path: Path) -> None:
+    d = _render(tmp_path)
+    assert _headers_text(d) == ["DỰ THẢO", "DỰ THẢO"]  # first page and every following page
+    mark = d.sections[0].first_page_header.paragraphs[0]
+    assert mark.alignment == 2 and _runs_bold(mark)  # top right, bold
+    subtitle = next(_text(p) for p in d.paragraphs if _text(p).startswith("(Kèm theo"))
+    assert subtitle == "(Kèm theo Báo cáo số       /BC-SNV ngày    tháng    năm 20..)"
+    text = "\n".join(_text(p) for p in _all_paragraphs(d))
+    assert "2021-03-17" not in text and "17 tháng 3" not in text  # the generation date appears nowhere
+
+
+def test_final_document_carries_number_and_issue_date(tmp_path: Path) -> None:
+    d = _render(tmp_path, final=FinalInfo("15", date(2021, 3, 19)))
+    assert d.tables[0].cell(1, 0).text == "Số: 15/BC-SNV"
+    assert d.tables[0].cell(1, 1).text == "Tuyên Quang, ngày 19 tháng 3 năm 2021"
+    assert _headers_text(d) == []
+    text = "\n".join(_text(p) for p in _all_paragraphs(d))
+    assert "DỰ THẢO" not in text.upper() and "dự thảo" not in text
+    assert "(Kèm theo Báo cáo số 15/BC-SNV ngày 19 tháng 3 năm 2021)" in text
+    # a full number as recorded is kept as is
+    d = _render(tmp_path, final=FinalInfo("15/BC-SNV", date(2021, 3, 19)))
+    assert d.tables[0].cell(1, 0).text == "Số: 15/BC-SNV"
+    assert d.core_properties.created == datetime(2021, 3, 19, 1, 0, tzinfo=UTC)  # 08:00 in Tuyên Quang, stored as UTC
+
+
+def test_document_number_is_checked() -> None:
+    for bad in ("", "…", "số 15", "/BC-SNV"):
+        with pytest.raises(ValueError, match="Số văn bản không hợp lệ"):
+            FinalInfo(bad, date(2021, 3, 19))
+
+
+def test_same_inputs_same_bytes(tmp_path: Path) -> None:
+    c = sample_consolidation()
+    for final in (None, FinalInfo("15", date(2021, 3, 19))):
+        a = render_report_docx(c, tmp_path / "a.docx", final=final).read_bytes()
+        b = render_report_docx(c, tmp_path / "b.docx", final=final).read_bytes()
+        assert a == b
+    assert a != render_report_docx(c, tmp_path / "c.docx").read_bytes()  # draft and final differ
+
+
+def test_large_province_gets_a_summary_annex(tmp_path: Path) -> None:
+    """Past the unit limit the annex rows are the reporting statuses, not 10,000 units."""
+    c = sample_consolidation()
+    d = _render(tmp_path, c, unit_limit=5)  # the sample has 9 units
+    annex = annex_tables(d)
+    rows = [[cell.text for cell in r.cells] for r in annex[0].rows]
+    names = [r[1] for r in rows[1:]]
+    assert names[-1] == "Tổng cộng" and len(rows) <= 6
+    assert names[:-1] == [n for n in ["Các đơn vị báo cáo đúng hạn", "Các đơn vị báo cáo muộn",
+                                      "Các đơn vị có báo cáo bị trả lại, chưa gửi lại", "Các đơn vị chưa báo cáo"]
+                          if n in names]
+    full = annex_tables(_render(tmp_path, c))
+    # same totals either way, and the status rows add up to them
+    assert [cell.text for cell in annex[0].rows[-1].cells] == [cell.text for cell in full[0].rows[-1].cells]
+    comp = c["completeness"]
+    counts = [int(r[-1].split()[0]) for r in rows[1:-1]]
+    assert sum(counts) == comp["expected_count"]
+    title = next(_text(p) for p in d.paragraphs if _text(p).startswith("PHỤ LỤC"))
+    assert title == "PHỤ LỤC: TỔNG HỢP SỐ LIỆU THEO TÌNH HÌNH BÁO CÁO"
+    note = next(_text(p) for p in d.paragraphs if "tệp Excel phụ lục" in _text(p))
+    assert "số liệu chi tiết của từng đơn vị (9 đơn vị) tại tệp Excel phụ lục kèm theo" in note
 
 
 def test_title_subject_and_recipient(doc) -> None:
@@ -401,7 +476,9 @@ def test_closing_sentence_keeps_the_signature_company(doc) -> None:
     assert sig._tbl.tr_lst[0].trPr.find(qn("w:cantSplit")) is not None
 
 
-def test_no_doubled_punctuation(doc) -> None:
+def test_no_doubled_punctuation(tmp_path: Path) -> None:
+    # the final document: a draft's blanks ("ngày    tháng    năm 20..") are there on purpose
+    doc = _render(tmp_path, final=FinalInfo("15", date(2021, 3, 19)))
     for p in _all_paragraphs(doc):
         text = _text(p).replace("./.", "")
         for bad in ("..", ".;", ";.", ",.", " .", " ,", "  ", ":."):

@@ -6,13 +6,26 @@ Two things a template cannot express are fixed afterwards with python-docx: the 
 issuing body, whose length depends on the name, and the annex column widths, whose number
 depends on the indicators (the annex is split into one table per kind of indicator, so it fits a
 landscape page up to about twenty indicators).
+
+Draft and final: without `FinalInfo` the document is a draft (dự thảo): "DỰ THẢO" at the top of
+every page, "Số:" and the place-date line left blank as a clerk leaves them for the văn thư. With
+`FinalInfo` (document number and issue date, recorded at approval) it carries the number and the
+issue date in Decree 30 form, and no draft marking. The same inputs give the same bytes.
+
+Scale: up to ANNEX_UNIT_LIMIT units the annex lists every unit; beyond it the annex is a summary
+by reporting status (a few rows whatever the number of units) and the per-unit figures are the
+annex workbook (.xlsx) alone, so the .docx and its PDF stay the same size at 10,000 units.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
+import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +37,7 @@ from docxtpl import DocxTemplate, InlineImage
 
 from tasks.render import prose
 from tasks.render.chart import render_chart
-from tasks.render.vietnamese_dates import format_date, format_date_line, format_number, nfc
+from tasks.render.vietnamese_dates import VN_TZ, format_date, format_date_line, format_number, nfc, to_local_date
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "templates" / "report" / "bao-cao.docx"
@@ -43,6 +56,55 @@ ANNEX_PART_TITLES = {"form": "Hình thức tuyên truyền", "topic": "Nội dun
                      "other": "Chỉ tiêu khác"}
 ROMAN_PARTS = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII"]
 HEADER_LEFT_COL_MM = 62
+
+DRAFT_MARK = "DỰ THẢO"
+BLANK = NBSP * 6  # the gap a clerk leaves for the văn thư to write the number or the day by hand
+# Per-unit annex rows up to this many units; beyond it a summary by status (the .xlsx has every unit).
+ANNEX_UNIT_LIMIT = 200
+SUMMARY_ANNEX_TITLE = "PHỤ LỤC: TỔNG HỢP SỐ LIỆU THEO TÌNH HÌNH BÁO CÁO"
+_NUMBER = re.compile(r"^\d+[A-Za-z]?(/[\w.\-–]+)*$")
+
+
+@dataclass(frozen=True)
+class FinalInfo:
+    """What approval records: the document number (số ký hiệu, '15/BC-SNV' or just '15') and the
+    issue date (ngày ban hành). Rendering with it makes the document final."""
+
+    number: str
+    issued_on: date
+
+    def __post_init__(self) -> None:
+        number = nfc(str(self.number)).strip()
+        if not number or not _NUMBER.match(number):
+            raise ValueError(f"Số văn bản không hợp lệ: {self.number!r} (ví dụ: 15/BC-SNV).")
+        object.__setattr__(self, "number", number)
+        if isinstance(self.issued_on, datetime):
+            object.__setattr__(self, "issued_on", to_local_date(self.issued_on))
+
+
+def number_suffix(document_number: str) -> str:
+    """'/BC-SNV' from the configured '…/BC-SNV' (or 'BC-SNV')."""
+    text = nfc(document_number or "").strip()
+    if "/" in text:
+        return text[text.index("/"):]
+    return f"/{text}" if text else ""
+
+
+def document_number(c: Mapping[str, Any], final: FinalInfo | None) -> str:
+    """The number as printed after 'Số:': blank in a draft, '15/BC-SNV' once issued."""
+    suffix = number_suffix(c["organisation"].get("document_number", ""))
+    if final is None:
+        return f"{BLANK}{suffix}"
+    return final.number if "/" in final.number else f"{final.number}{suffix}"
+
+
+def date_line(c: Mapping[str, Any], final: FinalInfo | None) -> str:
+    """'Tuyên Quang, ngày 05 tháng 4 năm 2021' once issued; a draft leaves day, month and year blank."""
+    place = c["organisation"]["place"]
+    if final is None:
+        gap = NBSP * 4
+        return nfc(f"{place}, ngày{gap}tháng{gap}năm 20..")
+    return format_date_line(place, final.issued_on)
 
 
 def _deep_nfc(value: Any) -> Any:
@@ -91,9 +153,14 @@ def annex_column_groups(c: Mapping[str, Any]) -> list[tuple[str, list[Mapping[st
     return out
 
 
-def annex_data(c: Mapping[str, Any]) -> dict[str, Any]:
+def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
+               unit_limit: int = ANNEX_UNIT_LIMIT) -> dict[str, Any]:
     """The annex: one table per part (forms, topics), every expected unit in config order in each,
-    blank values when the unit has no accepted report, and a totals row."""
+    blank values when the unit has no accepted report, and a totals row.
+
+    Past `unit_limit` units the rows are the reporting statuses instead of the units (see
+    summary_rows_by_status), so the table has a handful of rows whatever the number of units.
+    """
     comp = c.get("completeness", {})
     expected = comp.get("expected") or list(c.get("units", {}))
     accepted = set(comp.get("accepted", []))
@@ -106,6 +173,8 @@ def annex_data(c: Mapping[str, Any]) -> dict[str, Any]:
         return format_number(v) if v is not None else ""
 
     groups = annex_column_groups(c)
+    summarised = len(expected) > unit_limit
+    by_status = summary_rows_by_status(c, [i for _, inds in groups for i in inds]) if summarised else []
     kinds = list(dict.fromkeys(kind for kind, _ in groups))
     parts = []
     seen: set[str] = set()
@@ -117,11 +186,17 @@ def annex_data(c: Mapping[str, Any]) -> dict[str, Any]:
             title += " (tiếp theo)"
         seen.add(kind)
         rows = []
-        for no, unit in enumerate(expected, start=1):
-            unit_values = values.get(unit, {}) if unit in accepted else {}
-            rows.append({"no": str(no), "code": unit, "name": prose.unit_name(c, unit),
-                         "cells": [fmt(unit_values.get(i["code"])) for i in inds],
-                         "status": prose.unit_status(c, unit)})
+        if summarised:
+            for no, (label, members, sums) in enumerate(by_status, start=1):
+                rows.append({"no": str(no), "code": "", "name": label,
+                             "cells": [fmt(sums.get(i["code"])) for i in inds],
+                             "status": f"{format_number(members)} đơn vị"})
+        else:
+            for no, unit in enumerate(expected, start=1):
+                unit_values = values.get(unit, {}) if unit in accepted else {}
+                rows.append({"no": str(no), "code": unit, "name": prose.unit_name(c, unit),
+                             "cells": [fmt(unit_values.get(i["code"])) for i in inds],
+                             "status": prose.unit_status(c, unit)})
         parts.append({
             "title": title,
             "columns": [_annex_column(i) for i in inds],
@@ -131,14 +206,18 @@ def annex_data(c: Mapping[str, Any]) -> dict[str, Any]:
             "last": n == len(groups) - 1,
         })
     period = c["period"]
-    note = "Ô để trống: đơn vị chưa có báo cáo hợp lệ."
+    blank_note = "ô để trống: đơn vị chưa có báo cáo hợp lệ"
+    if summarised:
+        blank_note = (f"số liệu chi tiết của từng đơn vị ({format_number(len(expected))} đơn vị) "
+                      "tại tệp Excel phụ lục kèm theo")
+    note = blank_note[:1].upper() + blank_note[1:] + "."
     if period.get("cutoff_start") and period.get("cutoff_end"):
         note = (f"Số liệu chốt từ {format_date(period['cutoff_start'])} đến "
-                f"{format_date(period['cutoff_end'])}; ô để trống: đơn vị chưa có báo cáo hợp lệ.")
+                f"{format_date(period['cutoff_end'])}; {blank_note}.")
+    issued = format_date(final.issued_on) if final else f"ngày{NBSP * 4}tháng{NBSP * 4}năm 20.."
     return {
-        "title": ANNEX_TITLE,
-        "subtitle": f"(Kèm theo Báo cáo số {c['organisation'].get('document_number', '…')} "
-                    f"{format_date(c['generated_at'])})",
+        "title": SUMMARY_ANNEX_TITLE if summarised else ANNEX_TITLE,
+        "subtitle": f"(Kèm theo Báo cáo số {document_number(c, final)} {issued})",
         "parts": parts,
         # kept for templates written before the annex was split: all columns in one table
         "columns": [col for part in parts for col in part["columns"]],
@@ -150,13 +229,49 @@ def annex_data(c: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def summary_rows_by_status(c: Mapping[str, Any], inds: list[Mapping[str, Any]]
+                           ) -> list[tuple[str, int, dict[str, int]]]:
+    """(row label, number of units, sums per indicator) for each reporting status, in one pass.
+
+    Units without an accepted report have no figures, so their rows are blank.
+    """
+    comp = c.get("completeness", {})
+    expected = comp.get("expected") or list(c.get("units", {}))
+    accepted, late = set(comp.get("accepted", [])), set(comp.get("late", []))
+    rejected = set(comp.get("rejected", []))
+    values = c.get("values_by_unit", {})
+    codes = [i["code"] for i in inds]
+    groups: dict[str, tuple[list[str], dict[str, int]]] = {
+        prose.STATUS_ON_TIME: ([], {}), prose.STATUS_LATE: ([], {}),
+        prose.STATUS_REJECTED: ([], {}), prose.STATUS_MISSING: ([], {})}
+    for unit in expected:
+        if unit in accepted:
+            status = prose.STATUS_LATE if unit in late else prose.STATUS_ON_TIME
+        else:
+            status = prose.STATUS_REJECTED if unit in rejected else prose.STATUS_MISSING
+        members, sums = groups[status]
+        members.append(unit)
+        if unit in accepted:
+            unit_values = values.get(unit, {})
+            for code in codes:
+                v = unit_values.get(code)
+                if isinstance(v, int | float):
+                    sums[code] = sums.get(code, 0) + v
+    labels = {prose.STATUS_ON_TIME: "Các đơn vị báo cáo đúng hạn",
+              prose.STATUS_LATE: "Các đơn vị báo cáo muộn",
+              prose.STATUS_REJECTED: "Các đơn vị có báo cáo bị trả lại, chưa gửi lại",
+              prose.STATUS_MISSING: "Các đơn vị chưa báo cáo"}
+    return [(labels[s], len(members), sums) for s, (members, sums) in groups.items() if members]
+
+
 def subject_line(c: Mapping[str, Any]) -> str:
     """Subject under 'BÁO CÁO'; the period label is bound with no-break spaces so it never splits."""
     label = nfc(c["period"]["label"])
     return nfc(f"{c['report_title']} {label.replace(' ', NBSP)}".strip())
 
 
-def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = None) -> dict[str, Any]:
+def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = None, *,
+                  final: FinalInfo | None = None, unit_limit: int = ANNEX_UNIT_LIMIT) -> dict[str, Any]:
     """Everything the template needs; the chart is an InlineImage only when a template is given."""
     c = _deep_nfc(dict(consolidation))
     org = c["organisation"]
@@ -167,8 +282,9 @@ def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = N
     if prev:
         chart_caption += f" so với {prev.get('label', 'kỳ trước')}"
     ctx: dict[str, Any] = {
-        "org": org,
-        "date_line": format_date_line(org["place"], c["generated_at"]),
+        "org": {**org, "document_number": document_number(c, final)},
+        "date_line": date_line(c, final),
+        "draft": final is None,
         "subject": subject_line(c),
         "intro": prose.intro_paragraphs(c),
         "sections": prose.build_sections(c),
@@ -181,7 +297,7 @@ def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = N
         # the template writes the "- " bullet itself
         "recipients": [r[2:] if r.startswith("- ") else r for r in c.get("recipients", [])],
         "signer": c.get("signer", {}),
-        "annex": annex_data(c),
+        "annex": annex_data(c, final, unit_limit),
         "chart": "",
     }
     if tpl is not None and summary:
@@ -281,12 +397,74 @@ def _fit_annex_tables(doc: Any) -> None:
             _set_table_width(table, annex_widths_mm(n_cells - 3))
 
 
-def render_report_docx(consolidation: dict, out_path: Path, template_path: Path | None = None) -> Path:
-    """Write the consolidated report (.docx) for the People's Committee and return its path."""
+def _header_paragraph(header: Any, text: str) -> None:
+    """A right-aligned bold line at the top of a header (before the page number, if any)."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    first = header.paragraphs[0] if header.paragraphs else header.add_paragraph()
+    p = first.insert_paragraph_before() if first.text or first._p.findall(qn("w:fldSimple")) else first
+    p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    p.paragraph_format.space_after = Pt(0)
+    run = p.add_run(text)
+    run.bold = True
+    run.font.size = Pt(13)
+    run.font.name = "Times New Roman"
+
+
+def _mark_draft(doc: Any) -> None:
+    """'DỰ THẢO' at the top right of every page: the first page's header and the running one
+    (the landscape annex section inherits it)."""
+    section = doc.sections[0]
+    headers = [section.header]
+    if section.different_first_page_header_footer:
+        headers.insert(0, section.first_page_header)
+    for header in headers:
+        header.is_linked_to_previous = False
+        _header_paragraph(header, DRAFT_MARK)
+
+
+def _fix_core_properties(doc: Any, c: Mapping[str, Any], final: FinalInfo | None, title: str) -> None:
+    """Core properties from the inputs, never the clock: issue date when final, generation time when draft."""
+    props = doc.core_properties
+    if final is not None:
+        stamp = datetime.combine(final.issued_on, time(8, 0), VN_TZ)
+    else:
+        stamp = datetime.fromisoformat(str(c["generated_at"]).replace("Z", "+00:00"))
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=VN_TZ)
+    stamp = stamp.astimezone(UTC).replace(tzinfo=None)  # core.xml stores UTC ('…Z')
+    props.created = props.modified = stamp
+    props.last_printed = stamp
+    props.author = props.last_modified_by = "baocao"
+    props.revision = 1
+    props.title = title
+    props.subject = f"{DRAFT_MARK}" if final is None else final.number
+    props.language = "vi-VN"
+
+
+def stable_zip(data: bytes) -> bytes:
+    """Same parts, same bytes: fixed entry timestamps and attributes, entries in their original order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def render_report_docx(consolidation: dict, out_path: Path, template_path: Path | None = None, *,
+                       final: FinalInfo | None = None, unit_limit: int = ANNEX_UNIT_LIMIT) -> Path:
+    """Write the consolidated report (.docx) for the People's Committee and return its path.
+
+    Without `final` it is the draft shown for approval; with it, the document as issued.
+    """
     template_path = Path(template_path) if template_path else DEFAULT_TEMPLATE
     out_path = Path(out_path)
     tpl = DocxTemplate(str(template_path))
-    ctx = build_context(consolidation, tpl)
+    ctx = build_context(consolidation, tpl, final=final, unit_limit=unit_limit)
     tpl.render(ctx, autoescape=True)
     buf = io.BytesIO()
     tpl.save(buf)
@@ -294,6 +472,11 @@ def render_report_docx(consolidation: dict, out_path: Path, template_path: Path 
     doc = Document(buf)
     _fit_issuer_rule(doc, ctx["org"]["issuing_body"])
     _fit_annex_tables(doc)
+    if final is None:
+        _mark_draft(doc)
+    _fix_core_properties(doc, consolidation, final, ctx["subject"].replace(NBSP, " "))
+    out = io.BytesIO()
+    doc.save(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(str(out_path))
+    out_path.write_bytes(stable_zip(out.getvalue()))
     return out_path
