@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from tasks.context import open_context
-from tasks.dispatch import dispatch
 from tasks.messages import alert_mail
 from tasks.periods import TZ
+from tasks.sending import dispatch
 
 logger = logging.getLogger("baocao.alerts")
 

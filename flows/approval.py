@@ -31,10 +31,10 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from tasks.context import Context
-from tasks.dispatch import dispatch
 from tasks.messages import approval_mail, approval_reject_mail
+from tasks.outputs import output_paths
 from tasks.periods import TZ, Period
-from tasks.steps import output_paths
+from tasks.sending import dispatch
 
 ENTITY = "approval"
 # Audit actions that end a wait; "requested" followed by none of them means an approval is pending.

@@ -98,7 +98,7 @@ def check_config() -> None:
 def template(unit: str = typer.Option(..., "--unit", "-u", help="Mã đơn vị"), period: str | None = PeriodOpt,
              out: Path = typer.Option(..., "--out", "-o", help="Tệp .xlsx cần ghi")) -> None:
     """Ghi biểu mẫu (.xlsx) của một đơn vị cho một kỳ."""
-    from tasks.steps import unit_workbook
+    from tasks.channels import unit_workbook
 
     ctx = _ctx()
     u = ctx.cfg.unit(unit)
@@ -115,7 +115,7 @@ def template(unit: str = typer.Option(..., "--unit", "-u", help="Mã đơn vị"
 @app.command()
 def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "--json", help="In dạng JSON")) -> None:
     """Tình hình báo cáo của từng đơn vị trong kỳ."""
-    from tasks.steps import quarantine_rows, status_rows
+    from tasks.status import quarantine_rows, status_rows
 
     ctx = _ctx()
     p = _period(ctx, period)
@@ -282,7 +282,7 @@ def watch_folder(interval: float = typer.Option(10.0, help="Số giây giữa ha
                  period: str | None = PeriodOpt) -> None:
     """Theo dõi thư mục inbox: mỗi tệp mới phát sự kiện để Prefect thu và kiểm tra ngay."""
     _prefect_env()
-    from flows.watch_folder import watch
+    from flows.watchers.folder import watch
 
     ctx = _ctx()
     console.print(f"Đang theo dõi {ctx.inbox} (quét mỗi {interval:g} giây). Nhấn Ctrl+C để dừng.")
@@ -321,13 +321,14 @@ def watch(period: str | None = PeriodOpt,
         err.print("[red]Kênh IMAP chưa bật[/red] (channels.imap.enabled trong settings.yaml).")
         raise typer.Exit(2)
     _prefect_env()
-    from flows.cycle import _publish_outcomes
-    from tasks.dispatch import dispatch
-    from tasks.mail_channel import watch_mailbox
-    from tasks.steps import Outcome, rejection_mails
+    from flows.events import publish_outcomes
+    from flows.watchers.mailbox import watch_mailbox
+    from tasks.replies import rejection_mails
+    from tasks.sending import dispatch
+    from tasks.types import Outcome
 
     def on_outcomes(outcomes: list[Outcome]) -> None:
-        rows = [o.__dict__ for o in outcomes]
+        rows = [o.to_dict() for o in outcomes]
         for row in rows:
             _print_outcome(row)
         result = dispatch(ctx, rejection_mails(ctx, outcomes))
@@ -336,7 +337,7 @@ def watch(period: str | None = PeriodOpt,
         for key, reason in result.failed:
             console.print(f"[red]Không gửi được[/red] {key}: {reason}")
         try:
-            _publish_outcomes(ctx, p, rows)
+            publish_outcomes(ctx, p, rows)
         except Exception as exc:  # events are a convenience; the submission is already stored
             err.print(f"[yellow]Không phát được sự kiện Prefect:[/yellow] {exc}")
 

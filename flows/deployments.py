@@ -7,73 +7,25 @@ hand with `prefect deployment run <flow>/baocao --param period=2021-03` or from 
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-OFFLINE_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # server telemetry (sens-o-matic.prefect.io)
-    "DO_NOT_TRACK": "1",  # client SDK analytics
-    "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-}
-
-
-def ensure_offline() -> None:
-    """Nothing in baocao reaches the internet: switch Prefect's telemetry off before it starts."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-
+from flows.offline import ensure_offline  # noqa: E402
 
 ensure_offline()
 
-from prefect import flow, get_run_logger  # noqa: E402
 from prefect.deployments.runner import EntrypointType, RunnerDeployment  # noqa: E402
 from prefect.events import DeploymentEventTrigger  # noqa: E402
 from prefect.schedules import Cron, Schedule  # noqa: E402
 
 from flows import cycle  # noqa: E402
-from flows.alerts import alert_operator  # noqa: E402
-from flows.approval import approval_pending  # noqa: E402
+from flows.events import PERIOD_COMPLETE, SUBMISSION_RECEIVED  # noqa: E402
 from tasks.config import Settings  # noqa: E402
-from tasks.periods import TZ  # noqa: E402
 
 DEPLOYMENT_NAME = "baocao"
-SUBMISSION_RECEIVED = "baocao.submission.received"
-PERIOD_COMPLETE = "baocao.period.complete"
 TAGS = ["baocao"]
 # The event's period label (empty = the current period) becomes the run's `period` parameter.
 PERIOD_FROM_EVENT = "{{ event.resource.get('baocao.period', '') }}"
-
-
-@flow(name="consolidate_after_deadline", flow_run_name=lambda: cycle._period_name("Tổng hợp sau hạn"),
-      log_prints=True, on_failure=[alert_operator])
-def consolidate_after_deadline(period: str | None = None, config_dir: str | None = None,
-                               data_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
-    """Daily scheduled consolidation: acts only once the unit deadline has passed and until delivery.
-
-    It also stands still while the report awaits the Director's approval (see flows/approval.py).
-
-    Before the deadline a complete period is consolidated by the `baocao.period.complete` trigger instead.
-    """
-    ctx = cycle._ctx(config_dir, data_dir)
-    p = ctx.period(period)
-    day = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
-    deadline = ctx.unit_deadline(p)
-    logger = get_run_logger()
-    if day <= deadline:
-        logger.info("Kỳ %s: chưa hết hạn của các đơn vị (%s), chưa tổng hợp", p.key, f"{deadline:%d/%m/%Y}")
-        return {"period": p.key, "skipped": "before_deadline"}
-    delivered = ctx.ledger.message(f"delivery:{ctx.cfg.report.id}:{p.key}")
-    if delivered is not None and delivered.status in ("written", "sent"):
-        logger.info("Kỳ %s: báo cáo đã gửi, không tổng hợp lại", p.key)
-        return {"period": p.key, "skipped": "delivered"}
-    if approval_pending(ctx, p):
-        # rewriting the files now would void the approval the Director is giving to the current ones
-        logger.info("Kỳ %s: báo cáo đang chờ %s phê duyệt, không tổng hợp lại", p.key,
-                    ctx.cfg.settings.approval.signer or "người ký")
-        return {"period": p.key, "skipped": "approval_pending"}
-    return {"period": p.key, **cycle.consolidate_report(p.key, config_dir, data_dir, today=today)}
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
@@ -114,7 +66,7 @@ DESCRIPTIONS = {
 def flows() -> dict[str, Any]:
     return {"request_reports": cycle.request_reports, "collect_submissions": cycle.collect_submissions,
             "send_reminders": cycle.send_reminders, "consolidate_report": cycle.consolidate_report,
-            "consolidate_after_deadline": consolidate_after_deadline, "deliver_report": cycle.deliver_report,
+            "consolidate_after_deadline": cycle.consolidate_after_deadline, "deliver_report": cycle.deliver_report,
             "report_cycle": cycle.report_cycle}
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
-from tasks.models import Issue, ParsedSheet, RawValue
 from tasks.text import a1, clean, label_key
+from tasks.types import Issue, ParsedSheet, RawValue
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 _UNIT_LABEL = label_key("Mã đơn vị")

@@ -15,10 +15,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tasks.config import AppConfig, Unit
-from tasks.mail.compose import Attachment, OutgoingMail
 from tasks.periods import Period, working_days_until
 from tasks.render.vietnamese_dates import format_date, format_number, format_percent
 from tasks.text import nfc
+from tasks.transports.mail.compose import Attachment, OutgoingMail
+from tasks.types import MessageKind, message_key
 
 TEMPLATES_DIR = Path(os.environ.get("BAOCAO_TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates"))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,7 +66,8 @@ def _mail(cfg: AppConfig, *, key: str, kind: str, to: list[str] | tuple[str, ...
 def request_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, workbook: bytes | None,
                  workbook_name: str, sheet_tab: str | None = None, sheet_url: str | None = None) -> OutgoingMail:
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
-    return _mail(cfg, key=f"request:{cfg.report.id}:{period.key}:{unit.code}", kind="request", to=unit.emails,
+    return _mail(cfg, key=message_key(MessageKind.REQUEST, cfg.report.id, period.key, unit.code), kind="request",
+                 to=unit.emails,
                  subject=f"Đề nghị báo cáo {cfg.report.title.lower()} {period.label} – hạn {deadline:%d/%m/%Y}",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
                  attachments=attachments, attachment_name=workbook_name, sheet_tab=sheet_tab, sheet_url=sheet_url)
@@ -76,7 +78,7 @@ def reminder_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, to
     days_left = working_days_until(today, deadline)  # what the unit can still use: weekends and Tết excluded
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
     when = f"còn {days_left} ngày làm việc" if days_left > 0 else "hạn cuối hôm nay" if days_left == 0 else "đã quá hạn"
-    return _mail(cfg, key=f"reminder:{cfg.report.id}:{period.key}:{unit.code}:{today.isoformat()}",
+    return _mail(cfg, key=message_key(MessageKind.REMINDER, cfg.report.id, period.key, unit.code, today.isoformat()),
                  kind="reminder", to=unit.emails, subject=f"Nhắc gửi báo cáo {period.label} ({when})",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
                  days_left=days_left, last_errors=last_errors, attachments=attachments)
@@ -87,7 +89,7 @@ def rejection_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, s
                    warnings: list[Mapping[str, Any]], workbook: bytes | None, workbook_name: str,
                    to: tuple[str, ...] | None = None) -> OutgoingMail:
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
-    return _mail(cfg, key=f"rejection:{cfg.report.id}:{period.key}:{unit.code}:{submission_key}",
+    return _mail(cfg, key=message_key(MessageKind.REJECTION, cfg.report.id, period.key, unit.code, submission_key),
                  kind="rejection", to=to or unit.emails,
                  subject=f"Báo cáo {period.label} chưa hợp lệ – đề nghị sửa và gửi lại",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
@@ -98,7 +100,7 @@ def rejection_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, s
 def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any]) -> OutgoingMail:
     units = {u.code: u for u in cfg.units}
     pick = lambda key: [units[c] for c in completeness[key]]  # noqa: E731
-    return _mail(cfg, key=f"overdue:{cfg.report.id}:{period.key}", kind="overdue",
+    return _mail(cfg, key=message_key(MessageKind.OVERDUE, cfg.report.id, period.key), kind="overdue",
                  to=[cfg.settings.organisation.operator_email],
                  subject=f"Đôn đốc: {completeness['missing_count']} đơn vị chưa có báo cáo hợp lệ {period.label}",
                  tag=subject_tag(cfg, period), period=period, deadline=deadline,
@@ -127,7 +129,7 @@ def delivery_mail(cfg: AppConfig, period: Period, consolidation: Mapping[str, An
         {"label": inds[c]["label"], "value": format_number(consolidation["totals"].get(c, 0)), "unit": inds[c]["unit"]}
         for c in consolidation["main_indicators"]
     ]
-    key = f"delivery:{cfg.report.id}:{period.key}" + (f":resend{resend}" if resend else "")
+    key = message_key(MessageKind.DELIVERY, cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
     return _mail(cfg, key=key, kind="delivery", to=to, cc=tuple(cc),
                  subject=f"Báo cáo {cfg.report.title.lower()} {period.label}", tag=subject_tag(cfg, period),
                  period=period, recipient_line=cfg.report.recipient_line, key_numbers=key_numbers,
@@ -137,7 +139,8 @@ def delivery_mail(cfg: AppConfig, period: Period, consolidation: Mapping[str, An
 
 def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, error: str, at: str,
                command: str, url: str | None = None) -> OutgoingMail:
-    return _mail(cfg, key=f"alert:{flow_run}", kind="alert", to=[cfg.settings.organisation.operator_email],
+    return _mail(cfg, key=message_key(MessageKind.ALERT, flow_run), kind="alert",
+                 to=[cfg.settings.organisation.operator_email],
                  subject=f"Lỗi khi chạy {flow_name} ({period.label})", tag=subject_tag(cfg, period),
                  period=period, flow_name=flow_name, flow_run=flow_run, error=error, at=at, command=command,
                  url=url)
@@ -148,7 +151,7 @@ def approval_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, url: str 
                   expires_at: str = "") -> OutgoingMail:
     """Ask the signer to approve the consolidated report in the Prefect UI; reminder > 0 repeats the ask."""
     approval = cfg.settings.approval
-    key = f"approval:{cfg.report.id}:{period.key}:{flow_run_id}:{reminder}"
+    key = message_key(MessageKind.APPROVAL, cfg.report.id, period.key, flow_run_id, reminder)
     prefix = f"Nhắc lần {reminder}: " if reminder else ""
     return _mail(cfg, key=key, kind="approval", to=[approval.signer_email],
                  subject=f"{prefix}Đề nghị phê duyệt báo cáo {cfg.report.title.lower()} {period.label}",
@@ -160,7 +163,7 @@ def approval_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, url: str 
 def approval_reject_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, signer: str, comment: str,
                            url: str | None, at: str) -> OutgoingMail:
     """Tell the operator the signer sent the report back, with the signer's comment."""
-    return _mail(cfg, key=f"approval_reject:{cfg.report.id}:{period.key}:{flow_run_id}",
+    return _mail(cfg, key=message_key(MessageKind.APPROVAL_REJECT, cfg.report.id, period.key, flow_run_id),
                  kind="approval_reject", to=[cfg.settings.organisation.operator_email],
                  subject=f"Báo cáo {period.label} bị trả lại, chưa gửi UBND tỉnh", tag=subject_tag(cfg, period),
                  period=period, signer=signer, comment=comment, url=url, at=at, flow_run_id=flow_run_id)

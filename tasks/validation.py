@@ -17,9 +17,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
-from tasks.models import Issue, ParsedSheet
 from tasks.periods import Period, PeriodError, parse_period
 from tasks.text import clean, from_legacy, nfc
+from tasks.types import Issue, ParsedSheet
 
 _PLAIN_INT = re.compile(r"^[+-]?\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+$")  # Vietnamese grouping: 1.000 is one thousand

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.channels.folder import FolderChannel
 from tasks.context import Context
 from tasks.samples import BASE, Sample, render_sample
+from tasks.types import Document
 
 
 def filled(ctx: Context, unit: str = "VP", period: str = "2021-03", **changes: Any) -> bytes:
@@ -26,3 +28,8 @@ def mark_delivered(ctx: Context, period: str) -> None:
                               report_id=ctx.cfg.report.id, period=period, unit_code=None,
                               recipients=["ubnd@tuyenquang.gov.vn"], subject="test", message_id="<t@x>",
                               status="written")
+
+
+def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Document]:
+    """The inbox files as documents, as the folder channel reads them (recorded contents skipped)."""
+    return FolderChannel(ctx).documents(known)

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.consolidate import build_consolidation
 from tasks.context import Context, open_context
+from tasks.outputs import write_outputs
 from tasks.samples import drop_samples
-from tasks.steps import build_consolidation, write_outputs
 
 pytestmark = pytest.mark.slow
 PERIOD = "2021-03"
@@ -32,7 +33,8 @@ def _configure(config_dir: Path, **approval: Any) -> None:
 def _consolidated(config_dir: Path, data_dir: Path, out: Path) -> Context:
     """A consolidated March report on disk, built with the plain steps (the flows are tested elsewhere)."""
     ctx = open_context(config_dir, data_dir)
-    from tasks.steps import folder_documents, process_documents
+    from tasks.collect import process_documents
+    from tests.helpers import folder_documents
 
     drop_samples(ctx, PERIOD)
     p = ctx.period(PERIOD)
@@ -151,7 +153,7 @@ def test_files_rewritten_while_waiting_void_the_approval(prefect_engine, config_
     from prefect.flow_runs import resume_flow_run
 
     from flows.approval import approval_pending
-    from flows.deployments import consolidate_after_deadline
+    from flows.cycle import consolidate_after_deadline
 
     monkeypatch.setenv("BAOCAO_APPROVAL_POLL_SECONDS", "1")
     _configure(config_dir, remind_after_hours=24, timeout_hours=1)

@@ -5,15 +5,15 @@ import json
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks import steps
+from tasks.collect import process_documents
 from tasks.samples import drop_samples
-from tests.helpers import mark_delivered
+from tests.helpers import folder_documents, mark_delivered
 
 
 def _collect_march(ctx):
     mark_delivered(ctx, "2021-02")
     drop_samples(ctx, "2021-03")
-    steps.process_documents(ctx, ctx.period("2021-03"), steps.folder_documents(ctx))
+    process_documents(ctx, ctx.period("2021-03"), folder_documents(ctx))
 
 
 def test_status_json(ctx, config_dir):

@@ -4,10 +4,13 @@ import hashlib
 import os
 from datetime import datetime
 
-from tasks import steps
+from tasks.collect import process_document, process_documents
+from tasks.consolidate import build_consolidation
 from tasks.periods import TZ
+from tasks.request import request_mails
 from tasks.samples import drop_samples
-from tests.helpers import filled, mark_delivered
+from tasks.status import quarantine_rows, status_rows
+from tests.helpers import filled, folder_documents, mark_delivered
 
 
 def _drop(ctx, name, data, when="2021-03-15T09:00"):
@@ -21,8 +24,8 @@ def _drop(ctx, name, data, when="2021-03-15T09:00"):
 
 def _collect(ctx, period="2021-03"):
     p = ctx.period(period)
-    docs = steps.folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
-    return steps.process_documents(ctx, p, docs)
+    docs = folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
+    return process_documents(ctx, p, docs)
 
 
 def test_demo_month_outcomes(ctx):
@@ -44,7 +47,7 @@ def test_demo_month_outcomes(ctx):
     subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
     ccvc = [(s.filename, s.status) for s in subs if s.unit_code == "CCVC"]
     assert ccvc == [("CCVC.xlsx", "superseded"), ("CCVC - bo sung.xlsx", "accepted")]
-    rows = {r["unit"]: r for r in steps.status_rows(ctx, ctx.period("2021-03"))}
+    rows = {r["unit"]: r for r in status_rows(ctx, ctx.period("2021-03"))}
     assert {u: r["status_vi"] for u, r in rows.items()} == {
         "VP": "Đúng hạn", "TTr": "Đúng hạn", "TCBC": "Đúng hạn", "CCHC": "Đúng hạn", "XDCQ": "Muộn",
         "CCVC": "Đúng hạn", "TĐKT": "Bị trả lại", "BTG": "Chưa báo cáo", "VTLT": "Đúng hạn"}
@@ -67,10 +70,10 @@ def test_collecting_twice_records_nothing_new(ctx):
 
 def test_record_is_idempotent_at_the_ledger(ctx):
     path = _drop(ctx, "vp.xlsx", filled(ctx, "VP"))
-    doc = steps.folder_documents(ctx)[0]
+    doc = folder_documents(ctx)[0]
     p = ctx.period("2021-03")
-    assert steps.process_document(ctx, p, doc).status == "accepted"
-    assert steps.process_document(ctx, p, doc).status == "duplicate"
+    assert process_document(ctx, p, doc).status == "accepted"
+    assert process_document(ctx, p, doc).status == "duplicate"
     assert path.exists()
 
 
@@ -80,7 +83,7 @@ def test_broken_file_does_not_hide_other_units(ctx):
     outcomes = _collect(ctx)
     assert [o.status for o in outcomes] == ["rejected", "accepted"]
     assert "tệp bị hỏng" in outcomes[0].errors[0]["message"]
-    quarantine = steps.quarantine_rows(ctx, ctx.period("2021-03"))
+    quarantine = quarantine_rows(ctx, ctx.period("2021-03"))
     assert [q["source"] for q in quarantine] == ["inbox/a-broken.xlsx"]
 
 
@@ -88,7 +91,7 @@ def test_later_rejected_resubmission_keeps_accepted_one(ctx):
     _drop(ctx, "vp1.xlsx", filled(ctx, "VP"), "2021-03-15T09:00")
     _drop(ctx, "vp2.xlsx", filled(ctx, "VP", W01="nhiều"), "2021-03-16T09:00")
     assert [o.status for o in _collect(ctx)] == ["accepted", "rejected"]
-    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
+    row = next(r for r in status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
     assert row["status"] == "on_time"
 
 
@@ -97,7 +100,7 @@ def test_operator_reopens_a_rejected_submission(ctx):
     (o,) = _collect(ctx)
     assert o.status == "rejected"
     ctx.ledger.reopen(o.submission_id, "Đơn vị xác nhận hội nghị trực tuyến, không thống kê người dự")
-    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "BTG")
+    row = next(r for r in status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "BTG")
     assert row["status"] == "on_time"
     assert ctx.ledger.audit_events("submission")[-1].detail["note"].startswith("Đơn vị xác nhận")
 
@@ -124,7 +127,7 @@ def test_reopened_submission_counts_its_values(ctx):
     (o,) = _collect(ctx)
     assert o.status == "rejected"
     ctx.ledger.reopen(o.submission_id, "Văn phòng xác nhận hình thức khác qua điện thoại")
-    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    c = build_consolidation(ctx, ctx.period("2021-03"))
     assert c["totals"]["W01"] == 9 and c["values_by_unit"]["CCHC"]["H02"] == 150
 
 
@@ -132,9 +135,9 @@ def test_correction_after_deadline_keeps_unit_on_time(ctx):
     _drop(ctx, "vp1.xlsx", filled(ctx, "VP"), "2021-03-15T09:00")
     _drop(ctx, "vp2.xlsx", filled(ctx, "VP", W01=13), "2021-03-20T09:00")
     _collect(ctx)
-    row = next(r for r in steps.status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
+    row = next(r for r in status_rows(ctx, ctx.period("2021-03")) if r["unit"] == "VP")
     assert row["status"] == "on_time"
-    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    c = build_consolidation(ctx, ctx.period("2021-03"))
     assert c["totals"]["W01"] == 13 and c["completeness"]["on_time"] == ["VP"]
 
 
@@ -148,9 +151,9 @@ def test_reopen_refuses_unknown_unit(ctx):
 
 
 def test_resend_keeps_every_eml(ctx):
-    from tasks.dispatch import dispatch
+    from tasks.sending import dispatch
 
-    mails = steps.request_mails(ctx, ctx.period("2021-03"), [ctx.cfg.unit("VP")])
+    mails = request_mails(ctx, ctx.period("2021-03"), [ctx.cfg.unit("VP")])
     assert dispatch(ctx, mails).written == ["request:cchc-tuyen-truyen:2021-03:VP"]
     assert dispatch(ctx, mails).skipped == ["request:cchc-tuyen-truyen:2021-03:VP"]
     dispatch(ctx, mails, resend=True)

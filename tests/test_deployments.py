@@ -134,7 +134,7 @@ def _check_schedules(ids: dict) -> None:
 
 @pytest.mark.slow
 def test_scheduled_consolidation_acts_after_the_deadline_until_delivery(prefect_engine, ctx, config_dir) -> None:
-    from flows.deployments import consolidate_after_deadline
+    from flows.cycle import consolidate_after_deadline
 
     args = {"period": "2021-03", "config_dir": str(config_dir), "data_dir": str(ctx.data_dir)}
     assert ctx.unit_deadline(ctx.period("2021-03")).isoformat() == "2021-03-16"

@@ -1,5 +1,5 @@
 """The email channel end to end: requests, rejections and delivery over a real SMTP server (aiosmtpd),
-submissions from a real IMAP server (Dovecot), through tasks.steps / dispatch / mail_channel and the
+submissions from a real IMAP server (Dovecot), through tasks.collect / sending / channels.email and the
 Prefect flows. Everything runs on 127.0.0.1; no test asserts on speed."""
 
 from __future__ import annotations
@@ -24,17 +24,25 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks import steps
+from flows.watchers.mailbox import watch_mailbox
+from tasks.channels.email import EmailChannel
+from tasks.collect import collect_from, process_documents
+from tasks.consolidate import build_consolidation
 from tasks.context import Context, open_context
-from tasks.dispatch import dispatch
+from tasks.deliver import delivery_mails
 from tasks.intake import parse_grid, read_grid
-from tasks.mail.compose import compose_message
-from tasks.mail.imap import PROCESSED_KEYWORD, ImapMailbox
-from tasks.mail_channel import collect_mailbox, watch_mailbox
+from tasks.outputs import write_outputs
 from tasks.periods import TZ
+from tasks.remind import overdue_mails, reminder_mails
 from tasks.render.vietnamese_dates import format_number
+from tasks.replies import rejection_mails
+from tasks.request import request_mails
+from tasks.sending import dispatch
+from tasks.status import quarantine_rows, status_rows
+from tasks.transports.mail.compose import compose_message
+from tasks.transports.mail.imap import PROCESSED_KEYWORD, ImapMailbox
 from tasks.workbook import template_grid, write_template_xlsx
-from tests.helpers import filled
+from tests.helpers import filled, folder_documents
 from tests.servers.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, dovecot_server
 from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
 
@@ -180,11 +188,11 @@ def test_request_batch_over_one_connection_idempotent_and_resend(mail: Mail, pre
     assert b"filename*=utf-8''BC-CCHC-2021-03-T%C4%90KT.xlsx" in raw
 
     # run again: nothing goes out twice, no connection opened
-    again = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    again = dispatch(m.ctx, request_mails(m.ctx, period, m.ctx.cfg.active_units))
     assert again.sent == [] and len(again.skipped) == 9
     assert len(m.smtp.received) == 9 and m.smtp.connections == 1
     # the operator asks to resend: everything again, new Message-IDs in the ledger
-    resent = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units), resend=True)
+    resent = dispatch(m.ctx, request_mails(m.ctx, period, m.ctx.cfg.active_units), resend=True)
     assert len(resent.sent) == 9 and m.smtp.connections == 2
     assert len(m.smtp.received) == 18
     last = m.received()[-1]
@@ -197,7 +205,7 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     period = m.ctx.period(PERIOD)
     m.smtp.faults.drop_after = 3  # each connection dies after 3 accepted messages
     m.smtp.faults.reject_rcpt = {m.email_of("BTG")}
-    report = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    report = dispatch(m.ctx, request_mails(m.ctx, period, m.ctx.cfg.active_units))
 
     assert [k for k, _ in report.failed] == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"]
     assert "550" in report.failed[0][1] and m.email_of("BTG") in report.failed[0][1]
@@ -212,7 +220,7 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     m.smtp.faults.reject_rcpt = set()
     m.smtp.faults.drop_after = None
     m.smtp.faults.fail_mail = 1
-    again = dispatch(m.ctx, steps.request_mails(m.ctx, period, m.ctx.cfg.active_units))
+    again = dispatch(m.ctx, request_mails(m.ctx, period, m.ctx.cfg.active_units))
     assert again.sent == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"] and again.failed == []
     assert len(again.skipped) == 8 and len(m.smtp.received) == 9
     assert m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG").status == "sent"
@@ -232,7 +240,7 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
                                         ("XDCQ lần 2.xlsx", filled(m.ctx, "XDCQ", PERIOD, W01=3))]))
     deliver(m, reply(m, "TĐKT", files=[workbook(m, "TĐKT", H01=1, H02=0, H03=-1, W01="nhiều")]))
 
-    outcomes = collect_mailbox(m.ctx, period)
+    outcomes = collect_from(m.ctx, period, EmailChannel(m.ctx))
     status = [(o.unit_code, o.status) for o in outcomes]
     assert status == [("VP", "accepted"), ("TTr", "quarantined"), ("TCBC", "quarantined"),
                       ("CCHC", "rejected"), ("XDCQ", "accepted"), ("XDCQ", "accepted"), ("TĐKT", "rejected")]
@@ -243,10 +251,10 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     assert len(tdkt_errors) >= 3
 
     # quarantined mail is kept and listed for the operator, never counted
-    listed = steps.quarantine_rows(m.ctx, period)
+    listed = quarantine_rows(m.ctx, period)
     assert {(q["sender"], q["status"]) for q in listed} == {("nguoi.la@example.org", "quarantined"),
                                                            (m.email_of("TCBC"), "quarantined")}
-    rows = {r["unit"]: r["status"] for r in steps.status_rows(m.ctx, period)}
+    rows = {r["unit"]: r["status"] for r in status_rows(m.ctx, period)}
     assert rows["TTr"] == "missing" and rows["TCBC"] == "missing"
     assert rows["VP"] == "on_time" and rows["XDCQ"] == "on_time" and rows["CCHC"] == "rejected"
     xdcq = [(s.filename, s.status) for s in subs(m) if s.unit_code == "XDCQ"]
@@ -264,7 +272,7 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     assert {q["sender"] for q in shown["quarantined"]} == {"nguoi.la@example.org", m.email_of("TCBC")}
 
     # rejection replies: to the sender, every error listed, the workbook attached again
-    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes))
+    report = dispatch(m.ctx, rejection_mails(m.ctx, outcomes))
     assert len(report.sent) == 2 and report.failed == []
     by_rcpt = {tuple(r.rcpt_tos): email.message_from_bytes(r.data, policy=email.policy.default)
                for r in m.smtp.received}
@@ -280,10 +288,10 @@ def test_replies_accept_quarantine_reject_and_answer(mail: Mail) -> None:
     assert len(attachments(tdkt)) == 1
     assert "ngày 16 tháng 3 năm 2021" in html
     # the same outcomes answered again: nothing sent twice
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes)).sent == []
+    assert dispatch(m.ctx, rejection_mails(m.ctx, outcomes)).sent == []
 
     # collecting again finds nothing new
-    assert collect_mailbox(m.ctx, period) == []
+    assert collect_from(m.ctx, period, EmailChannel(m.ctx)) == []
     assert len(subs(m)) == 7
 
 
@@ -294,10 +302,10 @@ def test_file_without_unit_code_from_a_contact_is_answered(mail: Mail) -> None:
     grid = template_grid(m.ctx.cfg.report, unit, period, m.ctx.unit_deadline(period))
     next(row for row in grid if row[0] == "Mã đơn vị")[1] = None  # the unit cleared the cell, no tag either
     deliver(m, reply(m, "VTLT", tag="", files=[("bao cao.xlsx", write_template_xlsx(grid, m.ctx.cfg.report))]))
-    [outcome] = collect_mailbox(m.ctx, period)
+    [outcome] = collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert (outcome.unit_code, outcome.status) == (None, "rejected")
-    assert [q["sender"] for q in steps.quarantine_rows(m.ctx, period)] == [m.email_of("VTLT")]  # listed, not counted
-    report = dispatch(m.ctx, steps.rejection_mails(m.ctx, [outcome]))
+    assert [q["sender"] for q in quarantine_rows(m.ctx, period)] == [m.email_of("VTLT")]  # listed, not counted
+    report = dispatch(m.ctx, rejection_mails(m.ctx, [outcome]))
     assert len(report.sent) == 1
     [answer] = m.received()
     assert [a.addr_spec for a in answer["To"].addresses] == [m.email_of("VTLT")]
@@ -344,7 +352,7 @@ def test_own_mail_and_auto_replies_are_not_reports(mail: Mail) -> None:
     period = m.ctx.period(PERIOD)
     office = m.ctx.cfg.settings.organisation
     assert m.email_of("VP") == office.office_email
-    [request] = steps.request_mails(m.ctx, period, [m.ctx.cfg.unit("VP")])
+    [request] = request_mails(m.ctx, period, [m.ctx.cfg.unit("VP")])
     own = compose_message(request, office.office_email, office.office_name)  # e.g. its Bcc copy to the Office
     deliver(m, own.data)
     # the same message after a relay dropped the X- and Auto-Submitted headers: its Message-ID is still ours
@@ -361,7 +369,7 @@ def test_own_mail_and_auto_replies_are_not_reports(mail: Mail) -> None:
     assert b"\r\nAuto-Submitted: no\r\n" in ttr
     deliver(m, ttr)
 
-    outcomes = collect_mailbox(m.ctx, period)
+    outcomes = collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted"), ("TTr", "accepted")]
     assert sorted((s.unit_code, s.status) for s in subs(m)) == [("TTr", "accepted"), ("VP", "accepted")]
     audit = ignored_audit(m)
@@ -369,10 +377,10 @@ def test_own_mail_and_auto_replies_are_not_reports(mail: Mail) -> None:
     assert "X-Baocao-Key" in audit[own.message_id] and "Message-ID" in audit[stripped_id]
     assert "auto-replied" in audit["<vang-mat.TTr@donvi.test>"]
     # nothing to answer, nothing deleted, everything marked and not read again
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, outcomes)).sent == []
+    assert dispatch(m.ctx, rejection_mails(m.ctx, outcomes)).sent == []
     assert m.smtp.received == []
     assert m.imap.count("INBOX") == 5 and unmarked(m) == []
-    assert collect_mailbox(m.ctx, period) == []
+    assert collect_from(m.ctx, period, EmailChannel(m.ctx)) == []
     assert len(ignored_audit(m)) == 3 and len(subs(m)) == 2
 
 
@@ -390,7 +398,7 @@ def test_mail_from_the_office_address_is_not_a_report(mail: Mail) -> None:
     deliver(m, reply(m, None, sender=f"Văn phòng Sở <{office.upper()}>", tag="", msgid="<ghi-chu@snv.test>"))
     deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
 
-    outcomes = collect_mailbox(m.ctx, period)
+    outcomes = collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
     assert [(s.unit_code, s.sender) for s in subs(m)] == [("VP", m.email_of("VP"))]
     audit = ignored_audit(m)
@@ -406,11 +414,11 @@ def test_reminders_and_overdue_summary(mail: Mail) -> None:
     deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
     deliver(m, reply(m, "TTr", files=[workbook(m, "TTr", H01=1, H02=0)]))
     deliver(m, reply(m, "XDCQ", files=[workbook(m, "XDCQ")]), when="2021-03-19T08:00")
-    collect_mailbox(m.ctx, period)
+    collect_from(m.ctx, period, EmailChannel(m.ctx))
 
-    assert steps.reminder_mails(m.ctx, period, date(2021, 3, 15)) == []  # 1 day left: not a reminder day
-    assert steps.reminder_mails(m.ctx, period, date(2021, 3, 14)) == []  # a Sunday: no reminders
-    report = dispatch(m.ctx, steps.reminder_mails(m.ctx, period, date(2021, 3, 12)))  # Fri, 2 working days before
+    assert reminder_mails(m.ctx, period, date(2021, 3, 15)) == []  # 1 day left: not a reminder day
+    assert reminder_mails(m.ctx, period, date(2021, 3, 14)) == []  # a Sunday: no reminders
+    report = dispatch(m.ctx, reminder_mails(m.ctx, period, date(2021, 3, 12)))  # Fri, 2 working days before
     assert len(report.sent) == 7 and m.smtp.connections == 1
     reminded = {msg["Subject"].split("]")[0].rsplit(" ", 1)[1]: msg for msg in m.received()}
     assert sorted(reminded) == sorted(set(CODES) - {"VP", "XDCQ"})
@@ -419,11 +427,11 @@ def test_reminders_and_overdue_summary(mail: Mail) -> None:
     text = body_text(ttr, "plain")
     assert "ngày 16 tháng 3 năm 2021" in text and "H02" in text  # the last rejection's errors
     assert attachments(ttr)[0][0] == "BC-CCHC-2021-03-TTr.xlsx"
-    assert dispatch(m.ctx, steps.reminder_mails(m.ctx, period, date(2021, 3, 12))).sent == []
+    assert dispatch(m.ctx, reminder_mails(m.ctx, period, date(2021, 3, 12))).sent == []
 
-    consolidation = steps.build_consolidation(m.ctx, period)
-    assert steps.overdue_mails(m.ctx, period, date(2021, 3, 16), consolidation) == []  # not past the deadline
-    report = dispatch(m.ctx, steps.overdue_mails(m.ctx, period, date(2021, 3, 17), consolidation))
+    consolidation = build_consolidation(m.ctx, period)
+    assert overdue_mails(m.ctx, period, date(2021, 3, 16), consolidation) == []  # not past the deadline
+    report = dispatch(m.ctx, overdue_mails(m.ctx, period, date(2021, 3, 17), consolidation))
     assert len(report.sent) == 1
     summary = m.received()[-1]
     assert [a.addr_spec for a in summary["To"].addresses] == [m.ctx.cfg.settings.organisation.operator_email]
@@ -452,14 +460,14 @@ def test_crash_between_store_and_mark_reprocesses_without_double_counting(
 
     monkeypatch.setattr(ImapMailbox, "mark_processed", crash_once)
     with pytest.raises(RuntimeError):
-        collect_mailbox(m.ctx, period)
+        collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert sorted((s.unit_code, s.status) for s in subs(m)) == [("BTG", "rejected"), ("VP", "accepted")]
 
-    again = collect_mailbox(m.ctx, period)  # re-reads both messages
+    again = collect_from(m.ctx, period, EmailChannel(m.ctx))  # re-reads both messages
     assert [o.status for o in again] == ["duplicate"]  # the attachment-less mail is skipped by its hash
     assert len(subs(m)) == 2
-    assert dispatch(m.ctx, steps.rejection_mails(m.ctx, again)).sent == []
-    assert collect_mailbox(m.ctx, period) == []
+    assert dispatch(m.ctx, rejection_mails(m.ctx, again)).sent == []
+    assert collect_from(m.ctx, period, EmailChannel(m.ctx)) == []
     assert uids_where(m, f"KEYWORD {PROCESSED_KEYWORD}") == [b"1", b"2"]
 
 
@@ -480,11 +488,11 @@ def test_imap_connection_cut_during_fetch(mail: Mail, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(ImapMailbox, "_search", search_then_cut)
     with pytest.raises((imaplib.IMAP4.abort, OSError)):
-        collect_mailbox(m.ctx, period)
+        collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert subs(m) == []
-    outcomes = collect_mailbox(m.ctx, period)
+    outcomes = collect_from(m.ctx, period, EmailChannel(m.ctx))
     assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted"), ("TTr", "accepted")]
-    assert collect_mailbox(m.ctx, period) == []
+    assert collect_from(m.ctx, period, EmailChannel(m.ctx)) == []
 
 
 def test_watch_collects_a_reply_as_it_arrives(mail: Mail, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -595,9 +603,9 @@ def _consolidate(m: Mail) -> Path:
 
     period = m.ctx.period(PERIOD)
     drop_samples(m.ctx, PERIOD)
-    steps.process_documents(m.ctx, period, steps.folder_documents(m.ctx))
+    process_documents(m.ctx, period, folder_documents(m.ctx))
     out = m.data_dir / "reports" / PERIOD
-    steps.write_outputs(m.ctx, period, steps.build_consolidation(m.ctx, period), out)
+    write_outputs(m.ctx, period, build_consolidation(m.ctx, period), out)
     return out
 
 
@@ -637,8 +645,8 @@ def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefe
     assert "Ủy ban nhân dân tỉnh Tuyên Quang" in html
 
     # delivering again sends nothing; an explicit resend goes out again
-    assert dispatch(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
-    resent = dispatch(m.ctx, steps.delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
+    assert dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
+    resent = dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
     assert resent.sent == [f"{key}:resend1"] and len(m.smtp.received) == 2
 
 

@@ -11,8 +11,8 @@ from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 
-from tasks.mail.compose import Attachment, OutgoingMail, compose_message
-from tasks.mail.imap import PROCESSED_KEYWORD, ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
+from tasks.transports.mail.compose import Attachment, OutgoingMail, compose_message
+from tasks.transports.mail.imap import PROCESSED_KEYWORD, ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
 from tests.servers.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, dovecot_server
 
 pytestmark = [

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from tasks.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
 
 SENDER = "vanphong@snv.tuyenquang.gov.vn"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

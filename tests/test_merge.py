@@ -1,21 +1,22 @@
 """Consolidation numbers on the bundled sample months (known data)."""
 
-from tasks import steps
+from tasks.collect import process_documents
+from tasks.consolidate import build_consolidation
 from tasks.samples import drop_samples
-from tests.helpers import mark_delivered
+from tests.helpers import folder_documents, mark_delivered
 
 
 def _collect(ctx, key):
     drop_samples(ctx, key)
-    docs = steps.folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
-    return steps.process_documents(ctx, ctx.period(key), docs)
+    docs = folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
+    return process_documents(ctx, ctx.period(key), docs)
 
 
 def test_march_consolidation(ctx):
     _collect(ctx, "2021-02")
     mark_delivered(ctx, "2021-02")
     _collect(ctx, "2021-03")
-    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    c = build_consolidation(ctx, ctx.period("2021-03"))
     assert c["period"] == {"key": "2021-03", "kind": "month", "label": "tháng 3 năm 2021",
                            "cutoff_start": "2021-02-15", "cutoff_end": "2021-03-14",
                            "unit_deadline": "2021-03-16", "report_deadline": "2021-03-18"}
@@ -42,7 +43,7 @@ def test_march_consolidation(ctx):
 
 
 def test_no_submissions_gives_zero_totals_and_all_missing(ctx):
-    c = steps.build_consolidation(ctx, ctx.period("2021-03"))
+    c = build_consolidation(ctx, ctx.period("2021-03"))
     assert set(c["totals"].values()) == {0}
     assert c["completeness"]["missing_count"] == 9 and c["completeness"]["reporting_rate"] == 0.0
     assert c["previous"] is None and c["year_to_date"] == {"W01": 0, **{k: 0 for k in c["totals"]}}

@@ -109,7 +109,7 @@ def test_working_days_until_deadline():
 
 
 def test_reminders_only_on_configured_working_days(ctx):
-    from tasks.steps import reminder_mails
+    from tasks.remind import reminder_mails
 
     p = ctx.period("2021-03")  # deadline Tue 16/3; reminder days [2, 0, -1]
     sent = {d: len(reminder_mails(ctx, p, date(2021, 3, d))) for d in range(10, 20)}

@@ -20,21 +20,23 @@ from typing import Any
 import pytest
 import yaml
 
-import tasks.sheets as sheets_mod
-from tasks import steps
-from tasks.context import Context, open_context
-from tasks.ledger import as_utc
-from tasks.periods import TZ, Period
-from tasks.samples import BASE
-from tasks.sheet_channel import (
-    collect_sheet_documents,
-    collect_sheet_outcomes,
+import tasks.transports.sheets as sheets_mod
+from tasks.channels.sheets import (
+    SheetsChannel,
     cursor_name,
     ensure_unit_tabs,
     grid_hash,
     tab_title,
 )
-from tasks.sheets import a1_range
+from tasks.collect import collect_from, process_documents
+from tasks.context import Context, open_context
+from tasks.ledger import as_utc
+from tasks.periods import TZ, Period
+from tasks.replies import rejection_mails
+from tasks.samples import BASE
+from tasks.status import status_rows
+from tasks.transports.sheets import a1_range
+from tasks.types import Document, Outcome
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid
 from tests.fake_sheets import FakeSheets, Sleeps
 
@@ -168,7 +170,16 @@ def _fill_three(ctx: Context, fake: FakeSheets) -> None:
     _type(fake, _title(ctx, "BTG"), {**BASE["BTG"], "W01": -1, "H02": "nhiều", "N01": None})
 
 
-def _by_unit(outcomes: list[steps.Outcome]) -> dict[str | None, steps.Outcome]:
+def collect_sheet_outcomes(ctx: Context, period: Period, now: datetime | None = None) -> list[Outcome]:
+    return collect_from(ctx, period, SheetsChannel(ctx, now=now))
+
+
+def collect_sheet_documents(ctx: Context, period: Period, now: datetime | None = None) -> list[Document]:
+    with SheetsChannel(ctx, now=now).receive(period) as arrivals:
+        return arrivals.documents
+
+
+def _by_unit(outcomes: list[Outcome]) -> dict[str | None, Outcome]:
     return {o.unit_code: o for o in outcomes}
 
 
@@ -295,7 +306,7 @@ def test_collect_one_batch_get_validates_and_skips_unchanged(sctx: Context, fake
     assert cchc.content_hash == grid_hash(fake.values(SID, _title(sctx, "CCHC")))
 
     # the rejection goes to BTG about its tab, with no attachment
-    (reply,) = steps.rejection_mails(sctx, outcomes)
+    (reply,) = rejection_mails(sctx, outcomes)
     assert reply.to == ("btg@snv.tuyenquang.gov.vn",) and reply.attachments == ()
 
     # nothing changed: nothing new, still exactly one batchGet
@@ -313,7 +324,7 @@ def test_collect_one_batch_get_validates_and_skips_unchanged(sctx: Context, fake
     cchc_subs = [s for s in sctx.ledger.submissions(sctx.cfg.report.id, PERIOD) if s.unit_code == "CCHC"]
     assert [s.status for s in cchc_subs] == ["superseded", "accepted"]
     assert cchc_subs[-1].value_map()["W01"] == 10
-    rows = {r["unit"]: r for r in steps.status_rows(sctx, period)}
+    rows = {r["unit"]: r for r in status_rows(sctx, period)}
     assert rows["CCHC"]["submissions"] == 2 and rows["CCHC"]["status"] in ("on_time", "late")
     assert rows["TĐKT"]["status"] in ("on_time", "late")
     assert rows["BTG"]["status"] == "rejected" and rows["BTG"]["errors"]
@@ -373,7 +384,7 @@ def test_403_on_one_tab_is_that_units_error(sctx: Context, fake: FakeSheets, sle
     assert [len(r.ranges) for r in fake.ops("values.batchGet")] == [4, 2, 2, 1, 1]
     (event,) = [e for e in sctx.ledger.audit_events("sheets") if e.action == "read_error"]
     assert event.detail["unit"] == "BTG" and "Không có quyền" in event.detail["error"]
-    rows = {r["unit"]: r for r in steps.status_rows(sctx, period)}
+    rows = {r["unit"]: r for r in status_rows(sctx, period)}
     assert rows["BTG"]["status"] == "missing"  # nothing recorded for BTG; it is read again next time
 
     # a deleted tab (404-like "Unable to parse range") is likewise its unit's problem
@@ -461,7 +472,7 @@ def test_a_tab_being_typed_into_is_collected_once_it_settles(sctx: Context, fake
     half = dict(list(_valid("CCHC").items())[:3])
     _type(fake, cchc, half)
     outcomes = collect_sheet_outcomes(sctx, period, now=t0)
-    assert outcomes == [] and steps.rejection_mails(sctx, outcomes) == []
+    assert outcomes == [] and rejection_mails(sctx, outcomes) == []
     assert _sheet_subs(sctx) == []
     stored = grid_hash(fake.values(SID, cchc))
     assert sctx.ledger.get_cursor(cursor_name(SID, cchc)) == f"{stored}|{t0.isoformat()}"
@@ -525,11 +536,11 @@ def test_after_the_deadline_a_changed_tab_is_taken_at_once(sctx: Context, fake: 
     docs = collect_sheet_documents(sctx, period, now=after)
     assert {d.claimed_unit: d.received_at for d in docs} == {"BTG": last_minute, "TĐKT": after}
 
-    outcomes = steps.process_documents(sctx, period, docs)
+    outcomes = process_documents(sctx, period, docs)
     by_unit = _by_unit(outcomes)
     assert (by_unit["BTG"].status, by_unit["BTG"].on_time) == ("rejected", True)
     assert (by_unit["TĐKT"].status, by_unit["TĐKT"].on_time) == ("accepted", False)
-    (reply,) = steps.rejection_mails(sctx, outcomes)
+    (reply,) = rejection_mails(sctx, outcomes)
     assert reply.to == ("btg@snv.tuyenquang.gov.vn",)
 
     # BTG corrects its figure: taken at the next collect, without the 30 minutes

@@ -1,4 +1,4 @@
-"""tasks.sheets against the real google-api-python-client talking HTTP to tests.fake_sheets on loopback."""
+"""tasks.transports.sheets against the real google-api-python-client talking HTTP to tests.fake_sheets on loopback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from tasks.sheets import (
+from tasks.transports.sheets import (
     SheetsError,
     SheetsGateway,
     SheetsSettings,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
-from tasks.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
+from tasks.transports.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
 from tests.servers import free_port
 from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
 

@@ -118,7 +118,7 @@ def _delete_served() -> None:
 
 
 def test_new_inbox_file_triggers_its_validation_run(served) -> None:
-    from flows.watch_folder import FolderWatcher
+    from flows.watchers.folder import FolderWatcher
 
     ctx, log = served
     watcher = FolderWatcher(ctx, period="2021-03")
@@ -180,7 +180,7 @@ def _task_run_names(flow_run_id: Any) -> set[str]:
 
 def test_watcher_waits_for_copies_to_finish_and_announces_each_content_once(ctx, monkeypatch) -> None:
     """No engine needed: the emitted events are recorded instead of sent."""
-    import flows.watch_folder as wf
+    import flows.watchers.folder as wf
 
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(wf, "emit_event", lambda **kw: sent.append(kw))

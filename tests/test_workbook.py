@@ -4,8 +4,8 @@ import io
 
 from openpyxl import load_workbook
 
+from tasks.channels import unit_workbook
 from tasks.intake import parse_grid, read_grid
-from tasks.steps import unit_workbook
 from tasks.validation import check_submission
 from tests.helpers import filled
 

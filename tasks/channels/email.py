@@ -1,4 +1,4 @@
-"""The email channel's intake: replies in the Office mailbox become submissions.
+"""The email channel: requests go out attached to a mail; replies in the Office mailbox become documents.
 
 A message is marked processed only after its submissions are stored; a crash in between means it is
 read again, and the content hash and Message-ID keep it from counting twice.
@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
+from tasks.channels.base import Arrivals, UnitRequest, workbook_request
+from tasks.config import Unit
 from tasks.context import Context
-from tasks.intake import content_hash, is_spreadsheet
-from tasks.mail.imap import CONNECTION_ERRORS, ImapMailbox, ImapSettings, IncomingMail, watch
-from tasks.models import Document
+from tasks.intake import is_spreadsheet
 from tasks.periods import Period
-from tasks.steps import Outcome, process_documents, record_unreadable
+from tasks.transports.mail.imap import ImapMailbox, ImapSettings, IncomingMail
+from tasks.types import Document
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"\[(?P<report>[\w-]+) (?P<period>[\w.-]+)(?: (?P<unit>[^\]\s]+))?\]")
-# Message-IDs of baocao's own mail (tasks.mail.compose): <baocao.{kind}.{16 hex}@{office domain}>
+# Message-IDs of baocao's own mail (tasks.transports.mail.compose): <baocao.{kind}.{16 hex}@{office domain}>
 OWN_MESSAGE_ID = re.compile(r"<baocao\.[a-z_]+\.[0-9a-f]{16}@", re.IGNORECASE)
+NO_ATTACHMENT = ("Thư không có tệp bảng tính báo cáo đính kèm (.xlsx, .xls, .ods, .csv). Hãy trả lời "
+                 "thư đề nghị báo cáo, đính kèm biểu mẫu đã điền.")
 
 
 def imap_settings(ctx: Context) -> ImapSettings:
@@ -31,7 +34,7 @@ def imap_settings(ctx: Context) -> ImapSettings:
     return ImapSettings(**ctx.cfg.settings.channels.imap.model_dump(exclude={"enabled"}))
 
 
-def _cursor_name(ctx: Context) -> str:
+def cursor_name(ctx: Context) -> str:
     ch = ctx.cfg.settings.channels.imap
     return f"imap:{ch.username}@{ch.host}:{ch.port}/{ch.folder}"
 
@@ -81,13 +84,11 @@ def ignore_reason(ctx: Context, mail: IncomingMail) -> str | None:
     return None
 
 
-def handle_mails(ctx: Context, period: Period, mails: list[IncomingMail]) -> list[Outcome]:
-    """Every spreadsheet attached becomes a submission; a mail with none is recorded and answered.
-
-    baocao's own mail and automatic replies are skipped with an audit event; the caller still marks
-    them processed, so they are read once and never deleted.
-    """
-    outcomes: list[Outcome] = []
+def arrivals_of(ctx: Context, mails: list[IncomingMail]) -> Arrivals:
+    """Every spreadsheet attached becomes a document; a mail with none is a document with nothing to read
+    (recorded and answered). baocao's own mail and automatic replies are skipped with an audit event; the
+    caller still marks them processed, so they are read once and never deleted."""
+    out = Arrivals()
     for mail in mails:
         reason = ignore_reason(ctx, mail)
         if reason is not None:
@@ -96,53 +97,35 @@ def handle_mails(ctx: Context, period: Period, mails: list[IncomingMail]) -> lis
             ctx.ledger.audit("mail", ref, "ignored", reason=reason, sender=mail.sender, subject=mail.subject)
             continue
         docs = documents_of(ctx, mail)
-        if docs:
-            outcomes += process_documents(ctx, period, docs)
-            continue
-        doc = Document(source="email", source_ref=f"{mail.message_id}#", filename="(không có tệp đính kèm)",
-                       content=mail.raw, received_at=mail.received_at, sender=mail.sender,
-                       message_id=mail.message_id, claimed_unit=claimed_unit(ctx, mail.subject))
-        if content_hash(mail.raw) in ctx.ledger.known_hashes(ctx.cfg.report.id, period.key):
-            continue
-        outcomes.append(record_unreadable(
-            ctx, period, doc, "Thư không có tệp bảng tính báo cáo đính kèm (.xlsx, .xls, .ods, .csv). Hãy trả lời "
-            "thư đề nghị báo cáo, đính kèm biểu mẫu đã điền."))
-    return outcomes
+        out.documents += docs or [Document(
+            source="email", source_ref=f"{mail.message_id}#", filename="(không có tệp đính kèm)",
+            content=mail.raw, received_at=mail.received_at, sender=mail.sender, message_id=mail.message_id,
+            claimed_unit=claimed_unit(ctx, mail.subject), unreadable=NO_ATTACHMENT)]
+    return out
 
 
-def collect_mailbox(ctx: Context, period: Period) -> list[Outcome]:
-    """One incremental poll by UID: fetch, store, then mark processed and move the cursor."""
-    name = _cursor_name(ctx)
-    saved = (ctx.ledger.get_cursor(name) or "0:0").split(":")
-    after, validity = int(saved[1]), int(saved[0]) or None
-    with ImapMailbox(imap_settings(ctx)) as box:
-        mails = box.fetch_new(after_uid=after if validity else 0, uidvalidity=validity)
-        outcomes = handle_mails(ctx, period, mails)
-        if mails:
-            box.mark_processed([m.uid for m in mails])
-            ctx.ledger.set_cursor(name, f"{mails[-1].uidvalidity}:{max(m.uid for m in mails)}")
-    return outcomes
+class EmailChannel:
+    """Requests and replies by mail: the workbook goes out attached, comes back attached to a reply."""
 
+    name = "email"
+    how_to_return = "trả lời thư này, đính kèm tệp đã điền"
 
-def watch_mailbox(ctx: Context, period: Period, stop: threading.Event,
-                  on_outcomes: Callable[[list[Outcome]], None] | None = None, idle_timeout: float = 60) -> None:
-    """Hold an IMAP IDLE connection; each reply is collected within seconds of arriving."""
-    settings = imap_settings(ctx)
-    name = _cursor_name(ctx)
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
 
-    def handle(mails: list[IncomingMail]) -> int | None:
-        outcomes = handle_mails(ctx, period, mails)
-        try:
-            with ImapMailbox(settings) as box:
+    def request(self, unit: Unit, period: Period) -> UnitRequest:
+        return workbook_request(self.ctx, unit, period)
+
+    @contextmanager
+    def receive(self, period: Period) -> Iterator[Arrivals]:
+        """One incremental poll by UID; the mails are marked processed and the cursor moves after the body."""
+        ctx = self.ctx
+        name = cursor_name(ctx)
+        saved = (ctx.ledger.get_cursor(name) or "0:0").split(":")
+        after, validity = int(saved[1]), int(saved[0]) or None
+        with ImapMailbox(imap_settings(ctx)) as box:
+            mails = box.fetch_new(after_uid=after if validity else 0, uidvalidity=validity)
+            yield arrivals_of(ctx, mails)
+            if mails:
                 box.mark_processed([m.uid for m in mails])
-            marked = True
-        except CONNECTION_ERRORS as exc:  # stored but not marked: read again later, counted once by hash
-            log.warning("IMAP mark_processed failed (%s); the mail stays pending and is read again", exc)
-            marked = False
-        if marked and mails:
-            ctx.ledger.set_cursor(name, f"{mails[-1].uidvalidity}:{max(m.uid for m in mails)}")
-        if on_outcomes is not None:
-            on_outcomes(outcomes)
-        return max((m.uid for m in mails), default=None) if marked else None
-
-    watch(settings, handle, stop, idle_timeout=idle_timeout)
+                ctx.ledger.set_cursor(name, f"{mails[-1].uidvalidity}:{max(m.uid for m in mails)}")

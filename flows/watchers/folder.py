@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.deployments import SUBMISSION_RECEIVED, ensure_offline
+from flows.offline import ensure_offline
 
 ensure_offline()
 
 from prefect.events import emit_event  # noqa: E402
 
+from flows.events import SUBMISSION_RECEIVED  # noqa: E402
 from tasks.context import Context  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
 

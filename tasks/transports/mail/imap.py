@@ -27,8 +27,8 @@ from imap_tools.errors import ImapToolsError, MailboxLoginError
 from imap_tools.mailbox import BaseMailBox
 from imap_tools.message import MailMessage
 
-from tasks.mail.compose import Attachment, safe_filename
-from tasks.mail.smtp import check_security, missing_password_message, resolve_password, scrub
+from tasks.transports.mail.compose import Attachment, safe_filename
+from tasks.transports.mail.smtp import check_security, missing_password_message, resolve_password, scrub
 
 log = logging.getLogger(__name__)
 

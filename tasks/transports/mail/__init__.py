@@ -1,8 +1,8 @@
 """Mail channel: compose report mails, send them over SMTP in batches, collect replies over IMAP."""
 
-from tasks.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
-from tasks.mail.imap import ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
-from tasks.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
+from tasks.transports.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.imap import ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
+from tasks.transports.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
 
 __all__ = [
     "Attachment",

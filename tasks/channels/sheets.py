@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from tasks.channels.base import Arrivals, UnitRequest
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import content_hash
 from tasks.ledger import Cursor
-from tasks.models import Document
 from tasks.periods import TZ, Period
-from tasks.sheets import SheetsGateway, SheetsSettings, TabSpec
-from tasks.steps import Outcome, process_documents
+from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabSpec
+from tasks.types import Document, Outcome, OutcomeStatus
 from tasks.workbook import COL_VALUE, HEADER, template_grid
 
 
@@ -56,16 +57,15 @@ def _has_values(grid: list[list[Any]]) -> bool:
 
 
 def grid_hash(grid: list[list[Any]]) -> str:
-    """The content hash the ledger records for a tab's grid (the same bytes steps.process_document hashes)."""
+    """The content hash the ledger records for a tab's grid (the same bytes tasks.collect hashes)."""
     return content_hash(json.dumps(grid, default=str, ensure_ascii=False).encode())
 
 
 @dataclass
-class SheetRead:
-    """One collect's view of the unit tabs: new contents to process, and per-unit outcomes already known."""
+class SheetRead(Arrivals):
+    """One collect's view of the unit tabs: new contents to process, and per-unit outcomes already known
+    (read errors, re-accepted earlier contents)."""
 
-    documents: list[Document] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)  # read errors, re-accepted earlier contents
     unchanged: list[str] = field(default_factory=list)  # tab titles whose content is already recorded
     unsettled: list[str] = field(default_factory=list)  # tab titles changed too recently: maybe still typing
 
@@ -156,7 +156,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
         if read.grid is None:
             reason = read.error or f"Không đọc được trang tính “{title}”."
             ctx.ledger.audit("sheets", title, "read_error", unit=unit.code, period=period.key, error=reason)
-            out.outcomes.append(Outcome(ref, "error", unit.code, reason=reason))
+            out.outcomes.append(Outcome(ref, OutcomeStatus.ERROR, unit.code, reason=reason))
             continue
         digest = grid_hash(read.grid)
         name = cursor_name(sid, title)
@@ -179,7 +179,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
         if earlier is not None:
             if earlier.status == "superseded":
                 ctx.ledger.reopen(earlier.id, f"Trang tính “{title}” trở lại nội dung đã nộp lúc trước.")
-                out.outcomes.append(Outcome(ref, "accepted", earlier.unit_code, earlier.id, earlier.on_time,
+                out.outcomes.append(Outcome(ref, OutcomeStatus.ACCEPTED, earlier.unit_code, earlier.id, earlier.on_time,
                                             warnings=list(earlier.warnings)))
             else:
                 out.unchanged.append(title)
@@ -190,14 +190,21 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     return out
 
 
-def collect_sheet_documents(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
-                            now: datetime | None = None) -> list[Document]:
-    """The unit tabs with new, settled content, as documents for steps.process_documents."""
-    return read_unit_tabs(ctx, period, gateway, now).documents
+class SheetsChannel:
+    """One protected tab per unit and period; the unit types in it, baocao reads it back once settled."""
 
+    name = "sheet"
+    how_to_return = "nhập số liệu trực tiếp trên trang tính của đơn vị"
 
-def collect_sheet_outcomes(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
-                           now: datetime | None = None) -> list[Outcome]:
-    """Read, check and record every changed tab once settled; unreadable tabs are their unit's error."""
-    read = read_unit_tabs(ctx, period, gateway, now)
-    return process_documents(ctx, period, read.documents) + read.outcomes
+    def __init__(self, ctx: Context, gateway: SheetsGateway | None = None, now: datetime | None = None):
+        self.ctx, self.gateway, self.now = ctx, gateway, now
+
+    def request(self, unit: Unit, period: Period) -> UnitRequest:
+        sheet_id = self.ctx.cfg.settings.channels.sheets.spreadsheet_id
+        url = f"https://docs.google.com/spreadsheets/d/{sheet_id}" if sheet_id else None
+        return UnitRequest(sheet_tab=tab_title(unit, period), link=url)
+
+    @contextmanager
+    def receive(self, period: Period) -> Iterator[Arrivals]:
+        """The changed, settled tabs; the settle state is the channel's cursor (stored while reading)."""
+        yield read_unit_tabs(self.ctx, period, self.gateway, self.now)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tasks.mail.compose import ComposedMessage
+from tasks.transports.mail.compose import ComposedMessage
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tasks.context import Context
-from tasks.mail.compose import ComposedMessage, OutgoingMail, compose_message
-from tasks.mail.smtp import SmtpBatchSender, SmtpSettings
+from tasks.transports.mail.compose import ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.smtp import SmtpBatchSender, SmtpSettings
 
 
 @dataclass

@@ -1,0 +1,131 @@
+"""The Prefect tasks the flows are made of: each wraps a plain step from tasks/, per-unit work in chunks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task  # noqa: I001  (flows.runtime switches telemetry off first)
+from prefect.cache_policies import NONE
+
+from flows.runtime import run_context
+from tasks import consolidate, outputs, remind, replies, request
+from tasks.channels import channel_named, polled_channels
+from tasks.channels.folder import FolderChannel
+from tasks.collect import collect_from
+from tasks.deliver import delivery_mails
+from tasks.periods import TZ
+from tasks.sending import DispatchReport, dispatch
+from tasks.types import Outcome, OutcomeStatus
+
+
+def _report_dict(r: DispatchReport) -> dict[str, Any]:
+    return {"written": r.written, "sent": r.sent, "skipped": r.skipped, "failed": r.failed}
+
+
+@task(name="gửi đề nghị báo cáo (nhóm đơn vị)", task_run_name="gửi đề nghị báo cáo {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=10)
+def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key: str, unit_codes: list[str],
+                        resend: bool) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    units = [u for u in ctx.cfg.active_units if u.code in unit_codes]
+    return _report_dict(dispatch(ctx, request.request_mails(ctx, ctx.period(period_key), units), resend=resend))
+
+
+@task(name="tạo trang tính cho đơn vị", task_run_name="tạo trang tính cho đơn vị {period_key}",
+      cache_policy=NONE, retries=3, retry_delay_seconds=30)
+def ensure_sheet_tabs(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
+    from tasks.channels.sheets import ensure_unit_tabs
+
+    ctx = run_context(config_dir, data_dir)
+    return ensure_unit_tabs(ctx, ctx.period(period_key))
+
+
+@task(name="liệt kê tệp mới trong thư mục nhận", task_run_name="liệt kê tệp mới {period_key}", cache_policy=NONE)
+def new_folder_files(config_dir: str | None, data_dir: str | None, period_key: str) -> list[str]:
+    ctx = run_context(config_dir, data_dir)
+    return [d.source_ref for d in FolderChannel(ctx).documents(ctx.ledger.known_hashes(ctx.cfg.report.id))]
+
+
+@task(name="đọc và kiểm tra báo cáo (nhóm tệp)", task_run_name="đọc và kiểm tra báo cáo {period_key}",
+      cache_policy=NONE)
+def collect_folder_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
+                         refs: list[str]) -> list[dict[str, Any]]:
+    ctx = run_context(config_dir, data_dir)
+    return [o.to_dict() for o in collect_from(ctx, ctx.period(period_key), FolderChannel(ctx, only=refs))]
+
+
+@task(name="thu báo cáo từ kênh", task_run_name="thu báo cáo qua {channel} {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=30)
+def collect_channel(config_dir: str | None, data_dir: str | None, period_key: str,
+                    channel: str) -> list[dict[str, Any]]:
+    """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's."""
+    ctx = run_context(config_dir, data_dir)
+    outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
+    for o in outcomes:
+        if o.status == OutcomeStatus.ERROR:
+            get_run_logger().warning("Đơn vị %s: %s", o.unit_code, o.reason)
+    return [o.to_dict() for o in outcomes]
+
+
+def polled_channel_names(config_dir: str | None, data_dir: str | None) -> list[str]:
+    return [ch.name for ch in polled_channels(run_context(config_dir, data_dir))]
+
+
+@task(name="gửi thư trả lại báo cáo chưa hợp lệ", task_run_name="gửi thư trả lại báo cáo chưa hợp lệ {period_key}",
+      cache_policy=NONE)
+def send_rejections(config_dir: str | None, data_dir: str | None, period_key: str,
+                    outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each outcome is answered in the period it was filed under; period_key only names the task run."""
+    ctx = run_context(config_dir, data_dir)
+    return _report_dict(dispatch(ctx, replies.rejection_mails(ctx, [Outcome(**o) for o in outcomes])))
+
+
+@task(name="gửi thư nhắc", task_run_name="gửi thư nhắc {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=10)
+def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key: str, today: str,
+                        force: bool) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    mails = remind.reminder_mails(ctx, ctx.period(period_key), datetime.fromisoformat(today).date(), force=force)
+    return _report_dict(dispatch(ctx, mails))
+
+
+@task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}", cache_policy=NONE)
+def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    return consolidate.build_consolidation(ctx, ctx.period(period_key))
+
+
+@task(name="xuất báo cáo (.json, .docx, .xlsx)", task_run_name="xuất báo cáo {period_key}", cache_policy=NONE)
+def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: dict[str, Any],
+                  out_dir: str) -> dict[str, str]:
+    ctx = run_context(config_dir, data_dir)
+    paths = outputs.write_outputs(ctx, ctx.period(period_key), consolidation, Path(out_dir))
+    return {k: str(v) for k, v in paths.items()}
+
+
+@task(name="gửi thư đôn đốc cho Văn phòng", task_run_name="gửi thư đôn đốc cho Văn phòng {period_key}",
+      cache_policy=NONE)
+def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
+                 consolidation: dict[str, Any], today: str | None) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    day = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
+    return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, ctx.period(period_key), day, consolidation)))
+
+
+@task(name="gửi báo cáo tổng hợp", task_run_name="gửi báo cáo tổng hợp {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=60)
+def send_delivery(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str,
+                  resend: int) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    mails = delivery_mails(ctx, ctx.period(period_key), Path(out_dir), resend)
+    return _report_dict(dispatch(ctx, mails, resend=resend > 0))
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, list[Any]] = {"written": [], "sent": [], "skipped": [], "failed": []}
+    for r in reports:
+        for k in out:
+            out[k].extend(r[k])
+    return out

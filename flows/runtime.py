@@ -1,0 +1,37 @@
+"""What every flow and task shares: the run's context (config + data dir) and Vietnamese run names."""
+
+from __future__ import annotations
+
+import os
+
+from flows.offline import ensure_offline
+
+ensure_offline()
+
+from prefect.runtime import flow_run  # noqa: E402
+
+from tasks.context import Context, cached_context  # noqa: E402
+
+CHUNK = int(os.environ.get("BAOCAO_CHUNK_SIZE", "50"))
+
+
+def run_context(config_dir: str | None, data_dir: str | None) -> Context:
+    """The context a flow or task run works in (cached per process while the config files are unchanged)."""
+    return cached_context(config_dir, data_dir)
+
+
+def run_name(step: str) -> str:
+    """'Thu báo cáo 2021-03': the step in Vietnamese and the period the run is for."""
+    params = flow_run.parameters or {}
+    key = params.get("period")
+    if not key:
+        try:
+            key = run_context(params.get("config_dir"), params.get("data_dir")).period(None).key
+        except Exception:
+            key = "hiện tại"
+    return f"{step} {key}"
+
+
+def chunked(items: list[str], size: int = CHUNK) -> list[list[str]]:
+    """Per-unit work is done in a few chunks, never one Prefect task per unit."""
+    return [items[i:i + size] for i in range(0, len(items), size)]

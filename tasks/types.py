@@ -1,0 +1,146 @@
+"""The value types every layer shares: documents, issues, outcomes, statuses and message keys.
+
+One module, so the ledger, the status table, the mails and the flows speak of a submission's status with
+the same words (enums whose values are the strings stored in the ledger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+Source = Literal["folder", "email", "sheet", "web"]
+
+
+class SubmissionStatus(StrEnum):
+    """A recorded submission's state in the ledger."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # an accepted report replaced by the unit's later one
+    QUARANTINED = "quarantined"  # not counted: unknown or unauthenticated sender, wrong unit
+
+
+class OutcomeStatus(StrEnum):
+    """What one received document became in a collect run."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"  # same content already recorded: nothing new
+    ERROR = "error"  # the channel could not read it (a Sheets tab that failed): reported to the operator
+
+
+class UnitStatus(StrEnum):
+    """A unit's standing in a period, as the Office's status table shows it."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    REJECTED = "rejected"
+    MISSING = "missing"
+
+    @property
+    def vi(self) -> str:
+        return _UNIT_STATUS_VI[self]
+
+    @property
+    def reported(self) -> bool:
+        return self in (UnitStatus.ON_TIME, UnitStatus.LATE)
+
+
+_UNIT_STATUS_VI = {UnitStatus.ON_TIME: "Đúng hạn", UnitStatus.LATE: "Muộn", UnitStatus.REJECTED: "Bị trả lại",
+                   UnitStatus.MISSING: "Chưa báo cáo"}
+
+
+class MessageStatus(StrEnum):
+    """An outgoing message's state in the ledger."""
+
+    WRITTEN = "written"  # composed and written to the outbox as .eml
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class MessageKind(StrEnum):
+    REQUEST = "request"
+    REMINDER = "reminder"
+    REJECTION = "rejection"
+    OVERDUE = "overdue"
+    DELIVERY = "delivery"
+    APPROVAL = "approval"
+    APPROVAL_REJECT = "approval_reject"
+    ALERT = "alert"
+
+
+def message_key(kind: MessageKind, *parts: object) -> str:
+    """The ledger key of a message ('delivery:<report>:<period>'): one message per key, never sent twice."""
+    return ":".join([kind.value, *(str(p) for p in parts)])
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with a submission, phrased for the unit in Vietnamese."""
+
+    message: str
+    severity: Severity = "error"
+    code: str | None = None  # indicator code, when the problem is about one
+    label: str | None = None
+    cell: str | None = None  # A1 reference in the unit's sheet
+    value: str | None = None  # what was found, as text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RawValue:
+    raw: Any
+    cell: str
+
+
+@dataclass
+class ParsedSheet:
+    """What a workbook says, before any check against the report definition."""
+
+    unit_code: str | None = None
+    unit_cell: str | None = None
+    period_text: str | None = None
+    period_cell: str | None = None
+    values: dict[str, RawValue] = field(default_factory=dict)
+    problems: list[Issue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file as received through any channel: the bytes and where they came from."""
+
+    source: Source
+    source_ref: str  # path, "<message-id>#filename" or "sheet:<tab title>"
+    filename: str
+    content: bytes
+    received_at: datetime
+    sender: str | None = None
+    message_id: str | None = None
+    claimed_unit: str | None = None  # from the email subject tag or the sheet tab
+    grid: list[list[Any]] | None = None  # already-read cells (Sheets), instead of parsing content
+    unreadable: str | None = None  # why there is nothing to read (a mail without attachment), for the unit
+
+
+@dataclass
+class Outcome:
+    """What became of one received document, for events, replies and the operator's table."""
+
+    source_ref: str
+    status: str  # an OutcomeStatus value (kept a plain string: outcomes travel as JSON between tasks)
+    unit_code: str | None = None
+    submission_id: int | None = None
+    on_time: bool | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    period: str | None = None  # the period it was filed under
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
