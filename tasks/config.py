@@ -7,6 +7,7 @@ so every model forbids unknown keys and every load goes through `load_config`.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tasks.periods import Period, deadline_by_rule
 from tasks.text import nfc
 
 
@@ -79,8 +81,12 @@ class UnitsFile(_Model):
 
 
 class Group(_Model):
+    """A block of indicators in the unit's workbook. `kind` only says whether the block holds the units' free
+    text (narrative); where a group appears in the report is the outline's business. "form" and "topic" are
+    the communication plan's kinds, "data" any other block of figures."""
+
     code: str
-    kind: Literal["form", "topic", "narrative"]
+    kind: Literal["form", "topic", "narrative", "data"]
     label: str
 
 
@@ -94,11 +100,20 @@ class Indicator(_Model):
     min: int | None = None
     max: int | None = None
     warn_above: int | None = None
+    # count: a count over the period (summed across units and across the periods of the year);
+    # level: a level at the cut-off (summed across units; year-to-date is the latest level, never a sum).
+    aggregation: Literal["count", "level"] = "count"
+    # how the report words the figure, e.g. "đăng tải {value} về cải cách hành chính"; default "<label>: {value}"
+    phrase: str | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> Indicator:
         if self.type == "text" and any(v is not None for v in (self.min, self.max, self.warn_above)):
             raise ValueError(f"chỉ tiêu {self.code} kiểu text không được có min/max/warn_above")
+        if self.type == "text" and (self.aggregation != "count" or self.phrase):
+            raise ValueError(f"chỉ tiêu {self.code} kiểu text không có aggregation/phrase")
+        if self.phrase is not None and "{value}" not in self.phrase:
+            raise ValueError(f"chỉ tiêu {self.code}: phrase phải chứa {{value}} (chỗ đặt số liệu)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"chỉ tiêu {self.code}: min lớn hơn max")
         return self
@@ -140,6 +155,85 @@ class Signer(_Model):
     name: str
 
 
+class OutlinePart(_Model):
+    """One part of a report section, printed in order: fixed paragraphs first, then what it shows.
+
+    It shows the figures of `groups` (by_group: one lettered paragraph per group; by_indicator: one per
+    indicator, after an optional `lead` sentence where {total} is the sum when the figures share a unit), or
+    one `narrative` indicator (the units' points, each credited to its unit; `empty` when nobody wrote one),
+    or the reporting status (`completeness`). `heading` is numbered 1., 2. ... within its section.
+    Fixed paragraphs may use {period}, {next_period} and {plan_reference}.
+    """
+
+    heading: str | None = None
+    paragraphs: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    layout: Literal["by_group", "by_indicator"] = "by_group"
+    lead: str | None = None
+    narrative: str | None = None
+    empty: str | None = None
+    completeness: bool = False
+
+    @model_validator(mode="after")
+    def _one_content(self) -> OutlinePart:
+        shown = [bool(self.groups), self.narrative is not None, self.completeness]
+        if sum(shown) > 1:
+            raise ValueError("mỗi phần (part) chỉ nêu một trong: groups, narrative, completeness")
+        if sum(shown) == 0 and not self.paragraphs:
+            raise ValueError("phần (part) trống: cần groups, narrative, completeness hoặc paragraphs")
+        return self
+
+
+class OutlineSection(_Model):
+    """A top-level section (I., II., ...); `figures`: the chart and the summary table follow it."""
+
+    title: str = Field(min_length=1)
+    parts: tuple[OutlinePart, ...] = Field(min_length=1)
+    figures: bool = False
+
+
+class Outline(_Model):
+    """The report's body, in order: sections, their headings, which groups and narratives go where."""
+
+    sections: tuple[OutlineSection, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _figures_once(self) -> Outline:
+        if sum(s.figures for s in self.sections) > 1:
+            raise ValueError("outline: chỉ một mục có figures: true (biểu đồ và bảng tổng hợp)")
+        return self
+
+
+class DeadlineRule(_Model):
+    """A deadline: a day of the period's last month, or N working days after the cut-off."""
+
+    day_of_last_month: int | None = Field(default=None, ge=15, le=31)
+    working_days_after_cutoff: int | None = Field(default=None, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeadlineRule:
+        if (self.day_of_last_month is None) == (self.working_days_after_cutoff is None):
+            raise ValueError("hạn phải ghi đúng một trong: day_of_last_month, working_days_after_cutoff")
+        return self
+
+
+class ReportPeriods(_Model):
+    """The report's own period kinds (the first is the default) and deadline rules."""
+
+    kinds: tuple[Literal["month", "quarter", "half", "nine_months", "year"], ...] = Field(min_length=1)
+    unit_deadline: DeadlineRule
+    report_deadline: DeadlineRule
+
+    @model_validator(mode="after")
+    def _units_first(self) -> ReportPeriods:
+        u, r = self.unit_deadline, self.report_deadline
+        for attr in ("day_of_last_month", "working_days_after_cutoff"):
+            a, b = getattr(u, attr), getattr(r, attr)
+            if a is not None and b is not None and a >= b:
+                raise ValueError("hạn của đơn vị (unit_deadline) phải trước hạn báo cáo (report_deadline)")
+        return self
+
+
 class ReportDefinition(_Model):
     id: str = Field(pattern=r"^[a-z0-9-]+$")
     short_code: str
@@ -154,6 +248,8 @@ class ReportDefinition(_Model):
     rules: tuple[Rule, ...] = ()
     recipients: tuple[Recipient, ...]
     signer: Signer
+    outline: Outline | None = None  # None: every group in definition order, then the reporting status
+    periods: ReportPeriods | None = None  # None: settings.period_kind and settings.deadlines
 
     @model_validator(mode="after")
     def _references(self) -> ReportDefinition:
@@ -175,7 +271,33 @@ class ReportDefinition(_Model):
                 for ref in refs:
                     if ref not in known:
                         raise ValueError(f"quy tắc {rule.id}: chỉ tiêu {ref} không tồn tại")
+        if self.outline is not None:
+            self._check_outline(self.outline, groups)
         return self
+
+    def _check_outline(self, outline: Outline, groups: set[str]) -> None:
+        """Every group of figures and every narrative is placed exactly once, so none is dropped silently."""
+        kinds = {g.code: g.kind for g in self.groups}
+        placed: list[str] = []
+        for section in outline.sections:
+            for part in section.parts:
+                for g in part.groups:
+                    if g not in groups:
+                        raise ValueError(f"outline: nhóm {g!r} chưa khai báo trong groups")
+                    if kinds[g] == "narrative":
+                        raise ValueError(f"outline: nhóm {g!r} là nhóm tự luận; nêu từng chỉ tiêu bằng narrative")
+                    placed.append(g)
+                if part.narrative is not None:
+                    ind = self.by_code.get(part.narrative)
+                    if ind is None or ind.type != "text":
+                        raise ValueError(f"outline: narrative {part.narrative} không phải chỉ tiêu kiểu text")
+                    placed.append(part.narrative)
+        expected = [g.code for g in self.groups if g.kind != "narrative"]
+        expected += [i.code for i in self.narrative]
+        for code in expected:
+            if placed.count(code) != 1:
+                where = "chưa có" if code not in placed else "có hơn một lần"
+                raise ValueError(f"outline: {code} {where} trong outline (mỗi nhóm, mỗi phần tự luận đúng một lần)")
 
     @cached_property
     def by_code(self) -> dict[str, Indicator]:
@@ -189,6 +311,19 @@ class ReportDefinition(_Model):
     def narrative(self) -> list[Indicator]:
         kinds = {g.code: g.kind for g in self.groups}
         return [i for i in self.indicators if kinds[i.group] == "narrative"]
+
+    @property
+    def body_outline(self) -> Outline:
+        """The outline of the report body: the definition's, or every group in order then the reporting status."""
+        if self.outline is not None:
+            return self.outline
+        parts = [OutlinePart(heading=g.label, groups=(g.code,), layout="by_indicator")
+                 for g in self.groups if g.kind != "narrative"]
+        parts += [OutlinePart(heading=i.label, narrative=i.code) for i in self.narrative]
+        return Outline(sections=(
+            OutlineSection(title="KẾT QUẢ THỰC HIỆN", parts=tuple(parts), figures=True),
+            OutlineSection(title="TÌNH HÌNH BÁO CÁO CỦA CÁC ĐƠN VỊ", parts=(OutlinePart(completeness=True),)),
+        ))
 
 
 # ---------------------------------------------------------------- settings
@@ -314,6 +449,35 @@ class AppConfig(_Model):
     @property
     def report(self) -> ReportDefinition:
         return self.reports[self.settings.report]
+
+    def report_by_id(self, report_id: str) -> ReportDefinition:
+        if report_id not in self.reports:
+            known = ", ".join(sorted(self.reports)) or "không có"
+            raise ConfigError(f"không có định nghĩa báo cáo {report_id!r} (hiện có: {known})")
+        return self.reports[report_id]
+
+    def with_report(self, report_id: str) -> AppConfig:
+        """A copy whose `report` is the named definition (`baocao --report ID`); the default is settings.report."""
+        self.report_by_id(report_id)
+        return self.model_copy(update={"settings": self.settings.model_copy(update={"report": report_id})})
+
+    @property
+    def period_kind(self) -> str:
+        """The default period kind of the selected report: its own first kind, else settings.period_kind."""
+        periods = self.report.periods
+        return periods.kinds[0] if periods is not None else self.settings.period_kind
+
+    def unit_deadline(self, period: Period) -> date:
+        """When units must answer: the report's own rule, else N working days after the cut-off (settings)."""
+        rule = self.report.periods.unit_deadline if self.report.periods else None
+        return deadline_by_rule(period, rule.day_of_last_month if rule else None,
+                                rule.working_days_after_cutoff if rule else self.settings.deadlines.unit_working_days)
+
+    def report_deadline(self, period: Period) -> date:
+        """When the Department's report is due: the report's own rule, else settings (working days)."""
+        rule = self.report.periods.report_deadline if self.report.periods else None
+        return deadline_by_rule(period, rule.day_of_last_month if rule else None,
+                                rule.working_days_after_cutoff if rule else self.settings.deadlines.report_working_days)
 
     @property
     def active_units(self) -> list[Unit]:

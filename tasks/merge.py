@@ -1,17 +1,31 @@
 """Merging accepted submissions into the consolidated report data (the JSON the README documents).
 
-Pure: takes what the ledger holds, returns a dict; the renderers and the flows do the I/O.
+Pure: the caller hands over what the ledger holds, per period (this period's reports, and the earlier
+periods' in `history`); merge returns a typed Consolidation; the renderers and the flows do the I/O.
+
+Two rules a provincial reader checks first:
+- an indicator is a count over the period (summed across units and across the periods of the year) or a
+  level at the cut-off (summed across units; its year-to-date is the latest level, never a sum of levels);
+- the change against the previous period is computed on the units that reported in both periods, so a
+  unit that did not answer this month does not read as a fall.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from tasks.config import AppConfig
-from tasks.periods import TZ, Period
+from tasks.consolidation_types import (
+    ComparisonInfo,
+    Consolidation,
+    NarrativeItem,
+    PreviousInfo,
+    YearToDateBasis,
+)
+from tasks.periods import TZ, Period, next_label, short_label
 
 
 @dataclass(frozen=True)
@@ -30,72 +44,160 @@ class RejectedReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PeriodReports:
+    """An earlier period and the accepted reports of its units (any number per unit: the latest counts)."""
+
+    period: Period
+    reports: Sequence[UnitReport]
+
+
 def totals_of(cfg: AppConfig, reports: Iterable[UnitReport]) -> dict[str, int]:
     """Sum of every integer indicator over the given units (0 when nobody reported it)."""
-    import pandas as pd  # imported here so read-only commands (status) stay fast
-
     codes = [i.code for i in cfg.report.numeric]
-    frame = pd.DataFrame([{c: r.values.get(c) for c in codes} for r in reports], columns=codes)
-    sums = frame.apply(pd.to_numeric, errors="coerce").sum(min_count=0)
-    return {c: int(sums.get(c, 0) or 0) for c in codes}
+    sums = dict.fromkeys(codes, 0)
+    for r in reports:
+        for c in codes:
+            v = r.values.get(c)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                sums[c] += int(v)
+    return sums
+
+
+def latest_by_unit(reports: Iterable[UnitReport], expected: Sequence[str]) -> dict[str, UnitReport]:
+    """Each expected unit's counted report (its latest), in config order."""
+    latest: dict[str, UnitReport] = {}
+    for r in sorted(reports, key=lambda r: r.received_at):
+        if r.unit_code in expected:
+            latest[r.unit_code] = r
+    return {c: latest[c] for c in expected if c in latest}
 
 
 def _rate(n: int, d: int) -> float:
     return round(n / d, 3) if d else 0.0
 
 
+def _comparison(cfg: AppConfig, prev: Period, current: Mapping[str, UnitReport],
+                before: Mapping[str, UnitReport]) -> ComparisonInfo:
+    common = [c for c in current if c in before]
+    now = totals_of(cfg, [current[c] for c in common])
+    then = totals_of(cfg, [before[c] for c in common])
+    return {
+        "period": prev.key, "label": prev.label, "units": common, "units_count": len(common),
+        "same_units": set(current) == set(before),
+        "current": now, "previous": then, "change": {k: now[k] - then[k] for k in now},
+    }
+
+
+def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
+                  earlier: Mapping[str, Mapping[str, UnitReport]]) -> tuple[dict[str, int], YearToDateBasis | None]:
+    """Year-to-date over this period and the contiguous run of collected periods before it this year.
+
+    A count adds the periods up; a level is its latest value. When the year's first periods were never
+    collected the basis says where the sum starts ("lũy kế từ tháng 2/2021"); when that leaves this period
+    alone, or a period in the middle is missing, there is no year-to-date (an honest blank, not a wrong sum).
+    """
+    if period.kind not in ("month", "quarter"):
+        return {}, None  # 6 months, 9 months and the year start on 15/12 already
+    before = list(reversed(period.same_year_before()))  # chronological
+    collected = [p for p in before if earlier.get(p.key)]
+    missing = [p for p in before if not earlier.get(p.key)]
+    run: list[Period] = []
+    for p in reversed(before):  # walk back from the previous period while periods were collected
+        if not earlier.get(p.key):
+            break
+        run.insert(0, p)
+    basis: YearToDateBasis = {
+        "periods": [p.key for p in [*run, period]], "missing": [p.key for p in missing],
+        "missing_labels": [p.label for p in missing], "from_label": None, "shown": True,
+    }
+    if missing and (not run or len(run) != len(collected)):
+        basis.update(periods=[period.key], shown=False)  # this period alone, or a gap in the middle
+        return {}, basis
+    if missing:
+        basis["from_label"] = short_label(run[0])
+    ytd: dict[str, int] = {}
+    for ind in cfg.report.numeric:
+        if ind.aggregation == "level":
+            ytd[ind.code] = totals[ind.code]
+        else:
+            ytd[ind.code] = totals[ind.code] + sum(
+                totals_of(cfg, earlier[p.key].values())[ind.code] for p in run)
+    return ytd, basis
+
+
+def _group_totals(cfg: AppConfig, totals: Mapping[str, int]) -> dict[str, int]:
+    """The sum of a group's figures, where they share one unit and one kind (69 lượt over the seven topics)."""
+    out: dict[str, int] = {}
+    for g in cfg.report.groups:
+        inds = [i for i in cfg.report.numeric if i.group == g.code]
+        if inds and len({i.unit for i in inds}) == 1 and len({i.aggregation for i in inds}) == 1:
+            out[g.code] = sum(totals[i.code] for i in inds)
+    return out
+
+
 def consolidate(
     cfg: AppConfig,
     period: Period,
-    unit_deadline: date,
-    report_deadline: date,
-    accepted: list[UnitReport],
-    rejected: list[RejectedReport],
-    previous: tuple[Period, dict[str, int]] | None = None,
-    year_to_date_before: dict[str, int] | None = None,
+    reports: Sequence[UnitReport],
+    rejected: Sequence[RejectedReport],
+    history: Sequence[PeriodReports] = (),
+    *,
+    unit_deadline: date | None = None,
+    report_deadline: date | None = None,
     generated_at: datetime | None = None,
-) -> dict[str, Any]:
-    """The consolidation dict for one period: totals, per-unit values, completeness, narratives."""
+) -> Consolidation:
+    """The consolidation of one period of `cfg.report`.
+
+    `reports`: this period's accepted reports; `history`: the accepted reports of earlier periods, at least
+    the previous period and this year's earlier periods of the same kind (a period absent or empty counts as
+    never collected). Deadlines default to the report's own rules (cfg.unit_deadline / cfg.report_deadline).
+    """
     report, settings = cfg.report, cfg.settings
     expected = [u.code for u in cfg.active_units]
-    latest: dict[str, UnitReport] = {}
-    for r in sorted(accepted, key=lambda r: r.received_at):
-        if r.unit_code in expected:
-            latest[r.unit_code] = r
-    counted = [latest[c] for c in expected if c in latest]
-    totals = totals_of(cfg, counted)
+    latest = latest_by_unit(reports, expected)
+    totals = totals_of(cfg, latest.values())
+    earlier = {h.period.key: latest_by_unit(h.reports, expected) for h in history}
 
-    on_time = [c for c in expected if c in latest and latest[c].on_time]
-    late = [c for c in expected if c in latest and not latest[c].on_time]
+    on_time = [c for c in latest if latest[c].on_time]
+    late = [c for c in latest if not latest[c].on_time]
     missing = [c for c in expected if c not in latest]
     rejected_units = [c for c in missing if any(r.unit_code == c for r in rejected)]
 
-    ytd: dict[str, int] = {}
-    if year_to_date_before is not None and period.kind in ("month", "quarter"):
-        ytd = {c: totals[c] + int(year_to_date_before.get(c, 0)) for c in totals}
+    previous: PreviousInfo | None = None
+    comparison: ComparisonInfo | None = None
+    prev = period.previous()
+    before = earlier.get(prev.key) if prev is not None else None
+    if prev is not None and before:
+        previous = {"period": prev.key, "label": prev.label, "totals": totals_of(cfg, before.values()),
+                    "units": list(before), "accepted_count": len(before), "expected_count": len(expected)}
+        comparison = _comparison(cfg, prev, latest, before)
+    ytd, ytd_basis = _year_to_date(cfg, period, totals, earlier)
 
-    narratives: dict[str, list[dict[str, str]]] = {}
     names = {u.code: u.name for u in cfg.units}
+    narratives: dict[str, list[NarrativeItem]] = {}
     for ind in report.indicators:
-        if ind.type != "text":
-            continue
-        entries = [
-            {"unit": c, "unit_name": names[c], "text": str(latest[c].values[ind.code])}
-            for c in expected
-            if c in latest and latest[c].values.get(ind.code)
-        ]
-        narratives[ind.code] = entries
+        if ind.type == "text":
+            narratives[ind.code] = [
+                {"unit": c, "unit_name": names[c], "text": str(r.values[ind.code])}
+                for c, r in latest.items() if r.values.get(ind.code)
+            ]
 
-    recipients = [r.line for r in report.recipients]
+    def iso(t: datetime) -> str:
+        return t.astimezone(TZ).isoformat(timespec="seconds")
+
     return {
         "report_id": report.id,
         "report_title": report.title,
+        "plan_reference": report.plan_reference,
         "period": {
             "key": period.key, "kind": period.kind, "label": period.label,
             "cutoff_start": period.start.isoformat(), "cutoff_end": period.end.isoformat(),
-            "unit_deadline": unit_deadline.isoformat(), "report_deadline": report_deadline.isoformat(),
+            "unit_deadline": (unit_deadline or cfg.unit_deadline(period)).isoformat(),
+            "report_deadline": (report_deadline or cfg.report_deadline(period)).isoformat(),
+            "next_label": next_label(period),
         },
-        "generated_at": (generated_at or datetime.now(TZ)).astimezone(TZ).isoformat(timespec="seconds"),
+        "generated_at": iso(generated_at or datetime.now(TZ)),
         "organisation": {
             "supervising_body": settings.organisation.supervising_body,
             "issuing_body": settings.organisation.issuing_body,
@@ -105,33 +207,34 @@ def consolidate(
         },
         "groups": [{"code": g.code, "label": g.label, "kind": g.kind} for g in report.groups],
         "indicators": [
-            {"code": i.code, "label": i.label, "unit": i.unit, "type": i.type, "group": i.group}
+            {"code": i.code, "label": i.label, "unit": i.unit, "type": i.type, "group": i.group,
+             **({"aggregation": i.aggregation, "phrase": i.phrase} if i.type == "integer" else {})}
             for i in report.indicators
         ],
         "main_indicators": list(report.main_indicators),
         "totals": totals,
+        "group_totals": _group_totals(cfg, totals),
         "year_to_date": ytd,
-        "previous": (
-            {"period": previous[0].key, "label": previous[0].label, "totals": previous[1]} if previous else None
-        ),
-        "values_by_unit": {c: dict(latest[c].values) for c in expected if c in latest},
+        "year_to_date_basis": ytd_basis,
+        "previous": previous,
+        "comparison": comparison,
+        "values_by_unit": {c: dict(r.values) for c, r in latest.items()},
         "units": {c: names[c] for c in expected},
         "completeness": {
-            "expected": expected, "accepted": [c for c in expected if c in latest], "on_time": on_time,
+            "expected": expected, "accepted": list(latest), "on_time": on_time,
             "late": late, "missing": missing, "rejected": rejected_units,
             "expected_count": len(expected), "accepted_count": len(latest), "on_time_count": len(on_time),
             "late_count": len(late), "missing_count": len(missing),
             "reporting_rate": _rate(len(latest), len(expected)), "on_time_rate": _rate(len(on_time), len(expected)),
-            "received_at": {c: latest[c].received_at.astimezone(TZ).isoformat(timespec="seconds")
-                            for c in expected if c in latest},
+            "received_at": {c: iso(r.received_at) for c, r in latest.items()},
         },
         "rejected": [
-            {"unit": r.unit_code, "received_at": r.received_at.astimezone(TZ).isoformat(timespec="seconds"),
-             "source": r.source, "errors": r.errors}
+            {"unit": r.unit_code, "received_at": iso(r.received_at), "source": r.source, "errors": r.errors}
             for r in sorted(rejected, key=lambda r: r.received_at)
         ],
         "narratives": narratives,
         "narrative_sections": [{"code": i.code, "label": i.label} for i in report.narrative],
-        "recipients": recipients,
+        "outline": report.body_outline.model_dump(mode="json"),
+        "recipients": [r.line for r in report.recipients],
         "signer": report.signer.model_dump(),
     }

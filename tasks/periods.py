@@ -192,3 +192,42 @@ def current_period(kind: PeriodKind, now: datetime | None = None) -> Period:
     if kind == "year":
         return parse_period(f"{y if today >= date(y, 12, 15) else y - 1}")
     raise PeriodError("Kỳ đột xuất không có 'kỳ hiện tại': hãy ghi rõ ngày bắt đầu và kết thúc")
+
+
+def deadline_by_rule(period: Period, day_of_last_month: int | None, working_days: int | None) -> date:
+    """A report's deadline rule: a day of the period's last month ("no later than the 20th of the quarter's
+    last month", clamped to the month's length), else N working days after the cut-off."""
+    if day_of_last_month is not None:
+        y, m = period.end.year, period.end.month
+        last = (date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)).day
+        return date(y, m, min(day_of_last_month, last))
+    if working_days is None:
+        raise ValueError("deadline_by_rule needs day_of_last_month or working_days")
+    return deadline_after_cutoff(period, working_days)
+
+
+def short_label(period: Period) -> str:
+    """Compact name for 'lũy kế từ ...': 'tháng 2/2021', 'quý I/2021'; other kinds use their label."""
+    if period.kind == "month":
+        return f"tháng {int(period.key[5:])}/{period.year}"
+    if period.kind == "quarter":
+        return f"quý {ROMAN[int(period.key[-1])]}/{period.year}"
+    return period.label
+
+
+def next_label(period: Period) -> str:
+    """What 'kỳ tới' means after this period: the next month or quarter, the second half of the year after a
+    6-month report, quý IV after nine months, the next year after a year."""
+    if period.kind == "month":
+        y, m = period.year, int(period.key[5:])
+        return f"tháng 1 năm {y + 1}" if m == 12 else f"tháng {m + 1} năm {y}"
+    if period.kind == "quarter":
+        q = int(period.key[-1])
+        return f"quý I năm {period.year + 1}" if q == 4 else f"quý {ROMAN[q + 1]} năm {period.year}"
+    if period.kind == "half":
+        return f"6 tháng cuối năm {period.year}"
+    if period.kind == "nine_months":
+        return f"quý IV năm {period.year}"
+    if period.kind == "year":
+        return f"năm {period.year + 1}"
+    return "kỳ tới"

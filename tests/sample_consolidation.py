@@ -1,9 +1,9 @@
 """A realistic consolidation dict for tests: Sở Nội vụ Tuyên Quang, CCHC communication, March 2021.
 
 It exercises a late unit (BTG), a missing unit (VTLT), a rejected unit (TĐKT), a previous period
-(February 2021) and year-to-date figures. Totals are the sums of the accepted units' values, so the
-numbers tests assert on are the ones a clerk would compute by hand: W01 = 37 (Feb: 30, +23,3%),
-H02 = 1.250, YTD W01 = 80.
+(February 2021, the same 7 units) and year-to-date figures. Totals are the sums of the accepted units' values,
+so the numbers tests assert on are the ones a clerk would compute by hand: W01 = 37 (Feb: 30, +23,3%),
+H02 = 1.250, YTD W01 = 80; C01 and C02 are levels (procedures on display): their YTD is March's level.
 """
 
 from __future__ import annotations
@@ -36,19 +36,25 @@ GROUPS: list[dict[str, str]] = [
 ]
 
 
-def _ind(code: str, label: str, unit: str, group: str, type_: str = "integer") -> dict[str, str]:
-    return {"code": code, "label": label, "unit": unit, "type": type_, "group": group}
+def _ind(code: str, label: str, unit: str, group: str, type_: str = "integer", aggregation: str = "count",
+         phrase: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": code, "label": label, "unit": unit, "type": type_, "group": group}
+    if type_ == "integer":
+        out.update(aggregation=aggregation, phrase=phrase)
+    return out
 
 
-INDICATORS: list[dict[str, str]] = [
-    _ind("W01", "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở", "tin, bài", "3.1"),
+INDICATORS: list[dict[str, Any]] = [
+    _ind("W01", "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở", "tin, bài", "3.1",
+         phrase="đã đăng tải {value} về CCHC"),
     _ind("H01", "Số hội nghị về CCHC đã tổ chức", "hội nghị", "3.2"),
     _ind("H02", "Số lượt người tham dự hội nghị về CCHC", "lượt người", "3.2"),
     _ind("H03", "Số cuộc họp có lồng ghép nội dung CCHC", "cuộc họp", "3.2"),
     _ind("T01", "Số kỳ thi tuyển dụng, thi nâng ngạch có nội dung CCHC", "kỳ thi", "3.3"),
     _ind("C01", "Số thủ tục hành chính được công khai tại Bộ phận tiếp nhận và trả kết quả",
-         "thủ tục", "3.4"),
-    _ind("C02", "Số thủ tục hành chính được công khai trên Trang TTĐT của Sở", "thủ tục", "3.4"),
+         "thủ tục", "3.4", aggregation="level"),
+    _ind("C02", "Số thủ tục hành chính được công khai trên Trang TTĐT của Sở", "thủ tục", "3.4",
+         aggregation="level"),
     _ind("K01", "Số hoạt động tuyên truyền bằng hình thức khác", "hoạt động", "3.5"),
     _ind("K02", "Mô tả hình thức tuyên truyền khác", "", "3.5", "text"),
     _ind("CD1", "Đổi mới, nâng cao chất lượng xây dựng, ban hành văn bản quy phạm pháp luật",
@@ -105,7 +111,26 @@ _TEXTS: dict[str, dict[str, str]] = {
 PREVIOUS_TOTALS = dict(zip(INTEGER_CODES,
                            [30, 2, 520, 16, 0, 140, 135, 12, 5, 8, 4, 2, 0, 3, 1], strict=True))
 YEAR_TO_DATE = dict(zip(INTEGER_CODES,
-                        [80, 8, 1950, 46, 1, 408, 400, 30, 14, 24, 10, 8, 1, 11, 3], strict=True))
+                        [80, 8, 1950, 46, 1, 140, 140, 30, 14, 24, 10, 8, 1, 11, 3], strict=True))
+
+# The report body, as config/reports/cchc-tuyen-truyen.yaml lays it out (the consolidation carries it).
+OUTLINE: dict[str, Any] = {"sections": [
+    {"title": "KẾT QUẢ THỰC HIỆN", "figures": True, "parts": [
+        {"heading": "Về hình thức tuyên truyền", "groups": ["3.1", "3.2", "3.3", "3.4", "3.5"], "layout": "by_group"},
+        {"heading": "Về nội dung tuyên truyền", "groups": ["2.4"], "layout": "by_indicator",
+         "lead": "Các cơ quan, đơn vị đã thực hiện {total} tuyên truyền theo các nội dung trọng tâm của Kế hoạch, "
+                 "cụ thể:"},
+        {"heading": "Kết quả nổi bật", "narrative": "N01"},
+        {"heading": "Sáng kiến, giải pháp mới", "narrative": "N04"},
+    ]},
+    {"title": "TÌNH HÌNH BÁO CÁO CỦA CÁC ĐƠN VỊ", "parts": [{"completeness": True}]},
+    {"title": "TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN", "parts": [
+        {"narrative": "N02", "empty": "Các cơ quan, đơn vị không báo cáo tồn tại, hạn chế trong kỳ."}]},
+    {"title": "ĐỀ XUẤT, KIẾN NGHỊ", "parts": [
+        {"narrative": "N03", "empty": "Các cơ quan, đơn vị không có đề xuất, kiến nghị trong kỳ."}]},
+    {"title": "PHƯƠNG HƯỚNG, NHIỆM VỤ KỲ TỚI", "parts": [
+        {"paragraphs": ["Trong {next_period}, Sở Nội vụ tiếp tục triển khai {plan_reference}."]}]},
+]}
 
 ACCEPTED = ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "BTG"]
 LATE = ["BTG"]
@@ -143,6 +168,7 @@ def _build() -> dict[str, Any]:
     return {
         "report_id": "cchc-tuyen-truyen",
         "report_title": "Kết quả thực hiện công tác tuyên truyền cải cách hành chính",
+        "plan_reference": "Kế hoạch tuyên truyền cải cách hành chính của Sở Nội vụ năm 2021",
         "period": {
             "key": "2021-03",
             "kind": "month",
@@ -151,6 +177,7 @@ def _build() -> dict[str, Any]:
             "cutoff_end": "2021-03-14",
             "unit_deadline": "2021-03-16",
             "report_deadline": "2021-03-18",
+            "next_label": "tháng 4 năm 2021",
         },
         "generated_at": "2021-03-17T09:00:00+07:00",
         "organisation": {
@@ -165,7 +192,14 @@ def _build() -> dict[str, Any]:
         "main_indicators": ["W01", "H01", "H02", "H03", "C02", "K01"],
         "totals": totals,
         "year_to_date": dict(YEAR_TO_DATE),
-        "previous": {"period": "2021-02", "label": "tháng 2 năm 2021", "totals": dict(PREVIOUS_TOTALS)},
+        "year_to_date_basis": {"periods": ["2021-01", "2021-02", "2021-03"], "missing": [], "missing_labels": [],
+                               "from_label": None, "shown": True},
+        "previous": {"period": "2021-02", "label": "tháng 2 năm 2021", "totals": dict(PREVIOUS_TOTALS),
+                     "units": list(ACCEPTED), "accepted_count": len(ACCEPTED), "expected_count": len(expected)},
+        "comparison": {"period": "2021-02", "label": "tháng 2 năm 2021", "units": list(ACCEPTED),
+                       "units_count": len(ACCEPTED), "same_units": True, "current": dict(totals),
+                       "previous": dict(PREVIOUS_TOTALS),
+                       "change": {k: totals[k] - PREVIOUS_TOTALS[k] for k in totals}},
         "values_by_unit": values,
         "units": dict(UNITS),
         "completeness": {
@@ -221,6 +255,7 @@ def _build() -> dict[str, Any]:
             {"code": "N03", "label": "Đề xuất, kiến nghị"},
             {"code": "N04", "label": "Sáng kiến, giải pháp mới"},
         ],
+        "outline": copy.deepcopy(OUTLINE),
         "recipients": [
             "Ủy ban nhân dân tỉnh (báo cáo);",
             "Giám đốc, các PGĐ Sở;",

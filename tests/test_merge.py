@@ -19,12 +19,22 @@ def test_march_consolidation(ctx):
     c = build_consolidation(ctx, ctx.period("2021-03"))
     assert c["period"] == {"key": "2021-03", "kind": "month", "label": "tháng 3 năm 2021",
                            "cutoff_start": "2021-02-15", "cutoff_end": "2021-03-14",
-                           "unit_deadline": "2021-03-16", "report_deadline": "2021-03-18"}
+                           "unit_deadline": "2021-03-16", "report_deadline": "2021-03-18",
+                           "next_label": "tháng 4 năm 2021"}
     # W01: VP 12 + TTr 3 + TCBC 4 + CCHC 9 + XDCQ 2 + CCVC 5 (resubmitted, not 4) + VTLT 3
     assert c["totals"]["W01"] == 38
     assert c["totals"]["H01"] == 6 and c["totals"]["H02"] == 460 and c["totals"]["C01"] == 118
     assert c["previous"]["period"] == "2021-02" and c["previous"]["totals"]["W01"] == 33
-    assert c["year_to_date"]["W01"] == 71  # February 33 + March 38
+    assert c["year_to_date"]["W01"] == 71  # February 33 + March 38 (January was never collected)
+    assert c["year_to_date"]["C01"] == 118  # a level: March's 118 procedures on display, not 94 + 118 = 212
+    assert c["year_to_date_basis"] == {"periods": ["2021-02", "2021-03"], "missing": ["2021-01"],
+                                       "missing_labels": ["tháng 1 năm 2021"], "from_label": "tháng 2/2021",
+                                       "shown": True}
+    # February had 9 units, March 7: the change is computed on the 7 that reported in both
+    cmp = c["comparison"]
+    assert cmp["units"] == ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "VTLT"] and cmp["same_units"] is False
+    assert c["previous"]["accepted_count"] == 9 and c["previous"]["totals"]["CDG"] == 12
+    assert (c["totals"]["CDG"], cmp["previous"]["CDG"], cmp["change"]["CDG"]) == (11, 10, 1)
     comp = c["completeness"]
     assert comp["expected"] == ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT"]
     assert comp["on_time"] == ["VP", "TTr", "TCBC", "CCHC", "CCVC", "VTLT"]
@@ -46,4 +56,6 @@ def test_no_submissions_gives_zero_totals_and_all_missing(ctx):
     c = build_consolidation(ctx, ctx.period("2021-03"))
     assert set(c["totals"].values()) == {0}
     assert c["completeness"]["missing_count"] == 9 and c["completeness"]["reporting_rate"] == 0.0
-    assert c["previous"] is None and c["year_to_date"] == {"W01": 0, **{k: 0 for k in c["totals"]}}
+    assert c["previous"] is None and c["comparison"] is None
+    # January and February were never collected: March alone is not called year-to-date
+    assert c["year_to_date"] == {} and c["year_to_date_basis"]["shown"] is False

@@ -44,34 +44,47 @@ def test_numbers_and_percent_vietnamese_style() -> None:
     assert format_percent(7 / 30) == "23,3%"
 
 
+def _no_previous(c: dict) -> dict:
+    c["previous"] = None
+    c["comparison"] = None
+    return c
+
+
 def test_form_paragraph_has_total_change_and_year_to_date() -> None:
     text = _all_text(sample_consolidation())
-    assert ("a) Thông qua Trang Thông tin điện tử của Sở: số tin, bài về CCHC đăng trên Trang TTĐT của Sở "
-            "đạt 37 tin, bài, tăng 7 tin, bài (23,3%) so với tháng 2 năm 2021, lũy kế từ đầu năm 80 tin, bài."
-            ) in text
+    assert ("a) Thông qua Trang Thông tin điện tử của Sở: đã đăng tải 37 tin, bài về CCHC, tăng 7 tin, bài (23,3%) "
+            "so với tháng 2 năm 2021, lũy kế từ đầu năm: 80 tin, bài.") in text
     assert "1.250 lượt người" in text
     assert "giảm 1 hoạt động (8,3%)" in text
+    assert " đạt " not in text  # no target in this report: nothing is "reached"
+
+
+def test_level_indicator_has_no_year_to_date_sum() -> None:
+    c = sample_consolidation()
+    phrase = prose.indicator_phrase(c, "C01")
+    assert phrase == ("số thủ tục hành chính được công khai tại Bộ phận tiếp nhận và trả kết quả: 140 thủ tục, "
+                      "không thay đổi so với tháng 2 năm 2021")
+    assert prose.summary_rows(c)[4]["ytd"] == "140"  # C02, a level: year-to-date is the latest level
 
 
 def test_no_previous_period_and_no_year_to_date() -> None:
-    c = sample_consolidation()
-    c["previous"] = None
+    c = _no_previous(sample_consolidation())
     c["year_to_date"] = {}
     phrase = prose.indicator_phrase(c, "W01")
-    assert phrase == "số tin, bài về CCHC đăng trên Trang TTĐT của Sở đạt 37 tin, bài"
+    assert phrase == "đã đăng tải 37 tin, bài về CCHC"
     assert "so với" not in _all_text(c)
     assert "lũy kế" not in _all_text(c)
 
 
 def test_zero_values() -> None:
     c = sample_consolidation()
-    c["totals"]["T01"] = 0
-    c["previous"]["totals"]["T01"] = 0
+    for totals in (c["totals"], c["comparison"]["current"], c["comparison"]["previous"]):
+        totals["T01"] = 0
     assert prose.indicator_phrase(c, "T01").startswith(
         "số kỳ thi tuyển dụng, thi nâng ngạch có nội dung CCHC: không phát sinh")
     assert "so với" not in prose.indicator_phrase(c, "T01")
     # previous zero, now positive: an increase without a percentage (no division by zero)
-    c["totals"]["T01"] = 2
+    c["totals"]["T01"] = c["comparison"]["current"]["T01"] = 2
     assert "tăng 2 kỳ thi so với tháng 2 năm 2021" in prose.indicator_phrase(c, "T01")
 
 
@@ -85,15 +98,13 @@ def test_change_phrase_cases() -> None:
 def test_completeness_names_late_missing_and_rejected_units() -> None:
     paras = [p.text for p in prose.completeness_paragraphs(sample_consolidation())]
     text = "\n".join(paras)
-    assert "7/9 (đạt 77,8%)" in text
+    assert "7/9 (tỷ lệ 77,8%)" in text
     assert "đúng hạn 6 đơn vị, muộn 1 đơn vị" in text
     assert "- Đơn vị gửi báo cáo muộn: Ban Tôn giáo." in paras
     assert "- Đơn vị chưa gửi báo cáo: Chi cục Văn thư - Lưu trữ." in paras
-    rejected = next(p for p in paras if "bị trả lại" in p)
-    assert rejected == (
-        "- Đơn vị có báo cáo bị trả lại do số liệu chưa hợp lệ, chưa gửi lại: Ban Thi đua - Khen thưởng. "
-        "Lý do: kỳ báo cáo “2021-02” (ô B5) không đúng; H02 có giá trị -15, nhỏ hơn mức tối thiểu 0 (ô D12); "
-        "W01 chưa có số liệu (ô D5).")
+    # the report to UBND tỉnh names the unit, not the cells and codes of what was wrong (the Office has them)
+    assert paras[-1] == ("- Đơn vị có báo cáo chưa hợp lệ, đã được đề nghị hoàn thiện nhưng chưa gửi lại: "
+                         "Ban Thi đua - Khen thưởng.")
     # a rejected unit is not also listed as "not sent"
     assert "Ban Thi đua" not in paras[2]
 
@@ -105,7 +116,7 @@ def test_all_units_on_time() -> None:
                 accepted_count=9, on_time_count=9, late_count=0, missing_count=0,
                 reporting_rate=1.0, on_time_rate=1.0)
     text = "\n".join(p.text for p in prose.completeness_paragraphs(c))
-    assert "9/9 (đạt 100%)" in text
+    assert "9/9 (tỷ lệ 100%)" in text
     assert "100% cơ quan, đơn vị gửi báo cáo đúng hạn" in text
     assert "muộn" not in text
 
@@ -114,7 +125,14 @@ def test_sections_and_attributed_narratives() -> None:
     sections = prose.build_sections(sample_consolidation())
     assert [s.title for s in sections] == [
         "I. KẾT QUẢ THỰC HIỆN", "II. TÌNH HÌNH BÁO CÁO CỦA CÁC ĐƠN VỊ",
-        "III. TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN", "IV. ĐỀ XUẤT, KIẾN NGHỊ"]
+        "III. TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN", "IV. ĐỀ XUẤT, KIẾN NGHỊ", "V. PHƯƠNG HƯỚNG, NHIỆM VỤ KỲ TỚI"]
+    assert [s.figures for s in sections] == [True, False, False, False, False]
+    assert sections[0].paragraphs[-1].text == (
+        "Một số chỉ tiêu chủ yếu tháng 3 năm 2021 so với tháng 2 năm 2021 được thể hiện tại Biểu đồ 1 và Bảng 1 "
+        "dưới đây.")
+    assert [p.text for p in sections[4].paragraphs] == [
+        "Trong tháng 4 năm 2021, Sở Nội vụ tiếp tục triển khai Kế hoạch tuyên truyền cải cách hành chính của "
+        "Sở Nội vụ năm 2021."]
     shortcomings = [p.text for p in sections[2].paragraphs]
     assert "- Nội dung tuyên truyền về công khai thủ tục hành chính còn ít (Thanh tra Sở)." in shortcomings
     proposals = [p.text for p in sections[3].paragraphs]
@@ -140,9 +158,10 @@ def test_summary_rows() -> None:
     rows = prose.summary_rows(sample_consolidation())
     w01 = rows[0]
     assert (w01["current"], w01["previous"], w01["change"], w01["ytd"]) == ("37", "30", "+7 (23,3%)", "80")
-    c = sample_consolidation()
-    c["previous"] = None
-    assert prose.summary_rows(c)[0]["change"] == "-"
+    assert rows[-1] == {"no": "7", "code": "", "label": "Số cơ quan, đơn vị có báo cáo hợp lệ", "unit": "đơn vị",
+                        "current": "7/9", "previous": "7/9", "change": "-", "ytd": "-"}
+    c = _no_previous(sample_consolidation())
+    assert prose.summary_rows(c)[0]["change"] == "-" and prose.summary_rows(c)[-1]["previous"] == "-"
 
 
 def test_output_is_nfc() -> None:
@@ -206,8 +225,6 @@ def test_rejection_reasons_skip_warnings_and_duplicates() -> None:
                           "errors": [{"message": "Ô B4 (Mã đơn vị) đang để trống. Hãy ghi mã đơn vị.",
                                       "cell": "B4"}]})
     assert prose.rejection_reasons(c, "TĐKT") == "ô B4 (Mã đơn vị) đang để trống"
-    text = "\n".join(p.text for p in prose.completeness_paragraphs(c))
-    assert "Lý do: ô B4 (Mã đơn vị) đang để trống." in text and ".." not in text
 
 
 @pytest.mark.parametrize(

@@ -34,10 +34,11 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Section:
-    """A numbered top-level part of the report (I., II., ...)."""
+    """A numbered top-level part of the report (I., II., ...); `figures`: the chart and the table follow it."""
 
     title: str
     paragraphs: list[Paragraph] = field(default_factory=list)
+    figures: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +81,31 @@ def _previous(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
     return prev.get("label") or prev.get("period") or "kỳ trước", prev["totals"]
 
 
+def _comparison(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Mapping[str, Any]] | None:
+    """(what the change is 'so với', current, previous) over the units that reported in both periods.
+
+    A consolidation written before like-for-like comparison existed compares the raw totals."""
+    comp = c.get("comparison")
+    if comp:
+        if not comp.get("units_count"):
+            return None
+        against = (comp.get("label") or "kỳ trước") if comp.get("same_units") else \
+            f"cùng {comp['units_count']} đơn vị kỳ trước"
+        return against, comp["current"], comp["previous"]
+    prev = _previous(c)
+    return (prev[0], c.get("totals", {}), prev[1]) if prev else None
+
+
+def _is_level(ind: Mapping[str, Any]) -> bool:
+    return ind.get("aggregation") == "level"
+
+
+def ytd_label(c: Mapping[str, Any]) -> str:
+    """'lũy kế từ đầu năm', or 'lũy kế từ tháng 2/2021' when the year's first periods were never collected."""
+    basis = c.get("year_to_date_basis") or {}
+    return f"lũy kế từ {basis['from_label']}" if basis.get("from_label") else "lũy kế từ đầu năm"
+
+
 def unit_name(c: Mapping[str, Any], code: str) -> str:
     return c.get("units", {}).get(code, code)
 
@@ -101,10 +127,12 @@ def change_phrase(current: int | float, previous: int | float | None, unit: str,
 
 
 def indicator_phrase(c: Mapping[str, Any], code: str, *, style: str = "form") -> str:
-    """One indicator's clause: value, change from the previous period, year-to-date.
+    """One indicator's clause: value, change from the previous period (like for like), year-to-date.
 
-    style "form": 'số tin, bài ... đạt 37 tin, bài, tăng ...' (label is the subject);
-    style "topic": '37 tin, bài, tăng ...' (the caller prints the topic label before it).
+    style "form": the indicator's own wording ('đã đăng tải 37 tin, bài về cải cách hành chính, tăng ...'),
+    or '<label>: 37 tin, bài' when the definition gives none; style "topic": '37 tin, bài, tăng ...' (the
+    caller prints the label before it). A level's year-to-date is its current value: never printed as
+    'lũy kế'. No 'đạt': the report has no target to reach.
     """
     ind = _indicators(c)[code]
     unit = ind.get("unit", "") or ""
@@ -114,18 +142,24 @@ def indicator_phrase(c: Mapping[str, Any], code: str, *, style: str = "form") ->
         return f"{lower_first(label)}: chưa có số liệu" if style == "form" else "chưa có số liệu"
     if value == 0:
         head = f"{lower_first(label)}: không phát sinh" if style == "form" else "không phát sinh"
+    elif style != "form":
+        head = _quantity(value, unit)
+    elif ind.get("phrase"):
+        head = str(ind["phrase"]).replace("{value}", _quantity(value, unit))
     else:
-        head = (f"{lower_first(label)} đạt " if style == "form" else "") + _quantity(value, unit)
+        head = f"{lower_first(label)}: {_quantity(value, unit)}"
     parts = [head]
-    prev = _previous(c)
-    if prev is not None:
-        prev_label, prev_totals = prev
-        change = change_phrase(value, prev_totals.get(code), unit, prev_label)
-        if change:
-            parts.append(change)
+    comp = _comparison(c)
+    if comp is not None:
+        against, now, then = comp
+        if code in now and code in then:
+            change = change_phrase(now[code], then[code], unit, against)
+            if change:
+                parts.append(change)
     ytd = (c.get("year_to_date") or {}).get(code)
-    if ytd:
-        parts.append(f"lũy kế từ đầu năm {_quantity(ytd, unit)}")
+    first_of_year = len((c.get("year_to_date_basis") or {}).get("periods", [None, None])) == 1
+    if ytd and not _is_level(ind) and not first_of_year:
+        parts.append(f"{ytd_label(c)}: {_quantity(ytd, unit)}")
     return nfc(", ".join(parts))
 
 
@@ -172,7 +206,7 @@ def report_subject(c: Mapping[str, Any]) -> str:
 
 
 def intro_paragraphs(c: Mapping[str, Any]) -> list[str]:
-    """Cut-off period and how many units the figures come from."""
+    """Cut-off period, how many units the figures come from, and what the comparisons rest on."""
     period = c["period"]
     comp = c.get("completeness", {})
     expected = comp.get("expected_count", len(comp.get("expected", [])))
@@ -181,6 +215,9 @@ def intro_paragraphs(c: Mapping[str, Any]) -> list[str]:
     if period.get("cutoff_start") and period.get("cutoff_end"):
         out.append(f"Thời gian chốt số liệu: từ {format_date(period['cutoff_start'])} "
                    f"đến {format_date(period['cutoff_end'])}.")
+    note = basis_note(c)
+    if note:
+        out.append(note)
     subject = lower_first(report_subject(c))
     if accepted:
         out.append(f"Trên cơ sở báo cáo của {accepted}/{expected} cơ quan, đơn vị thuộc và trực thuộc Sở, "
@@ -191,47 +228,73 @@ def intro_paragraphs(c: Mapping[str, Any]) -> list[str]:
     return [nfc(p) for p in out]
 
 
-def _groups(c: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
-    return [g for g in c.get("groups", []) if g.get("kind") == kind]
+def basis_note(c: Mapping[str, Any]) -> str:
+    """What the comparisons and the year-to-date rest on, when that is not the obvious (all units, whole year)."""
+    notes = []
+    comp = c.get("comparison")
+    prev = c.get("previous") or {}
+    if comp and not comp.get("same_units") and comp.get("units_count"):
+        notes.append(f"{upper_first(prev.get('label') or comp.get('label') or 'kỳ trước')} có "
+                     f"{prev.get('accepted_count', len(prev.get('units', [])))}/"
+                     f"{prev.get('expected_count', c['completeness']['expected_count'])} cơ quan, đơn vị báo cáo; "
+                     f"mức tăng, giảm so với kỳ trước được tính trên cùng {comp['units_count']} cơ quan, đơn vị "
+                     f"có báo cáo hợp lệ ở cả hai kỳ")
+    basis = c.get("year_to_date_basis") or {}
+    missing = basis.get("missing_labels") or []
+    if missing:
+        what = ", ".join(missing)
+        if basis.get("shown") and basis.get("from_label"):
+            notes.append(f"Số liệu {what} không được tổng hợp nên số lũy kế tính từ {basis['from_label']}")
+        else:
+            notes.append(f"Số liệu {what} không được tổng hợp nên báo cáo không nêu số lũy kế từ đầu năm")
+    return nfc(". ".join(notes) + ".") if notes else ""
 
 
 def _group_indicators(c: Mapping[str, Any], group: str, type_: str) -> list[str]:
     return [i["code"] for i in c.get("indicators", []) if i.get("group") == group and i.get("type") == type_]
 
 
-def form_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
-    """One paragraph per form of communication (plan §II.3), integer clauses then unit descriptions."""
+def _group_label(c: Mapping[str, Any], code: str) -> str:
+    return next((g["label"] for g in c.get("groups", []) if g["code"] == code), code)
+
+
+def _group_texts(c: Mapping[str, Any], groups: Sequence[str]) -> list[Paragraph]:
+    """The units' descriptions that belong to figures (e.g. the other forms of communication)."""
+    return [Paragraph(attributed(body, who), "item")
+            for g in groups for code in _group_indicators(c, g, "text") for who, body in texts_for(c, code)]
+
+
+def by_group_paragraphs(c: Mapping[str, Any], groups: Sequence[str]) -> list[Paragraph]:
+    """One lettered paragraph per group ('a) <group>: <clause>; <clause>.'), then its units' descriptions."""
     out: list[Paragraph] = []
-    for i, group in enumerate(_groups(c, "form")):
-        codes = _group_indicators(c, group["code"], "integer")
-        clauses = [indicator_phrase(c, code, style="form") for code in codes]
-        text = f"{letter(i)}) {group['label']}"
+    for i, group in enumerate(groups):
+        clauses = [indicator_phrase(c, code, style="form") for code in _group_indicators(c, group, "integer")]
+        text = f"{letter(i)}) {_group_label(c, group)}"
         text += (": " + "; ".join(clauses) + ".") if clauses else "."
         out.append(Paragraph(nfc(text)))
-        for code in _group_indicators(c, group["code"], "text"):
-            for who, body in texts_for(c, code):
-                out.append(Paragraph(attributed(body, who), "item"))
+        out.extend(_group_texts(c, [group]))
     return out
 
 
-def topic_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
-    """A lead sentence with the total when units agree, then one paragraph per topic (plan §II.2.4)."""
+def by_indicator_paragraphs(c: Mapping[str, Any], groups: Sequence[str], lead: str | None) -> list[Paragraph]:
+    """An optional lead sentence ({total}: the sum, when the figures share a unit), then one lettered
+    paragraph per indicator ('a) <label>: 9 lượt, ...')."""
     out: list[Paragraph] = []
-    for group in _groups(c, "topic"):
-        codes = _group_indicators(c, group["code"], "integer")
-        if not codes:
-            continue
-        inds = _indicators(c)
+    codes = [code for g in groups for code in _group_indicators(c, g, "integer")]
+    inds = _indicators(c)
+    totals = c.get("totals", {})
+    if lead:
         units = {inds[code].get("unit", "") for code in codes}
-        totals = c.get("totals", {})
-        if len(units) == 1 and all(code in totals for code in codes):
-            total = sum(totals[code] for code in codes)
-            out.append(Paragraph(nfc(
-                f"Các cơ quan, đơn vị đã thực hiện {_quantity(total, units.pop())} tuyên truyền "
-                f"theo các nội dung trọng tâm của Kế hoạch, cụ thể:")))
-        for i, code in enumerate(codes):
-            label = inds[code]["label"]
-            out.append(Paragraph(nfc(f"{letter(i)}) {label}: {indicator_phrase(c, code, style='topic')}.")))
+        if "{total}" not in lead:
+            out.append(Paragraph(nfc(lead)))
+        elif codes and len(units) == 1 and all(code in totals for code in codes):
+            known = c.get("group_totals") or {}
+            total = known[groups[0]] if len(groups) == 1 and groups[0] in known else \
+                sum(totals[code] for code in codes)
+            out.append(Paragraph(nfc(lead.replace("{total}", _quantity(total, units.pop())))))
+    for i, code in enumerate(codes):
+        out.append(Paragraph(nfc(f"{letter(i)}) {inds[code]['label']}: {indicator_phrase(c, code, style='topic')}.")))
+    out.extend(_group_texts(c, groups))
     return out
 
 
@@ -323,7 +386,11 @@ def rejection_reasons(c: Mapping[str, Any], unit: str) -> str:
 
 
 def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
-    """Who reported, on time or late, who is missing and who was sent back (DHIS2-style rates)."""
+    """Who reported, on time or late, who is missing and who was sent back (DHIS2-style rates).
+
+    The reasons a file was sent back stay with the Office (status, the unit's mail, JSON `rejected`): the
+    report to UBND tỉnh names the unit only, without cells or indicator codes.
+    """
     comp = c.get("completeness", {})
     expected = comp.get("expected_count", len(comp.get("expected", [])))
     accepted = comp.get("accepted_count", len(comp.get("accepted", [])))
@@ -336,7 +403,7 @@ def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
 
     out: list[Paragraph] = []
     text = (f"Tổng số cơ quan, đơn vị phải báo cáo: {expected}. Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: "
-            f"{accepted}/{expected} (đạt {format_percent(rate)})")
+            f"{accepted}/{expected} (tỷ lệ {format_percent(rate)})")
     if accepted:
         text += f", trong đó đúng hạn {on_time} đơn vị"
         if late_units:
@@ -353,30 +420,19 @@ def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
     if missing:
         names = _join_names([unit_name(c, u) for u in missing])
         out.append(Paragraph(nfc(f"- Đơn vị chưa gửi báo cáo: {names}."), "item"))
-    for unit in rejected:
-        reasons = rejection_reasons(c, unit)
-        tail = f" Lý do: {reasons}." if reasons else ""
-        out.append(Paragraph(nfc(f"- Đơn vị có báo cáo bị trả lại do số liệu chưa hợp lệ, chưa gửi lại: "
-                                 f"{unit_name(c, unit)}.{tail}"), "item"))
+    if rejected:
+        names = _join_names([unit_name(c, u) for u in rejected])
+        out.append(Paragraph(nfc(f"- Đơn vị có báo cáo chưa hợp lệ, đã được đề nghị hoàn thiện nhưng chưa gửi lại: "
+                                 f"{names}."), "item"))
     if expected and accepted == expected and not late_units:
         out.append(Paragraph("- 100% cơ quan, đơn vị gửi báo cáo đúng hạn.", "item"))
     return out
 
 
-def _narrative_role(code: str, label: str) -> str:
-    """Where a narrative section belongs: 'shortcomings' (III), 'proposals' (IV) or 'results' (I)."""
-    low = label.lower()
-    if "tồn tại" in low or "hạn chế" in low or code == "N02":
-        return "shortcomings"
-    if "đề xuất" in low or "kiến nghị" in low or code == "N03":
-        return "proposals"
-    return "results"
-
-
-def narrative_paragraphs(c: Mapping[str, Any], code: str, empty: str) -> list[Paragraph]:
+def narrative_paragraphs(c: Mapping[str, Any], code: str, empty: str | None = None) -> list[Paragraph]:
     items = texts_for(c, code)
     if not items:
-        return [Paragraph(nfc(empty))]
+        return [Paragraph(nfc(empty or "Các cơ quan, đơn vị không báo cáo nội dung này."))]
     return [Paragraph(attributed(text, who), "item") for who, text in items]
 
 
@@ -386,64 +442,113 @@ def closing_paragraph(c: Mapping[str, Any]) -> str:
                f"chỉ đạo./.")
 
 
+# ---------------------------------------------------------------- the outline
+
+
+def default_outline(c: Mapping[str, Any]) -> dict[str, Any]:
+    """For a consolidation written before outlines were data: every group in order, then the reporting status
+    (the same as ReportDefinition.body_outline without an outline)."""
+    kinds = {g["code"]: g.get("kind") for g in c.get("groups", [])}
+    parts: list[dict[str, Any]] = [{"heading": g["label"], "groups": [g["code"]], "layout": "by_indicator"}
+                                   for g in c.get("groups", []) if g.get("kind") != "narrative"]
+    parts += [{"heading": ns["label"], "narrative": ns["code"]} for ns in c.get("narrative_sections", [])
+              if kinds.get(_indicators(c).get(ns["code"], {}).get("group")) == "narrative"]
+    return {"sections": [
+        {"title": "KẾT QUẢ THỰC HIỆN", "parts": parts, "figures": True},
+        {"title": "TÌNH HÌNH BÁO CÁO CỦA CÁC ĐƠN VỊ", "parts": [{"completeness": True}]},
+    ]}
+
+
+def _fill(c: Mapping[str, Any], text: str) -> str:
+    """Fixed outline text: {period}, {next_period} and {plan_reference} filled in."""
+    period = c.get("period", {})
+    values = {"period": period.get("label", ""), "next_period": period.get("next_label", "kỳ tới"),
+              "plan_reference": c.get("plan_reference") or ""}
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return nfc(text)
+
+
+def part_paragraphs(c: Mapping[str, Any], part: Mapping[str, Any]) -> list[Paragraph]:
+    """What one outline part shows: its fixed paragraphs, then its figures, narrative or reporting status."""
+    out = [Paragraph(_fill(c, t), "item" if t.startswith("- ") else "body") for t in part.get("paragraphs", [])]
+    groups = list(part.get("groups") or [])
+    if groups and part.get("layout") == "by_indicator":
+        out += by_indicator_paragraphs(c, groups, part.get("lead"))
+    elif groups:
+        out += by_group_paragraphs(c, groups)
+    elif part.get("narrative"):
+        out += narrative_paragraphs(c, part["narrative"], part.get("empty"))
+    elif part.get("completeness"):
+        out += completeness_paragraphs(c)
+    return out
+
+
+def figures_paragraph(c: Mapping[str, Any]) -> str:
+    """The sentence that sends the reader to the chart and the table placed after the section."""
+    if not c.get("main_indicators"):
+        return ""
+    text = f"Một số chỉ tiêu chủ yếu {c['period']['label']}"
+    prev = c.get("previous")
+    if prev:
+        text += f" so với {prev.get('label') or 'kỳ trước'}"
+    text += " được thể hiện tại Biểu đồ 1 và Bảng 1 dưới đây"
+    comp = c.get("comparison")
+    if comp and not comp.get("same_units") and comp.get("units_count"):
+        text += (f"; cột tăng, giảm của Bảng 1 so sánh trên cùng {comp['units_count']} cơ quan, đơn vị "
+                 f"có báo cáo hợp lệ ở cả hai kỳ")
+    return nfc(text + ".")
+
+
 def build_sections(c: Mapping[str, Any]) -> list[Section]:
-    """The four parts of the report body, in order (I. results ... IV. proposals)."""
-    results: list[Paragraph] = []
-    n = 0
-    forms = form_paragraphs(c)
-    if forms:
-        n += 1
-        results.append(Paragraph(f"{n}. Về hình thức tuyên truyền", "heading"))
-        results.extend(forms)
-    topics = topic_paragraphs(c)
-    if topics:
-        n += 1
-        results.append(Paragraph(f"{n}. Về nội dung tuyên truyền", "heading"))
-        results.extend(topics)
-    shortcomings: list[Paragraph] = []
-    proposals: list[Paragraph] = []
-    for ns in c.get("narrative_sections", []):
-        role = _narrative_role(ns["code"], ns["label"])
-        if role == "results":
-            n += 1
-            results.append(Paragraph(nfc(f"{n}. {ns['label']}"), "heading"))
-            results.extend(narrative_paragraphs(
-                c, ns["code"], "Các cơ quan, đơn vị không báo cáo nội dung này."))
-        elif role == "shortcomings":
-            shortcomings.extend(narrative_paragraphs(
-                c, ns["code"], "Các cơ quan, đơn vị không báo cáo tồn tại, hạn chế trong kỳ."))
-        else:
-            proposals.extend(narrative_paragraphs(
-                c, ns["code"], "Các cơ quan, đơn vị không có đề xuất, kiến nghị trong kỳ."))
-    if not shortcomings:
-        shortcomings = [Paragraph("Các cơ quan, đơn vị không báo cáo tồn tại, hạn chế trong kỳ.")]
-    if not proposals:
-        proposals = [Paragraph("Các cơ quan, đơn vị không có đề xuất, kiến nghị trong kỳ.")]
-    titles = ["KẾT QUẢ THỰC HIỆN", "TÌNH HÌNH BÁO CÁO CỦA CÁC ĐƠN VỊ",
-              "TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN", "ĐỀ XUẤT, KIẾN NGHỊ"]
-    bodies = [results, completeness_paragraphs(c), shortcomings, proposals]
-    return [Section(f"{ROMAN[i]}. {t}", b) for i, (t, b) in enumerate(zip(titles, bodies, strict=True))]
+    """The report body, in the order of the definition's outline (I. ..., II. ...)."""
+    outline = c.get("outline") or default_outline(c)
+    sections: list[Section] = []
+    for i, sec in enumerate(outline["sections"]):
+        paras: list[Paragraph] = []
+        n = 0
+        for part in sec["parts"]:
+            body = part_paragraphs(c, part)
+            if part.get("heading"):
+                n += 1
+                paras.append(Paragraph(nfc(f"{n}. {part['heading']}"), "heading"))
+            paras.extend(body)
+        figures = bool(sec.get("figures"))
+        if figures and figures_paragraph(c):
+            paras.append(Paragraph(figures_paragraph(c)))
+        sections.append(Section(nfc(f"{ROMAN[i]}. {sec['title']}"), paras, figures))
+    return sections
+
+
+def _change_cell(now: int | float | None, then: int | float | None) -> str:
+    if now is None or then is None:
+        return "-"
+    diff = now - then
+    text = ("+" if diff > 0 else "") + format_number(diff)
+    if then and diff:
+        text += f" ({format_percent(diff / then)})"
+    return text
 
 
 def summary_rows(c: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Main indicators as formatted table cells: this period, previous, change, year-to-date."""
+    """Main indicators as table cells: this period and the previous one (raw totals), the change on the units
+    that reported in both periods, year-to-date (a level: its latest value); then a row with each period's
+    completeness ('7/9', '9/9') so the raw totals can be read for what they are."""
     inds = _indicators(c)
     prev = _previous(c)
+    comp = _comparison(c)
     ytd = c.get("year_to_date") or {}
     rows = []
-    for i, code in enumerate(c.get("main_indicators", []), start=1):
+    n = 0
+    for code in c.get("main_indicators", []):
         if code not in inds:
             continue
+        n += 1
         value = c.get("totals", {}).get(code)
         previous = prev[1].get(code) if prev else None
-        change = "-"
-        if value is not None and previous is not None:
-            diff = value - previous
-            change = ("+" if diff > 0 else "") + format_number(diff)
-            if previous and diff:
-                change += f" ({format_percent(diff / previous)})"
+        change = _change_cell(comp[1].get(code), comp[2].get(code)) if comp else "-"
         rows.append({
-            "no": str(i),
+            "no": str(n),
             "code": code,
             "label": nfc(inds[code]["label"]),
             "unit": nfc(inds[code].get("unit", "") or ""),
@@ -451,5 +556,16 @@ def summary_rows(c: Mapping[str, Any]) -> list[dict[str, str]]:
             "previous": format_number(previous) if previous is not None else "-",
             "change": change,
             "ytd": format_number(ytd[code]) if code in ytd else "-",
+        })
+    if rows:
+        completeness = c.get("completeness", {})
+        expected = completeness.get("expected_count", 0)
+        p = c.get("previous") or {}
+        prev_count = p.get("accepted_count", len(p.get("units", []))) if p else None
+        rows.append({
+            "no": str(n + 1), "code": "", "label": "Số cơ quan, đơn vị có báo cáo hợp lệ", "unit": "đơn vị",
+            "current": f"{completeness.get('accepted_count', 0)}/{expected}",
+            "previous": f"{prev_count}/{p.get('expected_count', expected)}" if p and "accepted_count" in p else "-",
+            "change": "-", "ytd": "-",
         })
     return rows
