@@ -15,6 +15,7 @@ from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from
 from tasks.deliver import delivery_mails
+from tasks.display import shown
 from tasks.periods import TZ
 from tasks.sending import DispatchReport, dispatch
 from tasks.types import Outcome, OutcomeStatus
@@ -65,7 +66,7 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
     outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
     for o in outcomes:
         if o.status == OutcomeStatus.ERROR:
-            get_run_logger().warning("Đơn vị %s: %s", o.unit_code, o.reason)
+            get_run_logger().warning("Đơn vị %s: %s", shown(o.unit_code), shown(o.reason))
     return [o.to_dict() for o in outcomes]
 
 

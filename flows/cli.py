@@ -14,13 +14,22 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from tasks.display import shown
 
 app = typer.Typer(help="baocao: thu thập, kiểm tra, tổng hợp và gửi báo cáo định kỳ.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_show_locals=False)  # locals may hold secrets
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, str | None] = {"config": None, "data_dir": None}
+
+
+def t(value: object) -> str:
+    """Unit data (cells, file names, senders, messages quoting them) as plain text: never markup, no control
+    or bidi characters."""
+    return escape(shown(value))
 
 PeriodOpt = typer.Option(None, "--period", "-p", help="Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M, 2021; "
                          "mặc định là kỳ hiện tại")
@@ -44,7 +53,7 @@ def _ctx():
     try:
         return open_context(STATE["config"], STATE["data_dir"])
     except ConfigError as exc:
-        err.print(f"[red]Lỗi cấu hình:[/red] {exc}")
+        err.print(f"[red]Lỗi cấu hình:[/red] {t(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -54,7 +63,7 @@ def _period(ctx, key: str | None):
     try:
         return ctx.period(key)
     except PeriodError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{t(exc)}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -79,7 +88,7 @@ def _print_dispatch(result: dict[str, Any]) -> None:
     console.print(f"Đã ghi {len(result['written'])} thư vào outbox, đã gửi {len(result['sent'])}, "
                   f"bỏ qua {len(result['skipped'])} thư đã gửi trước đó.")
     for key, reason in result["failed"]:
-        console.print(f"[red]Không gửi được[/red] {key}: {reason}")
+        console.print(f"[red]Không gửi được[/red] {t(key)}: {t(reason)}")
     if result["failed"]:
         raise typer.Exit(1)
 
@@ -103,7 +112,7 @@ def template(unit: str = typer.Option(..., "--unit", "-u", help="Mã đơn vị"
     ctx = _ctx()
     u = ctx.cfg.unit(unit)
     if u is None:
-        err.print(f"[red]Không có đơn vị mã {unit!r}[/red]. Các mã: {', '.join(x.code for x in ctx.cfg.units)}")
+        err.print(f"[red]Không có đơn vị mã {t(unit)}[/red]. Các mã: {', '.join(x.code for x in ctx.cfg.units)}")
         raise typer.Exit(2)
     p = _period(ctx, period)
     _, data = unit_workbook(ctx, u, p)
@@ -137,9 +146,9 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
     colours = {"on_time": "green", "late": "yellow", "rejected": "red", "missing": "bright_black"}
     for r in rows:
         when = datetime.fromisoformat(r["received_at"]).strftime("%d/%m %H:%M") if r["received_at"] else ""
-        reasons = [f"• {e}" for e in r["errors"][:3]] + ([f"(và {len(r['errors']) - 3} lỗi khác)"]
+        reasons = [f"• {t(e)}" for e in r["errors"][:3]] + ([f"(và {len(r['errors']) - 3} lỗi khác)"]
                                                          if len(r["errors"]) > 3 else [])
-        table.add_row(r["unit"], r["name"], f"[{colours[r['status']]}]{r['status_vi']}[/]", when,
+        table.add_row(t(r["unit"]), t(r["name"]), f"[{colours[r['status']]}]{r['status_vi']}[/]", when,
                       str(r["submissions"]), str(r["submission_id"] or ""), "\n".join(reasons))
     console.print(table)
     done = sum(r["status"] in ("on_time", "late") for r in rows)
@@ -150,7 +159,7 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
         for col in ("Số", "Người gửi", "Nguồn", "Lý do"):
             q.add_column(col)
         for r in quarantined:
-            q.add_row(str(r["id"]), r["sender"] or "", r["source"], r["reason"] or "")
+            q.add_row(str(r["id"]), t(r["sender"] or ""), t(r["source"]), t(r["reason"] or ""))
         console.print(q)
 
 
@@ -169,9 +178,9 @@ def collect(period: str | None = PeriodOpt) -> None:
                   f"{counts['quarantined']} bị cách ly.")
     for o in outcomes:
         if o["status"] == "rejected":
-            console.print(f"[red]Trả lại[/red] {o['unit_code'] or '?'} ({o['source_ref']}):")
+            console.print(f"[red]Trả lại[/red] {t(o['unit_code'] or '?')} ({t(o['source_ref'])}):")
             for e in o["errors"]:
-                console.print(f"   - {e['message']}")
+                console.print(f"   - {t(e['message'])}")
 
 
 @app.command()
@@ -206,7 +215,7 @@ def deliver(period: str | None = PeriodOpt, out: Path | None = typer.Option(None
     result = _run("deliver_report", period=period, out_dir=str(out) if out else None, approved=approved,
                   resend=resend)
     if not result["approved"]:
-        console.print(f"[yellow]Báo cáo bị trả lại:[/yellow] {result.get('comment', '')}")
+        console.print(f"[yellow]Báo cáo bị trả lại:[/yellow] {t(result.get('comment', ''))}")
         raise typer.Exit(1)
     _print_dispatch(result)
 
@@ -230,7 +239,7 @@ def reopen(submission_id: int = typer.Argument(..., help="Số của báo cáo (
         err.print(f"[red]Không có báo cáo số {submission_id}[/red]")
         raise typer.Exit(2) from None
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{t(exc)}[/red]")
         raise typer.Exit(2) from None
     console.print(f"Đã chấp nhận báo cáo số {submission_id}.")
 
@@ -287,25 +296,25 @@ def watch_folder(interval: float = typer.Option(10.0, help="Số giây giữa ha
     ctx = _ctx()
     console.print(f"Đang theo dõi {ctx.inbox} (quét mỗi {interval:g} giây). Nhấn Ctrl+C để dừng.")
     try:
-        watch(ctx, interval, period, on_new=lambda paths: [console.print(f"Tệp mới: {p.name}") for p in paths])
+        watch(ctx, interval, period, on_new=lambda paths: [console.print(f"Tệp mới: {t(p.name)}") for p in paths])
     except KeyboardInterrupt:
         console.print("Đã dừng theo dõi.")
 
 
 def _print_outcome(o: dict[str, Any]) -> None:
-    where = f"{o['unit_code'] or '?'} ({o['source_ref']})"
+    where = f"{t(o['unit_code'] or '?')} ({t(o['source_ref'])})"
     if o["status"] == "accepted":
         console.print(f"[green]Hợp lệ[/green] {where}{'' if o['on_time'] else ' - nộp muộn'}")
     elif o["status"] == "rejected":
         console.print(f"[red]Trả lại[/red] {where}:")
         for e in o["errors"]:
-            console.print(f"   - {e['message']}")
+            console.print(f"   - {t(e['message'])}")
     elif o["status"] == "quarantined":
-        console.print(f"[yellow]Cách ly[/yellow] {where}: {o['reason']}")
+        console.print(f"[yellow]Cách ly[/yellow] {where}: {t(o['reason'])}")
     elif o["status"] == "duplicate":
         console.print(f"Đã nhận trước đó, bỏ qua: {where}")
     else:
-        console.print(f"[red]Lỗi khi xử lý[/red] {where}: {o['reason']}")
+        console.print(f"[red]Lỗi khi xử lý[/red] {where}: {t(o['reason'])}")
 
 
 @app.command()
@@ -333,13 +342,13 @@ def watch(period: str | None = PeriodOpt,
             _print_outcome(row)
         result = dispatch(ctx, rejection_mails(ctx, outcomes))
         for key in result.sent + result.written:
-            console.print(f"Đã gửi thư trả lại: {key}")
+            console.print(f"Đã gửi thư trả lại: {t(key)}")
         for key, reason in result.failed:
-            console.print(f"[red]Không gửi được[/red] {key}: {reason}")
+            console.print(f"[red]Không gửi được[/red] {t(key)}: {t(reason)}")
         try:
             publish_outcomes(ctx, p, rows)
         except Exception as exc:  # events are a convenience; the submission is already stored
-            err.print(f"[yellow]Không phát được sự kiện Prefect:[/yellow] {exc}")
+            err.print(f"[yellow]Không phát được sự kiện Prefect:[/yellow] {t(exc)}")
 
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -363,7 +372,7 @@ def watch(period: str | None = PeriodOpt,
         stop.set()
     worker.join(30)
     if failure:
-        err.print(f"[red]Dừng theo dõi hộp thư vì lỗi:[/red] {failure[0]}")
+        err.print(f"[red]Dừng theo dõi hộp thư vì lỗi:[/red] {t(failure[0])}")
         raise typer.Exit(1)
     console.print("Đã dừng theo dõi hộp thư.")
 

@@ -46,3 +46,30 @@ def test_bad_period_is_a_clear_error(config_dir, tmp_path):
                                       "--period", "2021-13"])
     assert result.exit_code == 2
     assert "Kỳ báo cáo '2021-13' không hợp lệ: tháng phải từ 1 đến 12" in result.output
+
+
+def test_unit_data_is_never_markup_or_control_characters(ctx, config_dir):
+    """A unit typing `[/x]` or naming its file with a newline and a right-to-left mark cannot break or
+    forge the operator's output (rich markup used to raise MarkupError on every `baocao status`)."""
+    from tests.helpers import filled
+
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True, exist_ok=True)
+    hostile = "Hợp lệ [/x] [bold red]ĐÃ DUYỆT[/]"
+    (ctx.inbox / "VP\nĐã duyệt\u202egpj.xlsx").write_bytes(filled(ctx, "VP", "2021-03", W01="[/x]12 tin"))
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03", N01=hostile))
+    process_documents(ctx, ctx.period("2021-03"), folder_documents(ctx))
+    args = ["--config", str(config_dir), "--data-dir", str(ctx.data_dir), "status", "--period", "2021-03"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "[/x]12 tin" in result.output  # shown literally, not parsed
+    assert "\u202e" not in result.output
+    quarantine = CliRunner().invoke(app, [*args, "--json"])
+    assert quarantine.exit_code == 0
+
+
+def test_shown_makes_control_and_bidi_characters_visible():
+    from tasks.display import shown
+
+    assert shown("a\nb\u202ec\x1b[31m") == "a<U+000A>b<U+202E>c<U+001B>[31m"
+    assert shown("Văn phòng Sở") == "Văn phòng Sở"
