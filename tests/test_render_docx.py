@@ -223,13 +223,13 @@ def test_sections_and_prose_numbers(doc) -> None:
         assert title in body
         assert _runs_bold(_find(doc, title))
     text = "\n".join(body)
-    assert ("đạt 37 tin, bài, tăng 7 tin, bài (23,3%) so với tháng 2 năm 2021, "
-            "lũy kế từ đầu năm 80 tin, bài") in text
+    assert ("đã đăng tải 37 tin, bài về CCHC, tăng 7 tin, bài (23,3%) so với tháng 2 năm 2021, "
+            "lũy kế từ đầu năm: 80 tin, bài") in text
     assert "1.250 lượt người" in text
-    assert "7/9 (đạt 77,8%)" in text
+    assert "7/9 (tỷ lệ 77,8%)" in text
     assert "- Đơn vị gửi báo cáo muộn: Ban Tôn giáo." in body
     assert "- Đơn vị chưa gửi báo cáo: Chi cục Văn thư - Lưu trữ." in body
-    assert any("bị trả lại" in t and "Ban Thi đua - Khen thưởng" in t for t in body)
+    assert any("chưa hợp lệ" in t and "Ban Thi đua - Khen thưởng" in t for t in body)
     assert "- Nội dung tuyên truyền về công khai thủ tục hành chính còn ít (Thanh tra Sở)." in body
     assert body.index("III. TỒN TẠI, HẠN CHẾ VÀ NGUYÊN NHÂN") < body.index("IV. ĐỀ XUẤT, KIẾN NGHỊ")
 
@@ -247,7 +247,7 @@ def test_chart_and_summary_table(doc) -> None:
     w01 = [c.text for c in table.rows[1].cells]
     assert w01 == ["1", "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở", "tin, bài", "37", "30",
                    "+7 (23,3%)", "80"]
-    assert len(table.rows) == 1 + 6
+    assert len(table.rows) == 1 + 6 + 1  # the last row: each period's completeness (7/9, 7/9)
 
 
 def _signature_table(doc):
@@ -417,7 +417,7 @@ def test_annex_part_is_kept_together_and_note_ends_it(doc) -> None:
 
 def test_without_previous_period_and_year_to_date(tmp_path: Path) -> None:
     c = sample_consolidation()
-    c["previous"] = None
+    c["previous"] = c["comparison"] = None
     c["year_to_date"] = {}
     d = _render(tmp_path, c)
     text = "\n".join(_body(d))
