@@ -23,7 +23,7 @@ from tasks.context import Context
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=vi"]
 SECRET = "test-secret-" + "x" * 40
 PASSWORDS = {"vanphong": "mat-khau-van-phong", "giamdoc": "mat-khau-giam-doc"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,11 +108,11 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
             browser.close()
 
 
-def screenshot(page: Any, out_dir: Path, name: str, docs: bool = True) -> Path:
-    """Full-page PNG under the test's output; also kept in docs/screenshots/ for the README."""
+def screenshot(page: Any, out_dir: Path, name: str, docs: bool = True, full_page: bool = True) -> Path:
+    """PNG of the page under the test's output; also kept in docs/screenshots/ for the README."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     if docs:
         target = ROOT / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)

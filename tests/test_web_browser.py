@@ -165,7 +165,7 @@ def test_director_reads_draft_approves_with_number_and_date_and_delivery_eml_app
         figures = page.locator("#figures").inner_text()
         assert "Kỳ này" in figures and "Kỳ trước" in figures
         assert "3/9" in page.locator("main").inner_text()
-        screenshot(page, shots, "phe-duyet")
+        screenshot(page, shots, "phe-duyet", full_page=False)
 
         page.fill("#document_number", "")
         page.click("text=Phê duyệt và ban hành")
@@ -180,7 +180,7 @@ def test_director_reads_draft_approves_with_number_and_date_and_delivery_eml_app
         text = page.locator("#decision").inner_text()
         assert "Đã phê duyệt" in text and "15/BC-SNV" in text and "18/03/2021" in text
         assert "Bàng Quốc Việt" in text
-        screenshot(page, shots, "da-phe-duyet")
+        screenshot(page, shots, "da-phe-duyet", full_page=False)
 
     from tasks.approvals import file_digests, latest_decision
 

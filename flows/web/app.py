@@ -450,9 +450,7 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
                                 username=account.username, name=account.name, sha256=shown,
                                 reason=reason or None, document_number=number if decision == APPROVED else None,
                                 issue_date=issued if decision == APPROVED else None, at=state.now())
-        state.on_decision(ctx, saved)
-        request.session["notice"] = ("Đã phê duyệt báo cáo; hệ thống sẽ gửi bản chính thức tới UBND tỉnh."
-                                     if saved.approved else "Đã trả lại báo cáo cho Văn phòng kèm lý do.")
+        state.on_decision(ctx, saved)  # the decision box on the page says what was decided
         return RedirectResponse(f"/duyet/{period.key}", status_code=303)
 
     @app.get("/duyet/{key}/tep/{ext}")
@@ -523,7 +521,8 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
         data = await upload.read(state.max_upload + 1)
         if len(data) > state.max_upload:
             return forged(request, None) or Response(status_code=413)
-        result = _receive(state, ctx, unit, period, Path(upload.filename).name, data)
+        name = nfc(Path(upload.filename).name)
+        result = {"filename": name, "warnings": [], **_receive(state, ctx, unit, period, name, data)}
         status = 200 if result["status"] in ("accepted", "duplicate") else 422
         return _unit_page(state, request, ctx, unit, period, token, result=result, status=status)
 

@@ -109,6 +109,7 @@ class PeriodState:
     consolidated: bool
     decision: Decision | None
     delivery: str | None
+    collected: bool = True  # anything received at all (a period never collected shows blank, not 0%)
 
     @property
     def state_vi(self) -> str:
@@ -126,10 +127,11 @@ def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], 
     states, cells = [], {u.code: {} for u in ctx.cfg.active_units}
     for p in periods:
         rows = status_rows(ctx, p)
+        collected = any(r["submissions"] for r in rows)
         for r in rows:
             cells.setdefault(r["unit"], {})[p.key] = r["status"]
         states.append(PeriodState(p, rates(rows), report_paths(ctx, p)["json"].exists(), decided.get(p.key),
-                                  delivery_state(ctx, p)))
+                                  delivery_state(ctx, p), collected))
     return states, cells
 
 

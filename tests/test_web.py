@@ -1,0 +1,302 @@
+"""baocao web over HTTP (no browser): accounts, secrets, links, CSRF, limits, decisions, board data."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.collect import process_documents
+from tasks.config import ConfigError, load_config
+from tasks.context import Context, open_context
+from tasks.periods import TZ
+from tasks.types import Document
+from tests.browser import PASSWORDS, SECRET, Clock, Recorder, add_accounts, consolidate
+from tests.helpers import filled, mark_delivered
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+MARCH_16 = datetime(2021, 3, 16, 10, 0, tzinfo=TZ)
+
+
+@pytest.fixture
+def site(config_dir: Path, tmp_path: Path):
+    from flows.web import create_app
+
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    recorder, clock = Recorder(), Clock(MARCH_16)
+    uploads: list[list[object]] = []
+    app = create_app(lambda: ctx, secret=SECRET, starter=recorder, now=clock,
+                     on_decision=lambda c, d: recorder.decisions.append(d),
+                     on_upload=lambda c, outcomes: uploads.append(outcomes))
+    return ctx, TestClient(app), recorder, clock, uploads
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+
+
+def _login(client: TestClient, user: str, password: str | None = None):
+    page = client.get("/dang-nhap")
+    return client.post("/dang-nhap", data={"csrf": _csrf(page.text), "username": user,
+                                           "password": password or PASSWORDS[user], "tiep": "/bang/2021-03"},
+                       follow_redirects=False)
+
+
+def _link(ctx: Context, unit: str, period: str = "2021-03") -> str:
+    from flows.web import unit_link
+
+    return unit_link(ctx, SECRET, unit, ctx.period(period)).removeprefix("http://127.0.0.1:8080")
+
+
+def _folder(ctx: Context, unit: str, when: datetime, period: str = "2021-03", **changes: object) -> None:
+    data = filled(ctx, unit, period, **changes)
+    path = ctx.inbox / f"{unit}-{hashlib.sha256(data).hexdigest()[:6]}.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    process_documents(ctx, ctx.period(period), [Document(
+        source="folder", source_ref=str(path.relative_to(ctx.data_dir)), filename=path.name, content=data,
+        received_at=when)])
+
+
+# ------------------------------------------------------------------ accounts and secrets
+
+
+def test_passwords_are_argon2_and_config_refuses_a_plain_password(config_dir: Path) -> None:
+    from tasks.approvals import hash_password, verify_password
+
+    h = hash_password("mot-mat-khau-dai")
+    assert h.startswith("$argon2id$") and verify_password(h, "mot-mat-khau-dai")
+    assert not verify_password(h, "mot-mat-khau-sai")
+    with pytest.raises(ValueError, match="ít nhất 8 ký tự"):
+        hash_password("ngan")
+    path = config_dir / "settings.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["web"] = {"accounts": [{"username": "vanphong", "name": "VP", "role": "operator",
+                                 "password_hash": "mat-khau-ro"}]}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"web\.accounts\[0\]\.password_hash: sai định dạng"):
+        load_config(config_dir)
+
+
+def test_secret_comes_from_the_environment_and_is_required_outside_demo(monkeypatch: pytest.MonkeyPatch,
+                                                                       config_dir: Path) -> None:
+    from flows.web.security import WebSecretMissing, load_secret
+
+    web = load_config(config_dir).settings.web
+    monkeypatch.delenv("BAOCAO_WEB_SECRET", raising=False)
+    with pytest.raises(WebSecretMissing, match="BAOCAO_WEB_SECRET"):
+        load_secret(web)
+    assert len(load_secret(web, demo=True)) >= 32 and load_secret(web, demo=True) != load_secret(web, demo=True)
+    monkeypatch.setenv("BAOCAO_WEB_SECRET", "ngan-qua")
+    with pytest.raises(WebSecretMissing, match="quá ngắn"):
+        load_secret(web)
+    monkeypatch.setenv("BAOCAO_WEB_SECRET", "k" * 48)
+    assert load_secret(web) == "k" * 48
+
+
+def test_login_roles_and_rate_limit(site) -> None:
+    ctx, client, *_ = site
+    assert client.get("/bang/2021-03", follow_redirects=False).headers["location"] == "/dang-nhap?tiep=/bang/2021-03"
+    for _ in range(5):
+        r = _login(client, "vanphong", "sai-mat-khau")
+        assert r.status_code == 401 and "Tên đăng nhập hoặc mật khẩu không đúng." in r.text
+    r = _login(client, "vanphong")  # the right password, but locked for 15 minutes
+    assert r.status_code == 429 and "Đã nhập sai 5 lần. Hãy thử lại sau 15 phút." in r.text
+    assert "user" not in client.cookies.get("baocao_phien", "")
+    r = _login(client, "giamdoc")  # another username is not locked
+    assert r.status_code == 303
+    assert client.get("/bang/2021-03").status_code == 200
+    page = client.get("/bang/2021-03")
+    r = client.post("/bang/2021-03/thao-tac", data={"csrf": _csrf(page.text), "action": "remind"})
+    assert r.status_code == 403 and "dành cho tài khoản Văn phòng" in r.text
+
+
+def test_forged_or_missing_csrf_is_refused(site) -> None:
+    ctx, client, recorder, *_ = site
+    assert _login(client, "vanphong").status_code == 303
+    r = client.post("/bang/2021-03/thao-tac", data={"csrf": "gia-mao", "action": "collect"})
+    assert r.status_code == 403 and "Yêu cầu không hợp lệ" in r.text
+    r = client.post("/bang/2021-03/thao-tac", data={"action": "collect"})
+    assert r.status_code == 403
+    assert recorder.started == []
+    other = TestClient(client.app)  # a page from another session cannot post with its own token
+    token = _csrf(other.get("/dang-nhap").text)
+    assert client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "collect"}).status_code == 403
+
+
+def test_operator_buttons_start_the_cli_flows(site) -> None:
+    ctx, client, recorder, *_ = site
+    _login(client, "vanphong")
+    token = _csrf(client.get("/bang/2021-03").text)
+    for action in ("remind", "collect", "consolidate"):
+        r = client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": action})
+        assert r.status_code == 200 and "Đã khởi chạy" in r.text
+    assert recorder.started == [("send_reminders", {"period": "2021-03", "force": True}),
+                                ("collect_submissions", {"period": "2021-03"}),
+                                ("consolidate_report", {"period": "2021-03"})]
+    assert client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "xoa"}).status_code == 400
+
+
+# ------------------------------------------------------------------ unit links
+
+
+def test_unit_link_is_bound_and_expires_when_the_period_closes(site) -> None:
+    ctx, client, recorder, clock, _ = site
+    link = _link(ctx, "VP")
+    r = client.get(link)
+    assert r.status_code == 200 and "Văn phòng Sở" in r.text and "16/03/2021" in r.text
+    assert "Chưa báo cáo" in r.text
+    assert client.get(link[:-3] + "abc").status_code == 404
+    assert "Đường dẫn không hợp lệ" in client.get("/nop/khong-dung").text
+    clock.now = datetime(2021, 3, 18, 23, 0, tzinfo=TZ)  # report deadline 18/03: still open
+    assert client.get(link).status_code == 200
+    clock.now = datetime(2021, 3, 19, 0, 1, tzinfo=TZ)
+    r = client.get(link)
+    assert r.status_code == 410 and "Đường dẫn đã hết hạn" in r.text and "<form" not in r.text.split("<main>")[1]
+    clock.now = MARCH_16
+    mark_delivered(ctx, "2021-03")
+    assert client.get(link).status_code == 410
+    assert client.get(link + "/bieu-mau").status_code == 410
+
+
+def test_upload_is_validated_at_once_recorded_like_a_folder_file_and_downloadable(site) -> None:
+    ctx, client, recorder, clock, uploads = site
+    link = _link(ctx, "CCHC")
+    token = _csrf(client.get(link).text)
+    bad = filled(ctx, "CCHC", W01="9 tin")
+    r = client.post(link, data={"csrf": token}, files={"file": ("CCHC <lần 1>.xlsx", bad)})
+    assert r.status_code == 422
+    assert "chưa hợp lệ" in r.text and "(ô E10): giá trị “9 tin” không phải là số nguyên" in r.text
+    assert "CCHC &lt;lần 1&gt;.xlsx" in r.text and "<lần 1>" not in r.text
+    good = filled(ctx, "CCHC")
+    r = client.post(link, data={"csrf": token}, files={"file": ("CCHC.xlsx", good)})
+    assert r.status_code == 200 and "Báo cáo hợp lệ, đã được ghi nhận" in r.text
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert [(s.unit_code, s.source, s.status, s.on_time) for s in subs] == [
+        ("CCHC", "web", "rejected", True), ("CCHC", "web", "accepted", True)]
+    assert (ctx.data_dir / subs[1].source_ref).read_bytes() == good
+    assert [o.status for batch in uploads for o in batch] == ["rejected", "accepted"]
+    r = client.post(link, data={"csrf": token}, files={"file": ("again.xlsx", good)})
+    assert "đã được nhận trước đó" in r.text
+    _login(client, "vanphong")
+    assert client.get(f"/tep/{subs[0].id}").content == bad
+    unit_page = client.get("/bang/2021-03/don-vi/CCHC").text
+    assert "Thay đổi so với lần 1" in unit_page and "(W01)" in unit_page
+    assert client.get("/nop/" + "x" * 500).status_code == 404
+    assert client.get(link + "/bieu-mau").content[:2] == b"PK"
+
+
+def test_a_unit_link_cannot_report_for_another_unit(site) -> None:
+    ctx, client, *_ = site
+    link = _link(ctx, "CCHC")
+    token = _csrf(client.get(link).text)
+    r = client.post(link, data={"csrf": token}, files={"file": ("VP.xlsx", filled(ctx, "VP"))})
+    assert r.status_code == 422 and "Tệp ghi mã đơn vị VP" in r.text and "chỉ dùng để nộp báo cáo" in r.text
+    assert ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") == []
+
+
+def test_uploads_over_the_limit_are_refused(config_dir: Path, tmp_path: Path) -> None:
+    from flows.web import create_app
+
+    add_accounts(config_dir, max_upload_mb=0.005)  # 5 KB
+    ctx = open_context(config_dir, tmp_path / "data")
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    link = _link(ctx, "VP")
+    token = _csrf(client.get(link).text)
+    r = client.post(link, data={"csrf": token}, files={"file": ("VP.xlsx", b"x" * 200_000)})
+    assert r.status_code == 413 and "Tệp quá lớn" in r.text and "vượt quá giới hạn" in r.text
+    assert ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") == []
+
+
+# ------------------------------------------------------------------ board
+
+
+def test_board_escapes_unit_data_and_reopen_needs_a_reason(site) -> None:
+    ctx, client, *_ = site
+    _folder(ctx, "VP", MARCH_16 - timedelta(days=1))
+    _folder(ctx, "CCHC", MARCH_16, K01=1, K02="")
+    _folder(ctx, "XDCQ", MARCH_16 + timedelta(days=3), N01="<script>alert('x')</script>")
+    _login(client, "vanphong")
+    board = client.get("/bang/2021-03").text
+    assert "2/9" in board and "22,2%" in board and "11,1%" in board  # reported 2 of 9; on time 1 of 9
+    assert re.search(r'id="unit-XDCQ".*?Muộn', board, re.S)
+    assert re.search(r'id="unit-CCHC".*?Bị trả lại.*?thì phải mô tả', board, re.S)
+    xdcq = client.get("/bang/2021-03/don-vi/XDCQ").text
+    assert "<script>alert" not in xdcq
+    rejected = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") if s.status == "rejected"][0]
+    token = _csrf(board)
+    r = client.post(f"/mo-lai/{rejected.id}", data={"csrf": token, "reason": "  "})
+    assert r.status_code == 400 and "phải ghi rõ lý do" in r.text
+    r = client.post(f"/mo-lai/{rejected.id}", data={"csrf": token, "reason": "Đã xác minh qua điện thoại"})
+    assert r.status_code == 200 and f"Đã chấp nhận báo cáo số {rejected.id}." in r.text
+    assert ctx.ledger.submissions_by_id([rejected.id])[0].status == "accepted"
+    assert "3/9" in client.get("/bang/2021-03").text
+
+
+def test_email_originals_are_not_kept_and_the_page_says_so(site) -> None:
+    ctx, client, *_ = site
+    data = filled(ctx, "VP")
+    process_documents(ctx, ctx.period("2021-03"), [Document(
+        source="email", source_ref="<m1@vp>#VP.xlsx", filename="VP.xlsx", content=data, received_at=MARCH_16,
+        sender="vanphong@snv.tuyenquang.gov.vn", message_id="<m1@vp>")])
+    sub = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")[0]
+    _login(client, "vanphong")
+    r = client.get(f"/tep/{sub.id}")
+    assert r.status_code == 404 and "không được lưu lại nguyên bản" in r.text and sub.content_hash in r.text
+    assert "Tệp đính kèm thư điện tử không được lưu nguyên bản" in client.get("/bang/2021-03/don-vi/VP").text
+
+
+# ------------------------------------------------------------------ approval
+
+
+def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(site) -> None:
+    ctx, client, recorder, clock, _ = site
+    _folder(ctx, "VP", MARCH_16)
+    paths = consolidate(ctx, "2021-03")
+    _login(client, "vanphong")
+    page = client.get("/duyet/2021-03").text
+    assert "Chỉ tài khoản Lãnh đạo Sở mới phê duyệt" in page and 'id="decide"' not in page
+    assert client.post("/duyet/2021-03", data={"csrf": _csrf(page), "decision": "approved"}).status_code == 403
+
+    client.cookies.clear()
+    _login(client, "giamdoc")
+    page = client.get("/duyet/2021-03").text
+    assert "BÁO CÁO" in page and "1/9" in page
+    form = {"csrf": _csrf(page), "digest": re.search(r'name="digest" value="([0-9a-f]+)"', page)[1]}
+    r = client.post("/duyet/2021-03", data={**form, "decision": "approved", "document_number": "15/BC-SNV",
+                                            "issue_date": "31/02/2021"})
+    assert r.status_code == 400 and "nhập ngày ban hành theo dạng ngày/tháng/năm" in r.text
+    r = client.post("/duyet/2021-03", data={**form, "decision": "returned", "reason": ""})
+    assert r.status_code == 400 and "phải ghi rõ lý do" in r.text
+    assert recorder.decisions == []
+
+    r = client.post("/duyet/2021-03", data={**form, "decision": "returned", "reason": "Bổ sung số liệu của CCHC"})
+    assert r.status_code == 200 and "Đã trả lại" in r.text and "Bổ sung số liệu của CCHC" in r.text
+    assert recorder.decisions[-1].decision == "returned"
+
+    paths["docx"].write_bytes(paths["docx"].read_bytes() + b"\0")  # consolidated again meanwhile
+    r = client.post("/duyet/2021-03", data={**form, "decision": "approved", "document_number": "15/BC-SNV",
+                                            "issue_date": "18/03/2021"})
+    assert r.status_code == 409 and "tổng hợp lại sau khi anh/chị mở trang" in r.text
+    consolidate(ctx, "2021-03")
+    page = client.get("/duyet/2021-03").text
+    form = {"csrf": _csrf(page), "digest": re.search(r'name="digest" value="([0-9a-f]+)"', page)[1]}
+    r = client.post("/duyet/2021-03", data={**form, "decision": "approved", "document_number": "15/BC-SNV",
+                                            "issue_date": "18/03/2021"})
+    assert r.status_code == 200 and "15/BC-SNV" in r.text and "18/03/2021" in r.text
+    d = recorder.decisions[-1]
+    assert (d.decision, d.username, d.name, d.document_number, d.issue_date.isoformat()) == (
+        "approved", "giamdoc", "Bàng Quốc Việt", "15/BC-SNV", "2021-03-18")
+    assert d.sha256 == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.values()}
+    events = [e for e in ctx.ledger.audit_events("approval") if e.detail.get("source") == "web"]
+    assert [e.action for e in events] == ["returned", "approved"]
