@@ -29,7 +29,9 @@ def test_annex_header_units_and_totals(book: CalamineWorkbook) -> None:
     rows = _rows(book, SHEET_ANNEX)
     header = next(r for r in rows if r and r[0] == "STT")
     assert header[1] == "Cơ quan, đơn vị"
-    assert header[2] == "W01\nSố tin, bài về CCHC đăng trên Trang TTĐT của Sở (tin, bài)"
+    assert header[2] == "Số tin, bài về CCHC đăng trên Trang TTĐT của Sở (tin, bài)"  # a label, no code
+    codes = [i["code"] for i in sample_consolidation()["indicators"]]
+    assert not any(code in str(cell) for row in rows for cell in row for code in codes)
     assert header[-1] == "Tình hình báo cáo"
     by_name = {r[1]: r for r in rows if isinstance(r[1], str)}
     assert [r[1] for r in rows[rows.index(header) + 1:]][:9] == list(UNITS.values())
@@ -50,17 +52,16 @@ def test_totals_row_uses_the_computed_totals(tmp_path: Path) -> None:
 
 def test_status_sheet(book: CalamineWorkbook) -> None:
     rows = _rows(book, SHEET_STATUS)
-    assert rows[0] == ["Mã đơn vị", "Tên đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn",
-                       "Lý do trả lại"]
-    by_code = {r[0]: r for r in rows[1:]}
-    assert list(by_code) == list(UNITS)
-    assert by_code["VP"][2:5] == ["Đúng hạn", "15/03/2021 08:12", "Có"]
-    assert by_code["BTG"][2:5] == ["Muộn", "17/03/2021 08:45", "Không"]
-    assert by_code["VTLT"][2:6] == ["Chưa báo cáo", "", "", ""]
-    tdkt = by_code["TĐKT"]
-    assert tdkt[2] == "Bị trả lại" and tdkt[3] == "16/03/2021 10:15"
-    assert tdkt[5] == ("kỳ báo cáo “2021-02” (ô B5) không đúng; H02 có giá trị -15, nhỏ hơn mức tối thiểu 0 "
-                       "(ô D12); W01 chưa có số liệu (ô D5)")
+    # no unit codes, no reasons for rejected files (they stay with the Office): the sheet goes to UBND tỉnh
+    assert rows[0] == ["STT", "Cơ quan, đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn"]
+    by_name = {r[1]: r for r in rows[1:]}
+    assert list(by_name) == list(UNITS.values())
+    assert by_name["Văn phòng Sở"][2:5] == ["Đúng hạn", "15/03/2021 08:12", "Có"]
+    assert by_name["Ban Tôn giáo"][2:5] == ["Muộn", "17/03/2021 08:45", "Không"]
+    assert by_name["Chi cục Văn thư - Lưu trữ"][2:5] == ["Chưa báo cáo", "", ""]
+    tdkt = by_name["Ban Thi đua - Khen thưởng"]
+    assert tdkt[2:4] == ["Bị trả lại", "16/03/2021 10:15"]
+    assert not any("ô " in str(cell) for row in rows for cell in row)
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:

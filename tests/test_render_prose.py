@@ -238,3 +238,12 @@ def test_rejection_reasons_skip_warnings_and_duplicates() -> None:
 )
 def test_attributed_items_have_one_dash_and_one_full_stop(raw: str, expected: str) -> None:
     assert prose.attributed(raw, "Văn phòng Sở") == expected
+
+
+def test_chart_legend_says_how_many_units_each_period_counts() -> None:
+    from tasks.render.chart import build_figure
+
+    c = sample_consolidation()
+    c["previous"]["accepted_count"] = 9
+    legend = [t.get_text() for t in build_figure(c).legends[0].get_texts()]
+    assert legend == ["Tháng 2 năm 2021 (9/9 đơn vị)", "Tháng 3 năm 2021 (7/9 đơn vị)"]

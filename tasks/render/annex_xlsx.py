@@ -77,8 +77,9 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     ws.merge_range(0, 0, 0, last_col, "PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ", title_fmt)
     ws.merge_range(1, 0, 1, last_col, nfc(prose.report_subject(c)), sub_fmt)
     header_row = 3
+    # labels, never indicator codes: the sheet goes to UBND tỉnh with the report
     headers = ["STT", "Cơ quan, đơn vị"] + [
-        nfc(f"{i['code']}\n{i['label']}" + (f" ({i['unit']})" if i.get("unit") else "")) for i in integer
+        nfc(i["label"] + (f" ({i['unit']})" if i.get("unit") else "")) for i in integer
     ] + ["Tình hình báo cáo"]
     for col, text in enumerate(headers):
         ws.write_string(header_row, col, text, head_fmt)
@@ -118,28 +119,28 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
 
     # ---- sheet 2: reporting status per unit
     st = wb.add_worksheet(SHEET_STATUS)
-    st_headers = ["Mã đơn vị", "Tên đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn",
-                  "Lý do trả lại"]
+    # no unit codes and no reasons for rejected files: those stay with the Office (status, JSON `rejected`)
+    st_headers = ["STT", "Cơ quan, đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn"]
     for col, text in enumerate(st_headers):
         st.write_string(0, col, text, head_fmt)
     received = _received_times(c)
     on_time = set(comp.get("on_time", []))
     for r, unit in enumerate(expected, start=1):
         status = prose.unit_status(c, unit)
-        st.write_string(r, 0, unit, centre_fmt)
+        st.write_number(r, 0, r, centre_fmt)
         st.write_string(r, 1, nfc(prose.unit_name(c, unit)), text_fmt)
         st.write_string(r, 2, status, centre_fmt)
         st.write_string(r, 3, _format_received(received[unit]) if unit in received else "", centre_fmt)
         timely = "Có" if unit in on_time else ("Không" if unit in accepted else "")
         st.write_string(r, 4, timely, centre_fmt)
-        st.write_string(r, 5, prose.rejection_reasons(c, unit) if status == prose.STATUS_REJECTED else "",
-                        text_fmt)
-    st.set_column(0, 0, 11)
+    st.set_column(0, 0, 6)
     st.set_column(1, 1, 42)
     st.set_column(2, 2, 18)
     st.set_column(3, 3, 18)
     st.set_column(4, 4, 10)
-    st.set_column(5, 5, 70)
+    st.set_landscape()
+    st.set_paper(9)
+    st.fit_to_pages(1, 0)
     st.freeze_panes(1, 2)
     wb.close()
     return out_path
