@@ -41,9 +41,13 @@ def main(
                                 help="Thư mục cấu hình (settings.yaml, units.yaml, reports/)"),
     data_dir: Path | None = typer.Option(None, "--data-dir", envvar="BAOCAO_DATA_DIR",
                                          help="Thư mục dữ liệu (inbox/, outbox/, ledger)"),
+    report: str | None = typer.Option(None, "--report", envvar="BAOCAO_REPORT",
+                                      help="Mã báo cáo trong config/reports/ (mặc định: settings.report)"),
 ) -> None:
     STATE["config"] = str(config)
     STATE["data_dir"] = str(data_dir) if data_dir else None
+    if report:
+        os.environ["BAOCAO_REPORT"] = report  # flows and tasks run in this process and open the same report
 
 
 def _ctx():
@@ -100,7 +104,7 @@ def check_config() -> None:
     cfg = ctx.cfg
     console.print(f"[green]Cấu hình hợp lệ[/green]: {len(cfg.units)} đơn vị ({len(cfg.active_units)} đang báo cáo), "
                   f"báo cáo {cfg.report.id} với {len(cfg.report.indicators)} chỉ tiêu, "
-                  f"{len(cfg.report.rules)} quy tắc; kỳ {cfg.settings.period_kind}.")
+                  f"{len(cfg.report.rules)} quy tắc; kỳ {cfg.period_kind}.")
 
 
 @app.command()

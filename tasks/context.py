@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tasks.config import AppConfig, load_config
 from tasks.ledger import Ledger
-from tasks.periods import Period, current_period, parse_period, report_deadline, unit_deadline
+from tasks.periods import Period, current_period, parse_period
 
 DEFAULT_CONFIG_DIR = Path(os.environ.get("BAOCAO_CONFIG_DIR", "config"))
 
@@ -38,14 +38,14 @@ class Context:
         return self.data_dir / "templates"
 
     def period(self, key: str | None) -> Period:
-        """The named period, or the current one of the configured kind."""
-        return parse_period(key) if key else current_period(self.cfg.settings.period_kind)
+        """The named period, or the current one of the report's period kind."""
+        return parse_period(key) if key else current_period(self.cfg.period_kind)  # type: ignore[arg-type]
 
     def unit_deadline(self, period: Period) -> date:
-        return unit_deadline(period, self.cfg.settings.deadlines.unit_working_days)
+        return self.cfg.unit_deadline(period)
 
     def report_deadline(self, period: Period) -> date:
-        return report_deadline(period, self.cfg.settings.deadlines.report_working_days)
+        return self.cfg.report_deadline(period)
 
 
 def _config_stamp(config_dir: Path) -> tuple[tuple[str, float], ...]:
@@ -60,7 +60,7 @@ def cached_context(config_dir: Path | str | None = None, data_dir: Path | str | 
     """One Context per process while the configuration files are unchanged (tasks open it often)."""
     cdir = Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR
     key = (str(cdir.resolve()), str(data_dir), os.environ.get("BAOCAO_DATA_DIR"),
-           os.environ.get("BAOCAO_LEDGER_URL"), _config_stamp(cdir))
+           os.environ.get("BAOCAO_LEDGER_URL"), os.environ.get("BAOCAO_REPORT"), _config_stamp(cdir))
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = open_context(config_dir, data_dir)
@@ -69,6 +69,9 @@ def cached_context(config_dir: Path | str | None = None, data_dir: Path | str | 
 
 def open_context(config_dir: Path | str | None = None, data_dir: Path | str | None = None) -> Context:
     cfg = load_config(Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR)
+    report = os.environ.get("BAOCAO_REPORT")  # `baocao --report ID`: another report definition of config/reports
+    if report:
+        cfg = cfg.with_report(report)
     if data_dir is None:
         data_dir = os.environ.get("BAOCAO_DATA_DIR") or cfg.settings.data_dir
     return Context(cfg=cfg, data_dir=Path(data_dir))

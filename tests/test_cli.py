@@ -73,3 +73,14 @@ def test_shown_makes_control_and_bidi_characters_visible():
 
     assert shown("a\nb\u202ec\x1b[31m") == "a<U+000A>b<U+202E>c<U+001B>[31m"
     assert shown("Văn phòng Sở") == "Văn phòng Sở"
+
+
+def test_report_option_selects_another_definition(config_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAOCAO_REPORT", "")  # restored after the test: the command sets it for its process
+    base = ["--config", str(config_dir), "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, [*base, "--report", "cchc-ket-qua", "check-config"])
+    assert result.exit_code == 0, result.output
+    assert "báo cáo cchc-ket-qua" in result.output and "kỳ quarter" in result.output
+    unknown = CliRunner().invoke(app, [*base, "--report", "khong-co", "check-config"])
+    assert unknown.exit_code == 2
+    assert "không có định nghĩa báo cáo 'khong-co'" in unknown.output
