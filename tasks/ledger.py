@@ -7,8 +7,9 @@ hash; a message once by its key) and auditable (nothing is deleted; status chang
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -26,11 +28,13 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -83,7 +87,7 @@ class SubmissionValue(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
-    value_int: Mapped[int | None] = mapped_column(Integer)
+    value_int: Mapped[int | None] = mapped_column(BigInteger)  # 64-bit everywhere: values up to 10^12 and more
     value_text: Mapped[str | None] = mapped_column(Text)
     submission: Mapped[Submission] = relationship(back_populates="values")
 
@@ -128,6 +132,72 @@ class Cursor(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class SeenFile(Base):
+    """A folder file whose content is recorded, by name, size and mtime: a later scan skips it unread."""
+
+    __tablename__ = "seen_files"
+
+    source_ref: Mapped[str] = mapped_column(String(1024), primary_key=True)  # path under the data dir
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What identifies an unchanged file without reading it: its path (source ref), size and mtime."""
+
+    source_ref: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path, source_ref: str) -> FileStamp:
+        st = path.stat()
+        return cls(source_ref, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One submission as `record_submissions` recorded it. `status` is the one right after its own
+    recording, as recording documents one by one returns it: "superseded" when a newer accepted one was
+    already there; a later accepted file of the same chunk may still supersede it in the ledger."""
+
+    id: int
+    status: str
+    report_id: str
+    period: str
+    unit_code: str | None
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """One unit's standing in one report and period, as the status table and reminders need it."""
+
+    unit_code: str
+    submissions: int  # every non-quarantined submission of the unit
+    on_time: bool | None  # timeliness, decided by the unit's first valid (accepted or superseded) report
+    accepted_id: int | None  # the counted submission: the latest accepted
+    accepted_received_at: datetime | None
+    accepted_on_time: bool | None  # the counted submission's own flag
+    warnings: tuple[dict[str, Any], ...]  # the counted submission's warnings
+    rejected_id: int | None  # the latest rejected submission
+    rejected_received_at: datetime | None
+    errors: tuple[dict[str, Any], ...]  # the latest rejected submission's errors
+
+
+@dataclass(frozen=True)
+class CountedReport:
+    """A unit's counted (latest accepted) submission with its values, for consolidation."""
+
+    unit_code: str
+    submission_id: int
+    received_at: datetime
+    on_time: bool  # decided by the unit's first valid report
+    values: dict[str, int | str | None]
+
+
 @dataclass(frozen=True)
 class NewSubmission:
     report_id: str
@@ -146,37 +216,87 @@ class NewSubmission:
     sender: str | None = None
     message_id: str | None = None
     reason: str | None = None
+    stamp: FileStamp | None = None  # a folder file: remembered with the content so the next scan skips it
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+SQLITE_BUSY_MS = 60_000
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(key: str) -> threading.RLock:
+    """One writer per SQLite file in this process: threads queue here, not on SQLite's busy loop."""
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")  # writers in other processes wait, they do not fail
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    """Write transactions take SQLite's write lock at BEGIN, so a read-then-write never fails half-way with
+    SQLITE_BUSY when another process wrote in between (busy_timeout applies to BEGIN IMMEDIATE)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("baocao_write") else "BEGIN")
+
+
 class Ledger:
-    """Thin repository over the tables; every write is one transaction."""
+    """Thin repository over the tables; every write is one transaction.
+
+    SQLite (the default): one writer at a time per file (a process-wide lock, then BEGIN IMMEDIATE with a
+    busy timeout across processes), WAL so reads never wait. PostgreSQL: concurrent writers, the unique
+    constraints and row or advisory locks decide.
+    """
 
     def __init__(self, url: str):
         self.url = url
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            # a few connections are plenty: writes queue on the lock, reads are short
+            memory = parsed.database in (None, "", ":memory:")
+            self.engine: Engine = create_engine(url, future=True) if memory else create_engine(
+                url, future=True, pool_size=4, max_overflow=12, pool_timeout=120,
+                connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            self._lock: threading.RLock | None = _file_lock(str(parsed.database))
+        else:
+            self.engine = create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            self._lock = None
+        self._writer_bind = self.engine.execution_options(baocao_write=True)
         self._create_tables()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._writer_bind, expire_on_commit=False)
 
     def _create_tables(self) -> None:
         """Idempotent; two workers starting on a fresh PostgreSQL ledger may race, so retry once it lost."""
         for attempt in range(3):
             try:
-                Base.metadata.create_all(self.engine)
+                with self._write_lock():
+                    Base.metadata.create_all(self._writer_bind)
+                    self._widen_integers()
                 return
             except (IntegrityError, ProgrammingError):
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+
+    def _widen_integers(self) -> None:
+        """A PostgreSQL ledger made before values were 64-bit gets its column widened (SQLite's always is)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            kind = conn.execute(text(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'submission_values' AND column_name = 'value_int'")).scalar()
+            if kind == "integer":
+                conn.execute(text("ALTER TABLE submission_values ALTER COLUMN value_int TYPE BIGINT"))
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Ledger:
@@ -186,9 +306,27 @@ class Ledger:
         return cls(url)
 
     @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        if self._lock is None:
+            yield
+            return
+        with self._lock:
+            yield
+
+    @contextmanager
     def session(self) -> Iterator[Session]:
+        """A write transaction (SQLite: this process's only writer on the file while it runs)."""
+        with self._write_lock(), self._write_sessions() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction: never waits for a writer (WAL on SQLite, MVCC on PostgreSQL)."""
         with self._sessions() as s, s.begin():
             yield s
+
+    def _insert(self) -> Any:
+        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
 
     def _audit(self, s: Session, entity: str, entity_id: Any, action: str, **detail: Any) -> None:
         s.add(AuditEvent(entity=entity, entity_id=str(entity_id), action=action,
@@ -198,60 +336,246 @@ class Ledger:
 
     def known_hashes(self, report_id: str, period: str | None = None) -> set[str]:
         """Contents already recorded (for one period, or any): a file is processed once."""
-        with self.session() as s:
+        with self.reading() as s:
             q = select(Submission.content_hash).where(Submission.report_id == report_id)
             if period is not None:
                 q = q.where(Submission.period == period)
             return set(s.scalars(q))
 
     def record_submission(self, new: NewSubmission) -> Submission | None:
-        """Store a submission; None when the same content was already recorded for this period.
+        """Store one submission; None when the same content was already recorded for this period.
 
-        A new accepted submission supersedes the unit's earlier accepted one; the row is kept.
-        Concurrent collectors are safe: the unique (report, period, hash) constraint decides who wins.
+        The one-document form of `record_submissions` (same rules), returning the stored row.
         """
-        with self.session() as s:
-            table = Submission.__table__
-            row = {
+        [done] = self.record_submissions([new])
+        if done is None:
+            return None
+        return self.submissions_by_id([done.id])[0]
+
+    def record_submissions(self, news: Sequence[NewSubmission]) -> list[Recorded | None]:
+        """Store a chunk of submissions in ONE transaction; for each, what became of it (None: a duplicate).
+
+        Same rules as recording them one by one, in order:
+        - a content is recorded once per (report, period, content hash): insert-or-ignore, so concurrent
+          collectors are safe (the unique constraint decides who wins); the same content twice in one chunk
+          is recorded once, the first time;
+        - values (also those of rejected submissions, which the Office may reopen) and one audit row per
+          submission are written with executemany;
+        - a new accepted submission supersedes the unit's earlier accepted one (the row is kept, audited);
+          an older file that reaches the ledger late is itself superseded by the newer accepted one;
+        - a folder file's stamp (name, size, mtime) is remembered with its content hash, for every document
+          of the chunk that carries one (duplicates too), so the next scan skips it unread.
+        """
+        if not news:
+            return []
+        now = utcnow()
+        first: dict[tuple[str, str, str], int] = {}
+        rows = []
+        for i, new in enumerate(news):
+            key = (new.report_id, new.period, new.content_hash)
+            if key in first:
+                continue
+            first[key] = i
+            rows.append({
                 "report_id": new.report_id, "period": new.period, "unit_code": new.unit_code,
                 "source": new.source, "source_ref": new.source_ref, "filename": new.filename,
                 "sender": new.sender, "message_id": new.message_id, "received_at": as_utc(new.received_at),
-                "recorded_at": utcnow(), "content_hash": new.content_hash, "status": new.status,
+                "recorded_at": now, "content_hash": new.content_hash, "status": new.status,
                 "on_time": new.on_time, "errors": [i.to_dict() for i in new.errors],
                 "warnings": [i.to_dict() for i in new.warnings], "reason": new.reason,
-            }
-            insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-            stmt = insert(table).values(**row).on_conflict_do_nothing(
-                index_elements=["report_id", "period", "content_hash"]).returning(table.c.id)
-            new_id = s.execute(stmt).scalar()
-            if new_id is None:
-                return None
-            for code, value in new.values:
-                s.add(SubmissionValue(submission_id=new_id, code=code,
-                                      value_int=value if isinstance(value, int) else None,
-                                      value_text=value if isinstance(value, str) else None))
-            self._audit(s, "submission", new_id, new.status, unit=new.unit_code, period=new.period,
-                        source=new.source_ref, errors=len(new.errors))
-            if new.status == "accepted":
-                self._supersede(s, new, new_id)
-            s.flush()
-            return s.get(Submission, new_id)
+            })
+        table = Submission.__table__
+        with self.session() as s:
+            stmt = self._insert()(table).on_conflict_do_nothing(
+                index_elements=["report_id", "period", "content_hash"]).returning(
+                table.c.id, table.c.report_id, table.c.period, table.c.content_hash)
+            ids = {(r.report_id, r.period, r.content_hash): r.id for r in s.execute(stmt, rows)}
+            recorded: list[tuple[int, NewSubmission]] = []
+            for i, new in enumerate(news):
+                key = (new.report_id, new.period, new.content_hash)
+                if first[key] == i and key in ids:
+                    recorded.append((ids[key], new))
+            values = [{"submission_id": sid, "code": code,
+                       "value_int": value if isinstance(value, int) else None,
+                       "value_text": value if isinstance(value, str) else None}
+                      for sid, new in recorded for code, value in new.values]
+            if values:
+                s.execute(SubmissionValue.__table__.insert(), values)
+            own, audit = self._supersede_all(s, recorded, now)
+            if audit:
+                s.execute(AuditEvent.__table__.insert(), audit)
+            self._remember(s, [(new.stamp, new.content_hash) for new in news if new.stamp is not None], now)
+        by_key = {(new.report_id, new.period, new.content_hash): (sid, new) for sid, new in recorded}
+        out: list[Recorded | None] = []
+        for i, new in enumerate(news):
+            key = (new.report_id, new.period, new.content_hash)
+            hit = by_key.get(key) if first[key] == i else None
+            out.append(None if hit is None else Recorded(hit[0], own.get(hit[0], new.status), new.report_id,
+                                                         new.period, new.unit_code))
+        return out
 
-    def _supersede(self, s: Session, new: NewSubmission, new_id: int) -> None:
-        earlier = s.scalars(select(Submission).where(
-            Submission.report_id == new.report_id, Submission.period == new.period,
-            Submission.unit_code == new.unit_code, Submission.status == "accepted",
-            Submission.id != new_id).with_for_update())
-        for old in earlier:
-            if as_utc(old.received_at) <= as_utc(new.received_at):
-                old.status = "superseded"
-                self._audit(s, "submission", old.id, "superseded", by=new_id)
-            else:  # an older file arrived late in the ledger: it does not replace the newer one
-                s.execute(Submission.__table__.update().where(Submission.id == new_id).values(status="superseded"))
-                self._audit(s, "submission", new_id, "superseded", by=old.id)
+    def _supersede_all(self, s: Session, recorded: list[tuple[int, NewSubmission]],
+                       now: datetime) -> tuple[dict[int, str], list[dict[str, Any]]]:
+        """Superseding for a whole chunk: the earlier accepted rows read in one query (locked), the rules
+        replayed in order in memory, the losers updated in one statement. Returns the final status of every
+        row's status right after its own recording (what recording it alone would have returned) and the
+        audit rows, in the order one-by-one recording would write them."""
+        table = Submission.__table__
+        groups = sorted({(n.report_id, n.period, n.unit_code) for _, n in recorded if n.status == "accepted"},
+                        key=lambda g: (g[0], g[1], g[2] or ""))
+        current: dict[tuple[str, str, str | None], list[list[Any]]] = {g: [] for g in groups}
+        new_ids = {sid for sid, _ in recorded}
+        if groups:
+            if self.engine.dialect.name == "postgresql":  # two workers recording one unit: one after the other
+                for g in groups:
+                    s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "\x1f".join(map(str, g))})
+            units = {g[2] for g in groups}
+            unit_filter = table.c.unit_code.in_([u for u in units if u is not None])
+            if None in units:
+                unit_filter = unit_filter | table.c.unit_code.is_(None)
+            q = select(table.c.id, table.c.report_id, table.c.period, table.c.unit_code, table.c.received_at).where(
+                table.c.report_id.in_({g[0] for g in groups}), table.c.period.in_({g[1] for g in groups}),
+                table.c.status == "accepted", unit_filter).order_by(table.c.id)
+            if self.engine.dialect.name == "postgresql":
+                q = q.with_for_update()
+            for row in s.execute(q):
+                g = (row.report_id, row.period, row.unit_code)
+                if g in current and row.id not in new_ids:
+                    current[g].append([row.id, as_utc(row.received_at)])
+        status: dict[int, str] = {}
+        own: dict[int, str] = {}  # each row's status right after its own recording
+        audit: list[dict[str, Any]] = []
+
+        def event(entity_id: int, action: str, **detail: Any) -> None:
+            audit.append({"at": now, "entity": "submission", "entity_id": str(entity_id), "action": action,
+                          "detail": json.loads(json.dumps(detail, default=str))})
+
+        for sid, new in recorded:
+            event(sid, new.status, unit=new.unit_code, period=new.period, source=new.source_ref,
+                  errors=len(new.errors))
+            if new.status != "accepted":
+                continue
+            received = as_utc(new.received_at)
+            accepted = current[(new.report_id, new.period, new.unit_code)]
+            keep = []
+            for old_id, old_received in accepted:
+                if old_received <= received:
+                    status[old_id] = "superseded"
+                    event(old_id, "superseded", by=sid)
+                else:  # an older file arrived late in the ledger: it does not replace the newer one
+                    status[sid] = "superseded"
+                    event(sid, "superseded", by=old_id)
+                    keep.append([old_id, old_received])
+            if status.get(sid) != "superseded":
+                keep.append([sid, received])
+            accepted[:] = keep
+            own[sid] = status.get(sid, new.status)
+        losers = sorted(i for i, st in status.items() if st == "superseded")
+        for i in range(0, len(losers), 5000):
+            s.execute(table.update().where(table.c.id.in_(losers[i:i + 5000])).values(status="superseded"))
+        return own, audit
+
+    # ------------------------------------------------------------ folder files already recorded
+
+    def known_files(self, stamps: Iterable[FileStamp]) -> set[str]:
+        """The source refs among `stamps` whose content is recorded and which are unchanged since (same size
+        and mtime): a scan skips them without reading or hashing. One query, whatever the number of files."""
+        wanted = {st.source_ref: st for st in stamps}
+        if not wanted:
+            return set()
+        t = SeenFile.__table__
+        with self.reading() as s:
+            rows = s.execute(select(t.c.source_ref, t.c.size, t.c.mtime_ns)).all()
+        return {ref for ref, size, mtime_ns in rows
+                if (st := wanted.get(ref)) is not None and st.size == size and st.mtime_ns == mtime_ns}
+
+    def remember_files(self, files: Iterable[tuple[FileStamp, str]]) -> None:
+        """Remember (stamp, content hash) pairs whose content is recorded (`record_submissions` does this
+        itself for submissions carrying a stamp)."""
+        files = list(files)
+        if files:
+            with self.session() as s:
+                self._remember(s, files, utcnow())
+
+    def _remember(self, s: Session, files: list[tuple[FileStamp, str]], now: datetime) -> None:
+        if not files:
+            return
+        latest = {st.source_ref: {"source_ref": st.source_ref, "size": st.size, "mtime_ns": st.mtime_ns,
+                                  "content_hash": digest, "first_seen_at": now} for st, digest in files}
+        t = SeenFile.__table__
+        stmt = self._insert()(t)
+        stmt = stmt.on_conflict_do_update(index_elements=[t.c.source_ref], set_={
+            "size": stmt.excluded.size, "mtime_ns": stmt.excluded.mtime_ns,
+            "content_hash": stmt.excluded.content_hash})
+        s.execute(stmt, list(latest.values()))
+
+    # ------------------------------------------------------------ status, in SQL
+
+    def unit_statuses(self, report_id: str, period: str) -> dict[str, UnitStatus]:
+        """Per unit with at least one non-quarantined submission in this report and period: its counted
+        (latest accepted) submission, the timeliness of its first valid one, its latest rejected one and how
+        many it sent. One query (window functions), at most two small rows per unit come back.
+
+        Units absent from the result have sent nothing countable ("Chưa báo cáo"). The status table's rules:
+        a unit with an accepted submission is on time or late by `on_time`; without one, a unit that sent
+        something shows its latest rejected submission (when no submission is accepted, no other status than
+        rejected can remain: superseding needs an accepted one).
+        """
+        t = Submission.__table__
+        valid = t.c.status.in_(("accepted", "superseded"))
+        ranked = select(
+            t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time, t.c.errors, t.c.warnings,
+            func.row_number().over(partition_by=(t.c.unit_code, t.c.status),
+                                   order_by=(t.c.received_at.desc(), t.c.id.desc())).label("rn"),
+            func.count().over(partition_by=t.c.unit_code).label("n"),
+            func.first_value(t.c.on_time).over(partition_by=(t.c.unit_code, valid),
+                                               order_by=(t.c.received_at, t.c.id)).label("first_on_time"),
+        ).where(t.c.report_id == report_id, t.c.period == period, t.c.unit_code.is_not(None),
+                t.c.status != "quarantined").subquery()
+        q = select(ranked).where(ranked.c.rn == 1, ranked.c.status.in_(("accepted", "rejected")))
+        with self.reading() as s:
+            rows = s.execute(q).all()
+        acc: dict[str, Any] = {}
+        rej: dict[str, Any] = {}
+        count: dict[str, int] = {}
+        for r in rows:
+            (acc if r.status == "accepted" else rej)[r.unit_code] = r
+            count[r.unit_code] = r.n
+        out = {}
+        for code, n in count.items():
+            a, j = acc.get(code), rej.get(code)
+            out[code] = UnitStatus(
+                unit_code=code, submissions=n,
+                on_time=None if a is None else bool(a.first_on_time if a.first_on_time is not None else a.on_time),
+                accepted_id=a.id if a else None, accepted_received_at=as_utc(a.received_at) if a else None,
+                accepted_on_time=None if a is None or a.on_time is None else bool(a.on_time),
+                warnings=tuple(a.warnings or ()) if a else (),
+                rejected_id=j.id if j else None, rejected_received_at=as_utc(j.received_at) if j else None,
+                errors=tuple(j.errors or ()) if j else ())
+        return out
+
+    def counted_reports(self, report_id: str, period: str) -> list[CountedReport]:
+        """Each unit's counted (latest accepted) submission with its values and the timeliness of its first
+        valid report: what consolidation merges. Two queries, no ORM object per submission or value."""
+        statuses = self.unit_statuses(report_id, period)
+        ids = {st.accepted_id: st for st in statuses.values() if st.accepted_id is not None}
+        if not ids:
+            return []
+        v = SubmissionValue.__table__
+        t = Submission.__table__
+        values: dict[int, dict[str, int | str | None]] = {i: {} for i in ids}
+        q = select(v.c.submission_id, v.c.code, v.c.value_int, v.c.value_text).join(
+            t, t.c.id == v.c.submission_id).where(
+            t.c.report_id == report_id, t.c.period == period, t.c.status == "accepted").order_by(v.c.id)
+        with self.reading() as s:
+            for sid, code, value_int, value_text in s.execute(q):
+                if sid in values:
+                    values[sid][code] = value_int if value_int is not None else value_text
+        return [CountedReport(st.unit_code, sid, st.accepted_received_at, bool(st.on_time), values[sid])
+                for sid, st in sorted(ids.items(), key=lambda kv: kv[1].unit_code)]
 
     def submissions(self, report_id: str, period: str, statuses: Iterable[str] | None = None) -> list[Submission]:
-        with self.session() as s:
+        with self.reading() as s:
             q = select(Submission).where(Submission.report_id == report_id, Submission.period == period)
             if statuses is not None:
                 q = q.where(Submission.status.in_(list(statuses)))
@@ -261,7 +585,7 @@ class Ledger:
         ids = list(ids)
         if not ids:
             return []
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(select(Submission).where(Submission.id.in_(ids))))
 
     def reopen(self, submission_id: int, note: str) -> None:
@@ -284,14 +608,14 @@ class Ledger:
     # ------------------------------------------------------------ messages
 
     def message(self, key: str) -> MessageRecord | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(select(MessageRecord).where(MessageRecord.key == key))
 
     def sent_keys(self, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
         if not keys:
             return set()
-        with self.session() as s:
+        with self.reading() as s:
             return set(s.scalars(select(MessageRecord.key).where(
                 MessageRecord.key.in_(keys), MessageRecord.status.in_(["written", "sent"]))))
 
@@ -314,7 +638,7 @@ class Ledger:
             self._audit(s, "message", key, status, error=error, message_id=message_id, eml=eml_path)
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
-        with self.session() as s:
+        with self.reading() as s:
             q = select(MessageRecord)
             if period is not None:
                 q = q.where(MessageRecord.period == period)
@@ -327,14 +651,14 @@ class Ledger:
             self._audit(s, entity, entity_id, action, **detail)
 
     def audit_events(self, entity: str | None = None) -> list[AuditEvent]:
-        with self.session() as s:
+        with self.reading() as s:
             q = select(AuditEvent)
             if entity:
                 q = q.where(AuditEvent.entity == entity)
             return list(s.scalars(q.order_by(AuditEvent.id)))
 
     def get_cursor(self, name: str) -> str | None:
-        with self.session() as s:
+        with self.reading() as s:
             row = s.get(Cursor, name)
             return row.value if row else None
 

@@ -1,0 +1,338 @@
+"""The ledger on its own, on SQLite and on PostgreSQL: 64-bit values, chunked recording with the same rules
+as one-by-one recording, status computed in SQL, known folder files skipped unread, one SQLite writer.
+
+PostgreSQL runs at 127.0.0.1:5432 (database 'test', trust auth); its cases are skipped only when it is not
+reachable.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.ledger import FileStamp, Ledger, NewSubmission, Recorded, SeenFile
+from tasks.types import Issue
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+T0 = datetime(2021, 3, 15, 2, 0, tzinfo=UTC)
+
+
+def _pg_user() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    for user in (os.environ.get("BAOCAO_TEST_PG_USER"), "postgres", "root"):
+        if not user:
+            continue
+        try:
+            with psycopg.connect(host=PG_HOST, port=PG_PORT, user=user, dbname="test", connect_timeout=3):
+                return user
+        except psycopg.Error:
+            continue
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server base URL (databases are made per test), or skip when none is reachable."""
+    user = _pg_user()
+    if user is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}")
+    yield user
+
+
+def _new_pg_db(user: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"baocao_test_ledger_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=user, dbname="test", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def _drop_pg_db(user: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=user, dbname="test", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        return
+    user = request.getfixturevalue("pg_server")
+    name, pg_url = _new_pg_db(user)
+    try:
+        yield pg_url
+    finally:
+        _drop_pg_db(user, name)
+
+
+@pytest.fixture
+def ledger(url: str) -> Iterator[Ledger]:
+    led = Ledger(url)
+    yield led
+    led.engine.dispose()
+
+
+def new(h: str, unit: str | None = "VP", status: str = "accepted", minutes: int = 0, period: str = "2021-03",
+        on_time: bool | None = True, values: tuple[tuple[str, int | str | None], ...] = (("W01", 12),),
+        errors: tuple[Issue, ...] = (), warnings: tuple[Issue, ...] = (), stamp: FileStamp | None = None,
+        report: str = "cchc") -> NewSubmission:
+    return NewSubmission(report_id=report, period=period, unit_code=unit, source="folder",
+                         source_ref=f"inbox/{h}.xlsx", filename=f"{h}.xlsx",
+                         received_at=T0 + timedelta(minutes=minutes),
+                         content_hash=h * 8, status=status, on_time=on_time, errors=errors, warnings=warnings,
+                         values=values, stamp=stamp)
+
+
+def table(ledger: Ledger, period: str = "2021-03") -> list[tuple[str, str | None, str]]:
+    return [(s.filename, s.unit_code, s.status) for s in ledger.submissions("cchc", period)]
+
+
+# ------------------------------------------------------------------ 64-bit values
+
+
+def test_integer_values_are_64_bit(ledger: Ledger) -> None:
+    big = (("W01", 10**12), ("H01", 2**63 - 1), ("H02", -(2**63)), ("K02", "Tuyên truyền qua Zalo"), ("N04", None))
+    ledger.record_submissions([new("a", values=big)])
+    [sub] = ledger.submissions("cchc", "2021-03")
+    assert sub.value_map() == {"W01": 1_000_000_000_000, "H01": 9_223_372_036_854_775_807,
+                               "H02": -9_223_372_036_854_775_808, "K02": "Tuyên truyền qua Zalo", "N04": None}
+
+
+def test_an_old_postgresql_ledger_gets_its_value_column_widened(pg_server: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    name, pg_url = _new_pg_db(pg_server)
+    try:
+        engine = create_engine(pg_url)
+        with engine.begin() as conn:  # the table as the 32-bit ledger made it
+            conn.execute(text("CREATE TABLE submission_values (id SERIAL PRIMARY KEY, submission_id INTEGER, "
+                              "code VARCHAR(32), value_int INTEGER, value_text TEXT)"))
+        led = Ledger(pg_url)
+        with engine.begin() as conn:
+            kind = conn.execute(text("SELECT data_type FROM information_schema.columns WHERE "
+                                     "table_name = 'submission_values' AND column_name = 'value_int'")).scalar()
+        assert kind == "bigint"
+        led.record_submissions([new("a", values=(("W01", 10**12),))])
+        assert led.submissions("cchc", "2021-03")[0].value_map() == {"W01": 10**12}
+        led.engine.dispose()
+        engine.dispose()
+    finally:
+        _drop_pg_db(pg_server, name)
+
+
+# ------------------------------------------------------------------ chunked recording
+
+
+def test_a_chunk_is_recorded_with_the_one_by_one_rules(ledger: Ledger) -> None:
+    ledger.record_submissions([new("e", unit="CCVC", minutes=60)])  # already accepted, received at 10:00
+    out = ledger.record_submissions([
+        new("a", unit="VP", minutes=0),
+        new("b", unit="VP", minutes=5),  # VP's correction: supersedes a
+        new("a", unit="VP", minutes=9),  # the same content again in the chunk: recorded once
+        new("c", unit="CCVC", minutes=30),  # older than CCVC's accepted e: itself superseded
+        new("d", unit="TTr", status="rejected", values=(("W01", 3),), errors=(Issue("Thiếu số liệu W02"),)),
+        new("e", unit="CCVC", minutes=60),  # already in the ledger: a duplicate
+    ])
+    assert [None if r is None else (r.status, r.unit_code) for r in out] == [
+        ("accepted", "VP"), ("accepted", "VP"), None, ("superseded", "CCVC"), ("rejected", "TTr"), None]
+    assert all(isinstance(r, Recorded) for r in out if r is not None)
+    assert table(ledger) == [("a.xlsx", "VP", "superseded"), ("d.xlsx", "TTr", "rejected"),
+                             ("b.xlsx", "VP", "accepted"), ("c.xlsx", "CCVC", "superseded"),
+                             ("e.xlsx", "CCVC", "accepted")]
+    ids = {s.filename: s.id for s in ledger.submissions("cchc", "2021-03")}
+    events = [(e.entity_id, e.action, e.detail.get("by")) for e in ledger.audit_events("submission")]
+    assert events == [
+        (str(ids["e.xlsx"]), "accepted", None),
+        (str(ids["a.xlsx"]), "accepted", None), (str(ids["b.xlsx"]), "accepted", None),
+        (str(ids["a.xlsx"]), "superseded", ids["b.xlsx"]),
+        (str(ids["c.xlsx"]), "accepted", None), (str(ids["c.xlsx"]), "superseded", ids["e.xlsx"]),
+        (str(ids["d.xlsx"]), "rejected", None)]
+    # values are kept for rejected submissions too (the Office may reopen one)
+    d = ledger.submissions_by_id([ids["d.xlsx"]])[0]
+    assert d.value_map() == {"W01": 3} and d.errors == [{"message": "Thiếu số liệu W02", "severity": "error"}]
+
+
+def _snapshot(ledger: Ledger) -> tuple[list[Any], list[Any]]:
+    subs = [s for p in ("2021-02", "2021-03") for s in ledger.submissions("cchc", p)]
+    by_id = {s.id: s.content_hash for s in subs}
+    rows = sorted((s.content_hash, s.period, s.unit_code, s.status, s.value_map().get("W01")) for s in subs)
+    audit = [(by_id[int(e.entity_id)], e.action, by_id.get(e.detail.get("by")))
+             for e in ledger.audit_events("submission")]
+    return rows, audit
+
+
+def test_chunked_and_one_by_one_recording_leave_the_same_ledger(url: str, tmp_path: Path) -> None:
+    import random
+
+    rnd = random.Random(10)
+    news = []
+    for i in range(120):  # resubmissions, late arrivals, duplicates, two periods, rejected and quarantined
+        unit = rnd.choice(["VP", "TTr", "CCVC", "BTG", None])
+        status = rnd.choice(["accepted", "accepted", "accepted", "rejected", "quarantined"])
+        news.append(new(f"{rnd.randrange(90):03d}", unit=unit, status=status, minutes=rnd.randrange(600),
+                        period=rnd.choice(["2021-02", "2021-03", "2021-03"]), values=(("W01", i),)))
+    chunked = Ledger(url)
+    results = []
+    for i in range(0, len(news), 25):
+        results += chunked.record_submissions(news[i:i + 25])
+    one = Ledger(f"sqlite:///{tmp_path / 'one-by-one.sqlite3'}")
+    singles = [one.record_submission(n) for n in news]
+    assert [None if r is None else r.status for r in results] == [None if s is None else s.status for s in singles]
+    assert _snapshot(chunked) == _snapshot(one)
+    assert sum(r is not None for r in results) < len(news)  # the sample did contain duplicates
+    chunked.engine.dispose()
+    one.engine.dispose()
+
+
+def test_record_submission_returns_the_stored_row(ledger: Ledger) -> None:
+    sub = ledger.record_submission(new("a", values=(("W01", 12), ("K02", "Pa nô"))))
+    assert sub is not None and sub.status == "accepted" and sub.value_map() == {"W01": 12, "K02": "Pa nô"}
+    assert ledger.record_submission(new("a")) is None
+    assert ledger.record_submissions([]) == []
+
+
+# ------------------------------------------------------------------ status in SQL
+
+
+def test_unit_statuses(ledger: Ledger) -> None:
+    late = Issue("Giá trị W01 lớn bất thường", severity="warning", code="W01")
+    ledger.record_submissions([
+        new("v1", unit="VP", status="rejected", minutes=0, errors=(Issue("Thiếu W02"),)),
+        new("v2", unit="VP", minutes=10, on_time=True),  # first valid: on time
+        new("v3", unit="VP", minutes=3000, on_time=False, warnings=(late,)),  # correction after the deadline
+        new("t1", unit="TTr", status="rejected", minutes=0, errors=(Issue("Sai kỳ"),)),
+        new("t2", unit="TTr", status="rejected", minutes=5, errors=(Issue("Thiếu W01"), Issue("Âm H01"))),
+        new("x1", unit="XDCQ", minutes=4000, on_time=False),
+        new("q1", unit="BTG", status="quarantined"),  # quarantined only: not counted
+        new("n1", unit=None, status="rejected"),  # no unit: listed elsewhere
+        new("p1", unit="CCVC", period="2021-02"),  # another period
+    ])
+    ids = {s.filename.removesuffix(".xlsx"): s.id for s in ledger.submissions("cchc", "2021-03")}
+    st = ledger.unit_statuses("cchc", "2021-03")
+    assert sorted(st) == ["TTr", "VP", "XDCQ"]
+    vp, ttr, xdcq = st["VP"], st["TTr"], st["XDCQ"]
+    assert (vp.submissions, vp.on_time, vp.accepted_id, vp.accepted_on_time) == (3, True, ids["v3"], False)
+    assert vp.accepted_received_at == T0 + timedelta(minutes=3000)
+    assert vp.warnings == (late.to_dict(),)
+    assert (vp.rejected_id, vp.errors) == (ids["v1"], ({"message": "Thiếu W02", "severity": "error"},))
+    assert (ttr.submissions, ttr.on_time, ttr.accepted_id, ttr.rejected_id) == (2, None, None, ids["t2"])
+    assert [e["message"] for e in ttr.errors] == ["Thiếu W01", "Âm H01"]
+    assert ttr.rejected_received_at == T0 + timedelta(minutes=5)
+    assert (xdcq.on_time, xdcq.submissions, xdcq.errors) == (False, 1, ())
+    assert ledger.unit_statuses("cchc", "2021-04") == {}
+
+    counted = ledger.counted_reports("cchc", "2021-03")
+    assert [(c.unit_code, c.submission_id, c.on_time, c.values) for c in counted] == [
+        ("VP", ids["v3"], True, {"W01": 12}), ("XDCQ", ids["x1"], False, {"W01": 12})]
+
+
+def test_reopen_is_seen_by_the_status(ledger: Ledger) -> None:
+    ledger.record_submissions([new("a", minutes=0), new("b", minutes=5)])
+    a = next(s for s in ledger.submissions("cchc", "2021-03") if s.filename == "a.xlsx")
+    ledger.reopen(a.id, "Giám đốc đồng ý dùng bản đầu")
+    assert ledger.unit_statuses("cchc", "2021-03")["VP"].accepted_id == a.id
+
+
+# ------------------------------------------------------------------ known folder files
+
+
+def test_known_files_are_skipped_by_name_size_and_mtime(ledger: Ledger) -> None:
+    a = FileStamp("inbox/a.xlsx", 8519, 1_615_773_600_000_000_000)
+    copy = FileStamp("inbox/a (copy).xlsx", 8519, 1_615_773_700_000_000_000)
+    assert ledger.known_files([a]) == set()
+    out = ledger.record_submissions([new("a", stamp=a), new("a", stamp=copy)])  # copy: duplicate, still known
+    assert [r is not None for r in out] == [True, False]
+    touched = FileStamp("inbox/a.xlsx", 8519, a.mtime_ns + 1)
+    grown = FileStamp("inbox/a (copy).xlsx", 9000, copy.mtime_ns)
+    other = FileStamp("inbox/b.xlsx", 8519, a.mtime_ns)
+    assert ledger.known_files([a, copy, other]) == {"inbox/a.xlsx", "inbox/a (copy).xlsx"}
+    assert ledger.known_files([touched, grown, other]) == set()
+    # a file changed in place and recorded again: its new stamp replaces the old one
+    ledger.record_submissions([new("c", stamp=touched)])
+    assert (ledger.known_files([touched]), ledger.known_files([a])) == ({"inbox/a.xlsx"}, set())
+    ledger.remember_files([(other, "b" * 64)])
+    assert ledger.known_files([other]) == {"inbox/b.xlsx"}
+    with ledger.reading() as s:
+        assert s.get(SeenFile, "inbox/a.xlsx").content_hash == "c" * 8
+
+
+def test_file_stamp_of_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "vp.xlsx"
+    path.write_bytes(b"x" * 10)
+    os.utime(path, ns=(1_615_773_600_123_456_789, 1_615_773_600_123_456_789))
+    assert FileStamp.of(path, "inbox/vp.xlsx") == FileStamp("inbox/vp.xlsx", 10, 1_615_773_600_123_456_789)
+
+
+# ------------------------------------------------------------------ one SQLite writer
+
+
+def _hold_write_lock(path: str, ready: Any, release: Any) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO cursors (name, value) VALUES ('other-process', '1')")
+    ready.set()
+    release.wait(30)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_sqlite_writers_in_other_processes_wait_instead_of_failing(tmp_path: Path) -> None:
+    """A read-then-write transaction never fails with 'database is locked' because another process wrote
+    meanwhile: write transactions begin IMMEDIATE and wait (busy timeout)."""
+    import threading
+
+    path = tmp_path / "ledger.sqlite3"
+    led = Ledger(f"sqlite:///{path}")
+    mp = multiprocessing.get_context("spawn")
+    ready, release = mp.Event(), mp.Event()
+    proc = mp.Process(target=_hold_write_lock, args=(str(path), ready, release))
+    proc.start()
+    assert ready.wait(60)
+    threading.Timer(1.0, release.set).start()
+    led.record_message(key="k1", kind="rejection", report_id="cchc", period="2021-03", unit_code="VP",
+                       recipients=["vp@example.vn"], subject="Trả lại", message_id="<1@x>", status="written")
+    led.set_cursor("mine", "2")
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert (led.get_cursor("other-process"), led.get_cursor("mine")) == ("1", "2")
+    assert [m.key for m in led.messages()] == ["k1"]
+    with led.reading() as s:
+        assert s.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    led.engine.dispose()
+
+
+def test_sqlite_threads_write_one_at_a_time_and_lose_nothing(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    ledgers = [Ledger(url), Ledger(url)]  # two instances in one process share the file's writer lock
+
+    def work(t: int) -> int:
+        led = ledgers[t % 2]
+        done = 0
+        for k in range(10):
+            chunk = [new(f"{t:02d}{k:02d}{j:02d}", unit=f"U{t}", minutes=k * 10 + j) for j in range(5)]
+            done += sum(r is not None for r in led.record_submissions(chunk))
+            led.set_cursor(f"t{t}", str(k))
+        return done
+
+    with ThreadPoolExecutor(16) as pool:
+        assert sum(pool.map(work, range(16))) == 16 * 10 * 5
+    st = ledgers[0].unit_statuses("cchc", "2021-03")
+    assert len(st) == 16 and all(s.submissions == 50 and s.accepted_id is not None for s in st.values())
+    assert sum(s.status == "accepted" for s in ledgers[0].submissions("cchc", "2021-03")) == 16
