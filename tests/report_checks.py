@@ -33,7 +33,8 @@ def prose_texts(c: Mapping[str, Any]) -> list[str]:
 
 def _written_by_others(c: Mapping[str, Any]) -> list[str]:
     """Text whose numbers are not figures: the units' narratives and the definition's labels and phrases."""
-    out: list[str] = [c["report_title"], c.get("plan_reference") or "", *c["units"].values()]
+    out: list[str] = [c["report_title"], c.get("plan_reference") or "", *c["units"].values(),
+                      "Biểu đồ 1", "Bảng 1"]
     for ind in c["indicators"]:
         out += [ind["label"], prose.lower_first(ind["label"])]
         out += [part for part in str(ind.get("phrase") or "").split("{value}") if part.strip()]

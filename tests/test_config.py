@@ -75,3 +75,42 @@ def test_check_config_command(config_dir):
     bad = runner.invoke(app, ["--config", str(config_dir), "check-config"])
     assert bad.exit_code == 2
     assert "Lỗi cấu hình" in bad.output and "units[0].channel" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("reports/cchc-tuyen-truyen.yaml", 'groups: ["3.1", "3.2", "3.3", "3.4", "3.5"]',
+         'groups: ["3.1", "3.2", "3.3", "3.4"]',
+         "outline: 3.5 chưa có trong outline (mỗi nhóm, mỗi phần tự luận đúng một lần)"),
+        ("reports/cchc-tuyen-truyen.yaml", "narrative: N04", "narrative: K01",
+         "outline: narrative K01 không phải chỉ tiêu kiểu text"),
+        ("reports/cchc-tuyen-truyen.yaml", 'groups: ["2.4"]', 'groups: ["2.9"]',
+         "outline: nhóm '2.9' chưa khai báo trong groups"),
+        ("reports/cchc-tuyen-truyen.yaml", "aggregation: level, phrase: \"đang niêm yết",
+         "aggregation: stock, phrase: \"đang niêm yết",
+         "indicators[5].aggregation (mã C01): giá trị 'stock' không hợp lệ; chọn một trong: 'count', 'level'"),
+        ("reports/cchc-ket-qua.yaml", "report_deadline: {day_of_last_month: 20}",
+         "report_deadline: {day_of_last_month: 15}",
+         "hạn của đơn vị (unit_deadline) phải trước hạn báo cáo (report_deadline)"),
+        ("reports/cchc-ket-qua.yaml", "unit_deadline: {day_of_last_month: 15}",
+         "unit_deadline: {day_of_last_month: 10}", "periods.unit_deadline.day_of_last_month: giá trị 10 quá nhỏ"),
+    ],
+)
+def test_report_outline_and_periods_errors(config_dir, file, old, new, message):
+    _edit(config_dir / file, old, new)
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert message in str(exc.value)
+    assert str(config_dir / file) in str(exc.value)
+
+
+def test_another_report_is_selected_by_id(config_dir):
+    cfg = load_config(config_dir)
+    assert sorted(cfg.reports) == ["cchc-ket-qua", "cchc-tuyen-truyen"]
+    other = cfg.with_report("cchc-ket-qua")
+    assert (other.report.id, other.period_kind, cfg.report.id, cfg.period_kind) == (
+        "cchc-ket-qua", "quarter", "cchc-tuyen-truyen", "month")
+    with pytest.raises(ConfigError) as exc:
+        cfg.with_report("khac")
+    assert str(exc.value) == "không có định nghĩa báo cáo 'khac' (hiện có: cchc-ket-qua, cchc-tuyen-truyen)"
