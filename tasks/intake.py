@@ -6,19 +6,18 @@ found by their labels, not by fixed positions.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
-from python_calamine import CalamineWorkbook
-
+from tasks.guard import DEFAULT_LIMITS, SPREADSHEET_SUFFIXES, Grid, Limits, UnreadableFile, read_grids
 from tasks.text import a1, clean, label_key
 from tasks.types import Issue, ParsedSheet, RawValue
 
-SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+__all__ = ["SPREADSHEET_SUFFIXES", "UnreadableFile", "content_hash", "is_spreadsheet", "parse_grid", "read_grid",
+           "read_grids"]
+
 _UNIT_LABEL = label_key("Mã đơn vị")
 _PERIOD_LABEL = label_key("Kỳ báo cáo")
 _CODE_HEADER = label_key("Mã")
@@ -26,10 +25,6 @@ _VALUE_HEADER = label_key("Số liệu")
 SERIAL_EPOCH = date(1899, 12, 30)  # day 0 of spreadsheet serial dates (Sheets and Excel alike)
 SERIAL_DATES = (32874, 73051)  # 1990-01-01 .. 2099-12-31: a bare year like 2021 is not a date
 _USE_TEMPLATE = "ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu được gửi kèm."
-
-
-class UnreadableFile(Exception):
-    """The file is not a spreadsheet we can open; the message is Vietnamese, for the unit."""
 
 
 def content_hash(data: bytes) -> str:
@@ -40,44 +35,14 @@ def is_spreadsheet(filename: str) -> bool:
     return PurePath(filename).suffix.lower() in SPREADSHEET_SUFFIXES
 
 
-def read_grid(data: bytes, filename: str) -> list[list[Any]]:
-    """The first sheet's cells, positions preserved (empty leading rows and columns kept)."""
-    suffix = PurePath(filename).suffix.lower()
-    if suffix not in SPREADSHEET_SUFFIXES:
-        raise UnreadableFile(
-            f"Tệp {filename!r} không phải bảng tính. Hãy gửi tệp .xlsx (hoặc .xls, .ods, .csv) theo biểu mẫu."
-        )
-    if suffix == ".csv":
-        return _read_csv(data, filename)
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        if not wb.sheet_names:
-            raise UnreadableFile(f"Tệp {filename!r} không có trang tính nào.")
-        return wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except UnreadableFile:
-        raise
-    except Exception:  # calamine raises several error types for broken files
-        raise UnreadableFile(
-            f"Không mở được tệp {filename!r}: tệp bị hỏng hoặc không đúng định dạng bảng tính. "
-            "Hãy lưu lại tệp bằng Excel dưới dạng .xlsx rồi gửi lại."
-        ) from None
-
-
-def _read_csv(data: bytes, filename: str) -> list[list[Any]]:
-    for encoding in ("utf-8-sig", "cp1258"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1258 decodes nearly everything
-        raise UnreadableFile(f"Tệp {filename!r} không đọc được bảng mã; hãy lưu dạng CSV UTF-8.")
-    dialect = csv.excel
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        pass
-    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+def read_grid(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Grid:
+    """The first worksheet's cells, positions preserved (empty leading rows and columns kept); read in a
+    guarded worker process (tasks.guard), so a hostile file raises UnreadableFile and nothing worse.
+    Reading many files? read_grids does them in one batch, much faster."""
+    result = read_grids([(data, filename)], limits)[0]
+    if isinstance(result, UnreadableFile):
+        raise result
+    return result
 
 
 def _text(value: Any) -> str:

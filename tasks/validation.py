@@ -18,12 +18,15 @@ from pydantic_core import PydanticCustomError
 
 from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
 from tasks.periods import Period, PeriodError, parse_period
-from tasks.text import clean, from_legacy, nfc
+from tasks.text import CleanText, clean, normalise_text
 from tasks.types import Issue, ParsedSheet
 
 _PLAIN_INT = re.compile(r"^[+-]?\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+$")  # Vietnamese grouping: 1.000 is one thousand
 _ZERO_DECIMALS = re.compile(r"^([+-]?\d+)[.,]0{1,2}$")  # 12.0 or 12,00 from a CSV export
+MAX_INTEGER = 10**12  # no indicator counts past this: larger is a typo, and beyond 64-bit storage soon after
+MAX_TEXT_CHARS = 10_000  # a narrative is a few paragraphs; more is pasted by mistake (and never cut silently)
+_SHOWN_CHARS = 80  # a found value quoted in a message is cut here (the message says so with …)
 
 
 @dataclass
@@ -42,13 +45,21 @@ class Verdict:
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
+    """A found value as the unit reads it in a message: short, NFC, no invisible characters."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return str(value)
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) >= 1e15 else str(value)
+    text = clean(str(value)) if isinstance(value, str) else str(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
+
+
+def _too_large() -> PydanticCustomError:
+    return PydanticCustomError("too_large", "above the global bound")
 
 
 def _to_int(value: Any) -> int | None:
-    """'12', 12.0 and ' 12 ' are 12; '12 tin', 3.5 and True are errors; blank is None."""
+    """'12', 12.0 and ' 12 ' are 12; '12 tin', 3.5 and True are errors; blank is None; past 10^12 too large."""
     if value is None or (isinstance(value, str) and not clean(value)):
         return None
     if isinstance(value, bool):
@@ -57,9 +68,13 @@ def _to_int(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         if value.is_integer():
+            if abs(value) > MAX_INTEGER:
+                raise _too_large()
             return int(value)
         raise PydanticCustomError("not_integer", "not an integer")
     text = clean(str(value)).replace(" ", "")
+    if len(text.lstrip("+-").replace(".", "")) > 15 and text.lstrip("+-").replace(".", "").isdigit():
+        raise _too_large()  # before int(): a 5,000-digit string must not reach Python's int limit
     if _PLAIN_INT.match(text):
         return int(text)
     if _THOUSANDS.match(text):
@@ -69,18 +84,31 @@ def _to_int(value: Any) -> int | None:
     raise PydanticCustomError("not_integer", "not an integer")
 
 
-def _to_text(value: Any) -> str | None:
+def _clean_text(value: Any) -> CleanText | None:
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = from_legacy(nfc(str(value)).strip())[0]
-    return text or None
+    return normalise_text(value if isinstance(value, str) else str(value))
+
+
+def _to_text(value: Any) -> str | None:
+    """Stored text: legacy fonts converted, NFC, invisible characters removed; too long is an error."""
+    if isinstance(value, str) and len(value) > 2 * MAX_TEXT_CHARS:  # not worth normalising first
+        raise PydanticCustomError("too_long", "text too long", {"length": len(value)})
+    cleaned = _clean_text(value)
+    if cleaned is None:
+        return None
+    if len(cleaned.text) > MAX_TEXT_CHARS:
+        raise PydanticCustomError("too_long", "text too long", {"length": len(cleaned.text)})
+    return cleaned.text or None
 
 
 def _field(ind: Indicator) -> tuple[Any, Any]:
     if ind.type == "integer":
-        bounded = Annotated[int, Field(ge=ind.min, le=ind.max)]
+        low = ind.min if ind.min is not None else -MAX_INTEGER
+        high = min(ind.max, MAX_INTEGER) if ind.max is not None else MAX_INTEGER
+        bounded = Annotated[int, Field(ge=low, le=high)]
         return Annotated[bounded | None, BeforeValidator(_to_int)], Field(default=None, alias=ind.code)
     return Annotated[str | None, BeforeValidator(_to_text)], Field(default=None, alias=ind.code)
 
@@ -100,6 +128,10 @@ def _where(ind: Indicator, cell: str | None) -> str:
     return f"Chỉ tiêu {ind.code} \u201c{ind.label}\u201d" + (f" (ô {cell})" if cell else "")
 
 
+def _grouped(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
 def _value_issue(ind: Indicator, cell: str | None, raw: Any, err_type: str, ctx: dict[str, Any]) -> Issue:
     found = _describe(raw)
     if err_type == "not_integer":
@@ -108,8 +140,15 @@ def _value_issue(ind: Indicator, cell: str | None, raw: Any, err_type: str, ctx:
     elif err_type == "greater_than_equal":
         low = ctx.get("ge")
         msg = f"{_where(ind, cell)}: giá trị {found} nhỏ hơn mức tối thiểu {low}. Hãy nhập số ≥ {low}."
+    elif err_type == "too_large" or (err_type == "less_than_equal" and ctx.get("le") == MAX_INTEGER):
+        msg = (f"{_where(ind, cell)}: giá trị {found} vượt quá giới hạn chung {_grouped(MAX_INTEGER)} của mọi chỉ "
+               "tiêu số. Hãy kiểm tra lại số liệu (có thể gõ thừa chữ số).")
     elif err_type == "less_than_equal":
         msg = f"{_where(ind, cell)}: giá trị {found} lớn hơn mức tối đa {ctx.get('le')}. Hãy kiểm tra lại số liệu."
+    elif err_type == "too_long":
+        msg = (f"{_where(ind, cell)}: nội dung dài {_grouped(ctx.get('length', 0))} ký tự, vượt giới hạn "
+               f"{_grouped(MAX_TEXT_CHARS)} ký tự. Hãy viết ngắn gọn lại (nội dung không bị cắt bớt mà cả tệp chưa "
+               "được nhận).")
     else:
         msg = f"{_where(ind, cell)}: giá trị \u201c{found}\u201d không hợp lệ."
     return Issue(msg, code=ind.code, label=ind.label, cell=cell, value=found)
@@ -179,11 +218,22 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
 
     for ind in report.indicators:
         raw_value = raw.get(ind.code)
-        if ind.type == "text" and isinstance(raw_value, str) and from_legacy(nfc(raw_value))[1]:
+        if ind.type != "text" or ind.code in bad or not isinstance(raw_value, str):
+            continue
+        cleaned = _clean_text(raw_value)
+        assert cleaned is not None
+        if cleaned.legacy is not None:
+            font = ".VnTime" if cleaned.legacy == "TCVN3" else "VNI-Times"
             warnings.append(Issue(
-                f"{_where(ind, cells[ind.code])}: văn bản gõ bằng bảng mã TCVN3 (phông .VnTime) đã được chuyển sang "
-                f"Unicode: \u201c{values.get(ind.code)}\u201d. Lần sau đề nghị dùng phông Unicode (Times New Roman).",
+                f"{_where(ind, cells[ind.code])}: văn bản gõ bằng bảng mã {cleaned.legacy} (phông {font}) đã được "
+                f"chuyển sang Unicode: \u201c{_describe(values.get(ind.code))}\u201d. Lần sau đề nghị dùng phông "
+                "Unicode (Times New Roman).",
                 severity="warning", code=ind.code, label=ind.label, cell=cells[ind.code]))
+        if cleaned.removed:
+            warnings.append(Issue(
+                f"{_where(ind, cells[ind.code])}: đã bỏ {len(cleaned.removed)} loại ký tự ẩn (ký tự điều khiển hoặc "
+                f"ký tự đổi chiều văn bản: {', '.join(cleaned.removed[:5])}) khỏi nội dung; phần chữ còn lại được "
+                "giữ nguyên.", severity="warning", code=ind.code, label=ind.label, cell=cells[ind.code]))
 
     for code in sheet.values:
         if code not in report.by_code:
