@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tasks.periods import Period, deadline_by_rule
+from tasks.periods import TZ, Period, deadline_by_rule
 from tasks.text import nfc
 
 
@@ -398,6 +398,38 @@ class Approval(_Model):
     timeout_hours: float = 168
 
 
+class WebAccount(_Model):
+    """An Office (operator) or Director (approver) login for `baocao web`; only the argon2 hash is stored."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1)
+    role: Literal["operator", "approver"]
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+
+
+class Web(_Model):
+    """The Office's web pages: public address (for links in mails), accounts, limits. The signing secret
+    comes from the environment (secret_env) or a Prefect Secret block, never from this file."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    accounts: tuple[WebAccount, ...] = ()
+    secret_env: str = "BAOCAO_WEB_SECRET"
+    secret_block: str | None = None
+    max_upload_mb: float = Field(default=5, gt=0, le=100)
+    session_hours: float = Field(default=8, gt=0, le=720)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, v: tuple[WebAccount, ...]) -> tuple[WebAccount, ...]:
+        names = [a.username.lower() for a in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tên đăng nhập bị trùng: {', '.join(dupes)}")
+        return v
+
+
 CRON_RE = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
 
 
@@ -426,6 +458,22 @@ class Settings(_Model):
     channels: Channels = Channels()
     approval: Approval = Approval()
     schedules: Schedules = Schedules()
+    web: Web = Web()
+
+    @field_validator("timezone")
+    @classmethod
+    def _vietnam_time(cls, v: str) -> str:
+        """Periods, deadlines and schedules are Vietnamese time (tasks.periods.TZ); the setting must say so."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"múi giờ {v!r} không tồn tại; dùng Asia/Ho_Chi_Minh") from None
+        if v != TZ.key:
+            raise ValueError(f"kỳ báo cáo, hạn nộp và lịch chạy tính theo giờ Việt Nam: chỉ dùng {TZ.key}, "
+                             f"không dùng {v!r}")
+        return v
 
     @field_validator("ledger_url")
     @classmethod

@@ -114,3 +114,14 @@ def test_another_report_is_selected_by_id(config_dir):
     with pytest.raises(ConfigError) as exc:
         cfg.with_report("khac")
     assert str(exc.value) == "không có định nghĩa báo cáo 'khac' (hiện có: cchc-ket-qua, cchc-tuyen-truyen)"
+
+
+@pytest.mark.parametrize("zone, message", [
+    ("Mars/Olympus", "múi giờ 'Mars/Olympus' không tồn tại"),
+    ("Europe/Paris", "chỉ dùng Asia/Ho_Chi_Minh"),
+])
+def test_timezone_is_validated_and_is_the_one_periods_use(config_dir, zone, message):
+    _edit(config_dir / "settings.yaml", "timezone: Asia/Ho_Chi_Minh", f"timezone: {zone}")
+    with pytest.raises(ConfigError) as err:
+        load_config(config_dir)
+    assert "timezone" in str(err.value) and message in str(err.value)
