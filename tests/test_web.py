@@ -300,3 +300,27 @@ def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(s
     assert d.sha256 == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.values()}
     events = [e for e in ctx.ledger.audit_events("approval") if e.detail.get("source") == "web"]
     assert [e.action for e in events] == ["returned", "approved"]
+
+
+# ------------------------------------------------------------------ without a Prefect server
+
+
+@pytest.mark.slow
+def test_in_process_starter_runs_the_same_flow_when_no_server_is_configured(prefect_engine, config_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    from flows.web.actions import ACTIONS, InProcessStarter, emit_decision_event
+    from tasks.approvals import record_decision
+
+    starter = InProcessStarter(str(config_dir), str(tmp_path / "data"))
+    flow_name, extra, _ = ACTIONS["remind"]
+    assert "trong tiến trình web" in starter(flow_name, {"period": "2021-03", **extra})
+    starter.threads[0].join(120)
+    reminders = sorted((tmp_path / "data" / "outbox" / "2021-03").rglob("*.eml"))
+    assert len(reminders) == 9  # every unit: none has reported
+
+    ctx = open_context(config_dir, tmp_path / "data")
+    d = record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period="2021-03", decision="approved",
+                        username="giamdoc", name="Bàng Quốc Việt", sha256={}, document_number="15/BC-SNV",
+                        issue_date=MARCH_16.date())
+    emit_decision_event(ctx, d)
+    assert not [e for e in ctx.ledger.audit_events("approval") if e.action == "event_failed"]

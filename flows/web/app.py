@@ -97,6 +97,7 @@ class WebState:
     on_upload: UploadHook | None
     now: Callable[[], datetime]
     max_upload: int
+    accounts: tuple[WebAccount, ...] | None = None  # None: web.accounts of the configuration
     env: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,11 +107,14 @@ class WebState:
         env.globals.update(CHANNEL_VI=views.CHANNEL_VI, SUB_STATUS_VI=views.SUB_STATUS_VI, ROLE_VI=ROLE_VI)
         self.env = env
 
+    def account_list(self) -> tuple[WebAccount, ...]:
+        return self.accounts if self.accounts is not None else self.ctx_factory().cfg.settings.web.accounts
+
 
 def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None, demo: bool = False,
                starter: Starter | None = None, on_decision: DecisionHook | None = None,
                on_upload: UploadHook | None = None, now: Callable[[], datetime] | None = None,
-               https_only: bool | None = None) -> FastAPI:
+               https_only: bool | None = None, accounts: tuple[WebAccount, ...] | None = None) -> FastAPI:
     """The web application on the ledger of `ctx_factory()` (called per request; pass a cached one).
 
     secret: signing key; default from the environment / Prefect Secret block (random only when demo=True).
@@ -118,6 +122,7 @@ def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None,
     on_decision: called after an approval decision is stored (default: emits baocao.report.approved/returned).
     on_upload: called with the outcomes of a web upload (default: rejection mails, as for folder files).
     now: the clock (tests and the demo replay 2021).
+    accounts: instead of web.accounts from settings (the demo's accounts, see security.demo_accounts).
     """
     ctx0 = ctx_factory()
     web = ctx0.cfg.settings.web
@@ -129,6 +134,7 @@ def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None,
         on_upload=on_upload if on_upload is not None else _rejection_mails,
         now=now or (lambda: datetime.now(TZ)),
         max_upload=int(web.max_upload_mb * 1024 * 1024),
+        accounts=accounts,
     )
     app = FastAPI(title="baocao", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = state
@@ -167,8 +173,7 @@ def _account(state: WebState, request: Request) -> WebAccount | None:
     username = request.session.get("user")
     if not username:
         return None
-    ctx = state.ctx_factory()
-    return next((a for a in ctx.cfg.settings.web.accounts if a.username == username), None)
+    return next((a for a in state.account_list() if a.username == username), None)
 
 
 def _client_ip(request: Request) -> str:
@@ -252,7 +257,7 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
         ctx = state.ctx_factory()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         nxt = _safe_next(str(form.get("tiep", "/")))
-        result = authenticate(ctx.ledger, ctx.cfg.settings.web, username, password, _client_ip(request))
+        result = authenticate(ctx.ledger, state.account_list(), username, password, _client_ip(request))
         if result.locked_minutes:
             return _render(state, request, "login.html.j2", status=429, next=nxt, username=username,
                            error=f"Đã nhập sai {MAX_FAILURES} lần. Hãy thử lại sau {result.locked_minutes} phút.")

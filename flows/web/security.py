@@ -116,7 +116,7 @@ class LoginResult:
     locked_minutes: int = 0  # > 0: too many failures, try again after this long
 
 
-def authenticate(ledger: Ledger, web: Web, username: str, password: str, ip: str,
+def authenticate(ledger: Ledger, accounts: tuple[WebAccount, ...], username: str, password: str, ip: str,
                  now: datetime | None = None) -> LoginResult:
     """Check a login; at most MAX_FAILURES failures per username and address in FAILURE_WINDOW."""
     user = username.strip().lower()
@@ -124,7 +124,7 @@ def authenticate(ledger: Ledger, web: Web, username: str, password: str, ip: str
     if failures >= MAX_FAILURES and oldest is not None:
         left = oldest + FAILURE_WINDOW - (now or datetime.now(oldest.tzinfo))
         return LoginResult(None, max(1, int(left.total_seconds() // 60) + 1))
-    account = next((a for a in web.accounts if a.username.lower() == user), None)
+    account = next((a for a in accounts if a.username.lower() == user), None)
     if account is None:
         burn_verify(password)
         ok = False
@@ -132,3 +132,12 @@ def authenticate(ledger: Ledger, web: Web, username: str, password: str, ip: str
         ok = verify_password(account.password_hash, password)
     record_login(ledger, user or "(trống)", ip, ok, now)
     return LoginResult(account if ok else None)
+
+
+def demo_accounts(password: str, signer: str = "Lãnh đạo Sở") -> tuple[WebAccount, ...]:
+    """For `make demo` only: an operator `vanphong` and an approver `giamdoc` sharing one printed password."""
+    from tasks.approvals import hash_password
+
+    h = hash_password(password)
+    return (WebAccount(username="vanphong", name="Văn phòng Sở", role="operator", password_hash=h),
+            WebAccount(username="giamdoc", name=signer, role="approver", password_hash=h))
