@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what PDF output needs (tasks/render/pdf.py and tests/test_pdf.py): LibreOffice Writer
-# (headless, to convert .docx/.xlsx), poppler-utils (pdffonts, pdftotext, pdftoppm) and
+# Install what PDF output needs (tasks/render/pdf.py and tests/test_pdf.py): LibreOffice Writer and
+# Calc (headless, to convert .docx/.xlsx), poppler-utils (pdffonts, pdftotext, pdftoppm) and
 # Liberation Serif (metric-compatible with Times New Roman, so a server without Times New Roman
 # lays the report out exactly as Word does). fonts-liberation2 is the one that matters: the 1.07
 # fonts of fonts-liberation have no Vietnamese letters (ạ, ố, ữ ...), so LibreOffice takes those
@@ -8,10 +8,10 @@
 # Idempotent and quiet: skips whatever is already present. Root or sudo.
 set -euo pipefail
 pkgs=(fonts-liberation fonts-liberation2 poppler-utils)
-# Any LibreOffice Writer will do (a desktop install has soffice already); otherwise the no-GUI build.
-if ! command -v soffice >/dev/null 2>&1 && ! dpkg -s libreoffice-writer >/dev/null 2>&1; then
-  pkgs+=(libreoffice-writer-nogui)
-fi
+# Writer converts the report, Calc the units' workbook (tests render it to check the labels).
+# A desktop install (libreoffice-writer/-calc) will do; otherwise the no-GUI builds.
+dpkg -s libreoffice-writer >/dev/null 2>&1 || pkgs+=(libreoffice-writer-nogui)
+dpkg -s libreoffice-calc >/dev/null 2>&1 || pkgs+=(libreoffice-calc-nogui)
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -56,4 +56,4 @@ def test_cli_template_writes_file(config_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert read_grid(out.read_bytes(), out.name)[3][1] == "VP"
     bad = CliRunner().invoke(app, ["--config", str(config_dir), "template", "--unit", "XX", "--out", str(out)])
-    assert bad.exit_code == 2 and "Không có đơn vị mã 'XX'" in bad.output
+    assert bad.exit_code == 2 and "Không có đơn vị mã XX." in bad.output
