@@ -196,6 +196,28 @@ def test_upload_is_validated_at_once_recorded_like_a_folder_file_and_downloadabl
     assert client.get(link + "/bieu-mau").content[:2] == b"PK"
 
 
+def test_the_form_in_the_page_is_checked_and_recorded_like_a_file(site) -> None:
+    from tasks.samples import BASE
+
+    ctx, client, *_ = site
+    link = _link(ctx, "CCHC")
+    page = client.get(link + "/dien").text
+    assert 'name="v_W01"' in page and 'name="v_N04"' in page
+    assert len(re.findall(r'name="v_[A-Z0-9_]+"', page)) == len(ctx.cfg.report.indicators)
+    form = {"csrf": _csrf(page), **{f"v_{k}": "" if v is None else str(v) for k, v in BASE["CCHC"].items()}}
+    r = client.post(link + "/dien", data={**form, "v_W01": "9 tin"})
+    assert r.status_code == 422 and "giá trị “9 tin” không phải là số nguyên" in r.text
+    assert "(ô E" not in r.text  # no spreadsheet cells for a form typed in the page
+    assert re.search(r'id="f-W01" class="error".*?không phải là số nguyên', r.text, re.S)
+    assert 'value="9 tin"' in r.text  # what was typed stays, to be corrected
+    r = client.post(link + "/dien", data={**form, "v_W01": "1.000"})
+    assert r.status_code == 200 and "Báo cáo hợp lệ, đã được ghi nhận" in r.text
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert [(s.source, s.status) for s in subs] == [("web", "rejected"), ("web", "accepted")]
+    assert subs[1].value_map()["W01"] == 1000 and subs[1].value_map()["K02"] == BASE["CCHC"]["K02"]
+    assert 'value="1000"' in client.get(link + "/dien").text  # the form opens with the unit's last values
+
+
 def test_a_unit_link_cannot_report_for_another_unit(site) -> None:
     ctx, client, *_ = site
     link = _link(ctx, "CCHC")

@@ -122,6 +122,9 @@ def test_unit_uploads_wrong_then_right_file_and_clerk_sees_board_change(web, tmp
         assert "Báo cáo hợp lệ, đã được ghi nhận" in result
         assert unit.locator("#status").inner_text() == "Đúng hạn"
         screenshot(unit, shots, "nop-bao-cao-hop-le")
+        unit.click("#fill-link")  # the same report as a form in the page, opened with the unit's values
+        assert unit.input_value("#v_W01") == "9" and unit.input_value("#v_H02") == "150"
+        screenshot(unit, shots, "nhap-tren-trang", full_page=False)
         phone.close()
 
         # the board changes: CCHC on time, two versions with the cells that changed

@@ -532,6 +532,34 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
         return _unit_page(state, request, ctx, unit, period, token, result=result, status=status)
 
 
+    @app.get("/nop/{token}/dien", response_class=HTMLResponse)
+    def fill_page(request: Request, token: str) -> Response:
+        found = unit_link(request, token)
+        if isinstance(found, Response):
+            return found
+        ctx, unit, period = found
+        return _fill_page(state, request, ctx, unit, period, token, values=_last_values(ctx, unit, period),
+                          result=None)
+
+    @app.post("/nop/{token}/dien", response_class=HTMLResponse)
+    async def fill(request: Request, token: str) -> Response:
+        found = unit_link(request, token)
+        if isinstance(found, Response):
+            return found
+        ctx, unit, period = found
+        form = await _form(request)
+        bad = forged(request, form)
+        if bad is not None:
+            return bad
+        assert form is not None
+        values = {i.code: nfc(str(form.get(f"v_{i.code}", "")).strip())[:4000] for i in ctx.cfg.report.indicators}
+        name = f"{unit.code} - nhập trên trang web.xlsx"
+        data = _form_workbook(ctx, unit, period, values)
+        result = {"filename": name, "warnings": [], **_receive(state, ctx, unit, period, name, data)}
+        status = 200 if result["status"] in ("accepted", "duplicate") else 422
+        return _fill_page(state, request, ctx, unit, period, token, values=values, result=result, status=status)
+
+
 # ------------------------------------------------------------------ pieces of pages
 
 
@@ -607,6 +635,46 @@ def _unit_page(state: WebState, request: Request, ctx: Context, unit: Any, perio
                    deadline=ctx.unit_deadline(period), row=row, submissions=mine, result=result,
                    max_mb=views.vn_number(round(state.max_upload / 1024 / 1024, 1)),
                    office=ctx.cfg.settings.organisation.office_name, report=ctx.cfg.report)
+
+
+CELL_REF = re.compile(r" \(ô [A-Z]{1,3}\d+\)")
+
+
+def _last_values(ctx: Context, unit: Any, period: Period) -> dict[str, str]:
+    """The unit's latest values this period (accepted first), to correct rather than retype."""
+    mine = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.unit_code == unit.code]
+    mine.sort(key=lambda s: (s.status == "accepted", s.id))
+    if not mine:
+        return {}
+    return {k: "" if v is None else str(v) for k, v in mine[-1].value_map().items()}
+
+
+def _form_workbook(ctx: Context, unit: Any, period: Period, values: dict[str, str]) -> bytes:
+    """The values typed in the page, in the unit's own template: the same bytes path as an uploaded file."""
+    from tasks.workbook import COL_CODE, COL_VALUE, template_grid, write_template_xlsx
+
+    grid = template_grid(ctx.cfg.report, unit, period, ctx.unit_deadline(period),
+                         return_text="Nhập trên trang web của Văn phòng Sở")
+    for row in grid:
+        code = row[COL_CODE] if len(row) > COL_VALUE else None
+        if isinstance(code, str) and code in values and isinstance(row[0], int):
+            row[COL_VALUE] = values[code] or None
+    return write_template_xlsx(grid, ctx.cfg.report)
+
+
+def _fill_page(state: WebState, request: Request, ctx: Context, unit: Any, period: Period, token: str,
+               values: dict[str, str], result: dict[str, Any] | None, status: int = 200) -> HTMLResponse:
+    report = ctx.cfg.report
+    by_code: dict[str, list[str]] = {}
+    for e in (result or {}).get("errors", []) if result and result["status"] == "rejected" else []:
+        if e.get("code"):
+            by_code.setdefault(e["code"], []).append(CELL_REF.sub("", e["message"]))
+    groups = [(g, [i for i in report.indicators if i.group == g.code]) for g in report.groups]
+    return _render(state, request, "fill.html.j2", status=status, unit=unit, period=period, token=token,
+                   deadline=ctx.unit_deadline(period), report=report, groups=[x for x in groups if x[1]],
+                   values=values, field_errors=by_code, result=result,
+                   messages=[CELL_REF.sub("", e["message"]) for e in (result or {}).get("errors", [])],
+                   office=ctx.cfg.settings.organisation.office_name)
 
 
 def _receive(state: WebState, ctx: Context, unit: Any, period: Period, filename: str, data: bytes) -> dict[str, Any]:
