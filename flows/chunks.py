@@ -14,6 +14,7 @@ from tasks import consolidate, outputs, remind, replies, request
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from
+from tasks.consolidation_types import Consolidation
 from tasks.deliver import delivery_mails
 from tasks.display import shown
 from tasks.periods import TZ
@@ -93,7 +94,7 @@ def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key
 
 
 @task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}", cache_policy=NONE)
-def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
+def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str) -> Consolidation:
     ctx = run_context(config_dir, data_dir)
     return consolidate.build_consolidation(ctx, ctx.period(period_key))
 

@@ -300,9 +300,14 @@ def watch_folder(interval: float = typer.Option(10.0, help="Số giây giữa ha
     ctx = _ctx()
     console.print(f"Đang theo dõi {ctx.inbox} (quét mỗi {interval:g} giây). Nhấn Ctrl+C để dừng.")
     try:
-        watch(ctx, interval, period, on_new=lambda paths: [console.print(f"Tệp mới: {t(p.name)}") for p in paths])
+        watch(ctx, interval, period, on_new=_print_new_files)
     except KeyboardInterrupt:
         console.print("Đã dừng theo dõi.")
+
+
+def _print_new_files(paths: list[Path]) -> None:
+    for path in paths:
+        console.print(f"Tệp mới: {t(path.name)}")
 
 
 def _print_outcome(o: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ Each message has a stable key, so a step run twice finds it in the ledger and se
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -85,8 +85,8 @@ def reminder_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, to
 
 
 def rejection_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, submission_key: str,
-                   filename: str, received_at: str, errors: list[Mapping[str, Any]],
-                   warnings: list[Mapping[str, Any]], workbook: bytes | None, workbook_name: str,
+                   filename: str, received_at: str, errors: Sequence[Mapping[str, Any]],
+                   warnings: Sequence[Mapping[str, Any]], workbook: bytes | None, workbook_name: str,
                    to: tuple[str, ...] | None = None) -> OutgoingMail:
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
     return _mail(cfg, key=message_key(MessageKind.REJECTION, cfg.report.id, period.key, unit.code, submission_key),

@@ -19,7 +19,7 @@ from tasks.context import Context
 from tasks.intake import is_spreadsheet
 from tasks.periods import Period
 from tasks.transports.mail.imap import ImapMailbox, ImapSettings, IncomingMail
-from tasks.types import Document
+from tasks.types import Document, Source
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"\[(?P<report>[\w-]+) (?P<period>[\w.-]+)(?: (?P<unit>[^\]\s]+))?\]")
@@ -107,7 +107,7 @@ def arrivals_of(ctx: Context, mails: list[IncomingMail]) -> Arrivals:
 class EmailChannel:
     """Requests and replies by mail: the workbook goes out attached, comes back attached to a reply."""
 
-    name = "email"
+    name: Source = "email"
     how_to_return = "trả lời thư này, đính kèm tệp đã điền"
 
     def __init__(self, ctx: Context):

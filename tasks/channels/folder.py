@@ -12,11 +12,11 @@ from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import content_hash
 from tasks.periods import TZ, Period
-from tasks.types import Document
+from tasks.types import Document, Source
 
 
 class FolderChannel:
-    name = "folder"
+    name: Source = "folder"
     how_to_return = "chép tệp đã điền vào thư mục nhận báo cáo của Văn phòng Sở"
 
     def __init__(self, ctx: Context, only: Iterable[str] | None = None):

@@ -18,7 +18,7 @@ from tasks.intake import content_hash
 from tasks.ledger import Cursor
 from tasks.periods import TZ, Period
 from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabSpec
-from tasks.types import Document, Outcome, OutcomeStatus
+from tasks.types import Document, Outcome, OutcomeStatus, Source
 from tasks.workbook import COL_VALUE, HEADER, template_grid
 
 
@@ -193,7 +193,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
 class SheetsChannel:
     """One protected tab per unit and period; the unit types in it, baocao reads it back once settled."""
 
-    name = "sheet"
+    name: Source = "sheet"
     how_to_return = "nhập số liệu trực tiếp trên trang tính của đơn vị"
 
     def __init__(self, ctx: Context, gateway: SheetsGateway | None = None, now: datetime | None = None):
