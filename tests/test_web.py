@@ -323,6 +323,20 @@ def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(s
     events = [e for e in ctx.ledger.audit_events("approval") if e.detail.get("source") == "web"]
     assert [e.action for e in events] == ["returned", "approved"]
 
+    consolidate(ctx, "2021-03")  # rewritten after the approval (generated_at changes the JSON)
+    page = client.get("/duyet/2021-03").text
+    assert "đã được tổng hợp lại sau khi phê duyệt" in page
+    assert "cần phê duyệt lại" in client.get("/bang/2021-03").text
+
+
+def test_wrong_addresses_get_a_vietnamese_page(site, config_dir: Path) -> None:
+    ctx, client, *_ = site
+    for path in ("/nop/", "/nop/abc/xyz", "/khong-co", "/tep/abc"):
+        r = client.get(path)
+        assert r.status_code == 404 and "Không tìm thấy trang" in r.text and "detail" not in r.text, path
+    r = client.get("/nop/" + "a" * 30)
+    assert r.status_code == 404 and "Đường dẫn không hợp lệ" in r.text
+
 
 # ------------------------------------------------------------------ without a Prefect server
 

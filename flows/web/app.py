@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -149,6 +151,18 @@ def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None,
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return _message(state, request, "Không thực hiện được", "Trang này không nhận yêu cầu kiểu này.", 405)
+        return _message(state, request, "Không tìm thấy trang",
+                        "Địa chỉ này không có trong hệ thống. Nếu đây là đường dẫn nộp báo cáo, hãy mở lại đường dẫn "
+                        "trong thư đề nghị báo cáo mới nhất của Văn phòng Sở.", exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return _message(state, request, "Không tìm thấy trang", "Địa chỉ này không đúng.", 404)
 
     _routes(app, state)
     return app
@@ -443,8 +457,10 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
                 problems.append("nhập số ký hiệu của văn bản (ví dụ 15/BC-SNV)")
             if issued is None:
                 problems.append("nhập ngày ban hành theo dạng ngày/tháng/năm (ví dụ 18/03/2021)")
-            elif issued < period.end or issued > state.now().astimezone(TZ).date() + timedelta(days=31):
-                problems.append(f"ngày ban hành phải từ sau ngày chốt số liệu ({views.vn_date(period.end)})")
+            elif issued < period.end:
+                problems.append(f"ghi ngày ban hành không trước ngày chốt số liệu ({views.vn_date(period.end)})")
+            elif issued > state.now().astimezone(TZ).date() + timedelta(days=31):
+                problems.append("kiểm tra lại ngày ban hành (quá xa so với hôm nay)")
             if problems:
                 return _approval(state, request, ctx, period, account, form=form, status=400,
                                  error="Để phê duyệt, hãy " + "; ".join(problems) + ".")
@@ -478,6 +494,7 @@ def _routes(app: FastAPI, state: WebState) -> None:  # noqa: C901 - one place li
         ctx = state.ctx_factory()
         link = read_unit_token(state.secret, token)
         unit = ctx.cfg.unit(link.unit) if link else None
+        unit = unit if unit is not None and unit.active else None
         period = _period(ctx, link.period) if link else None
         if link is None or unit is None or period is None or link.report_id != ctx.cfg.report.id:
             return _message(state, request, "Đường dẫn không hợp lệ",
@@ -613,6 +630,7 @@ def _approval(state: WebState, request: Request, ctx: Context, period: Period, a
                    figures=views.key_figures(c) if c else [], draft=draft, shown=shown, digest=_digest(shown),
                    files={k: p for k, p in paths.items() if p.is_file() and k != "json"},
                    decision=decision, delivery=views.delivery_state(ctx, period), error=error,
+                   stale=bool(decision and decision.approved and decision.sha256 != shown),
                    form={"document_number": form.get("document_number", ""),
                          "issue_date": form.get("issue_date", f"{today:%d/%m/%Y}"),
                          "reason": form.get("reason", "")},

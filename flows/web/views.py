@@ -110,13 +110,16 @@ class PeriodState:
     decision: Decision | None
     delivery: str | None
     collected: bool = True  # anything received at all (a period never collected shows blank, not 0%)
+    stale: bool = False  # approved files were rewritten since
 
     @property
     def state_vi(self) -> str:
         if self.delivery in ("written", "sent"):
             return DELIVERY_VI[self.delivery]
         if self.decision is not None:
-            return "Đã phê duyệt, chờ gửi" if self.decision.approved else "Giám đốc trả lại"
+            if self.decision.approved and self.stale:
+                return "Đã tổng hợp lại sau khi phê duyệt, cần phê duyệt lại"
+            return "Đã phê duyệt, chờ gửi" if self.decision.approved else "Lãnh đạo Sở trả lại"
         return "Đã tổng hợp, chờ phê duyệt" if self.consolidated else "Chưa tổng hợp"
 
 
@@ -130,8 +133,10 @@ def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], 
         collected = any(r["submissions"] for r in rows)
         for r in rows:
             cells.setdefault(r["unit"], {})[p.key] = r["status"]
-        states.append(PeriodState(p, rates(rows), report_paths(ctx, p)["json"].exists(), decided.get(p.key),
-                                  delivery_state(ctx, p), collected))
+        decision = decided.get(p.key)
+        stale = bool(decision and decision.approved and decision.sha256 != shown_files(ctx, p))
+        states.append(PeriodState(p, rates(rows), report_paths(ctx, p)["json"].exists(), decision,
+                                  delivery_state(ctx, p), collected, stale))
     return states, cells
 
 
