@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 system-deps:
 	bash scripts/ensure-dovecot.sh
 	bash scripts/ensure-pdf-deps.sh
+	bash scripts/ensure-chromium.sh
 
 demo: $(STAMP)
 	$(BIN)/baocao demo --out out
@@ -29,8 +30,8 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_cycle.py --units 500
+bench: $(STAMP)  ## make bench BENCH_ARGS="--units 300,1000" (default 300,1000,10000)
+	$(BIN)/python benchmarks/bench_cycle.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
