@@ -360,3 +360,18 @@ def test_in_process_starter_runs_the_same_flow_when_no_server_is_configured(pref
                         issue_date=MARCH_16.date())
     emit_decision_event(ctx, d)
     assert not [e for e in ctx.ledger.audit_events("approval") if e.action == "event_failed"]
+
+
+def test_an_inactive_units_link_is_invalid(config_dir: Path, tmp_path: Path) -> None:
+    from flows.web import create_app
+
+    add_accounts(config_dir)
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    next(u for u in data["units"] if u["code"] == "BTG")["active"] = False
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    ctx = open_context(config_dir, tmp_path / "data")
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    r = client.get(_link(ctx, "BTG"))
+    assert r.status_code == 404 and "Đường dẫn không hợp lệ" in r.text and "Ban Tôn giáo" not in r.text
+    assert client.get(_link(ctx, "VP")).status_code == 200
