@@ -172,7 +172,7 @@ class Recorded:
 
 
 @dataclass(frozen=True)
-class UnitStatus:
+class UnitStanding:
     """One unit's standing in one report and period, as the status table and reminders need it."""
 
     unit_code: str
@@ -511,7 +511,7 @@ class Ledger:
 
     # ------------------------------------------------------------ status, in SQL
 
-    def unit_statuses(self, report_id: str, period: str) -> dict[str, UnitStatus]:
+    def unit_standings(self, report_id: str, period: str) -> dict[str, UnitStanding]:
         """Per unit with at least one non-quarantined submission in this report and period: its counted
         (latest accepted) submission, the timeliness of its first valid one, its latest rejected one and how
         many it sent. One query (window functions), at most two small rows per unit come back.
@@ -544,7 +544,7 @@ class Ledger:
         out = {}
         for code, n in count.items():
             a, j = acc.get(code), rej.get(code)
-            out[code] = UnitStatus(
+            out[code] = UnitStanding(
                 unit_code=code, submissions=n,
                 on_time=None if a is None else bool(a.first_on_time if a.first_on_time is not None else a.on_time),
                 accepted_id=a.id if a else None, accepted_received_at=as_utc(a.received_at) if a else None,
@@ -557,7 +557,7 @@ class Ledger:
     def counted_reports(self, report_id: str, period: str) -> list[CountedReport]:
         """Each unit's counted (latest accepted) submission with its values and the timeliness of its first
         valid report: what consolidation merges. Two queries, no ORM object per submission or value."""
-        statuses = self.unit_statuses(report_id, period)
+        statuses = self.unit_standings(report_id, period)
         ids = {st.accepted_id: st for st in statuses.values() if st.accepted_id is not None}
         if not ids:
             return []

@@ -221,7 +221,7 @@ def test_unit_statuses(ledger: Ledger) -> None:
         new("p1", unit="CCVC", period="2021-02"),  # another period
     ])
     ids = {s.filename.removesuffix(".xlsx"): s.id for s in ledger.submissions("cchc", "2021-03")}
-    st = ledger.unit_statuses("cchc", "2021-03")
+    st = ledger.unit_standings("cchc", "2021-03")
     assert sorted(st) == ["TTr", "VP", "XDCQ"]
     vp, ttr, xdcq = st["VP"], st["TTr"], st["XDCQ"]
     assert (vp.submissions, vp.on_time, vp.accepted_id, vp.accepted_on_time) == (3, True, ids["v3"], False)
@@ -232,7 +232,7 @@ def test_unit_statuses(ledger: Ledger) -> None:
     assert [e["message"] for e in ttr.errors] == ["Thiếu W01", "Âm H01"]
     assert ttr.rejected_received_at == T0 + timedelta(minutes=5)
     assert (xdcq.on_time, xdcq.submissions, xdcq.errors) == (False, 1, ())
-    assert ledger.unit_statuses("cchc", "2021-04") == {}
+    assert ledger.unit_standings("cchc", "2021-04") == {}
 
     counted = ledger.counted_reports("cchc", "2021-03")
     assert [(c.unit_code, c.submission_id, c.on_time, c.values) for c in counted] == [
@@ -243,7 +243,7 @@ def test_reopen_is_seen_by_the_status(ledger: Ledger) -> None:
     ledger.record_submissions([new("a", minutes=0), new("b", minutes=5)])
     a = next(s for s in ledger.submissions("cchc", "2021-03") if s.filename == "a.xlsx")
     ledger.reopen(a.id, "Giám đốc đồng ý dùng bản đầu")
-    assert ledger.unit_statuses("cchc", "2021-03")["VP"].accepted_id == a.id
+    assert ledger.unit_standings("cchc", "2021-03")["VP"].accepted_id == a.id
 
 
 # ------------------------------------------------------------------ known folder files
@@ -333,6 +333,6 @@ def test_sqlite_threads_write_one_at_a_time_and_lose_nothing(tmp_path: Path) -> 
 
     with ThreadPoolExecutor(16) as pool:
         assert sum(pool.map(work, range(16))) == 16 * 10 * 5
-    st = ledgers[0].unit_statuses("cchc", "2021-03")
+    st = ledgers[0].unit_standings("cchc", "2021-03")
     assert len(st) == 16 and all(s.submissions == 50 and s.accepted_id is not None for s in st.values())
     assert sum(s.status == "accepted" for s in ledgers[0].submissions("cchc", "2021-03")) == 16
