@@ -6,6 +6,7 @@ Playwright for Python; `playwright install` is never used, so nothing is downloa
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -109,14 +110,16 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
 
 
 def screenshot(page: Any, out_dir: Path, name: str, docs: bool = True, full_page: bool = True) -> Path:
-    """PNG of the page under the test's output; also kept in docs/screenshots/ for the README."""
+    """PNG of the page under the test's output; copied to docs/screenshots/ for the README when missing there
+    or when BAOCAO_UPDATE_SCREENSHOTS=1."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
-    if docs:
-        target = ROOT / "docs" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        (target / path.name).write_bytes(path.read_bytes())
+    target = ROOT / "docs" / "screenshots" / path.name
+    # the README's copies are written once (or on request), so a test run leaves the tree clean
+    if docs and (not target.exists() or os.environ.get("BAOCAO_UPDATE_SCREENSHOTS")):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
     return path
 
 
