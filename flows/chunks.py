@@ -47,7 +47,13 @@ def ensure_sheet_tabs(config_dir: str | None, data_dir: str | None, period_key: 
 @task(name="liệt kê tệp mới trong thư mục nhận", task_run_name="liệt kê tệp mới {period_key}", cache_policy=NONE)
 def new_folder_files(config_dir: str | None, data_dir: str | None, period_key: str) -> list[str]:
     ctx = run_context(config_dir, data_dir)
-    return [d.source_ref for d in FolderChannel(ctx).documents(ctx.ledger.known_hashes(ctx.cfg.report.id))]
+    scan = FolderChannel(ctx).scan()
+    logger = get_run_logger()
+    for ref, why in scan.skipped:
+        logger.warning("Bỏ qua %s: %s", shown(ref), why)
+    if scan.unsettled:
+        logger.info("%s tệp đang được chép vào, sẽ đọc ở lần thu sau", len(scan.unsettled))
+    return [st.source_ref for st, _ in scan.ready]
 
 
 @task(name="đọc và kiểm tra báo cáo (nhóm tệp)", task_run_name="đọc và kiểm tra báo cáo {period_key}",

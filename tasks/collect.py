@@ -1,22 +1,25 @@
 """Collect: every received document, from any channel, goes through one intake path to one outcome.
 
-Read → file under its period → validate → record. A document that cannot be read is recorded as a
-rejection with the reason; nothing a unit sends raises out of here.
+Read (guarded, in parallel worker processes) → file under its period → validate → record (one ledger
+transaction per batch). A document that cannot be read is recorded as a rejection with the reason;
+nothing a unit sends raises out of here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tasks.channels.base import Channel
 from tasks.config import Unit
 from tasks.context import Context
-from tasks.filing import filing_period
-from tasks.intake import UnreadableFile, content_hash, parse_grid, read_grid
-from tasks.ledger import NewSubmission, Submission
+from tasks.filing import delivered, filing_period
+from tasks.guard import Grid, UnreadableFile, read_grids
+from tasks.intake import content_hash, parse_grid
+from tasks.ledger import NewSubmission, Recorded
 from tasks.periods import TZ, Period
-from tasks.types import Document, Issue, Outcome, OutcomeStatus, SubmissionStatus
+from tasks.types import Document, Issue, Outcome, OutcomeStatus, ParsedSheet, SubmissionStatus
 from tasks.validation import check_submission
 
 
@@ -27,31 +30,78 @@ def collect_from(ctx: Context, period: Period, channel: Channel) -> list[Outcome
 
 
 def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) -> list[Outcome]:
-    out = []
-    for doc in docs:
+    """Read, check and record a batch of documents: one outcome each, in order.
+
+    Files are read together in the guarded worker pool (a hostile file costs only itself), judged one by
+    one, and recorded in one ledger transaction. A document that breaks baocao's own code is recorded as
+    quarantined with the error, for the Office; it never stops the others.
+    """
+    docs = list(docs)
+    to_read = [i for i, d in enumerate(docs) if d.grid is None and d.unreadable is None]
+    grids: dict[int, Grid | UnreadableFile] = dict(zip(
+        to_read, read_grids([(docs[i].content, docs[i].filename) for i in to_read]), strict=True))
+    filing = Filing(ctx)
+    judged: list[Judged] = []
+    for i, doc in enumerate(docs):
         try:
-            out.append(process_document(ctx, period, doc))
-        except Exception as exc:  # one bad document must never hide another unit's submission
-            ctx.ledger.audit("document", doc.source_ref, "error", error=f"{type(exc).__name__}: {exc}")
-            out.append(Outcome(doc.source_ref, OutcomeStatus.ERROR, reason=f"{type(exc).__name__}: {exc}"))
-    return out
+            judged.append(judge(ctx, period, doc, grids.get(i), filing))
+        except Exception as exc:  # a bug costs this document its automatic answer, never the others' records
+            judged.append(broken_document(ctx, period, doc, exc))
+    recorded = ctx.ledger.record_submissions([j.new for j in judged])
+    return [j.outcome(rec) for j, rec in zip(judged, recorded, strict=True)]
 
 
 def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
-    """Read, check and record one document; never raises for bad content."""
-    if doc.unreadable is not None:
-        return record_unreadable(ctx, period, doc, doc.unreadable)
-    report = ctx.cfg.report
-    data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
-    digest = content_hash(data)
-    try:
-        grid = doc.grid if doc.grid is not None else read_grid(doc.content, doc.filename)
-    except UnreadableFile as exc:
-        return record_unreadable(ctx, period, doc, str(exc))
+    """One document (see process_documents)."""
+    return process_documents(ctx, period, [doc])[0]
 
-    sheet = parse_grid(grid)
+
+@dataclass
+class Judged:
+    """A document judged and ready to record; its outcome once the ledger has said what became of it."""
+
+    doc: Document
+    new: NewSubmission
+    period: Period
+
+    def outcome(self, rec: Recorded | None) -> Outcome:
+        new = self.new
+        if rec is None:
+            return Outcome(self.doc.source_ref, OutcomeStatus.DUPLICATE, new.unit_code, period=self.period.key)
+        status = rec.status if new.status == SubmissionStatus.ACCEPTED else new.status
+        return Outcome(self.doc.source_ref, status, new.unit_code, rec.id, new.on_time,
+                       [e.to_dict() for e in new.errors], [w.to_dict() for w in new.warnings], new.reason,
+                       self.period.key)
+
+
+class Filing:
+    """The filing rule (tasks.filing), with each period's delivered state looked up once per batch."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self._delivered: dict[str, bool] = {}
+
+    def period_of(self, sheet: ParsedSheet, collecting: Period) -> Period:
+        return filing_period(self.ctx, sheet, collecting, is_delivered=self.delivered)
+
+    def delivered(self, period: Period) -> bool:
+        if period.key not in self._delivered:
+            self._delivered[period.key] = delivered(self.ctx, period)
+        return self._delivered[period.key]
+
+
+def judge(ctx: Context, period: Period, doc: Document, grid: Grid | UnreadableFile | None,
+          filing: Filing) -> Judged:
+    """File under its period, validate, decide accepted / rejected / quarantined."""
+    if doc.unreadable is not None or isinstance(grid, UnreadableFile):
+        return unreadable(ctx, period, doc, doc.unreadable or str(grid))
+    cells = doc.grid if doc.grid is not None else grid
+    if cells is None:
+        raise ValueError(f"không có dữ liệu để đọc cho {doc.source_ref}")
+    data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
+    sheet = parse_grid(cells)
     if doc.source != "sheet":  # a unit's tab belongs to the tab's period, whatever is typed in it
-        period = filing_period(ctx, sheet, period)
+        period = filing.period_of(sheet, period)
     on_time = doc.received_at.astimezone(TZ).date() <= ctx.unit_deadline(period)
     verdict = check_submission(ctx.cfg, sheet, period)
     unit_code = verdict.unit_code if ctx.cfg.unit(verdict.unit_code or "") else None
@@ -65,32 +115,44 @@ def process_document(ctx: Context, period: Period, doc: Document) -> Outcome:
     status = (SubmissionStatus.QUARANTINED if reason else
               SubmissionStatus.ACCEPTED if verdict.accepted else SubmissionStatus.REJECTED)
     # values that passed their checks are kept for rejected files too: the Office may accept one (reopen)
-    sub = ctx.ledger.record_submission(NewSubmission(
-        report_id=report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
-        filename=doc.filename, received_at=doc.received_at, content_hash=digest, sender=doc.sender,
-        message_id=doc.message_id, unit_code=unit_code, status=status, on_time=on_time,
-        errors=tuple(verdict.errors), warnings=tuple(verdict.warnings), values=tuple(verdict.values.items()),
-        reason=reason))
-    return _outcome(doc, sub, status, unit_code, on_time, verdict.errors, verdict.warnings, reason, period)
+    return Judged(doc, _new(ctx, period, doc, content_hash(data), unit_code, status, on_time,
+                            tuple(verdict.errors), tuple(verdict.warnings), tuple(verdict.values.items()), reason),
+                  period)
 
 
-def record_unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Outcome:
+def unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Judged:
     """A document with nothing to read (broken file, no attachment): recorded, answered, never lost."""
     on_time = doc.received_at.astimezone(TZ).date() <= ctx.unit_deadline(period)
     unit = ctx.cfg.unit(doc.claimed_unit or "") or unit_of_sender(ctx, doc.sender)
     reason = quarantine_reason(ctx, doc, unit.code if unit else None)
     status = SubmissionStatus.QUARANTINED if reason else SubmissionStatus.REJECTED
-    errors = (Issue(message),)
-    sub = ctx.ledger.record_submission(NewSubmission(
+    return Judged(doc, _new(ctx, period, doc, content_hash(doc.content), unit.code if unit else None, status,
+                            on_time, (Issue(message),), (), (), reason), period)
+
+
+def broken_document(ctx: Context, period: Period, doc: Document, exc: Exception) -> Judged:
+    """baocao itself failed on this document: kept for the Office (quarantined, with the error), audited."""
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    ctx.ledger.audit("document", doc.source_ref[:255], "error", error=error)
+    return Judged(doc, _new(ctx, period, doc, content_hash(doc.content), None, SubmissionStatus.QUARANTINED,
+                            None, (), (), (), f"Lỗi hệ thống khi xử lý tệp (Văn phòng cần kiểm tra): {error}"),
+                  period)
+
+
+def _new(ctx: Context, period: Period, doc: Document, digest: str, unit_code: str | None, status: str,
+         on_time: bool | None, errors: tuple[Issue, ...], warnings: tuple[Issue, ...],
+         values: tuple[tuple[str, int | str | None], ...], reason: str | None) -> NewSubmission:
+    return NewSubmission(
         report_id=ctx.cfg.report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
-        filename=doc.filename, received_at=doc.received_at, content_hash=content_hash(doc.content),
-        sender=doc.sender, message_id=doc.message_id, unit_code=unit.code if unit else None, status=status,
-        on_time=on_time, errors=errors, reason=reason))
-    return _outcome(doc, sub, status, unit.code if unit else None, on_time, list(errors), [], reason, period)
+        filename=doc.filename, received_at=doc.received_at, content_hash=digest, sender=doc.sender,
+        message_id=doc.message_id, unit_code=unit_code, status=status, on_time=on_time, errors=errors,
+        warnings=warnings, values=values, reason=reason, stamp=doc.stamp)
 
 
 def quarantine_reason(ctx: Context, doc: Document, unit_code: str | None) -> str | None:
     """Email only counts from a registered contact of the unit it reports for, with a matching tag."""
+    if doc.quarantine:
+        return doc.quarantine
     if doc.source != "email":
         return None
     sender = (doc.sender or "").lower()
@@ -108,12 +170,3 @@ def unit_of_sender(ctx: Context, sender: str | None) -> Unit | None:
     """The one unit whose registered contact sent it, when exactly one unit has that address."""
     owners = [u for u in ctx.cfg.units if sender and sender.lower() in u.emails]
     return owners[0] if len(owners) == 1 else None
-
-
-def _outcome(doc: Document, sub: Submission | None, status: str, unit_code: str | None, on_time: bool,
-             errors: list[Issue], warnings: list[Issue], reason: str | None, period: Period) -> Outcome:
-    if sub is None:
-        return Outcome(doc.source_ref, OutcomeStatus.DUPLICATE, unit_code, period=period.key)
-    return Outcome(doc.source_ref, sub.status if status == SubmissionStatus.ACCEPTED else status, unit_code,
-                   sub.id, on_time, [e.to_dict() for e in errors], [w.to_dict() for w in warnings], reason,
-                   period.key)

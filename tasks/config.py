@@ -372,6 +372,8 @@ class ImapChannel(_Model):
     password_block: str | None = None
     folder: str = "INBOX"
     processed_folder: str | None = None
+    # the Office's own mail server's authserv-id: only its Authentication-Results headers are trusted
+    authserv_id: str | None = None
 
 
 class SheetsChannel(_Model):
@@ -383,8 +385,13 @@ class SheetsChannel(_Model):
     settle_minutes: float = Field(default=30, ge=0)  # a changed tab is collected once unchanged this long
 
 
+class FolderChannel(_Model):
+    settle_seconds: float = Field(default=2.0, ge=0, le=3600)  # a file is judged once unchanged this long
+
+
 class Channels(_Model):
     outbox: bool = True
+    folder: FolderChannel = FolderChannel()
     smtp: SmtpChannel = SmtpChannel()
     imap: ImapChannel = ImapChannel()
     sheets: SheetsChannel = SheetsChannel()

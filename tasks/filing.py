@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from tasks.context import Context
@@ -15,7 +16,8 @@ def delivered(ctx: Context, period: Period) -> bool:
     return rec is not None and rec.status in (MessageStatus.WRITTEN, MessageStatus.SENT)
 
 
-def filing_period(ctx: Context, sheet: ParsedSheet, collecting: Period, today: date | None = None) -> Period:
+def filing_period(ctx: Context, sheet: ParsedSheet, collecting: Period, today: date | None = None,
+                  is_delivered: Callable[[Period], bool] | None = None) -> Period:
     """The period a document belongs to: the one its 'Kỳ báo cáo' cell names when that period is still open
     (same kind, already started, report not yet delivered): a March report sent on 13 March while February
     is still being collected is March's. Otherwise the period being collected, where validation says the
@@ -26,4 +28,5 @@ def filing_period(ctx: Context, sheet: ParsedSheet, collecting: Period, today: d
         return collecting
     if named.key == collecting.key or named.kind != collecting.kind or named.start > (today or today_local()):
         return collecting
-    return collecting if delivered(ctx, named) else named
+    closed = is_delivered(named) if is_delivered is not None else delivered(ctx, named)
+    return collecting if closed else named

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tasks.channels.folder import note_arrival
 from tasks.context import Context
 from tasks.periods import TZ
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid, write_template_xlsx
@@ -126,7 +127,7 @@ def render_sample(ctx: Context, sample: Sample) -> bytes:
 
 
 def drop_samples(ctx: Context, period: str) -> list[Path]:
-    """Put one period's samples in the inbox, with their 'received' time as the file time."""
+    """Put one period's samples in the inbox, arrived at their 'received' time (file time too)."""
     ctx.inbox.mkdir(parents=True, exist_ok=True)
     out = []
     for sample in samples():
@@ -134,7 +135,8 @@ def drop_samples(ctx: Context, period: str) -> list[Path]:
             continue
         path = ctx.inbox / sample.filename
         path.write_bytes(render_sample(ctx, sample))
-        ts = datetime.fromisoformat(sample.received).replace(tzinfo=TZ).timestamp()
-        os.utime(path, (ts, ts))
+        received = datetime.fromisoformat(sample.received).replace(tzinfo=TZ)
+        os.utime(path, (received.timestamp(), received.timestamp()))
+        note_arrival(ctx, path, received)  # as the folder watcher would have seen it arrive that day
         out.append(path)
     return out

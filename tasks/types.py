@@ -67,6 +67,7 @@ class MessageKind(StrEnum):
     REQUEST = "request"
     REMINDER = "reminder"
     REJECTION = "rejection"
+    RECEIPT = "receipt"  # an accepted report acknowledged to its unit
     OVERDUE = "overdue"
     DELIVERY = "delivery"
     APPROVAL = "approval"
@@ -126,6 +127,8 @@ class Document:
     claimed_unit: str | None = None  # from the email subject tag or the sheet tab
     grid: list[list[Any]] | None = None  # already-read cells (Sheets), instead of parsing content
     unreadable: str | None = None  # why there is nothing to read (a mail without attachment), for the unit
+    quarantine: str | None = None  # the channel's reason not to count it (a forged sender), for the operator
+    stamp: Any = None  # a folder file's FileStamp (path, size, mtime): remembered so later scans skip it unread
 
 
 @dataclass

@@ -31,5 +31,6 @@ def mark_delivered(ctx: Context, period: str) -> None:
 
 
 def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Document]:
-    """The inbox files as documents, as the folder channel reads them (recorded contents skipped)."""
-    return FolderChannel(ctx).documents(known)
+    """The inbox files as documents, as the folder channel reads them (recorded contents skipped; files the
+    test has just written count as settled)."""
+    return FolderChannel(ctx, settle_seconds=0).documents()

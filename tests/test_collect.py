@@ -4,6 +4,7 @@ import hashlib
 import os
 from datetime import datetime
 
+from tasks.channels.folder import note_arrival
 from tasks.collect import process_document, process_documents
 from tasks.consolidate import build_consolidation
 from tasks.periods import TZ
@@ -17,8 +18,9 @@ def _drop(ctx, name, data, when="2021-03-15T09:00"):
     ctx.inbox.mkdir(parents=True, exist_ok=True)
     path = ctx.inbox / name
     path.write_bytes(data)
-    ts = datetime.fromisoformat(when).replace(tzinfo=TZ).timestamp()
-    os.utime(path, (ts, ts))
+    received = datetime.fromisoformat(when).replace(tzinfo=TZ)
+    os.utime(path, (received.timestamp(), received.timestamp()))
+    note_arrival(ctx, path, received)
     return path
 
 

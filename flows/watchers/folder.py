@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from flows.offline import ensure_offline
@@ -20,8 +21,10 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from flows.events import SUBMISSION_RECEIVED  # noqa: E402
+from tasks.channels.folder import note_arrival  # noqa: E402
 from tasks.context import Context  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
+from tasks.periods import TZ  # noqa: E402
 
 
 @dataclass
@@ -39,7 +42,8 @@ class FolderWatcher:
         inbox = self.ctx.inbox
         if not inbox.exists():
             return []
-        return sorted(p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$")))
+        return sorted(p for p in inbox.rglob("*") if p.is_file() and not p.is_symlink()
+                      and not p.name.startswith((".", "~$")))
 
     def scan(self) -> list[Path]:
         """Announce the files that are new and finished writing; returns them."""
@@ -55,6 +59,8 @@ class FolderWatcher:
             sig = (st.st_size, st.st_mtime)
             if self._done.get(rel) == sig:
                 continue
+            if rel not in self._last:  # first sight: this is when the unit's report arrived
+                note_arrival(self.ctx, path, datetime.now(TZ), keep_earlier=True)
             previous, self._last[rel] = self._last.get(rel), sig
             if previous != sig and now - st.st_mtime < self.settle_seconds:
                 continue  # still being written (or copied): look again next scan

@@ -1,55 +1,206 @@
-"""The folder channel (the embedded default): files dropped in <data_dir>/inbox, never moved or changed."""
+"""The folder channel (the embedded default): files dropped in <data_dir>/inbox, never moved or changed.
+
+A file is judged only once it has stopped changing (size and mtime the same for `settle_seconds`): a file
+still being copied is not rejected half-written. It is received when baocao first saw it, not at its
+mtime, which copies keep. Symbolic links and special files are never followed or read; they are listed
+for the Office. Files whose content is already recorded are skipped by name, size and mtime, unread.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy import select
 
 from tasks.channels.base import Arrivals, UnitRequest, workbook_request
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import content_hash
+from tasks.ledger import Cursor, FileStamp
 from tasks.periods import TZ, Period
 from tasks.types import Document, Source
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """When baocao first saw a file, and when it last saw it change."""
+
+    size: int
+    mtime_ns: int
+    first_seen: datetime
+    changed_seen: datetime
+
+    def encode(self) -> str:
+        return f"{self.size}|{self.mtime_ns}|{self.first_seen.isoformat()}|{self.changed_seen.isoformat()}"
+
+    @classmethod
+    def decode(cls, value: str) -> Arrival | None:
+        try:
+            size, mtime, first, changed = value.split("|")
+            return cls(int(size), int(mtime), datetime.fromisoformat(first), datetime.fromisoformat(changed))
+        except ValueError:
+            return None
+
+
+@dataclass
+class FolderScan:
+    """One look at the inbox: files ready to judge (with their arrival), files still changing, files refused."""
+
+    ready: list[tuple[FileStamp, Arrival]] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, Vietnamese reason)
+
+
+def arrival_key(source_ref: str) -> str:
+    return "arrival:" + hashlib.sha256(source_ref.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def note_arrival(ctx: Context, path: Path, when: datetime, keep_earlier: bool = False) -> None:
+    """Record that a file arrived at `when` (the folder watcher, or a demo replaying a month's arrivals);
+    `keep_earlier` leaves an arrival already noted as it is."""
+    st = path.stat()
+    key = arrival_key(str(path.relative_to(ctx.data_dir)))
+    if keep_earlier and ctx.ledger.get_cursor(key) is not None:
+        return
+    ctx.ledger.set_cursor(key, Arrival(st.st_size, st.st_mtime_ns, when, when).encode())
 
 
 class FolderChannel:
     name: Source = "folder"
     how_to_return = "chép tệp đã điền vào thư mục nhận báo cáo của Văn phòng Sở"
 
-    def __init__(self, ctx: Context, only: Iterable[str] | None = None):
+    def __init__(self, ctx: Context, only: Iterable[str] | None = None, now: datetime | None = None,
+                 settle_seconds: float | None = None):
         self.ctx = ctx
-        self.only = list(only) if only is not None else None  # source refs a chunk must read
+        self.only = set(only) if only is not None else None  # source refs a chunk must read
+        self.now = now
+        self.settle = ctx.cfg.settings.channels.folder.settle_seconds if settle_seconds is None else settle_seconds
 
     def request(self, unit: Unit, period: Period) -> UnitRequest:
         return workbook_request(self.ctx, unit, period)
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:
-        """Files not yet recorded; nothing to acknowledge (the content hash is the folder's cursor)."""
-        yield Arrivals(documents=self.documents(self.ctx.ledger.known_hashes(self.ctx.cfg.report.id)))
+        """Settled files not yet recorded; nothing to acknowledge (the ledger remembers recorded files)."""
+        yield Arrivals(documents=self.documents())
 
-    def files(self) -> list[Path]:
-        """Inbox files in order of arrival (hidden files and Office lock files skipped)."""
-        ctx = self.ctx
-        if not ctx.inbox.exists():
+    # ------------------------------------------------------------------ scanning
+
+    def _clock(self) -> datetime:
+        return self.now if self.now is not None else datetime.now(TZ)
+
+    def _walk(self, out: FolderScan) -> list[FileStamp]:
+        """Regular files under inbox/ (never following links), in a stable order."""
+        ctx, stamps = self.ctx, []
+        if not ctx.inbox.is_dir() or ctx.inbox.is_symlink():
             return []
-        if self.only is not None:
-            files = [p for p in (ctx.data_dir / ref for ref in self.only) if p.is_file()]
-        else:
-            files = [p for p in ctx.inbox.rglob("*") if p.is_file() and not p.name.startswith((".", "~$"))]
-        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+        for root, dirs, files in os.walk(ctx.inbox, followlinks=False):
+            dirs.sort()
+            for name in [*dirs]:
+                if (Path(root) / name).is_symlink():
+                    out.skipped.append((str((Path(root) / name).relative_to(ctx.data_dir)),
+                                        "liên kết tượng trưng tới thư mục khác: không đọc"))
+            for name in sorted(files):
+                path = Path(root) / name
+                ref = str(path.relative_to(ctx.data_dir))
+                if name.startswith((".", "~$")) or (self.only is not None and ref not in self.only):
+                    continue
+                try:
+                    st = path.lstat()
+                except OSError:
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    out.skipped.append((ref, "liên kết tượng trưng (symlink): không đọc tệp mà nó trỏ tới"))
+                elif not stat.S_ISREG(st.st_mode):
+                    out.skipped.append((ref, "không phải tệp thông thường: không đọc"))
+                else:
+                    stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
+        return stamps
 
-    def documents(self, known: set[str] | None = None) -> list[Document]:
-        """The inbox files as documents; contents already recorded are skipped."""
+    def _arrivals(self, refs: list[str]) -> dict[str, Arrival]:
+        keys = {arrival_key(r): r for r in refs}
+        found: dict[str, Arrival] = {}
+        names = list(keys)
+        with self.ctx.ledger.session() as s:
+            for i in range(0, len(names), 500):
+                for name, value in s.execute(select(Cursor.name, Cursor.value).where(
+                        Cursor.name.in_(names[i:i + 500]))).all():
+                    if (a := Arrival.decode(value)) is not None:
+                        found[keys[name]] = a
+        return found
+
+    def _store(self, changed: dict[str, Arrival]) -> None:
+        if not changed:
+            return
+        with self.ctx.ledger.session() as s:
+            for ref, a in changed.items():
+                row = s.get(Cursor, arrival_key(ref))
+                if row is None:
+                    s.add(Cursor(name=arrival_key(ref), value=a.encode()))
+                else:
+                    row.value = a.encode()
+
+    def scan(self, wait: bool = True) -> FolderScan:
+        """The files ready to judge. Files seen changing are looked at again after `settle_seconds` (once,
+        when `wait`), so a collect run takes a file that has just finished copying."""
+        out = FolderScan()
+        stamps = self._walk(out)
+        known = self.ctx.ledger.known_files(stamps)
+        todo = [st for st in stamps if st.source_ref not in known]
+        seen = self._arrivals([st.source_ref for st in todo])
+        now = self._clock()
+        changed: dict[str, Arrival] = {}
+        waiting: list[FileStamp] = []
+        for st in todo:
+            a = seen.get(st.source_ref)
+            if a is None or (a.size, a.mtime_ns) != (st.size, st.mtime_ns):
+                a = changed[st.source_ref] = Arrival(st.size, st.mtime_ns, a.first_seen if a else now, now)
+            if (now - a.changed_seen).total_seconds() >= self.settle:
+                out.ready.append((st, a))
+            else:
+                waiting.append(st)
+        self._store(changed)
+        if waiting and wait and self.now is None:
+            time.sleep(self.settle)
+            again = {st.source_ref: st for st in self._walk(FolderScan())}
+            for st in waiting:
+                if again.get(st.source_ref) == st:
+                    out.ready.append((st, changed.get(st.source_ref) or seen[st.source_ref]))
+                else:
+                    out.unsettled.append(st.source_ref)
+        else:
+            out.unsettled += [st.source_ref for st in waiting]
+        if out.skipped:
+            for ref, why in out.skipped:
+                self.ctx.ledger.audit("folder", ref[:255], "skipped", reason=why)
+        out.ready.sort(key=lambda r: (r[1].first_seen, r[0].source_ref))  # in order of arrival
+        return out
+
+    def documents(self, scan: FolderScan | None = None) -> list[Document]:
+        """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
+        scan = scan if scan is not None else self.scan()
+        known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id) if scan.ready else set()
         docs: list[Document] = []
-        for path in self.files():
-            data = path.read_bytes()
-            if known is not None and content_hash(data) in known:
+        again: list[tuple[FileStamp, str]] = []
+        for st, arrival in scan.ready:
+            path = self.ctx.data_dir / st.source_ref
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue  # removed or unreadable since the scan: looked at again next run
+            digest = content_hash(data)
+            if digest in known:
+                again.append((st, digest))  # a copy or rename of a recorded file
                 continue
-            received = datetime.fromtimestamp(path.stat().st_mtime, TZ)
-            docs.append(Document(source="folder", source_ref=str(path.relative_to(self.ctx.data_dir)),
-                                 filename=path.name, content=data, received_at=received))
+            docs.append(Document(source="folder", source_ref=st.source_ref, filename=path.name, content=data,
+                                 received_at=arrival.first_seen.astimezone(TZ), stamp=st))
+        self.ctx.ledger.remember_files(again)
         return docs
