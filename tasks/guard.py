@@ -204,8 +204,10 @@ def _target(part: str, target: bytes) -> str:
 
 def _first_worksheet(zf: zipfile.ZipFile, filename: str, limits: Limits) -> str | None:
     """The part of the first worksheet in workbook order (chart sheets skipped, as the parser does)."""
-    workbook = next((_target("", r[b"Target"]) for r in _rels(zf, "", filename, limits)
-                     if r.get(b"Type", b"").endswith(b"/officeDocument") and b"Target" in r), "xl/workbook.xml")
+    workbook = "xl/workbook.xml"
+    if workbook not in zf.NameToInfo:  # only odd writers put it elsewhere; the package rels say where
+        workbook = next((_target("", r[b"Target"]) for r in _rels(zf, "", filename, limits)
+                         if r.get(b"Type", b"").endswith(b"/officeDocument") and b"Target" in r), workbook)
     rels = {r.get(b"Id"): r for r in _rels(zf, workbook, filename, limits)}
     xml = _part(zf, workbook, filename, limits) or b""
     for raw in re.findall(rb"<(?:\w+:)?sheet\b([^>]*)>", xml):
@@ -226,6 +228,19 @@ def _col_number(letters: bytes) -> int:
     return n
 
 
+_ANY_CELL = re.compile(rb'<(\w+:)?c(?=[\s/>])(?: r="([A-Z]{1,3})(\d{1,7})")?([^>]*)>')
+
+
+def _filled_cells(xml: bytes) -> list[tuple[int, bytes]] | None:
+    """(row, column letters) of every cell holding something, in one regex pass, when every cell is written
+    `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed tags, cells
+    without `r`) to the tag-by-tag walk."""
+    cells = _ANY_CELL.findall(xml)
+    if any(prefix or not letters for prefix, letters, _, _ in cells):
+        return None
+    return [(int(row), letters) for _, letters, row, rest in cells if not rest.endswith(b"/")]
+
+
 def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
     """The first worksheet's used range by cells that hold something (what the parser allocates for; its
     declared <dimension> neither bounds that nor drives it), and which cells use a legacy font."""
@@ -233,11 +248,25 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
     xml = _part(zf, sheet, filename, limits) if sheet else None
     if xml is None:
         return Facts()
-    legacy_xf = _legacy_styles(_part(zf, "xl/styles.xml", filename, limits) or b"")
+    styles = _part(zf, "xl/styles.xml", filename, limits) or b""
+    legacy_xf = _legacy_styles(styles) if re.search(rb"""val=["'](?:\.vn|vni)""", styles, re.I) else {}
+    filled = None if legacy_xf else _filled_cells(xml)
+    if filled is not None:
+        if filled:
+            max_row = max(r for r, _ in filled)
+            max_col = max(_col_number(letters) for letters in {c for _, c in filled})
+            if max_row > limits.max_rows or max_col > limits.max_cols:
+                row, col = next((r, _col_number(c)) for r, c in filled
+                                if r > limits.max_rows or _col_number(c) > limits.max_cols)
+                raise _out_of_range(filename, row, col, limits)
+        return Facts()
+    return _scan_cells(xml, legacy_xf, filename, limits)
+
+
+def _scan_cells(xml: bytes, legacy_xf: dict[int, Legacy], filename: str, limits: Limits) -> Facts:
+    """The tag-by-tag walk: cells without an `r` (positions implied) and cell fonts."""
     facts = Facts()
-    row = 0
-    col = 0
-    max_row = max_col = 0
+    row = col = 0
     for tag, raw, closed in _TAG.findall(xml):
         attrs = _attrs(raw)
         if tag == b"row":
@@ -251,8 +280,7 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
             col += 1
         if closed:  # <c r="Z900" s="3"/>: formatting only, no value
             continue
-        max_row, max_col = max(max_row, row), max(max_col, col)
-        if max_row > limits.max_rows or max_col > limits.max_cols:
+        if row > limits.max_rows or col > limits.max_cols:
             raise _out_of_range(filename, row, col, limits)
         style = attrs.get(b"s")
         if legacy_xf and style is not None and style.isdigit() and int(style) in legacy_xf:

@@ -15,6 +15,12 @@ Legacy = Literal["TCVN3", "VNI"]
 
 _SPACES = re.compile(r"\s+")
 
+
+def nfc(text: str) -> str:
+    """The one NFC normaliser: the same word typed on macOS (NFD) and on Windows compares equal."""
+    return unicodedata.normalize("NFC", text)
+
+
 # TCVN3 (ABC) as shown through .VnTime fonts: each byte is stored as the Latin-1 character of that code.
 # Only the letters ABC defines; uppercase letters with tone marks live in .VnTimeH and read as lowercase.
 _TCVN3 = str.maketrans(
@@ -34,8 +40,8 @@ def _vni_table() -> dict[str, str]:
     table: dict[str, str] = {}
 
     def add(vni: str, base: str, tone: int) -> None:
-        table[vni] = unicodedata.normalize("NFC", base + tones[tone])
-        table[vni.upper()] = unicodedata.normalize("NFC", base.upper() + tones[tone])
+        table[vni] = nfc(base + tones[tone])
+        table[vni.upper()] = nfc(base.upper() + tones[tone])
 
     for t in range(1, 6):
         for v in "aeouy":
@@ -79,11 +85,6 @@ def _invisible() -> re.Pattern[str]:
 
 
 _INVISIBLE = _invisible()
-
-
-def nfc(text: str) -> str:
-    """The one NFC normaliser: the same word typed on macOS (NFD) and on Windows compares equal."""
-    return unicodedata.normalize("NFC", text)
 
 
 class LegacyText(str):
