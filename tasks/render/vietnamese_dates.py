@@ -7,17 +7,13 @@ other months do not ("tháng 3"). Numbers use "." for thousands and "," for deci
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, timedelta, timezone
+
+from tasks.text import nfc  # noqa: F401 - re-exported: renderers import nfc from here
 
 # Vietnam has had no daylight saving since 1975, so a fixed offset is exact and avoids
 # depending on tzdata being installed.
 VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
-
-
-def nfc(text: str) -> str:
-    """Normalise to NFC so that documents never mix composed and decomposed diacritics."""
-    return unicodedata.normalize("NFC", text)
 
 
 def to_local_date(value: date | datetime | str) -> date:

@@ -14,7 +14,6 @@ import math
 import os
 import random
 import time
-import unicodedata
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from typing import Any
 
 import httplib2
 from googleapiclient.errors import HttpError
+
+from tasks.text import nfc
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -111,8 +112,7 @@ class SheetsUnavailable(SheetsError):
 # ---------------------------------------------------------------- A1 helpers
 
 
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+_nfc = nfc  # the one NFC helper (tasks.text)
 
 
 def a1_range(title: str, cells: str = "A1:F200") -> str:

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import yagmail
 from yagmail.error import YagAddressError, YagInvalidEmailAddress
 
+from tasks.text import nfc
+
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MAIL_KINDS = frozenset(
     {"request", "reminder", "rejection", "overdue", "delivery", "alert", "approval", "approval_reject"}
@@ -164,8 +166,7 @@ class ComposedMessage:
     message_id: str
 
 
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+_nfc = nfc  # the one NFC helper (tasks.text)
 
 
 def safe_filename(filename: str) -> str:
