@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from tasks.context import Context
@@ -20,45 +21,28 @@ def latest_by_unit(subs: Iterable[Submission]) -> dict[str, Submission]:
     return latest
 
 
-def first_on_time(subs: Iterable[Submission]) -> dict[str, bool]:
-    """Timeliness is decided by a unit's first valid report: a later correction does not make it late."""
-    out: dict[str, bool] = {}
-    for s in sorted(subs, key=lambda s: (as_utc(s.received_at), s.id)):
-        if s.unit_code and s.status in (SubmissionStatus.ACCEPTED, SubmissionStatus.SUPERSEDED) \
-                and s.unit_code not in out:
-            out[s.unit_code] = bool(s.on_time)
-    return out
-
-
 def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
-    """One row per expected unit: what the operator watches during the period."""
-    subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key)
-    accepted = latest_by_unit(subs)
-    timely = first_on_time(subs)
-    mine_by_unit: dict[str, list[Submission]] = {}
-    for s in subs:
-        if s.unit_code and s.status != SubmissionStatus.QUARANTINED:
-            mine_by_unit.setdefault(s.unit_code, []).append(s)
+    """One row per expected unit: what the operator watches during the period (one grouped ledger query)."""
+    standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
     rows = []
     for unit in ctx.cfg.active_units:
-        mine = mine_by_unit.get(unit.code, [])
-        acc = accepted.get(unit.code)
-        shown: Submission | None
-        if acc is not None:
-            state = UnitStatus.ON_TIME if timely.get(unit.code, acc.on_time) else UnitStatus.LATE
-            shown = acc
-        elif mine:
-            state, shown = UnitStatus.REJECTED, mine[-1]
+        st = standings.get(unit.code)
+        when: datetime | None = None
+        shown_id: int | None = None
+        if st is not None and st.accepted_id is not None:
+            state = UnitStatus.ON_TIME if st.on_time else UnitStatus.LATE
+            shown_id, when = st.accepted_id, st.accepted_received_at
+        elif st is not None and st.rejected_id is not None:
+            state = UnitStatus.REJECTED
+            shown_id, when = st.rejected_id, st.rejected_received_at
         else:
-            state, shown = UnitStatus.MISSING, None
+            state = UnitStatus.MISSING
         rows.append({
             "unit": unit.code, "name": unit.name, "channel": unit.channel, "status": state.value,
-            "submission_id": shown.id if shown is not None else None,
-            "status_vi": state.vi, "submissions": len(mine),
-            "received_at": as_utc(shown.received_at).astimezone(TZ).isoformat(timespec="minutes") if shown else None,
-            "errors": [e["message"] for e in shown.errors] if shown is not None and state == UnitStatus.REJECTED
-            else [],
-            "warnings": [w["message"] for w in acc.warnings] if acc is not None else [],
+            "submission_id": shown_id, "status_vi": state.vi, "submissions": st.submissions if st else 0,
+            "received_at": as_utc(when).astimezone(TZ).isoformat(timespec="minutes") if when else None,
+            "errors": [e["message"] for e in st.errors] if st and state == UnitStatus.REJECTED else [],
+            "warnings": [w["message"] for w in st.warnings] if st and st.accepted_id is not None else [],
         })
     return rows
 
