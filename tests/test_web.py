@@ -323,7 +323,8 @@ def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(s
     events = [e for e in ctx.ledger.audit_events("approval") if e.detail.get("source") == "web"]
     assert [e.action for e in events] == ["returned", "approved"]
 
-    consolidate(ctx, "2021-03")  # rewritten after the approval (generated_at changes the JSON)
+    _folder(ctx, "TTr", MARCH_16)  # a late report, and the Office consolidates again after the approval
+    consolidate(ctx, "2021-03")
     page = client.get("/duyet/2021-03").text
     assert "đã được tổng hợp lại sau khi phê duyệt" in page
     assert "cần phê duyệt lại" in client.get("/bang/2021-03").text
@@ -350,7 +351,8 @@ def test_in_process_starter_runs_the_same_flow_when_no_server_is_configured(pref
     starter = InProcessStarter(str(config_dir), str(tmp_path / "data"))
     flow_name, extra, _ = ACTIONS["remind"]
     assert "trong tiến trình web" in starter(flow_name, {"period": "2021-03", **extra})
-    starter.threads[0].join(120)
+    starter.threads[0].join(280)
+    assert not starter.threads[0].is_alive(), "the reminder flow did not finish"
     reminders = sorted((tmp_path / "data" / "outbox" / "2021-03").rglob("*.eml"))
     assert len(reminders) == 9  # every unit: none has reported
 
