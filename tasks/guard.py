@@ -658,7 +658,7 @@ class GuardedReader:
                 else:
                     results[poisoned] = too_big(items[poisoned][1], (
                         f"không đọc được trong giới hạn {_n(self.limits.memory_bytes // MiB)} MB bộ nhớ và "
-                        f"{_n(int(self.limits.wall_seconds))} giây"))
+                        f"{str(self.limits.wall_seconds).removesuffix('.0').replace('.', ',')} giây"))
 
     def _run(self, slot: int, chunk: list[int], items: Sequence[tuple[bytes, str]],
              results: list[Grid | UnreadableFile | None]) -> int:

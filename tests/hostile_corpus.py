@@ -147,7 +147,7 @@ def xlsx(rows: list[list[Any]], *, styles: dict[tuple[int, int], int] | None = N
         z.writestr("xl/workbook.xml", _WB)
         z.writestr("xl/_rels/workbook.xml.rels", _WB_RELS)
         z.writestr("xl/styles.xml", _styles())
-        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=padding > 0) as f:
+        with z.open("xl/worksheets/sheet1.xml", "w") as f:
             f.write(('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
                      f'spreadsheetml/2006/main">{dim}<sheetData>{rows_xml}</sheetData>{merges}').encode())
             chunk = b" " * (1 << 20)

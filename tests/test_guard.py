@@ -1,0 +1,132 @@
+"""The guard around untrusted files: pre-checks on the bytes, and worker processes whose death or hang
+costs only the file they were reading."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zipfile
+from io import BytesIO
+
+import pytest
+
+from tasks.guard import (
+    GuardedReader,
+    Limits,
+    UnreadableFile,
+    _SafeUnpickler,
+    cfb_stream_names,
+    precheck,
+    read_csv,
+    read_grids,
+    reader,
+)
+from tests.hostile_corpus import csv_text, encrypted_xlsx, grid, xls, xlsx
+
+
+def test_cfb_directory_tells_an_encrypted_package_from_an_xls(ctx):
+    assert cfb_stream_names(encrypted_xlsx()) == {"Root Entry", "EncryptionInfo", "EncryptedPackage", "\x06DataSpaces"}
+    assert cfb_stream_names(xls(grid(ctx))) == {"Root Entry", "Workbook"}
+    assert cfb_stream_names(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\xff" * 100) == set()  # cut short: no crash
+    precheck(xls(grid(ctx)), "VP.xls")  # an .xls passes the pre-check
+    with pytest.raises(UnreadableFile, match="đang được đặt mật khẩu"):
+        precheck(encrypted_xlsx(), "VP.xls")  # whatever the name says
+
+
+def test_declared_dimension_alone_is_not_a_reason(ctx):
+    """calamine allocates for cells that hold something; a formatted-only far cell or a big <dimension>
+    (Excel writes one for formatted ranges) costs nothing and is accepted."""
+    data = xlsx(grid(ctx), dimension="A1:XFD1048576")
+    assert precheck(data, "a.xlsx").legacy_cells == {}
+    with zipfile.ZipFile(BytesIO(data)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].replace(  # a far cell with a format and no value
+        b"</sheetData>", b'<row r="900000"><c r="ZZ900000" s="1"/></row></sheetData>')
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in parts.items():
+            z.writestr(n, sheet if n == "xl/worksheets/sheet1.xml" else b)
+    [result] = read_grids([(buf.getvalue(), "a.xlsx")])
+    assert not isinstance(result, UnreadableFile) and len(result) < 100
+
+
+def _lie_about_size(data: bytes, name: str, size: int) -> bytes:
+    """The zip's local and central headers of one entry claim `size` uncompressed bytes."""
+    out = bytearray(data)
+    raw = name.encode()
+    for sig, size_at, name_len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        pos = 0
+        while (pos := out.find(sig, pos)) != -1:
+            n = struct.unpack_from("<H", out, pos + name_len_at)[0]
+            if bytes(out[pos + name_at:pos + name_at + n]) == raw:
+                struct.pack_into("<I", out, pos + size_at, size)
+            pos += 4
+    return bytes(out)
+
+
+def test_a_bomb_that_lies_about_its_size_is_refused(ctx):
+    """Declared sizes are checked, and so is what a part really inflates to."""
+    bomb = _lie_about_size(xlsx(grid(ctx), padding=48 << 20), "xl/worksheets/sheet1.xml", 20_000)
+    with pytest.raises(UnreadableFile, match="tệp bị hỏng"):
+        precheck(bomb, "VP.xlsx")
+    honest = xlsx(grid(ctx), padding=48 << 20)
+    with pytest.raises(UnreadableFile, match="nén bất thường"):
+        precheck(honest, "VP.xlsx")
+    capped = Limits(max_ratio=10**9, max_part_bytes=8 << 20)
+    with pytest.raises(UnreadableFile, match="^Tệp quá lớn hoặc bị hỏng: 'VP.xlsx' có phần "
+                                             "'xl/worksheets/sheet1.xml' giải nén vượt 8,0 MB"):
+        precheck(honest, "VP.xlsx", capped)
+
+
+def test_a_hanging_file_is_cut_off_and_the_next_one_read(ctx):
+    """Past the wall-clock limit the worker is killed; the file is tried once more alone, then rejected."""
+    slow = xlsx(grid(ctx), padding=256 << 20)  # 256 MB of XML: several seconds of parsing
+    limits = Limits(max_ratio=10**9, max_unzipped_bytes=1 << 40, max_part_bytes=1 << 30, wall_seconds=0.5)
+    r = GuardedReader(limits)
+    try:
+        results = r.read([(slow, "cham.xlsx"), (xlsx(grid(ctx)), "tot.xlsx")])
+    finally:
+        r.close()
+    assert str(results[0]) == (
+        "Tệp quá lớn hoặc bị hỏng: 'cham.xlsx' không đọc được trong giới hạn 1.024 MB bộ nhớ và 0,5 giây. "
+        "Hãy chép bảng số liệu sang biểu mẫu mới (tệp .xlsx được gửi kèm đề nghị báo cáo) rồi gửi lại.")
+    assert results[1][3][:2] == ["Mã đơn vị", "VP"]
+    assert r.deaths == 2
+
+
+def test_the_pool_is_shared_and_survives_a_death(ctx):
+    good = xlsx(grid(ctx))
+    pool = reader()
+    assert read_grids([]) == []
+    read_grids([(good, "a.xlsx")])
+    pids = {w.proc.pid for w in pool._workers if w is not None}
+    read_grids([(good, "b.xlsx")] * 5)
+    assert {w.proc.pid for w in pool._workers if w is not None} >= pids  # the same workers, reused
+
+
+def test_results_from_a_worker_may_only_hold_cell_values():
+    evil = pickle.dumps(print)
+    with pytest.raises(pickle.UnpicklingError):
+        _SafeUnpickler(BytesIO(evil)).load()
+    from datetime import datetime
+
+    assert _SafeUnpickler(BytesIO(pickle.dumps([[datetime(2021, 3, 1), "x", 1.5]]))).load()[0][0].month == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8", "utf-8-sig"])
+def test_csv_encodings(ctx, encoding):
+    rows = read_csv(csv_text(grid(ctx), "\t").encode(encoding), "VP.csv")
+    assert rows[3][:2] == ["Mã đơn vị", "VP"] and rows[0][0].startswith("BÁO CÁO")
+
+
+def test_csv_rejections_are_messages_not_exceptions(ctx):
+    with pytest.raises(UnreadableFile, match=r"^Tệp 'a.csv' có ký tự NUL \(mã 0\) ở dòng 2; phần chữ sau"):
+        read_csv(b"Ma don vi,VP\nKy,2021\x00-03\n", "a.csv")
+    with pytest.raises(UnreadableFile, match="không phải tệp CSV dạng văn bản"):
+        read_csv(bytes(range(1, 32)) * 40, "a.csv")
+    with pytest.raises(UnreadableFile, match="giới hạn 1.000 dòng, 60 cột"):
+        read_csv(("x\n" * 1001).encode(), "a.csv")
+    with pytest.raises(UnreadableFile, match=r"có dữ liệu tới ô BJ1 \(1 dòng, 62 cột\)"):
+        read_csv(("," * 61 + "x\n").encode(), "a.csv")
+    rows = read_csv(b"a,b,,\n" + b",,,\n" * 5000, "a.csv")  # trailing empty rows and cells cost nothing
+    assert rows == [["a", "b"]]
