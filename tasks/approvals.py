@@ -134,6 +134,13 @@ def latest_decisions(ledger: Ledger, report_id: str, periods: Iterable[str]) -> 
         return {r.period: _as_decision(r) for r in rows}
 
 
+def current_approval(ledger: Ledger, report_id: str, period: str, digests: dict[str, str]) -> Decision | None:
+    """The approval that still holds for the files as they are now: the latest decision, if it approved
+    exactly these files (name -> SHA-256). None when returned, never decided, or the files changed since."""
+    d = latest_decision(ledger, report_id, period)
+    return d if d is not None and d.approved and d.sha256 == digests else None
+
+
 def file_digests(paths: Iterable[Path]) -> dict[str, str]:
     """File name -> SHA-256 of each existing file (what the approver is shown)."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}

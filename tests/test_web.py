@@ -328,6 +328,11 @@ def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(s
     page = client.get("/duyet/2021-03").text
     assert "đã được tổng hợp lại sau khi phê duyệt" in page
     assert "cần phê duyệt lại" in client.get("/bang/2021-03").text
+    from tasks.approvals import current_approval, file_digests
+
+    now = file_digests(paths.values())
+    assert current_approval(ctx.ledger, ctx.cfg.report.id, "2021-03", now) is None
+    assert current_approval(ctx.ledger, ctx.cfg.report.id, "2021-03", d.sha256) == d
 
 
 def test_wrong_addresses_get_a_vietnamese_page(site, config_dir: Path) -> None:
