@@ -50,7 +50,8 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         if mail.key in done:
             report.skipped.append(mail.key)
             continue
-        msg = compose_message(mail, settings.organisation.office_email, settings.organisation.office_name)
+        msg = compose_message(mail, settings.organisation.office_email, settings.organisation.office_name,
+                              fresh_id=resend)
         composed.append(msg)
         eml = None
         if settings.channels.outbox:

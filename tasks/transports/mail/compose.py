@@ -9,6 +9,7 @@ that differs from the HTML body and only names some attachments in Content-Dispo
 from __future__ import annotations
 
 import email
+import hashlib
 import io
 import mimetypes
 import secrets
@@ -243,9 +244,13 @@ def _fix_attachment(part: EmailMessage, att: Attachment, filename: str) -> None:
 
 
 def compose_message(
-    mail: OutgoingMail, sender: str, sender_name: str = "Văn phòng Sở Nội vụ"
+    mail: OutgoingMail, sender: str, sender_name: str = "Văn phòng Sở Nội vụ", fresh_id: bool = False
 ) -> ComposedMessage:
-    """Render ``mail`` to the exact bytes that SMTP sends and the outbox stores."""
+    """Render ``mail`` to the exact bytes that SMTP sends and the outbox stores.
+
+    The Message-ID is derived from the message key, so a message retried after a crash (sent, but not yet
+    recorded as sent) carries the same Message-ID and is recognisable as the same message; `fresh_id` gives
+    a deliberate resend its own."""
     _validate(mail)
     recipients = _unique_recipients(mail)
     if len(recipients) > MAX_RECIPIENTS:
@@ -257,7 +262,8 @@ def compose_message(
         raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender!r}")
     domain = sender_addr.rpartition("@")[2]
     # Short enough to stay on the header line (folded IDs get a leading space in some parsers).
-    message_id = f"<baocao.{mail.kind}.{secrets.token_hex(8)}@{domain}>"
+    token = secrets.token_hex(8) if fresh_id else hashlib.sha256(mail.key.encode()).hexdigest()[:16]
+    message_id = f"<baocao.{mail.kind}.{token}@{domain}>"
 
     filenames = [safe_filename(a.filename) for a in mail.attachments]
     handles = []
