@@ -19,8 +19,13 @@ from tasks.guard import Grid, UnreadableFile, read_grids
 from tasks.intake import content_hash, parse_grid
 from tasks.ledger import NewSubmission, Recorded
 from tasks.periods import TZ, Period
-from tasks.types import Document, Issue, Outcome, OutcomeStatus, ParsedSheet, SubmissionStatus
+from tasks.types import Document, Issue, MessageKind, Outcome, OutcomeStatus, ParsedSheet, SubmissionStatus
 from tasks.validation import check_submission
+
+# The answer each outcome owes its unit, recorded with it (tasks.replies sends it, in this run or the next).
+# A quarantined document is not answered automatically: its sender is not known to be the unit's.
+OWED: dict[str, tuple[str, ...]] = {SubmissionStatus.REJECTED: (MessageKind.REJECTION,),
+                                    SubmissionStatus.ACCEPTED: (MessageKind.RECEIPT,)}
 
 
 def collect_from(ctx: Context, period: Period, channel: Channel) -> list[Outcome]:
@@ -146,7 +151,7 @@ def _new(ctx: Context, period: Period, doc: Document, digest: str, unit_code: st
         report_id=ctx.cfg.report.id, period=period.key, source=doc.source, source_ref=doc.source_ref,
         filename=doc.filename, received_at=doc.received_at, content_hash=digest, sender=doc.sender,
         message_id=doc.message_id, unit_code=unit_code, status=status, on_time=on_time, errors=errors,
-        warnings=warnings, values=values, reason=reason, stamp=doc.stamp)
+        warnings=warnings, values=values, reason=reason, stamp=doc.stamp, owes=OWED.get(status, ()))
 
 
 def quarantine_reason(ctx: Context, doc: Document, unit_code: str | None) -> str | None:

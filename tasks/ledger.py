@@ -132,6 +132,21 @@ class Cursor(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class OwedReply(Base):
+    """A reply a unit is owed for one submission (its rejection, or its receipt), written in the same
+    transaction as the submission: whatever run comes next sends what is still owed, a crash loses nothing.
+    `settled_at` is set once the message with `message_key` is written (outbox only) or sent (SMTP)."""
+
+    __tablename__ = "owed_replies"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # a MessageKind value
+    report_id: Mapped[str] = mapped_column(String(64), index=True)
+    owed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    message_key: Mapped[str | None] = mapped_column(String(255))
+
+
 class SeenFile(Base):
     """A folder file whose content is recorded, by name, size and mtime: a later scan skips it unread."""
 
@@ -217,6 +232,7 @@ class NewSubmission:
     message_id: str | None = None
     reason: str | None = None
     stamp: FileStamp | None = None  # a folder file: remembered with the content so the next scan skips it
+    owes: tuple[str, ...] = ()  # the replies this submission is owed (MessageKind values), recorded with it
 
 
 SQLITE_BUSY_MS = 60_000
@@ -405,6 +421,10 @@ class Ledger:
             if audit:
                 s.execute(AuditEvent.__table__.insert(), audit)
             self._remember(s, [(new.stamp, new.content_hash) for new in news if new.stamp is not None], now)
+            owed = [{"submission_id": sid, "kind": kind, "report_id": new.report_id, "owed_at": now}
+                    for sid, new in recorded for kind in new.owes]
+            if owed:
+                s.execute(OwedReply.__table__.insert(), owed)
         by_key = {(new.report_id, new.period, new.content_hash): (sid, new) for sid, new in recorded}
         out: list[Recorded | None] = []
         for i, new in enumerate(news):
@@ -618,6 +638,26 @@ class Ledger:
         with self.reading() as s:
             return set(s.scalars(select(MessageRecord.key).where(
                 MessageRecord.key.in_(keys), MessageRecord.status.in_(["written", "sent"]))))
+
+    def owed_replies(self, report_id: str, limit: int = 5000) -> list[tuple[int, str]]:
+        """(submission id, kind) of the replies still owed for a report, oldest first."""
+        t = OwedReply.__table__
+        with self.reading() as s:
+            return [(r.submission_id, r.kind) for r in s.execute(
+                select(t.c.submission_id, t.c.kind).where(t.c.report_id == report_id, t.c.settled_at.is_(None))
+                .order_by(t.c.owed_at, t.c.submission_id).limit(limit))]
+
+    def settle_replies(self, settled: Iterable[tuple[int, str, str]]) -> None:
+        """Mark owed replies (submission id, kind, message key) as done."""
+        rows = list(settled)
+        if not rows:
+            return
+        t = OwedReply.__table__
+        now = utcnow()
+        with self.session() as s:
+            for sid, kind, key in rows:
+                s.execute(t.update().where(t.c.submission_id == sid, t.c.kind == kind)
+                          .values(settled_at=now, message_key=key))
 
     def record_message(self, *, key: str, kind: str, report_id: str | None, period: str | None,
                        unit_code: str | None, recipients: list[str], subject: str, message_id: str,
