@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import csv
 import io
+import logging
 import os
 import pickle
 import posixpath
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from tasks.text import Legacy, LegacyText, a1, convert_legacy, font_encoding
+from tasks.text import Legacy, LegacyText, a1, font_encoding
 
+log = logging.getLogger(__name__)
 Grid = list[list[Any]]
 MiB = 1 << 20
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
@@ -282,8 +284,8 @@ def _scan_cells(xml: bytes, legacy_xf: dict[int, Legacy], filename: str, limits:
             continue
         if row > limits.max_rows or col > limits.max_cols:
             raise _out_of_range(filename, row, col, limits)
-        style = attrs.get(b"s")
-        if legacy_xf and style is not None and style.isdigit() and int(style) in legacy_xf:
+        style = attrs.get(b"s", b"0")  # no `s`: the Normal style, whose font old workbooks set to .VnTime
+        if legacy_xf and style.isdigit() and int(style) in legacy_xf:
             facts.legacy_cells[(row - 1, col - 1)] = legacy_xf[int(style)]
     return facts
 
@@ -399,10 +401,8 @@ def read_unguarded(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) 
         raise broken(filename) from None
     _check_grid(grid, filename, limits)
     for (r, c), enc in facts.legacy_cells.items():
-        if r < len(grid) and c < len(grid[r]) and isinstance(grid[r][c], str):
-            converted = convert_legacy(grid[r][c], enc)
-            if converted != grid[r][c]:
-                grid[r][c] = LegacyText(converted, enc)
+        if r < len(grid) and c < len(grid[r]) and isinstance(grid[r][c], str) and not grid[r][c].isascii():
+            grid[r][c] = LegacyText(grid[r][c], enc)  # read as the font says where it is stored
     return grid
 
 
@@ -679,6 +679,9 @@ class GuardedReader:
         except (TimeoutError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError, EOFError):
             pass
         if done < len(chunk):
+            code = w.proc.poll()
+            log.warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid, items[chunk[done]][1],
+                        "hung, killed" if code is None else code)
             self._drop(slot)
         return done
 

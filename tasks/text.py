@@ -88,7 +88,9 @@ _INVISIBLE = _invisible()
 
 
 class LegacyText(str):
-    """Text already converted from a legacy font encoding; remembers which one, for the unit's warning."""
+    """Cell text, as typed, in a cell whose font is a legacy 8-bit font (.VnTime… → TCVN3, VNI-Times… → VNI):
+    the font, not a guess, says how to read it. Converted where it is stored (normalise_text), and only
+    when it is not Unicode Vietnamese already (text pasted into an old workbook keeps its letters)."""
 
     encoding: Legacy
 
@@ -128,15 +130,26 @@ def detect_legacy(text: str) -> Legacy | None:
     return None
 
 
+def _unicode_already(text: str, encoding: Legacy) -> bool:
+    """Letters the legacy bytes never produce: the text was typed (or pasted) as Unicode."""
+    return bool((_VIETNAMESE if encoding == "TCVN3" else _NOT_VNI).search(text))
+
+
+def legacy_encoding(text: str) -> Legacy | None:
+    """How to read this text: its cell font's encoding when known (unless it is Unicode already), else
+    the conservative guess."""
+    if isinstance(text, LegacyText):
+        return None if _unicode_already(text, text.encoding) else text.encoding
+    return detect_legacy(text)
+
+
 def from_legacy(text: str, encoding: Legacy | None = None) -> tuple[str, bool]:
     """Text typed in a legacy font back to Unicode ('B¶o Th¾ng' → 'Bảo Thắng'); (text, converted?).
-    With no encoding given (no font name known) the heuristic decides."""
-    if isinstance(text, LegacyText):
-        return str(text), True
-    enc = encoding or detect_legacy(text)
+    With no encoding given, the cell's font (LegacyText) or the heuristic decides."""
+    enc = encoding or legacy_encoding(text)
     if enc is None:
-        return text, False
-    out = convert_legacy(text, enc)
+        return str(text), False
+    out = convert_legacy(str(text), enc)
     return out, out != text
 
 
@@ -161,14 +174,8 @@ def strip_invisible(text: str) -> tuple[str, tuple[str, ...]]:
 
 def normalise_text(text: str) -> CleanText:
     """A unit's text as it is stored: legacy fonts converted, NFC, invisible characters removed, trimmed."""
-    if isinstance(text, LegacyText):
-        legacy: Legacy | None = text.encoding
-        body = nfc(str(text))
-    else:
-        body = nfc(text)
-        legacy = detect_legacy(body)
-        if legacy is not None:
-            body = convert_legacy(body, legacy)
+    body, converted = from_legacy(LegacyText(nfc(text), text.encoding) if isinstance(text, LegacyText) else nfc(text))
+    legacy = legacy_encoding(text) if converted else None
     body, removed = strip_invisible(body)
     return CleanText(nfc(body).strip(), legacy, removed)
 

@@ -96,14 +96,14 @@ _HIDDEN = ' hidden="1"'
 FONTS = ("Times New Roman", ".VnTime", "VNI-Times")  # style s=0, 1, 2
 
 
-def _styles() -> str:
-    fonts = "".join(f'<font><sz val="12"/><name val="{f}"/></font>' for f in FONTS)
-    xfs = "".join(f'<xf numFmtId="0" fontId="{i}" fillId="0" borderId="0" xfId="0"/>' for i in range(len(FONTS)))
+def _styles(names: tuple[str, ...] = FONTS) -> str:
+    fonts = "".join(f'<font><sz val="12"/><name val="{f}"/></font>' for f in names)
+    xfs = "".join(f'<xf numFmtId="0" fontId="{i}" fillId="0" borderId="0" xfId="0"/>' for i in range(len(names)))
     return ('<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="http://schemas.openxmlformats.org/'
-            f'spreadsheetml/2006/main"><fonts count="{len(FONTS)}">{fonts}</fonts><fills count="1"><fill>'
+            f'spreadsheetml/2006/main"><fonts count="{len(names)}">{fonts}</fonts><fills count="1"><fill>'
             '<patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders>'
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-            f'<cellXfs count="{len(FONTS)}">{xfs}</cellXfs></styleSheet>')
+            f'<cellXfs count="{len(names)}">{xfs}</cellXfs></styleSheet>')
 
 
 def _cell(ref: str, value: Any, style: int) -> str:
@@ -121,7 +121,7 @@ def _cell(ref: str, value: Any, style: int) -> str:
 def xlsx(rows: list[list[Any]], *, styles: dict[tuple[int, int], int] | None = None,
          extra: dict[str, Any] | None = None, hidden_rows: frozenset[int] = frozenset(),
          merged: tuple[str, ...] = (), dimension: str | None = None, padding: int = 0,
-         more_entries: int = 0) -> bytes:
+         more_entries: int = 0, fonts: tuple[str, ...] = FONTS) -> bytes:
     """A minimal, valid .xlsx of these rows (inline strings), with the oddities a case needs: cell fonts,
     far-away cells (extra: {'XFD1048576': 1}), hidden rows, merged ranges, a declared dimension, a sheet
     padded with `padding` bytes of whitespace (compresses ~1000:1), and extra tiny zip entries."""
@@ -146,7 +146,7 @@ def xlsx(rows: list[list[Any]], *, styles: dict[tuple[int, int], int] | None = N
         z.writestr("_rels/.rels", _RELS)
         z.writestr("xl/workbook.xml", _WB)
         z.writestr("xl/_rels/workbook.xml.rels", _WB_RELS)
-        z.writestr("xl/styles.xml", _styles())
+        z.writestr("xl/styles.xml", _styles(fonts))
         with z.open("xl/worksheets/sheet1.xml", "w") as f:
             f.write(('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
                      f'spreadsheetml/2006/main">{dim}<sheetData>{rows_xml}</sheetData>{merges}').encode())
@@ -376,6 +376,9 @@ def cases(ctx: Context) -> list[Case]:
         "bảng mã VNI (phông VNI-Times)", N01="Thắng")
     add("tcvn3 font", "VP vntime.xlsx", xlsx(grid(ctx, N01="Tæ chøc"), styles={n01: 1}), "accepted",
         "bảng mã TCVN3 (phông .VnTime)", N01="Tổ chức")
+    add("tcvn3 normal style", "VP vntime normal.xlsx",
+        xlsx(grid(ctx, N01="Tæ chøc"), fonts=(".VnTime", "Times New Roman")), "accepted",
+        "bảng mã TCVN3 (phông .VnTime)", N01="Tổ chức", W01=12)
     add("unicode in legacy font", "VP unicode vntime.xlsx", xlsx(grid(ctx, N01="Tổ chức"), styles={n01: 1}),
         "accepted", N01="Tổ chức")
     add("thousands grouping", "VP 1000.xlsx", xlsx_with(C01="1.000"), "accepted", C01=1000)

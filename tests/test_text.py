@@ -68,14 +68,17 @@ def test_normalise_text_reports_what_it_did():
     assert normalise_text("Đã tổ chức\u202e").removed == ("U+202E",)
     assert normalise_text("Toå chöùc hoäi nghò").text == "Tổ chức hội nghị"
     assert normalise_text("Toå chöùc hoäi nghò").legacy == "VNI"
-    converted = LegacyText("Thắng", "VNI")
-    assert normalise_text(converted).legacy == "VNI" and type(normalise_text(converted).text) is str
+    in_font = normalise_text(LegacyText("Thaéng", "VNI"))  # one pair: only the font can tell
+    assert (in_font.text, in_font.legacy, type(in_font.text)) == ("Thắng", "VNI", str)
+    pasted = normalise_text(LegacyText("Mã đơn vị", "TCVN3"))  # Unicode pasted into a .VnTime cell
+    assert (pasted.text, pasted.legacy) == ("Mã đơn vị", None)
 
 
 def test_legacy_text_survives_pickling_and_is_a_str():
-    value = pickle.loads(pickle.dumps(LegacyText("Thắng", "VNI")))
-    assert value == "Thắng" and value.encoding == "VNI" and isinstance(value, str)
+    value = pickle.loads(pickle.dumps(LegacyText("Thaéng", "VNI")))
+    assert value == "Thaéng" and value.encoding == "VNI" and isinstance(value, str)
     assert from_legacy(value) == ("Thắng", True)
+    assert from_legacy(LegacyText("Tổ chức", "TCVN3")) == ("Tổ chức", False)
 
 
 def test_labels_and_codes_ignore_invisible_marks():
