@@ -63,38 +63,81 @@ def _mail(cfg: AppConfig, *, key: str, kind: str, to: list[str] | tuple[str, ...
                         attachments=attachments, unit_code=unit.code if unit else None, period=period.key)
 
 
+def return_instructions(unit: Unit) -> str:
+    """How this unit sends its report back: its channel's `how_to_return` (a folder unit is never told to reply)."""
+    if unit.channel == "email":
+        from tasks.channels.email import EmailChannel as channel
+    elif unit.channel == "sheet":
+        from tasks.channels.sheets import SheetsChannel as channel  # type: ignore[assignment]
+    else:
+        from tasks.channels.folder import FolderChannel as channel  # type: ignore[assignment]
+    return channel.how_to_return
+
+
+def _how(unit: Unit, how_to_return: str | None, sheet_tab: str | None, sheet_url: str | None) -> dict[str, Any]:
+    """What every unit-facing template needs to say how to submit on the unit's channel."""
+    return {"how_to_return": how_to_return or return_instructions(unit), "sheet_tab": sheet_tab,
+            "sheet_url": sheet_url}
+
+
 def request_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, workbook: bytes | None,
-                 workbook_name: str, sheet_tab: str | None = None, sheet_url: str | None = None) -> OutgoingMail:
+                 workbook_name: str, sheet_tab: str | None = None, sheet_url: str | None = None, *,
+                 how_to_return: str | None = None) -> OutgoingMail:
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
     return _mail(cfg, key=message_key(MessageKind.REQUEST, cfg.report.id, period.key, unit.code), kind="request",
                  to=unit.emails,
                  subject=f"Đề nghị báo cáo {cfg.report.title.lower()} {period.label} – hạn {deadline:%d/%m/%Y}",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
-                 attachments=attachments, attachment_name=workbook_name, sheet_tab=sheet_tab, sheet_url=sheet_url)
+                 attachments=attachments, attachment_name=workbook_name,
+                 **_how(unit, how_to_return, sheet_tab, sheet_url))
 
 
 def reminder_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, today: date,
-                  workbook: bytes | None, workbook_name: str, last_errors: list[str]) -> OutgoingMail:
+                  workbook: bytes | None, workbook_name: str, last_errors: list[str], *,
+                  sheet_tab: str | None = None, sheet_url: str | None = None,
+                  how_to_return: str | None = None) -> OutgoingMail:
+    """A reminder; once the deadline has passed it says the report is overdue since that date (no new date
+    exists in the configuration, so none is promised) and asks for it at once."""
     days_left = working_days_until(today, deadline)  # what the unit can still use: weekends and Tết excluded
+    overdue = today > deadline
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
-    when = f"còn {days_left} ngày làm việc" if days_left > 0 else "hạn cuối hôm nay" if days_left == 0 else "đã quá hạn"
+    when = (f"đã quá hạn ngày {deadline:%d/%m/%Y}" if overdue else
+            f"còn {days_left} ngày làm việc" if days_left > 0 else "hạn cuối hôm nay")
     return _mail(cfg, key=message_key(MessageKind.REMINDER, cfg.report.id, period.key, unit.code, today.isoformat()),
                  kind="reminder", to=unit.emails, subject=f"Nhắc gửi báo cáo {period.label} ({when})",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
-                 days_left=days_left, last_errors=last_errors, attachments=attachments)
+                 days_left=days_left, overdue=overdue, last_errors=last_errors, attachments=attachments,
+                 attachment_name=workbook_name, **_how(unit, how_to_return, sheet_tab, sheet_url))
 
 
 def rejection_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, submission_key: str,
                    filename: str, received_at: str, errors: Sequence[Mapping[str, Any]],
                    warnings: Sequence[Mapping[str, Any]], workbook: bytes | None, workbook_name: str,
-                   to: tuple[str, ...] | None = None) -> OutgoingMail:
+                   to: tuple[str, ...] | None = None, *, refilled: bool = False, sheet_tab: str | None = None,
+                   sheet_url: str | None = None, how_to_return: str | None = None) -> OutgoingMail:
+    """`refilled`: the attached workbook holds the unit's own values with the faulty cells marked (else it is
+    the blank template of the period)."""
     attachments = (Attachment(workbook_name, workbook, XLSX),) if workbook is not None else ()
     return _mail(cfg, key=message_key(MessageKind.REJECTION, cfg.report.id, period.key, unit.code, submission_key),
                  kind="rejection", to=to or unit.emails,
                  subject=f"Báo cáo {period.label} chưa hợp lệ – đề nghị sửa và gửi lại",
                  tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
                  filename=filename, received_at=received_at, errors=errors, warnings=warnings,
-                 attachments=attachments)
+                 attachments=attachments, attachment_name=workbook_name, attached=bool(attachments),
+                 refilled=refilled and bool(attachments),
+                 **_how(unit, how_to_return, sheet_tab, sheet_url))
+
+
+def receipt_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, submission_key: str,
+                 filename: str, received_at: str, on_time: bool, warnings: Sequence[Mapping[str, Any]],
+                 to: tuple[str, ...] | None = None, *, source: str = "folder") -> OutgoingMail:
+    """The short answer to an accepted report: received when, valid, on time or late, and any warnings."""
+    state = "đúng hạn" if on_time else "muộn"
+    return _mail(cfg, key=message_key(MessageKind.RECEIPT, cfg.report.id, period.key, unit.code, submission_key),
+                 kind="receipt", to=to or unit.emails,
+                 subject=f"Đã nhận báo cáo {period.label} – hợp lệ, {state}",
+                 tag=subject_tag(cfg, period, unit.code), period=period, unit=unit, deadline=deadline,
+                 filename=filename, received_at=received_at, on_time=on_time, warnings=warnings, source=source)
 
 
 def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any]) -> OutgoingMail:
@@ -146,24 +189,25 @@ def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, er
                  url=url)
 
 
-def approval_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, url: str | None, docx: str,
-                  completeness: Mapping[str, Any] | None, reminder: int = 0, waited_hours: float = 0,
-                  expires_at: str = "") -> OutgoingMail:
-    """Ask the signer to approve the consolidated report in the Prefect UI; reminder > 0 repeats the ask."""
+def approval_mail(cfg: AppConfig, period: Period, *, version: str, url: str,
+                  files: list[tuple[str, bytes, str]], completeness: Mapping[str, Any] | None,
+                  reminder: int = 0, waited_hours: float = 0) -> OutgoingMail:
+    """Ask the signer to approve the draft on the approval page (the draft attached); reminder > 0 repeats
+    the ask. `version` (a digest of the draft files) makes a new draft a new request."""
     approval = cfg.settings.approval
-    key = message_key(MessageKind.APPROVAL, cfg.report.id, period.key, flow_run_id, reminder)
+    key = message_key(MessageKind.APPROVAL, cfg.report.id, period.key, version, reminder)
     prefix = f"Nhắc lần {reminder}: " if reminder else ""
     return _mail(cfg, key=key, kind="approval", to=[approval.signer_email],
                  subject=f"{prefix}Đề nghị phê duyệt báo cáo {cfg.report.title.lower()} {period.label}",
-                 tag=subject_tag(cfg, period), period=period, signer=approval.signer, url=url, docx=docx,
-                 c=completeness, reminder=reminder, waited_hours=round(waited_hours), expires_at=expires_at,
-                 flow_run_id=flow_run_id)
+                 tag=subject_tag(cfg, period), period=period, signer=approval.signer, url=url,
+                 c=completeness, reminder=reminder, waited_hours=round(waited_hours),
+                 attachments=tuple(Attachment(name, data, mime) for name, data, mime in files))
 
 
-def approval_reject_mail(cfg: AppConfig, period: Period, *, flow_run_id: str, signer: str, comment: str,
-                           url: str | None, at: str) -> OutgoingMail:
-    """Tell the operator the signer sent the report back, with the signer's comment."""
-    return _mail(cfg, key=message_key(MessageKind.APPROVAL_REJECT, cfg.report.id, period.key, flow_run_id),
+def approval_reject_mail(cfg: AppConfig, period: Period, *, decision_id: str, signer: str, comment: str,
+                         url: str | None, at: str) -> OutgoingMail:
+    """Tell the operator the signer sent the report back, with the signer's reason."""
+    return _mail(cfg, key=message_key(MessageKind.APPROVAL_REJECT, cfg.report.id, period.key, decision_id),
                  kind="approval_reject", to=[cfg.settings.organisation.operator_email],
                  subject=f"Báo cáo {period.label} bị trả lại, chưa gửi UBND tỉnh", tag=subject_tag(cfg, period),
-                 period=period, signer=signer, comment=comment, url=url, at=at, flow_run_id=flow_run_id)
+                 period=period, signer=signer, comment=comment, url=url, at=at)

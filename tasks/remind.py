@@ -30,9 +30,11 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     for unit in ctx.cfg.active_units:
         if unit.code in accepted or not unit.emails:
             continue
-        part = channel_of(ctx, unit).request(unit, period)
+        channel = channel_of(ctx, unit)
+        part = channel.request(unit, period)
         mails.append(reminder_mail(ctx.cfg, unit, period, deadline, today, part.workbook, part.workbook_name,
-                                   last_errors.get(unit.code, [])))
+                                   last_errors.get(unit.code, []), sheet_tab=part.sheet_tab, sheet_url=part.link,
+                                   how_to_return=channel.how_to_return))
     return mails
 
 
