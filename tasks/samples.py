@@ -2,20 +2,29 @@
 
 February 2021 is a clean month (so March shows change and year-to-date); March has on-time, late,
 invalid, resubmitted, shifted-layout, CSV and NFD-encoded submissions, and one unit that never answers.
+
+Any other report definition gets generated samples (`generated_values`): deterministic, plausible values
+per indicator type and aggregation that satisfy the definition's rules, narratives as short Vietnamese
+sentences, one clean on-time file per active unit. The first report's bundled samples stay as they are.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import math
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
 from tasks.channels.folder import note_arrival
+from tasks.config import Condition, Indicator, ReportDefinition, Unit
 from tasks.context import Context
 from tasks.periods import TZ
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid, write_template_xlsx
@@ -126,13 +135,156 @@ def render_sample(ctx: Context, sample: Sample) -> bytes:
     return write_template_xlsx(grid, ctx.cfg.report)
 
 
+# ---------------------------------------------------------------- generated samples (any report definition)
+
+BUNDLED_REPORT = "cchc-tuyen-truyen"  # the report whose samples are BASE and samples() above
+# Short sentences a unit would write, by what a narrative indicator's label asks for.
+SENTENCES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("tồn tại", "hạn chế", "khó khăn"), (
+        "Một số hồ sơ trực tuyến phải bổ sung nhiều lần do người dân chưa quen thao tác.",
+        "Việc số hóa hồ sơ, kết quả giải quyết thủ tục hành chính còn chậm do thiếu thiết bị.",
+        "Công chức làm công tác cải cách hành chính còn kiêm nhiệm nhiều việc.")),
+    (("đề xuất", "kiến nghị"), (
+        "Đề nghị tổ chức tập huấn sử dụng Cổng dịch vụ công cho công chức một cửa.",
+        "Đề nghị bố trí kinh phí số hóa hồ sơ, tài liệu.",
+        "Đề nghị hướng dẫn thống nhất cách chấm điểm Chỉ số cải cách hành chính.")),
+    (("nhiệm vụ", "phương hướng", "kỳ tới"), (
+        "Tiếp tục rà soát, đơn giản hóa thủ tục hành chính thuộc lĩnh vực được giao.",
+        "Đẩy mạnh tiếp nhận, giải quyết hồ sơ trực tuyến mức độ 3, 4.",
+        "Kiện toàn đội ngũ công chức làm công tác cải cách hành chính.")),
+    ((), (
+        "Ban hành kế hoạch cải cách hành chính của đơn vị đúng thời hạn.",
+        "Giải quyết hồ sơ thủ tục hành chính đúng hạn, không để tồn đọng.",
+        "Niêm yết công khai đầy đủ thủ tục hành chính tại Bộ phận một cửa.")),
+)
+
+
+def _draw(*parts: object) -> int:
+    """A stable pseudo-random number for these parts (same on every machine and run)."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def _sentence(ind: Indicator, draw: int) -> str:
+    label = ind.label.lower()
+    for words, sentences in SENTENCES:
+        if not words or any(w in label for w in words):
+            return sentences[draw % len(sentences)]
+    raise AssertionError("the last entry of SENTENCES matches every label")
+
+
+BIG_COUNTS = ("hồ sơ", "lượt", "lượt người", "người")  # what a unit counts by the hundred, not by the dozen
+
+
+def _number(ind: Indicator, draw: int) -> int:
+    """A count over a period is small (0–12; files and people 10–300), a level at the cut-off larger
+    (20–150); always within min/max/warn_above."""
+    low = ind.min if ind.min is not None else 0
+    high = low + (130 if ind.aggregation == "level" else 290 if ind.unit in BIG_COUNTS else 12)
+    for bound in (ind.max, ind.warn_above):
+        if bound is not None:
+            high = min(high, bound)
+    start = 20 if ind.aggregation == "level" else 10 if ind.unit in BIG_COUNTS else 0
+    base = low + (start if high - low > 2 * start else 0)
+    return base + draw % (max(high, base) - base + 1)
+
+
+def _numbers(report: ReportDefinition, draw: Callable[[str], int]) -> dict[str, int]:
+    """Counts of one group in one unit of measure read as a total then its parts (received, solved on time,
+    solved late): the first part takes 70–95 % of the total, each later one a share of what is left, so the
+    parts never exceed the whole."""
+    values: dict[str, int] = {}
+    left: dict[tuple[str, str], tuple[int, bool]] = {}  # (group, unit of measure) → (what is left, first part?)
+    for ind in report.indicators:
+        if ind.type != "integer":
+            continue
+        key = (ind.group, ind.unit)
+        if ind.aggregation == "count" and key in left:
+            rest, first = left[key]
+            share = rest * (70 + draw(ind.code) % 26) // 100 if first else draw(ind.code) % (rest + 1)
+            values[ind.code] = max(share, ind.min or 0)
+            left[key] = (max(rest - values[ind.code], 0), False)
+        else:
+            values[ind.code] = _number(ind, draw(ind.code))
+            if ind.aggregation == "count":
+                left[key] = (values[ind.code], True)
+    return values
+
+
+def _holds(cond: Condition, values: dict[str, Any]) -> bool | None:
+    left = values.get(cond.left)
+    if cond.op == "filled":
+        return left not in (None, "")
+    if cond.op == "empty":
+        return left in (None, "")
+    right = values.get(cond.right) if isinstance(cond.right, str) else cond.right
+    if not isinstance(left, int) or not isinstance(right, int | float):
+        return None
+    target = right * cond.factor
+    return {">": left > target, ">=": left >= target, "<": left < target, "<=": left <= target,
+            "==": left == target, "!=": left != target}[cond.op]
+
+
+def _satisfying(cond: Condition, ind: Indicator, values: dict[str, Any], draw: int) -> Any:
+    """A value of `cond.left` that makes the condition hold."""
+    if cond.op == "filled":
+        return _sentence(ind, draw)
+    if cond.op == "empty":
+        return ""
+    right = values.get(cond.right) if isinstance(cond.right, str) else cond.right
+    target = float(right or 0) * cond.factor
+    value = {">": math.floor(target) + 1, ">=": math.ceil(target), "==": math.ceil(target),
+             "<": math.ceil(target) - 1, "<=": math.floor(target), "!=": math.floor(target) + 1}[cond.op]
+    return max(value, ind.min if ind.min is not None else 0)
+
+
+def generated_values(report: ReportDefinition, unit: Unit, period_key: str) -> dict[str, Any]:
+    """Plausible values of every indicator for one unit and period, satisfying the report's rules
+    (errors and warnings alike), the same every time."""
+    def draw(code: str) -> int:
+        return _draw(report.id, unit.code, period_key, code)
+
+    numbers = _numbers(report, draw)
+    values: dict[str, Any] = {}
+    for ind in report.indicators:
+        if ind.type == "text":
+            values[ind.code] = _sentence(ind, draw(ind.code)) if ind.required or draw(ind.code) % 3 == 0 else ""
+        else:
+            values[ind.code] = numbers[ind.code]
+    for _ in range(len(report.rules) + 1):  # a fix may break an earlier rule: repeat until all hold
+        broken = [r for r in report.rules
+                  if (r.when is None or _holds(r.when, values)) and _holds(r.require, values) is False]
+        if not broken:
+            return values
+        for rule in broken:
+            ind = report.by_code[rule.require.left]
+            values[ind.code] = _satisfying(rule.require, ind, values, _draw(report.id, unit.code, ind.code))
+    raise ValueError(f"không tạo được số liệu mẫu thỏa mọi điều kiện của báo cáo {report.id}")
+
+
+def generated_samples(ctx: Context, period: str) -> list[Sample]:
+    """One clean file per active unit, received on the morning three days before the unit deadline."""
+    report = ctx.cfg.report
+    deadline = ctx.unit_deadline(ctx.period(period))
+    first = datetime.combine(deadline - timedelta(days=3), clock(8, 30))
+    return [Sample(f"{report.short_code}-{period}-{unit.code}.xlsx", unit.code, period,
+                   (first + timedelta(minutes=7 * i)).isoformat(timespec="minutes"),
+                   generated_values(report, unit, period))
+            for i, unit in enumerate(ctx.cfg.active_units)]
+
+
+def report_samples(ctx: Context, period: str) -> list[Sample]:
+    """The samples of the context's report for one period: the bundled ones, or generated."""
+    if ctx.cfg.report.id == BUNDLED_REPORT:
+        return [s for s in samples() if s.period == period]
+    return generated_samples(ctx, period)
+
+
 def drop_samples(ctx: Context, period: str) -> list[Path]:
-    """Put one period's samples in the inbox, arrived at their 'received' time (file time too)."""
+    """Put one period's samples of the context's report in the inbox, arrived at their 'received' time
+    (file time too)."""
     ctx.inbox.mkdir(parents=True, exist_ok=True)
     out = []
-    for sample in samples():
-        if sample.period != period:
-            continue
+    for sample in report_samples(ctx, period):
         path = ctx.inbox / sample.filename
         path.write_bytes(render_sample(ctx, sample))
         received = datetime.fromisoformat(sample.received).replace(tzinfo=TZ)
