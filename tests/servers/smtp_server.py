@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import warnings
 from collections.abc import Iterator
@@ -136,10 +137,14 @@ class SmtpTestServer:
 
 
 @contextmanager
-def smtp_server(auth: bool = True) -> Iterator[SmtpTestServer]:
-    """Run an aiosmtpd server on a free loopback port; AUTH PLAIN/LOGIN without TLS when auth=True."""
+def smtp_server(auth: bool = True, tls: ssl.SSLContext | None = None,
+                starttls: ssl.SSLContext | None = None) -> Iterator[SmtpTestServer]:
+    """Run an aiosmtpd server on a free loopback port; AUTH PLAIN/LOGIN without TLS when auth=True;
+    implicit TLS (like port 465) with ``tls``, STARTTLS offered (like port 587) with ``starttls``."""
     handler = RecordingHandler()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
+    if starttls is not None:
+        kwargs["tls_context"] = starttls
     if auth:
         kwargs.update(authenticator=_authenticate, auth_required=True, auth_require_tls=False)
     controller = _CountingController(handler, hostname="127.0.0.1", port=free_port(), **kwargs)

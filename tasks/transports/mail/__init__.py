@@ -1,6 +1,7 @@
 """Mail channel: compose report mails, send them over SMTP in batches, collect replies over IMAP."""
 
 from tasks.transports.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.errors import MailTransportError
 from tasks.transports.mail.imap import ImapLoginError, ImapMailbox, ImapSettings, IncomingMail, watch
 from tasks.transports.mail.smtp import SendOutcome, SmtpBatchSender, SmtpSettings
 
@@ -11,6 +12,7 @@ __all__ = [
     "ImapMailbox",
     "ImapSettings",
     "IncomingMail",
+    "MailTransportError",
     "OutgoingMail",
     "SendOutcome",
     "SmtpBatchSender",

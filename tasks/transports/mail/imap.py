@@ -15,20 +15,22 @@ import re
 import ssl
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError, MailboxLoginError
 from imap_tools.mailbox import BaseMailBox
-from imap_tools.message import MailMessage
+from imap_tools.message import MailAttachment, MailMessage
 
+from tasks.text import nfc
+from tasks.transports.mail.authenticity import claimed_sender, from_address
 from tasks.transports.mail.compose import Attachment, safe_filename
-from tasks.transports.mail.smtp import check_security, missing_password_message, resolve_password, scrub
+from tasks.transports.mail.errors import MailTransportError, connection_error, one_line, scrub
+from tasks.transports.mail.smtp import check_security, load_password
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ MAX_RECONNECT_BACKOFF = 300.0
 
 # Errors after which the session is unusable and a new connection is needed.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    MailTransportError,
     imaplib.IMAP4.abort,
     OSError,
     EOFError,
@@ -50,8 +53,30 @@ _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _UID = re.compile(rb"UID (\d+)")
 
 
-class ImapLoginError(Exception):
-    """Credentials were refused; retrying would only risk locking the account."""
+class ImapLoginError(MailTransportError):
+    """Credentials were refused or are missing; retrying would only risk locking the account."""
+
+
+def imap_failure(settings: ImapSettings, exc: BaseException, doing: str = "",
+                 permanent: bool = False) -> MailTransportError:
+    """One Vietnamese line for any failure talking to the IMAP server (connect, login, select, fetch, mark)."""
+    if isinstance(exc, MailTransportError):
+        return exc
+    where = f"{settings.host}:{settings.port}"
+    if isinstance(exc, imaplib.IMAP4.error) and re.search(r"STARTTLS|TLS not supported", str(exc), re.IGNORECASE):
+        return MailTransportError("IMAP", "tls", f"Lỗi TLS: máy chủ IMAP {where} không hỗ trợ STARTTLS; hãy "
+                                  f"dùng security: ssl (cổng 993).")
+    if isinstance(exc, imaplib.IMAP4.abort):
+        root = exc.__cause__ or exc.__context__
+        if isinstance(root, OSError):
+            return connection_error("IMAP", settings.host, settings.port, root, settings.timeout)
+        return MailTransportError("IMAP", "network", f"Mất kết nối tới máy chủ IMAP {where}"
+                                  f"{' khi ' + doing if doing else ''} ({one_line(str(exc))[:200]}).")
+    if isinstance(exc, (imaplib.IMAP4.error, ImapToolsError)):
+        text = one_line(str(exc))[:300]
+        return MailTransportError("IMAP", "protocol", f"Máy chủ IMAP {where} báo lỗi"
+                                  f"{' khi ' + doing if doing else ''}: {text}", transient=not permanent)
+    return connection_error("IMAP", settings.host, settings.port, exc, settings.timeout)
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,12 @@ class IncomingMail:
     received_at: datetime
     attachments: tuple[Attachment, ...]
     raw: bytes
+    unreadable: str | None = None  # why the mail could not be taken apart (Vietnamese, for the unit)
+
+
+UNREADABLE_MAIL = ("Không đọc được nội dung thư (cấu trúc thư hoặc tệp đính kèm bị hỏng). Hãy gửi lại thư, "
+                   "đính kèm biểu mẫu đã điền.")
+MAX_MESSAGE_ID = 250
 
 
 def _parse_internaldate(meta: bytes) -> datetime | None:
@@ -115,56 +146,102 @@ def _split_fetch(data: list) -> list[tuple[bytes, bytes]]:
     return [(meta, body) for meta, body in items]
 
 
+# Spreadsheets some clients attach without a file name (no Content-Disposition, no name=): named by type.
+SPREADSHEET_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "text/csv": ".csv",
+}
+
+
 def _attachments(raw: bytes, meta: bytes) -> tuple[Attachment, ...]:
     # imap-tools decodes the odd filename encodings real clients produce (RFC 2047 inside
     # quotes, raw UTF-8 "unknown-8bit"); fall back to a generated name for nameless files.
     message = MailMessage([(meta, raw), b")"])
     result = []
-    for index, att in enumerate(message.attachments, start=1):
+    index = 0
+    for part in message.obj.walk():  # walks into forwarded message/rfc822 parts as well
+        if part.get_content_maintype() == "multipart":
+            continue
+        ctype = part.get_content_type()
+        if (part.get("Content-ID") is None and part.get_filename() is None and ctype != "message/rfc822"
+                and ctype not in SPREADSHEET_TYPES):
+            continue  # body text
+        index += 1
+        att = MailAttachment(part)
         if att.content_type == "message/rfc822" and not att.filename:
             name = f"thu-chuyen-tiep-{index}.eml"
         else:
-            name = att.filename or f"tep-dinh-kem-{index}"
-        if att.content_disposition == "inline" and not att.filename:
+            name = att.filename or f"tep-dinh-kem-{index}{SPREADSHEET_TYPES.get(ctype, '')}"
+        if att.content_disposition == "inline" and not att.filename and ctype not in SPREADSHEET_TYPES:
             continue  # inline images of a signature, not a submission
         result.append(Attachment(safe_filename(name), att.payload, att.content_type))
     return tuple(result)
 
 
-def _to_incoming(uid: int, uidvalidity: int, meta: bytes, raw: bytes, host: str) -> IncomingMail:
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+def _message_id(parsed: email.message.Message, uidvalidity: int, uid: int, host: str) -> str:
+    """The Message-ID when it is a sane one, else a stable stand-in so the caller can still deduplicate."""
     try:
-        from_header = parsed["From"]
-        addresses = getattr(from_header, "addresses", ()) if from_header is not None else ()
-        sender = addresses[0].addr_spec if addresses else parseaddr(str(from_header or ""))[1]
-    except (IndexError, ValueError, TypeError):
-        sender = ""
-    try:
-        subject = str(parsed["Subject"] or "")
-    except (ValueError, TypeError):
-        subject = ""
-    message_id = str(parsed.get("Message-ID", "") or "").strip()
-    if not message_id:
-        # stable stand-in so the caller can still deduplicate
-        message_id = f"<khong-co-message-id.{uidvalidity}.{uid}@{host}>"
+        value = " ".join(str(parsed.get("Message-ID", "") or "").split())
+    except Exception:  # the header registry fails on some malformed ids
+        value = ""
+    if value and len(value) <= MAX_MESSAGE_ID and value.isprintable() and " " not in value:
+        return value
+    return f"<khong-co-message-id.{uidvalidity}.{uid}@{host}>"
+
+
+def _received_at(parsed: email.message.Message, meta: bytes) -> datetime:
     received_at = _parse_internaldate(meta)
     if received_at is None:
         try:
             received_at = parsedate_to_datetime(str(parsed["Date"]))
-        except (TypeError, ValueError, IndexError):
+        except Exception:  # missing or garbled Date
             received_at = None
     if received_at is None or received_at.tzinfo is None:
         received_at = datetime.now(UTC)
+    return received_at
+
+
+def _to_incoming(uid: int, uidvalidity: int, meta: bytes, raw: bytes, host: str) -> IncomingMail:
+    """Whatever the bytes, one IncomingMail: a mail that cannot be taken apart carries ``unreadable``."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    # strict: a From that is not exactly one plain address yields what it claims, which matches no contact
+    sender = from_address(raw).address or claimed_sender(raw)
+    try:
+        subject = str(parsed["Subject"] or "")
+    except Exception:  # undecodable or malformed Subject
+        subject = ""
+    unreadable = None
+    try:
+        attachments = _attachments(raw, meta)
+    except Exception as exc:
+        log.warning("IMAP UID %s: cannot read the attachments (%s: %s)", uid, type(exc).__name__, exc)
+        attachments, unreadable = (), UNREADABLE_MAIL
     return IncomingMail(
         uid=uid,
         uidvalidity=uidvalidity,
-        message_id=message_id,
-        sender=sender.strip().lower(),
-        subject=unicodedata.normalize("NFC", " ".join(subject.split())),
-        received_at=received_at,
-        attachments=_attachments(raw, meta),
+        message_id=_message_id(parsed, uidvalidity, uid, host),
+        sender=sender.strip().lower()[:320],
+        subject=nfc(" ".join(subject.split()))[:998],
+        received_at=_received_at(parsed, meta),
+        attachments=attachments,
         raw=raw,
+        unreadable=unreadable,
     )
+
+
+def _unparsed(uid: int, uidvalidity: int, meta: bytes, raw: bytes, host: str) -> IncomingMail:
+    """The last resort for bytes the email package itself chokes on: nothing but the raw mail and its UID."""
+    try:
+        sender = from_address(raw).address or claimed_sender(raw)
+    except Exception:
+        sender = ""
+    stand_in = f"<khong-co-message-id.{uidvalidity}.{uid}@{host}>"
+    return IncomingMail(uid=uid, uidvalidity=uidvalidity, message_id=stand_in,
+                        sender=sender.strip().lower()[:320], subject="",
+                        received_at=_parse_internaldate(meta) or datetime.now(UTC), attachments=(), raw=raw,
+                        unreadable=UNREADABLE_MAIL)
 
 
 class ImapMailbox:
@@ -188,29 +265,43 @@ class ImapMailbox:
         self.close()
 
     def connect(self) -> None:
+        """Log in and select the folder; any failure is a MailTransportError naming its cause."""
         s = self.settings
-        self._password = resolve_password(s.password_env, s.password_block)
-        if not self._password:
-            raise ImapLoginError(missing_password_message("IMAP", s.username, s.password_env, s.password_block))
+        try:
+            self._password = load_password("IMAP", s.username, s.password_env, s.password_block)
+        except MailTransportError as exc:
+            raise ImapLoginError(exc.protocol, exc.cause, exc.message, transient=False) from None
         box: BaseMailBox
-        if s.security == "ssl":
-            box = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
-        elif s.security == "starttls":
-            box = MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
-        else:
-            box = MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.security == "ssl":
+                box = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
+            elif s.security == "starttls":
+                box = MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=ssl.create_default_context())
+            else:
+                box = MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
+        except Exception as exc:
+            raise imap_failure(s, exc, "kết nối") from None
         try:
             box.login(s.username, self._password, initial_folder=None)
         except MailboxLoginError as exc:
             box.client.shutdown()
-            detail = scrub(str(exc), [self._password])
-            raise ImapLoginError(f"Đăng nhập IMAP thất bại cho {s.username}: {detail}") from None
-        # servers announce extensions such as MOVE only after login; imaplib keeps the old list
-        typ, data = box.client.capability()
-        if typ == "OK" and data and data[-1]:
-            box.client.capabilities = tuple(data[-1].decode().upper().split())
-        self._box = box
-        self._select()
+            detail = scrub(one_line(_server_text(exc)), [self._password])[:300]
+            raise ImapLoginError("IMAP", "auth", f"Đăng nhập IMAP thất bại cho {s.username}: máy chủ {s.host}:{s.port} "
+                                 f"từ chối tên đăng nhập hoặc mật khẩu ({detail}).", transient=False) from None
+        except Exception as exc:
+            _shutdown(box)
+            raise imap_failure(s, exc, "đăng nhập") from None
+        try:
+            # servers announce extensions such as MOVE only after login; imaplib keeps the old list
+            typ, data = box.client.capability()
+            if typ == "OK" and data and data[-1]:
+                box.client.capabilities = tuple(data[-1].decode().upper().split())
+            self._box = box
+            self._select()
+        except Exception as exc:
+            self._box = None
+            _shutdown(box)
+            raise imap_failure(s, exc, f"mở thư mục {s.folder!r}", permanent=True) from None
 
     def _select(self) -> None:
         box = self._require()
@@ -278,7 +369,11 @@ class ImapMailbox:
                     continue  # unsolicited FETCH (flag change) mixed into the response
                 uid = int(match.group(1))
                 wanted.discard(uid)
-                mails.append(_to_incoming(uid, self.uidvalidity, meta, raw, self.settings.host))
+                try:
+                    mails.append(_to_incoming(uid, self.uidvalidity, meta, raw, self.settings.host))
+                except Exception as exc:  # never let one mail's bytes stop the others
+                    log.warning("IMAP UID %s: cannot parse the mail (%s: %s)", uid, type(exc).__name__, exc)
+                    mails.append(_unparsed(uid, self.uidvalidity, meta, raw, self.settings.host))
         mails.sort(key=lambda m: m.uid)
         self._high_uid = max([after_uid, *(m.uid for m in mails)])
         return mails
@@ -335,6 +430,22 @@ class ImapMailbox:
                 return True
 
 
+def _server_text(exc: MailboxLoginError) -> str:
+    """What the server said ('[AUTHENTICATIONFAILED] Authentication failed.'), not imap-tools' wrapping."""
+    result = getattr(exc, "command_result", None)
+    data = result[1] if isinstance(result, tuple) and len(result) > 1 else None
+    if isinstance(data, list) and data:
+        return " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d) for d in data)
+    return str(exc)
+
+
+def _shutdown(box: BaseMailBox) -> None:
+    try:
+        box.client.shutdown()
+    except (*CONNECTION_ERRORS,):
+        pass
+
+
 def _quote(folder: str) -> str:
     from imap_tools.imap_utf7 import utf7_encode
 
@@ -352,7 +463,8 @@ def watch(
     """Deliver new mail to ``handle`` until ``stop`` is set, reconnecting with backoff on drops.
 
     ``handle`` stores the mails (and marks them processed) and returns the new last UID; the
-    loop resumes from it after a reconnect. Wrong credentials raise ImapLoginError at once.
+    loop resumes from it after a reconnect. Wrong or missing credentials raise ImapLoginError at once, a TLS
+    or folder problem a MailTransportError; a refused, timed-out or dropped connection is retried.
     """
     last_uid = 0
     uidvalidity: int | None = None
@@ -381,12 +493,13 @@ def watch(
                     box.idle_wait(idle_timeout)
         except _HandlerFailed as wrapper:
             raise wrapper.__cause__ from None  # type: ignore[misc]
-        except ImapLoginError:
-            raise
         except CONNECTION_ERRORS as exc:
+            failure = imap_failure(settings, exc)
+            if not failure.transient:  # wrong password, TLS or folder: retrying cannot help
+                raise failure from None
             failures += 1
             delay = min(reconnect_backoff * 2 ** (failures - 1), MAX_RECONNECT_BACKOFF)
-            log.warning("IMAP connection to %s lost (%s); reconnecting in %.1fs", settings.host, exc, delay)
+            log.warning("%s Thử kết nối lại sau %.1f giây.", failure.message, delay)
             stop.wait(delay)
 
 

@@ -18,12 +18,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tasks.transports.mail.compose import ComposedMessage
+from tasks.transports.mail.errors import (
+    MailTransportError,
+    connection_error,
+    non_ascii_password,
+    scrub,
+)
 
 log = logging.getLogger(__name__)
 
 Security = Literal["ssl", "starttls", "plain"]
 _SECURITIES = ("ssl", "starttls", "plain")
 MAX_BACKOFF = 60.0
+_STEP = {"connect": "chào kết nối", "starttls": "bật STARTTLS", "login": "đăng nhập"}
 
 
 def is_loopback(host: str) -> bool:
@@ -57,18 +64,28 @@ def resolve_password(env_name: str, block_name: str | None) -> str | None:
     return os.environ.get(env_name) or None
 
 
+def password_place(env_name: str, block_name: str | None) -> str:
+    """Where the password is looked for, as the operator configures it (never the password itself)."""
+    return f"khối Secret {block_name!r}" if block_name else f"biến môi trường {env_name}"
+
+
 def missing_password_message(protocol: str, username: str | None, env_name: str, block_name: str | None) -> str:
     """Tell the operator where the password was looked for (never what it is)."""
-    where = f"khối Secret {block_name!r}" if block_name else f"biến môi trường {env_name}"
-    return f"Chưa có mật khẩu {protocol} cho {username}: hãy đặt {where}"
+    return f"Chưa có mật khẩu {protocol} cho {username}: hãy đặt {password_place(env_name, block_name)}"
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove secrets from text that may end up in logs, outcomes or exceptions."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+def load_password(protocol: str, username: str | None, env_name: str, block_name: str | None) -> str:
+    """The configured password, or a MailTransportError naming the variable when it is missing or not ASCII."""
+    password = resolve_password(env_name, block_name)
+    if not password:
+        raise MailTransportError(protocol, "missing_password",
+                                 missing_password_message(protocol, username, env_name, block_name))
+    if not password.isascii():
+        raise non_ascii_password(protocol, username, password_place(env_name, block_name))
+    return password
+
+
+__all__ = ["MailTransportError", "scrub"]
 
 
 @dataclass(frozen=True)
@@ -111,10 +128,15 @@ class SendOutcome:
     permanent: bool = False
     refused: list[str] = field(default_factory=list)
     attempts: int = 0
+    cause: str | None = None  # MailTransportError.cause when the server could not be used
 
 
 class _Fatal(Exception):
     """The batch cannot continue (bad credentials, certificate, configuration)."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class _Permanent(Exception):
@@ -122,9 +144,10 @@ class _Permanent(Exception):
 
 
 class _Transient(Exception):
-    def __init__(self, message: str, during_connect: bool = False) -> None:
+    def __init__(self, message: str, during_connect: bool = False, cause: str | None = None) -> None:
         super().__init__(message)
         self.during_connect = during_connect
+        self.cause = cause
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
@@ -178,53 +201,87 @@ class SmtpBatchSender:
     def _load_password(self) -> str:
         if self._password is None:
             s = self.settings
-            self._password = resolve_password(s.password_env, s.password_block)
-            if not self._password:
-                raise _Fatal(missing_password_message("SMTP", s.username, s.password_env, s.password_block))
+            self._password = load_password("SMTP", s.username, s.password_env, s.password_block)
         return self._password
 
-    def _connected(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """Connect, greet, secure and log in (or reuse the open session); raises MailTransportError."""
         if self._smtp is not None and getattr(self._smtp, "sock", None) is not None:
             return self._smtp
         self._discard()
         s = self.settings
+        where = f"{s.host}:{s.port}"
         password = self._load_password() if s.username else None
         context = ssl.create_default_context()
-        smtp: smtplib.SMTP
-        if s.security == "ssl":
-            smtp = smtplib.SMTP_SSL(timeout=s.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(timeout=s.timeout)
+        smtp: smtplib.SMTP | None = None
+        step = "connect"
         try:
-            code, banner = smtp.connect(s.host, s.port)
+            # the host goes to the constructor: SMTP_SSL and starttls() verify the certificate against the
+            # name given there (connect(host) alone leaves it empty and every TLS handshake fails)
+            if s.security == "ssl":
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             self.connections_opened += 1
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, banner)
             smtp.ehlo()
             if s.security == "starttls":
+                step = "starttls"
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if s.username and password is not None:
+                step = "login"
                 smtp.login(s.username, password)
-        except smtplib.SMTPAuthenticationError as exc:
-            smtp.close()
-            if 400 <= exc.smtp_code < 500:
-                raise _Transient(self._describe(exc), during_connect=True) from None
-            raise _Fatal(f"Đăng nhập SMTP thất bại cho {s.username}: {self._describe(exc)}") from None
-        except ssl.SSLCertVerificationError as exc:
-            smtp.close()
-            raise _Fatal(f"Chứng chỉ TLS của máy chủ SMTP {s.host} không hợp lệ: {exc}") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            smtp.close()
-            raise _Fatal(f"Máy chủ SMTP {s.host} không hỗ trợ: {self._describe(exc)}") from None
         except Exception as exc:
-            smtp.close()
-            if self._is_transient(exc):
-                raise _Transient(self._describe(exc), during_connect=True) from None
-            detail = self._describe(exc)
-            raise _Fatal(f"Không kết nối được máy chủ SMTP {s.host}:{s.port}: {detail}") from None
+            if smtp is not None:
+                smtp.close()
+            raise self._connect_failure(exc, step, where) from None
         self._smtp = smtp
         return smtp
+
+    def _connect_failure(self, exc: Exception, step: str, where: str) -> MailTransportError:
+        s = self.settings
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return MailTransportError(
+                "SMTP", "auth", f"Đăng nhập SMTP thất bại cho {s.username}: máy chủ {where} từ chối tên đăng nhập "
+                f"hoặc mật khẩu ({self._describe(exc)}).", transient=400 <= exc.smtp_code < 500)
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            if step == "starttls":
+                return MailTransportError(
+                    "SMTP", "tls", f"Lỗi TLS: máy chủ SMTP {where} không hỗ trợ STARTTLS; hãy dùng security: ssl "
+                    f"(cổng 465) hoặc cổng có STARTTLS (587).")
+            return MailTransportError(
+                "SMTP", "auth", f"Máy chủ SMTP {where} không cho đăng nhập (không hỗ trợ AUTH); kiểm tra cổng và "
+                f"cách bảo mật.")
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            root = exc.__cause__ or exc.__context__
+            if isinstance(root, OSError):
+                return connection_error("SMTP", s.host, s.port, root, s.timeout, self._secrets())
+            return MailTransportError(
+                "SMTP", "network", f"Máy chủ SMTP {where} đóng kết nối ngay khi {_STEP[step]}.")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return MailTransportError(
+                "SMTP", "protocol", f"Máy chủ SMTP {where} từ chối khi {_STEP[step]}: {self._describe(exc)}",
+                transient=400 <= exc.smtp_code < 500)
+        if isinstance(exc, UnicodeEncodeError) and step == "login":
+            return MailTransportError(
+                "SMTP", "auth", f"Tên đăng nhập SMTP {s.username!r} có ký tự không phải ASCII; máy chủ {where} "
+                f"không nhận được.")
+        return connection_error("SMTP", s.host, s.port, exc, s.timeout, self._secrets())
+
+    def verify(self) -> None:
+        """Connect and log in once, then QUIT; raises MailTransportError naming the cause (for check-config)."""
+        try:
+            self.connect()
+        finally:
+            self.close()
+
+    def _connected(self) -> smtplib.SMTP:
+        try:
+            return self.connect()
+        except MailTransportError as exc:
+            if exc.transient:
+                raise _Transient(exc.message, during_connect=True, cause=exc.cause) from None
+            raise _Fatal(exc.message, exc.cause) from None
 
     # -- classification ---------------------------------------------------------------------
 
@@ -288,10 +345,12 @@ class SmtpBatchSender:
                 return outcome, False
             except _Fatal as exc:
                 outcome.error = scrub(str(exc), self._secrets())
+                outcome.cause = exc.cause
                 return outcome, True
             except _Transient as exc:
                 self._discard()
                 if outcome.attempts > self.settings.max_retries:
+                    outcome.cause = exc.cause
                     outcome.error = scrub(
                         f"Gửi thất bại sau {outcome.attempts} lần thử: {exc}", self._secrets()
                     )
@@ -337,13 +396,14 @@ class SmtpBatchSender:
         """Send every message over one connection (reconnecting only on transient failures)."""
         outcomes: list[SendOutcome] = []
         abort: str | None = None
+        abort_cause: str | None = None
         try:
             for message in messages:
                 if abort is not None:
                     outcomes.append(
                         SendOutcome(
                             message.mail.key, message.message_id, list(message.recipients), ok=False,
-                            error=f"Chưa gửi vì lỗi trước đó trong lô: {abort}",
+                            error=f"Chưa gửi vì lỗi trước đó trong lô: {abort}", cause=abort_cause,
                         )
                     )
                     continue
@@ -355,7 +415,7 @@ class SmtpBatchSender:
                 else:
                     log.error("SMTP failed %s: %s", outcome.key, outcome.error)
                 if stop:
-                    abort = outcome.error
+                    abort, abort_cause = outcome.error, outcome.cause
         finally:
             self.close()
         return outcomes
