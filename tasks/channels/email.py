@@ -18,7 +18,15 @@ from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import is_spreadsheet
 from tasks.periods import Period
-from tasks.transports.mail.imap import ImapMailbox, ImapSettings, IncomingMail
+from tasks.transports.mail.authenticity import sender_problem
+from tasks.transports.mail.imap import (
+    CONNECTION_ERRORS,
+    UNREADABLE_MAIL,
+    ImapMailbox,
+    ImapSettings,
+    IncomingMail,
+    imap_failure,
+)
 from tasks.types import Document, Source
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,7 @@ NO_ATTACHMENT = ("Thư không có tệp bảng tính báo cáo đính kèm (.xls
 
 def imap_settings(ctx: Context) -> ImapSettings:
     """The runtime settings are the configured ones, minus the on/off switch."""
-    return ImapSettings(**ctx.cfg.settings.channels.imap.model_dump(exclude={"enabled"}))
+    return ImapSettings(**ctx.cfg.settings.channels.imap.model_dump(exclude={"enabled", "authserv_id"}))
 
 
 def cursor_name(ctx: Context) -> str:
@@ -49,12 +57,30 @@ def claimed_unit(ctx: Context, subject: str) -> str | None:
 
 def documents_of(ctx: Context, mail: IncomingMail) -> list[Document]:
     unit = claimed_unit(ctx, mail.subject)
+    quarantine = quarantine_of(ctx, mail)
     return [
         Document(source="email", source_ref=f"{mail.message_id}#{att.filename}", filename=att.filename,
                  content=att.content, received_at=mail.received_at, sender=mail.sender,
-                 message_id=mail.message_id, claimed_unit=unit)
+                 message_id=mail.message_id, claimed_unit=unit, quarantine=quarantine)
         for att in mail.attachments if is_spreadsheet(att.filename)
     ]
+
+
+def quarantine_of(ctx: Context, mail: IncomingMail) -> str | None:
+    """Why the mail's sender cannot be trusted (tasks.transports.mail.authenticity), for the operator."""
+    try:
+        return sender_problem(mail.raw, ctx.cfg.settings.channels.imap.authserv_id)
+    except Exception as exc:  # headers too broken to judge are not trusted either
+        log.warning("Cannot judge the sender of mail %s: %s: %s", mail.message_id, type(exc).__name__, exc)
+        return "Không đọc được các tiêu đề người gửi của thư; không xác định được người gửi thật."
+
+
+def whole_mail(ctx: Context, mail: IncomingMail, message: str) -> Document:
+    """The mail itself as one document with nothing to read (no spreadsheet attached, or unreadable)."""
+    return Document(
+        source="email", source_ref=f"{mail.message_id}#", filename="(không có tệp đính kèm)", content=mail.raw,
+        received_at=mail.received_at, sender=mail.sender, message_id=mail.message_id,
+        claimed_unit=claimed_unit(ctx, mail.subject), unreadable=message, quarantine=quarantine_of(ctx, mail))
 
 
 def ignore_reason(ctx: Context, mail: IncomingMail) -> str | None:
@@ -90,17 +116,24 @@ def arrivals_of(ctx: Context, mails: list[IncomingMail]) -> Arrivals:
     caller still marks them processed, so they are read once and never deleted."""
     out = Arrivals()
     for mail in mails:
-        reason = ignore_reason(ctx, mail)
+        try:
+            reason = ignore_reason(ctx, mail)
+        except Exception:  # headers too broken to tell: treat it as a unit's mail, it gets an outcome
+            reason = None
         if reason is not None:
             ref = (mail.message_id or f"uid:{mail.uidvalidity}:{mail.uid}")[:255]
             log.info("Ignoring mail %s from %s: %s", ref, mail.sender, reason)
             ctx.ledger.audit("mail", ref, "ignored", reason=reason, sender=mail.sender, subject=mail.subject)
             continue
-        docs = documents_of(ctx, mail)
-        out.documents += docs or [Document(
-            source="email", source_ref=f"{mail.message_id}#", filename="(không có tệp đính kèm)",
-            content=mail.raw, received_at=mail.received_at, sender=mail.sender, message_id=mail.message_id,
-            claimed_unit=claimed_unit(ctx, mail.subject), unreadable=NO_ATTACHMENT)]
+        if mail.unreadable is not None:
+            out.documents.append(whole_mail(ctx, mail, mail.unreadable))
+            continue
+        try:
+            docs = documents_of(ctx, mail)
+        except Exception as exc:  # one mail's bytes never stop the others
+            log.warning("Cannot read mail %s: %s: %s", mail.message_id, type(exc).__name__, exc)
+            docs = [whole_mail(ctx, mail, UNREADABLE_MAIL)]
+        out.documents += docs or [whole_mail(ctx, mail, NO_ATTACHMENT)]
     return out
 
 
@@ -118,14 +151,26 @@ class EmailChannel:
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:
-        """One incremental poll by UID; the mails are marked processed and the cursor moves after the body."""
+        """One incremental poll by UID; the mails are marked processed and the cursor moves after the body.
+
+        Every mail becomes at least one document (a spreadsheet each, or the mail itself with ``unreadable``),
+        with ``quarantine`` set when its sender is not trustworthy; an IMAP failure is a MailTransportError
+        whose ``message`` is one Vietnamese line naming the cause.
+        """
         ctx = self.ctx
         name = cursor_name(ctx)
         saved = (ctx.ledger.get_cursor(name) or "0:0").split(":")
         after, validity = int(saved[1]), int(saved[0]) or None
-        with ImapMailbox(imap_settings(ctx)) as box:
-            mails = box.fetch_new(after_uid=after if validity else 0, uidvalidity=validity)
+        settings = imap_settings(ctx)
+        with ImapMailbox(settings) as box:  # a server that cannot be used raises MailTransportError
+            try:
+                mails = box.fetch_new(after_uid=after if validity else 0, uidvalidity=validity)
+            except CONNECTION_ERRORS as exc:
+                raise imap_failure(settings, exc, "đọc thư mới") from None
             yield arrivals_of(ctx, mails)
             if mails:
-                box.mark_processed([m.uid for m in mails])
+                try:
+                    box.mark_processed([m.uid for m in mails])
+                except CONNECTION_ERRORS as exc:  # recorded but not marked: read again, counted once by hash
+                    raise imap_failure(settings, exc, "đánh dấu thư đã xử lý") from None
                 ctx.ledger.set_cursor(name, f"{mails[-1].uidvalidity}:{max(m.uid for m in mails)}")
