@@ -543,6 +543,8 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     import python_calamine  # noqa: F401 - loaded before the first file, not during its CPU budget
 
+    _write_frame(out, "ready")
+
     while (chunk := _read_frame(inp, None)) is not None:
         for index, data, filename in chunk:
             usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -567,6 +569,13 @@ _WORKER_CMD = [sys.executable, "-I", "-c",
                f"import sys; sys.path.insert(0, {_ROOT!r}); from tasks.guard import _worker_main; _worker_main()"]
 
 
+class GuardUnavailable(RuntimeError):
+    """The worker process cannot start (broken environment): an operator problem, never a unit's file."""
+
+
+_START_SECONDS = 60.0
+
+
 class _Worker:
     """One child process and its pipes."""
 
@@ -576,7 +585,14 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.inp = self.proc.stdin.fileno()
         self.out = self.proc.stdout.fileno()
-        _write_frame(self.inp, limits)
+        try:
+            _write_frame(self.inp, limits)
+            ready = _read_frame(self.out, time.monotonic() + _START_SECONDS)
+        except (TimeoutError, OSError, pickle.UnpicklingError, EOFError):
+            ready = None
+        if ready != "ready":  # not a file's fault: no file may be rejected for it
+            self.close()
+            raise GuardUnavailable(f"guard worker did not start (exit {self.proc.returncode})")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -600,6 +616,7 @@ class GuardedReader:
         self._workers: list[_Worker | None] = [None] * max(1, limits.workers)
         self._lock = threading.Lock()
         self.deaths = 0  # workers lost to a file (for tests and logs)
+        self._errors: list[BaseException] = []
 
     def close(self) -> None:
         for i, w in enumerate(self._workers):
@@ -622,6 +639,9 @@ class GuardedReader:
                 t.start()
             for t in threads:
                 t.join()
+        if self._errors:
+            error, self._errors = self._errors[0], []
+            raise error
         return [r if r is not None else too_big(items[i][1], "không đọc được") for i, r in enumerate(results)]
 
     def _worker(self, slot: int) -> _Worker:
@@ -640,6 +660,14 @@ class GuardedReader:
 
     def _drain(self, slot: int, chunks: deque[list[int]], items: Sequence[tuple[bytes, str]],
                results: list[Grid | UnreadableFile | None]) -> None:
+        try:
+            self._drain_chunks(slot, chunks, items, results)
+        except BaseException as exc:  # raised again by read(), in the caller's thread
+            self._errors.append(exc)
+            chunks.clear()
+
+    def _drain_chunks(self, slot: int, chunks: deque[list[int]], items: Sequence[tuple[bytes, str]],
+                      results: list[Grid | UnreadableFile | None]) -> None:
         while True:
             try:
                 chunk = chunks.popleft()

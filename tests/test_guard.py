@@ -78,13 +78,21 @@ def test_a_bomb_that_lies_about_its_size_is_refused(ctx):
         precheck(honest, "VP.xlsx", capped)
 
 
-def test_a_hanging_file_is_cut_off_and_the_next_one_read(ctx):
-    """Past the wall-clock limit the worker is killed; the file is tried once more alone, then rejected."""
-    slow = xlsx(grid(ctx), padding=256 << 20)  # 256 MB of XML: several seconds of parsing
-    limits = Limits(max_ratio=10**9, max_unzipped_bytes=1 << 40, max_part_bytes=1 << 30, wall_seconds=0.5)
-    r = GuardedReader(limits)
+@pytest.fixture()
+def slow_workbook():
+    """256 MB of sheet XML in about 250 KB: seconds of parsing once the pre-check caps are lifted."""
+    return xlsx([["Mã đơn vị", "VP"]], padding=256 << 20)
+
+
+_LIFTED = dict(max_ratio=10**9, max_unzipped_bytes=1 << 40, max_part_bytes=1 << 30)
+
+
+def test_a_hanging_file_is_cut_off_and_the_next_one_read(ctx, slow_workbook):
+    """Past the wall-clock limit the parent kills the worker; the file is tried once more alone, then
+    rejected; the next file is read as usual."""
+    r = GuardedReader(Limits(**_LIFTED, wall_seconds=0.5))
     try:
-        results = r.read([(slow, "cham.xlsx"), (xlsx(grid(ctx)), "tot.xlsx")])
+        results = r.read([(slow_workbook, "cham.xlsx"), (xlsx(grid(ctx)), "tot.xlsx")])
     finally:
         r.close()
     assert str(results[0]) == (
@@ -92,6 +100,19 @@ def test_a_hanging_file_is_cut_off_and_the_next_one_read(ctx):
         "Hãy chép bảng số liệu sang biểu mẫu mới (tệp .xlsx được gửi kèm đề nghị báo cáo) rồi gửi lại.")
     assert results[1][3][:2] == ["Mã đơn vị", "VP"]
     assert r.deaths == 2
+
+
+def test_a_worker_that_cannot_start_rejects_no_file(ctx, monkeypatch):
+    """A broken environment is the operator's problem: an exception, not 'your file is broken'."""
+    import sys
+
+    import tasks.guard as guard
+
+    monkeypatch.setattr(guard, "_WORKER_CMD", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    r = GuardedReader(Limits(workers=2))
+    with pytest.raises(guard.GuardUnavailable, match="guard worker did not start"):
+        r.read([(xlsx(grid(ctx)), f"{i}.xlsx") for i in range(4)])
+    r.close()
 
 
 def test_the_pool_is_shared_and_survives_a_death(ctx):
