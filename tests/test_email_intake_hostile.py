@@ -57,19 +57,25 @@ def _xlsx_part(data: bytes, disposition: str | None = 'attachment; filename="bao
 
 
 def corpus(m: Mail) -> list[tuple[Case, bytes]]:
-    wb = {code: workbook(m, code)[1] for code in ("VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG")}
+    wb = {code: workbook(m, code)[1] for code in ("VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT", "BTG", "VTLT")}
     forwarded_inner = _multipart(m, "TĐKT", _xlsx_part(wb["TĐKT"]), subject="Báo cáo gốc").decode()
     return [
         (Case("no Message-ID", "VP", "accepted", None), _multipart(m, "VP", _xlsx_part(wb["VP"]), msgid=False)),
         (Case("nameless xlsx part (no Content-Disposition)", "TTr", "accepted", None),
          _multipart(m, "TTr", _xlsx_part(wb["TTr"], disposition=None))),
+        (Case("attachment disposition without a file name", "XDCQ", "accepted", None),
+         _multipart(m, "XDCQ", _xlsx_part(wb["XDCQ"], disposition="attachment"), "X-Case: 2")),
+        (Case("file name in an unknown RFC 2231 charset, 5000 characters long", "CCVC", "rejected",
+              None),
+         _multipart(m, "CCVC", _xlsx_part(b"PK\x03\x04 not really a zip",
+                                          "attachment; filename*=x-khong-ro''%FF%FE" + "a" * 5000 + ".xlsx"))),
         (Case("8-bit UTF-8 headers", "TCBC", "accepted", None),
          _multipart(m, "TCBC", _xlsx_part(wb["TCBC"], 'attachment; filename="Báo cáo tháng 3.xlsx"'),
                     subject=f"[BC-CCHC {PERIOD} TCBC] Báo cáo tháng 3 — Phòng Tổ chức")),
         (Case("huge header (300 KB)", "CCHC", "accepted", None),
          _multipart(m, "CCHC", _xlsx_part(wb["CCHC"]), "X-Padding: " + "a" * 300_000)),
-        (Case("huge Message-ID", "XDCQ", "accepted", None),
-         _multipart(m, "XDCQ", _xlsx_part(wb["XDCQ"]), msgid=False).replace(
+        (Case("huge Message-ID", "VTLT", "accepted", None),
+         _multipart(m, "VTLT", _xlsx_part(wb["VTLT"]), msgid=False).replace(
              b"MIME-Version: 1.0", b"MIME-Version: 1.0\r\nMessage-ID: <" + b"x" * 5000 + b"@donvi.test>")),
         (Case("unterminated multipart", "CCVC", "accepted", None),
          _multipart(m, "CCVC", _xlsx_part(wb["CCVC"]), close=False)),
@@ -129,7 +135,7 @@ def test_every_hostile_mail_gets_exactly_one_recorded_outcome(mail: Mail) -> Non
     assert m.imap.count() == len(cases)
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(16))
 def test_corpus_is_what_the_cases_say(mail: Mail, index: int) -> None:  # noqa: F811
     """Each case alone, so a failure names the mail that broke intake."""
     case, raw = corpus(mail)[index]

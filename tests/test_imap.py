@@ -297,3 +297,63 @@ def test_watch_propagates_handler_errors(server: DovecotServer, settings: ImapSe
 
     with pytest.raises(RuntimeError, match="ledger is read-only"):
         watch(settings, broken, threading.Event(), idle_timeout=1)
+
+
+def test_watch_stops_with_one_line_on_a_problem_retrying_cannot_fix(
+    server: DovecotServer, settings: ImapSettings
+) -> None:
+    """A missing folder used to be retried forever with backoff; it is configuration, so watch raises it."""
+    from dataclasses import replace
+
+    from tasks.transports.mail.errors import MailTransportError
+
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            watch(replace(settings, folder="Không có"), lambda mails: None, stop, idle_timeout=1,
+                  reconnect_backoff=0.1)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(WAIT)
+    stop.set()
+    thread.join(WAIT)
+    assert len(failures) == 1 and isinstance(failures[0], MailTransportError)
+    exc = failures[0]
+    assert (exc.cause, exc.transient) == ("protocol", False)
+    assert exc.message.startswith(f"Máy chủ IMAP 127.0.0.1:{server.port} báo lỗi khi mở thư mục 'Không có': ")
+    assert "\n" not in exc.message
+
+
+def test_watch_retries_a_refused_connection_until_the_server_is_back(
+    server: DovecotServer, settings: ImapSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.stop()
+    seen: list[str] = []
+    got = threading.Event()
+
+    def handle(mails: list[IncomingMail]) -> int:
+        seen.extend(m.subject for m in mails)
+        got.set()
+        return mails[-1].uid
+
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(settings, handle, stop),
+                              kwargs={"idle_timeout": 1, "reconnect_backoff": 0.2})
+    with caplog.at_level("WARNING"):
+        thread.start()
+        try:
+            time.sleep(1)
+            server.start()
+            server.append(_raw("vp@snv.test", "Sau khi máy chủ chạy lại", []))
+            assert got.wait(WAIT)
+        finally:
+            stop.set()
+            thread.join(WAIT)
+    assert seen == ["Sau khi máy chủ chạy lại"]
+    assert (f"Máy chủ IMAP 127.0.0.1:{server.port} từ chối kết nối (không có dịch vụ nào ở cổng này); kiểm tra "
+            "host, port và máy chủ thư có đang chạy không. Thử kết nối lại sau") in caplog.text
