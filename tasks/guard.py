@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
+from xml.sax.saxutils import unescape
 
 from tasks.text import Legacy, LegacyText, a1, font_encoding
 
@@ -123,9 +124,30 @@ def _out_of_range(filename: str, row: int, col: int, limits: Limits) -> Unreadab
 
 @dataclass
 class Facts:
-    """What the pre-check learnt that the parser does not tell: legacy fonts of cells (0-based row, col)."""
+    """What the pre-check learnt that the parser does not tell, by (0-based row, col): legacy fonts, and
+    formulas saved without their computed value (the parser reads those as empty cells)."""
 
     legacy_cells: dict[tuple[int, int], Legacy] = field(default_factory=dict)
+    uncalculated: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+class Uncalculated(str):
+    """A cell holding a formula whose result the file does not carry (saved by a tool that never computed
+    it): the formula text, so validation can say so instead of 'no value'."""
+
+    def __reduce__(self) -> tuple[type[Uncalculated], tuple[str]]:
+        return Uncalculated, (str(self),)
+
+
+_NO_VALUE_FORMULA = re.compile(
+    rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*>\s*<f\b[^>]*?(?:/>|>([^<]*)</f>)\s*</c>')
+
+
+def _uncalculated(xml: bytes) -> dict[tuple[int, int], str]:
+    if b"<f" not in xml:
+        return {}
+    return {(int(row) - 1, _col_number(col) - 1): "=" + unescape(formula.decode("utf-8", "replace"))
+            for col, row, formula in _NO_VALUE_FORMULA.findall(xml)}
 
 
 def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Facts:
@@ -253,7 +275,10 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
     styles = _part(zf, "xl/styles.xml", filename, limits) or b""
     legacy_xf = _legacy_styles(styles) if re.search(rb"""val=["'](?:\.vn|vni)""", styles, re.I) else {}
     filled = None if legacy_xf else _filled_cells(xml)
-    if filled is not None:
+    if filled is None:
+        facts = _scan_cells(xml, legacy_xf, filename, limits)
+    else:
+        facts = Facts()
         if filled:
             max_row = max(r for r, _ in filled)
             max_col = max(_col_number(letters) for letters in {c for _, c in filled})
@@ -261,8 +286,8 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
                 row, col = next((r, _col_number(c)) for r, c in filled
                                 if r > limits.max_rows or _col_number(c) > limits.max_cols)
                 raise _out_of_range(filename, row, col, limits)
-        return Facts()
-    return _scan_cells(xml, legacy_xf, filename, limits)
+    facts.uncalculated = _uncalculated(xml)
+    return facts
 
 
 def _scan_cells(xml: bytes, legacy_xf: dict[int, Legacy], filename: str, limits: Limits) -> Facts:
@@ -403,6 +428,12 @@ def read_unguarded(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) 
     for (r, c), enc in facts.legacy_cells.items():
         if r < len(grid) and c < len(grid[r]) and isinstance(grid[r][c], str) and not grid[r][c].isascii():
             grid[r][c] = LegacyText(grid[r][c], enc)  # read as the font says where it is stored
+    for (r, c), formula in facts.uncalculated.items():  # within the caps: the pre-check counted these cells
+        while len(grid) <= r:
+            grid.append([])
+        grid[r].extend([None] * (c + 1 - len(grid[r])))
+        if grid[r][c] in (None, ""):
+            grid[r][c] = Uncalculated(formula)
     return grid
 
 
@@ -514,7 +545,7 @@ class _SafeUnpickler(pickle.Unpickler):
     """Results hold cell values only: refuse any other class, even from our own worker."""
 
     _ALLOWED = {("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")} | {
-        ("tasks.text", "LegacyText"), ("tasks.guard", "Limits")}
+        ("tasks.text", "LegacyText"), ("tasks.guard", "Limits"), ("tasks.guard", "Uncalculated")}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:

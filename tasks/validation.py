@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
+from tasks.guard import Uncalculated
 from tasks.periods import Period, PeriodError, parse_period
 from tasks.text import CleanText, clean, normalise_text
 from tasks.types import Issue, ParsedSheet
@@ -58,8 +59,14 @@ def _too_large() -> PydanticCustomError:
     return PydanticCustomError("too_large", "above the global bound")
 
 
+def _uncalculated(value: Uncalculated) -> PydanticCustomError:
+    return PydanticCustomError("uncalculated", "formula without a value", {"formula": str(value)})
+
+
 def _to_int(value: Any) -> int | None:
     """'12', 12.0 and ' 12 ' are 12; '12 tin', 3.5 and True are errors; blank is None; past 10^12 too large."""
+    if isinstance(value, Uncalculated):
+        raise _uncalculated(value)
     if value is None or (isinstance(value, str) and not clean(value)):
         return None
     if isinstance(value, bool):
@@ -94,6 +101,8 @@ def _clean_text(value: Any) -> CleanText | None:
 
 def _to_text(value: Any) -> str | None:
     """Stored text: legacy fonts converted, NFC, invisible characters removed; too long is an error."""
+    if isinstance(value, Uncalculated):
+        raise _uncalculated(value)
     if isinstance(value, str) and len(value) > 2 * MAX_TEXT_CHARS:  # not worth normalising first
         raise PydanticCustomError("too_long", "text too long", {"length": len(value)})
     cleaned = _clean_text(value)
@@ -145,6 +154,11 @@ def _value_issue(ind: Indicator, cell: str | None, raw: Any, err_type: str, ctx:
                "tiêu số. Hãy kiểm tra lại số liệu (có thể gõ thừa chữ số).")
     elif err_type == "less_than_equal":
         msg = f"{_where(ind, cell)}: giá trị {found} lớn hơn mức tối đa {ctx.get('le')}. Hãy kiểm tra lại số liệu."
+    elif err_type == "uncalculated":
+        formula = _describe(ctx.get("formula", ""))
+        msg = (f"{_where(ind, cell)}: ô có công thức \u201c{formula}\u201d nhưng tệp không lưu kết quả tính "
+               "(tệp được lưu bằng phần mềm không tính công thức). Hãy mở tệp bằng Excel hoặc LibreOffice, "
+               "lưu lại rồi gửi, hoặc nhập thẳng số liệu.")
     elif err_type == "too_long":
         msg = (f"{_where(ind, cell)}: nội dung dài {_grouped(ctx.get('length', 0))} ký tự, vượt giới hạn "
                f"{_grouped(MAX_TEXT_CHARS)} ký tự. Hãy viết ngắn gọn lại (nội dung không bị cắt bớt mà cả tệp chưa "
