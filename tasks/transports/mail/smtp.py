@@ -22,6 +22,7 @@ from tasks.transports.mail.errors import (
     MailTransportError,
     connection_error,
     non_ascii_password,
+    one_line,
     scrub,
 )
 
@@ -302,12 +303,11 @@ class SmtpBatchSender:
             text = _reply(exc)
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
             text = f"mất kết nối tới máy chủ SMTP ({exc})"
-        elif isinstance(exc, TimeoutError):
-            text = f"máy chủ SMTP không trả lời sau {self.settings.timeout:g} giây"
-        elif isinstance(exc, ConnectionRefusedError):
-            text = f"máy chủ SMTP {self.settings.host}:{self.settings.port} từ chối kết nối"
+        elif isinstance(exc, OSError):  # refused, timeout, reset, TLS: the same words as at connect time
+            s = self.settings
+            text = connection_error("SMTP", s.host, s.port, exc, s.timeout, self._secrets()).message
         else:
-            text = f"{type(exc).__name__}: {exc}"
+            text = one_line(f"{type(exc).__name__}: {exc}")
         return scrub(text, self._secrets())
 
     # -- sending ----------------------------------------------------------------------------
