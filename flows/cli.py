@@ -251,7 +251,8 @@ def reopen(submission_id: int = typer.Argument(..., help="Số của báo cáo (
 @app.command()
 def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục ghi kết quả"),
          data_dir: Path = typer.Option(Path("out/demo-data"), help="Thư mục dữ liệu của bản chạy thử")) -> None:
-    """Chạy thử cả chu kỳ tháng 3/2021 với các đơn vị mẫu và báo cáo mẫu (đúng hạn, muộn, lỗi, gửi lại)."""
+    """Chạy thử cả chu kỳ tháng 3/2021 với các đơn vị mẫu và báo cáo mẫu (đúng hạn, muộn, lỗi, gửi lại),
+    rồi báo cáo kết quả cải cách hành chính quý I/2021."""
     import shutil
 
     from tasks.context import open_context
@@ -268,8 +269,31 @@ def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục g
         console.print(f"[bold]Kỳ {key}[/bold]")
         _print_outputs(result["consolidated"])
     console.print(f"Thư đã soạn (.eml): {ctx.outbox}")
+    # The second report, from its YAML alone. Its own data dir: the folder channel reads every file of the
+    # inbox, and the first report's March files would be judged (and answered) as this report's.
+    second, quarter = "cchc-ket-qua", "2021-Q1"
+    second_dir = data_dir.with_name(f"{data_dir.name}-{second}")
+    if second_dir.exists():
+        shutil.rmtree(second_dir)
+    before = os.environ.get("BAOCAO_REPORT")
+    os.environ["BAOCAO_REPORT"] = second
+    STATE["data_dir"] = str(second_dir)
+    try:
+        ctx2 = open_context(STATE["config"], second_dir)
+        drop_samples(ctx2, quarter)
+        result = _run("report_cycle", period=quarter, out_dir=str(out), approved=True, today="2021-03-16")
+        console.print(f"[bold]Báo cáo {ctx2.cfg.report.title.lower()}, kỳ {quarter}[/bold]")
+        _print_outputs(result["consolidated"])
+        console.print(f"Thư đã soạn (.eml) của báo cáo quý: {ctx2.outbox}")
+    finally:
+        STATE["data_dir"] = str(data_dir)
+        if before is None:
+            os.environ.pop("BAOCAO_REPORT", None)
+        else:
+            os.environ["BAOCAO_REPORT"] = before
     console.print(f"Xong sau {(datetime.now() - started).total_seconds():.0f} giây. Xem tình hình: "
-                  f"baocao --data-dir {data_dir} status --period 2021-03")
+                  f"baocao --data-dir {data_dir} status --period 2021-03; "
+                  f"baocao --report {second} --data-dir {second_dir} status --period {quarter}")
 
 
 @app.command()
