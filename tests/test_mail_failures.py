@@ -295,3 +295,37 @@ def test_collect_with_the_mailbox_down_is_one_line(mail: Mail, monkeypatch: pyte
         collect_from(ctx, ctx.period(PERIOD), EmailChannel(ctx))
     assert info.value.cause == "non_ascii_password"
     assert ctx.ledger.submissions(ctx.cfg.report.id, PERIOD) == []
+
+
+@pytest.fixture
+def tls_dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
+    if not dovecot_available():
+        pytest.skip(f"{DOVECOT_BIN} is not installed")
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    tls_dir.chmod(0o755)
+    self_signed_tls(tls_dir)
+    with dovecot_server(tls_dir) as srv:
+        yield srv
+
+
+def test_imap_self_signed_certificate(tls_dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, tls_dovecot.password)
+    assert tls_dovecot.tls_port is not None
+    for security, port in (("ssl", tls_dovecot.tls_port), ("starttls", tls_dovecot.port)):
+        exc = imap_failure(imap(port, security, timeout=10))
+        assert (exc.cause, exc.transient) == ("certificate", False), security
+        assert exc.message == (f"Chứng chỉ TLS của máy chủ IMAP 127.0.0.1:{port} không hợp lệ (self-signed "
+                               "certificate); kiểm tra tên máy chủ hoặc chứng chỉ của máy chủ thư.")
+
+
+def test_imap_over_tls_reads_mail_when_the_certificate_is_trusted(
+    tls_dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, tls_dovecot.password)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "tls" / "cert.pem"))
+    tls_dovecot.append(b"From: vp@snv.test\r\nSubject: Qua TLS\r\nMessage-ID: <tls@snv.test>\r\n\r\nx\r\n")
+    assert tls_dovecot.tls_port is not None
+    for security, port in (("ssl", tls_dovecot.tls_port), ("starttls", tls_dovecot.port)):
+        with ImapMailbox(imap(port, security, timeout=10)) as box:
+            assert [m.subject for m in box.fetch_new()] == ["Qua TLS"], security
