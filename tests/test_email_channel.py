@@ -398,14 +398,19 @@ def test_mail_from_the_office_address_is_not_a_report(mail: Mail) -> None:
     deliver(m, reply(m, "VP", sender=office, files=[workbook(m, "VP")], msgid="<chuyen-tiep@snv.test>"))
     deliver(m, reply(m, None, sender=f"Văn phòng Sở <{office.upper()}>", tag="", msgid="<ghi-chu@snv.test>"))
     deliver(m, reply(m, "VP", files=[workbook(m, "VP")]))
+    # merely naming the Office's address in a forged From is not the Office's mail: quarantined, recorded
+    forged = reply(m, "VP", files=[workbook(m, "VP", W01=7)], msgid="<gia-mao@evil.test>")
+    deliver(m, forged.replace(f"From: {m.email_of('VP')}".encode(), f"From: {office} (x) <evil@x.com>".encode()))
 
     outcomes = collect_from(m.ctx, period, EmailChannel(m.ctx))
-    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
-    assert [(s.unit_code, s.sender) for s in subs(m)] == [("VP", m.email_of("VP"))]
+    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted"), ("VP", "quarantined")]
+    assert outcomes[1].reason == (f"Tiêu đề From «{office} (x) <evil@x.com>» có 2 ký tự @ (phải đúng một địa chỉ); "
+                                  "không xác định được người gửi thật.")
+    assert [(s.unit_code, s.sender) for s in subs(m)][:1] == [("VP", m.email_of("VP"))]
     audit = ignored_audit(m)
     assert sorted(audit) == ["<chuyen-tiep@snv.test>", "<ghi-chu@snv.test>"]
     assert all(office in reason for reason in audit.values())
-    assert m.imap.count("INBOX") == 3 and unmarked(m) == []
+    assert m.imap.count("INBOX") == 4 and unmarked(m) == []
     assert m.smtp.received == []
 
 

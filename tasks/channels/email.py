@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 
 from tasks.channels.base import Arrivals, UnitRequest, workbook_request
 from tasks.config import Unit
@@ -100,8 +99,9 @@ def ignore_reason(ctx: Context, mail: IncomingMail) -> str | None:
     if OWN_MESSAGE_ID.match(str(headers.get("Message-ID") or "").strip()):
         return "Thư do chính hệ thống baocao gửi (Message-ID của baocao)"
     office = ctx.cfg.settings.organisation.office_email.strip().lower()
-    senders = {addr.strip().lower() for _, addr in getaddresses([str(v) for v in headers.get_all("From") or []])}
-    senders.add(mail.sender.strip().lower())
+    # mail.sender is the one plain From address (tasks.transports.mail.authenticity); a From that only
+    # mentions the Office's address ("vp@… (x) <evil@…>") is not the Office's mail but a forgery: quarantined
+    senders = {mail.sender.strip().lower()}
     # When the Office address is also a unit's contact (VP in the shipped config), that unit reports
     # from it; baocao's own mail from it is told apart by the checks above.
     office_is_contact = any(office in (e.lower() for e in u.emails) for u in ctx.cfg.units)
