@@ -32,7 +32,8 @@ from tasks.text import nfc
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MAIL_KINDS = frozenset(
-    {"request", "reminder", "rejection", "overdue", "delivery", "alert", "approval", "approval_reject"}
+    {"request", "reminder", "rejection", "receipt", "overdue", "delivery", "alert", "approval",
+     "approval_reject"}
 )
 # Google Workspace accepts at most 100 recipients per message (see DOMAIN.md).
 MAX_RECIPIENTS = 100

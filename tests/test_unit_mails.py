@@ -1,0 +1,168 @@
+"""What units read: rejections that hand back their own values, instructions per channel, overdue reminders,
+receipts for accepted reports, and unit data never read as a template."""
+
+import io
+import unicodedata
+from datetime import date, datetime
+
+from openpyxl import load_workbook
+
+from tasks.collect import process_document, process_documents
+from tasks.intake import parse_grid, read_grid
+from tasks.messages import receipt_mail, rejection_mail, reminder_mail, request_mail
+from tasks.periods import TZ
+from tasks.remind import reminder_mails
+from tasks.replies import receipt_mails, rejection_mails
+from tasks.samples import drop_samples
+from tasks.sending import dispatch
+from tasks.types import Document, MessageKind, message_key
+from tasks.validation import check_submission
+from tasks.workbook import FAULT_FILL
+from tests.helpers import filled, folder_documents
+
+PERIOD = "2021-03"
+RED = "FF" + FAULT_FILL[1:]
+REPLY = "trả lời thư này"
+
+
+def _collect(ctx):
+    return process_documents(ctx, ctx.period(PERIOD), folder_documents(ctx))
+
+
+def _rows(data):
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    return ws, {ws.cell(r, 2).value: r for r in range(9, ws.max_row + 1) if ws.cell(r, 2).value}
+
+
+def test_rejection_hands_back_the_units_own_values_with_the_faults_marked(ctx):
+    drop_samples(ctx, PERIOD)
+    outcomes = _collect(ctx)
+    mails = {m.unit_code: m for m in rejection_mails(ctx, outcomes)}
+    assert set(mails) == {"CCHC", "TĐKT"}  # 'ghi chu.txt' names no unit and came from no known sender
+    cchc = mails["CCHC"]
+    [att] = cchc.attachments
+    assert att.filename == "BC-CCHC-2021-03-CCHC.xlsx"
+    ws, row = _rows(att.content)
+    # what CCHC sent in 'CCHC lan 1.xlsx': W01 "9 tin" (not a number), H02 empty, K02 empty while K01 = 1
+    assert ws.cell(row["W01"], 5).value == "9 tin"
+    assert ws.cell(row["H01"], 5).value == 2 and ws.cell(row["H03"], 5).value == 5
+    assert ws.cell(row["N01"], 5).value.startswith("Tổ chức Hội nghị hướng dẫn chấm điểm")
+    for code in ("W01", "H02", "K02"):
+        assert ws.cell(row[code], 5).fill.fgColor.rgb == RED, code
+        assert ws.cell(row[code], 5).comment is not None, code
+    assert ws.cell(row["H01"], 5).fill.fgColor.rgb != RED and ws.cell(row["H01"], 5).comment is None
+    # fixing the three marked cells is enough
+    grid = [list(r) for r in read_grid(att.content, att.filename)]
+    grid[row["W01"] - 1][4], grid[row["H02"] - 1][4] = 9, 150
+    grid[row["K02"] - 1][4] = "Cuộc thi trực tuyến tìm hiểu về cải cách hành chính"
+    assert check_submission(ctx.cfg, parse_grid(grid), ctx.period(PERIOD)).errors == []
+    # TĐKT's faulty -1 comes back as the number it typed, red
+    ws, row = _rows(mails["TĐKT"].attachments[0].content)
+    assert ws.cell(row["H03"], 5).value == -1 and ws.cell(row["H03"], 5).fill.fgColor.rgb == RED
+    # the text says so, and tells a folder unit to put the file in the folder, never to reply
+    assert "đã điền sẵn số liệu đơn vị gửi; các ô có lỗi được tô đỏ" in cchc.text
+    assert "Cách gửi: điền vào tệp đính kèm (BC-CCHC-2021-03-CCHC.xlsx)" in cchc.text
+    assert "chép tệp đã điền vào thư mục nhận báo cáo của Văn phòng Sở" in cchc.text
+    assert REPLY not in cchc.text and REPLY not in cchc.html
+
+
+def test_a_mail_with_nothing_readable_gets_the_blank_template(ctx):
+    unit = ctx.cfg.unit("CCHC")
+    doc = Document(source="email", source_ref="<m1@x>#", filename="(không có tệp đính kèm)", content=b"raw",
+                   received_at=datetime(2021, 3, 15, 9, 0, tzinfo=TZ), sender=unit.emails[0], message_id="<m1@x>",
+                   claimed_unit="CCHC", unreadable="Thư không có tệp bảng tính báo cáo đính kèm.")
+    outcome = process_document(ctx, ctx.period(PERIOD), doc)
+    [mail] = rejection_mails(ctx, [outcome])
+    [att] = mail.attachments
+    sheet = parse_grid(read_grid(att.content, att.filename))
+    assert sheet.unit_code == "CCHC" and sheet.period_text == PERIOD
+    assert all(v.raw in (None, "") for v in sheet.values.values())  # blank: nothing to refill
+    assert "Biểu mẫu của kỳ này được gửi kèm để đơn vị điền lại." in mail.text
+    assert "đã điền sẵn" not in mail.text
+
+
+def test_request_and_reminder_say_how_to_submit_on_each_channel(ctx):
+    period = ctx.period(PERIOD)
+    deadline = ctx.unit_deadline(period)
+    vp = ctx.cfg.unit("VP")
+    folder = request_mail(ctx.cfg, vp, period, deadline, b"x", "BC-CCHC-2021-03-VP.xlsx")
+    assert "rồi chép tệp đã điền vào thư mục nhận báo cáo của Văn phòng Sở." in folder.text
+    assert REPLY not in folder.text and REPLY not in folder.html
+    by_mail = request_mail(ctx.cfg, vp.model_copy(update={"channel": "email"}), period, deadline, b"x",
+                           "BC-CCHC-2021-03-VP.xlsx")
+    assert "rồi trả lời thư này, đính kèm tệp đã điền." in by_mail.text
+    tab = "VP - Văn phòng Sở (2021-03)"
+    sheet = reminder_mail(ctx.cfg, vp.model_copy(update={"channel": "sheet"}), period, deadline, date(2021, 3, 12),
+                          None, "", [], sheet_tab=tab, sheet_url="https://docs.google.com/spreadsheets/d/abc")
+    assert (f'Cách gửi: nhập số liệu trực tiếp trên trang tính của đơn vị "{tab}" '
+            "(https://docs.google.com/spreadsheets/d/abc); hệ thống tự đọc số liệu") in sheet.text
+    assert 'href="https://docs.google.com/spreadsheets/d/abc"' in sheet.html
+    assert sheet.attachments == () and REPLY not in sheet.text
+
+
+def test_a_reminder_after_the_deadline_says_the_report_is_overdue(ctx):
+    period = ctx.period(PERIOD)
+    deadline = ctx.unit_deadline(period)
+    assert deadline == date(2021, 3, 16)
+    mails = {m.unit_code: m for m in reminder_mails(ctx, period, date(2021, 3, 17), force=True)}
+    assert len(mails) == 9
+    btg = mails["BTG"]
+    assert btg.subject.endswith("Nhắc gửi báo cáo tháng 3 năm 2021 (đã quá hạn ngày 16/03/2021)")
+    assert "Báo cáo đã quá hạn ngày 16/03/2021, đề nghị đơn vị gửi ngay." in btg.text
+    assert "quá hạn ngày 16/03/2021</b>, đề nghị đơn vị gửi ngay." in btg.html
+    assert "còn" not in btg.subject and REPLY not in btg.text
+    before = reminder_mails(ctx, period, date(2021, 3, 12), force=True)[0]
+    assert before.subject.endswith("(còn 2 ngày làm việc)") and "quá hạn" not in before.text
+
+
+def test_an_accepted_report_gets_a_receipt_once(ctx):
+    drop_samples(ctx, PERIOD)
+    outcomes = _collect(ctx)
+    receipts = {m.unit_code: m for m in receipt_mails(ctx, outcomes)}
+    # 8 accepted files; CCVC sent two, each acknowledged
+    assert sorted(m.unit_code for m in receipt_mails(ctx, outcomes)) == [
+        "CCHC", "CCVC", "CCVC", "TCBC", "TTr", "VP", "VTLT", "XDCQ"]
+    vp = receipts["VP"]
+    vp_id = next(o.submission_id for o in outcomes if o.unit_code == "VP")
+    assert vp.key == message_key(MessageKind.RECEIPT, "cchc-tuyen-truyen", PERIOD, "VP", vp_id)
+    assert vp.kind == "receipt" and vp.to == tuple(ctx.cfg.unit("VP").emails)
+    assert vp.subject == "[BC-CCHC 2021-03 VP] Đã nhận báo cáo tháng 3 năm 2021 – hợp lệ, đúng hạn"
+    assert ("Văn phòng Sở đã nhận báo cáo kết quả thực hiện công tác tuyên truyền cải cách hành chính tháng 3 "
+            "năm 2021 của Văn phòng Sở (tệp \"VP - bao cao thang 3.xlsx\") lúc 09:12 ngày 15/03/2021, hợp lệ. "
+            "Báo cáo gửi đúng hạn (hạn 16/03/2021).") in vp.text
+    xdcq = receipts["XDCQ"]
+    assert xdcq.subject.endswith("hợp lệ, muộn")
+    assert "Báo cáo gửi muộn so với hạn ngày 16/03/2021." in xdcq.text
+    assert vp.attachments == () and "Lưu ý" not in vp.text
+    # sent once: the same outcomes answered again send nothing
+    first = dispatch(ctx, receipt_mails(ctx, outcomes))
+    assert len(first.written) + len(first.sent) == 8
+    again = dispatch(ctx, receipt_mails(ctx, outcomes))
+    assert again.written == [] and again.sent == [] and len(again.skipped) == 8
+
+
+def test_a_receipt_lists_the_warnings(ctx):
+    period = ctx.period(PERIOD)
+    data = filled(ctx, "VP", H01=1, H02=900)  # H02 warn_above
+    sheet = parse_grid(read_grid(data, "vp.xlsx"))
+    warnings = [w.to_dict() for w in check_submission(ctx.cfg, sheet, period).warnings]
+    assert warnings, "H02 = 900 is above its warning bound"
+    mail = receipt_mail(ctx.cfg, ctx.cfg.unit("VP"), period, ctx.unit_deadline(period), "7", "vp.xlsx",
+                        "10:00 ngày 15/03/2021", True, warnings)
+    assert "Lưu ý (không bắt buộc sửa, đề nghị kiểm tra lại):" in mail.text
+    assert warnings[0]["message"] in mail.text
+
+
+def test_unit_data_is_shown_as_data_never_as_a_template(ctx):
+    period = ctx.period(PERIOD)
+    name = "{{ 7*7 }} <b>{% raw %}x</b>.xlsx"
+    errors = [{"message": "Ô E9: giá trị “{{ cfg }}<script>alert(1)</script>” không phải là số nguyên.",
+               "code": "W01", "value": "{{ cfg }}"}]
+    nfd = unicodedata.normalize("NFD", "Văn bản gõ tổ hợp")
+    mail = rejection_mail(ctx.cfg, ctx.cfg.unit("VP"), period, ctx.unit_deadline(period), "1", name,
+                          "09:00 ngày 15/03/2021", errors, [{"message": nfd}], None, "")
+    assert name in mail.text and "49" not in mail.text
+    assert "{{ cfg }}<script>alert(1)</script>" in mail.text
+    assert "&lt;script&gt;" in mail.html and "<script>" not in mail.html and "<b>{%" not in mail.html
+    assert "{{ 7*7 }} &lt;b&gt;{% raw %}x&lt;/b&gt;.xlsx" in mail.html
+    assert unicodedata.is_normalized("NFC", mail.text) and unicodedata.normalize("NFC", nfd) in mail.text
