@@ -252,17 +252,17 @@ def _col_number(letters: bytes) -> int:
     return n
 
 
-_ANY_CELL = re.compile(rb'<(\w+:)?c(?=[\s/>])(?: r="([A-Z]{1,3})(\d{1,7})")?([^>]*)>')
+_FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>')
+_ODD_CELL = re.compile(rb'<\w+:c[\s/>]|<c(?=[\s/>])(?! r=")')
 
 
 def _filled_cells(xml: bytes) -> list[tuple[int, bytes]] | None:
-    """(row, column letters) of every cell holding something, in one regex pass, when every cell is written
-    `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed tags, cells
-    without `r`) to the tag-by-tag walk."""
-    cells = _ANY_CELL.findall(xml)
-    if any(prefix or not letters for prefix, letters, _, _ in cells):
+    """(row, column letters) of every cell holding something, in two regex passes, when every cell is
+    written `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed
+    tags, cells without `r`) to the tag-by-tag walk."""
+    if _ODD_CELL.search(xml):
         return None
-    return [(int(row), letters) for _, letters, row, rest in cells if not rest.endswith(b"/")]
+    return [(int(row), letters) for letters, row in _FILLED_CELL.findall(xml)]
 
 
 def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
