@@ -70,6 +70,7 @@ class Limits:
     wall_seconds: float = 30.0  # per file, enforced by the parent
     workers: int = 2
     chunk_files: int = 64  # files sent to a worker per round trip
+    chunk_bytes: int = 32 * MiB  # and their bytes: a chunk must fit the worker's memory with room to parse
     retries: int = 1  # a file whose worker died is tried again alone this many times
 
 
@@ -660,9 +661,7 @@ class GuardedReader:
         results: list[Grid | UnreadableFile | None] = [None] * len(items)
         if not items:
             return []
-        size = max(1, min(self.limits.chunk_files, -(-len(items) // len(self._workers))))
-        chunks: deque[list[int]] = deque(
-            list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size))
+        chunks = deque(_chunks([len(data) for data, _ in items], len(self._workers), self.limits))
         with self._lock:
             threads = [threading.Thread(target=self._drain, args=(slot, chunks, items, results), daemon=True)
                        for slot in range(min(len(self._workers), len(chunks)))]
@@ -743,6 +742,24 @@ class GuardedReader:
                         "hung, killed" if code is None else code)
             self._drop(slot)
         return done
+
+
+def _chunks(sizes: list[int], workers: int, limits: Limits) -> list[list[int]]:
+    """Indexes in order, cut into chunks of at most chunk_files files and chunk_bytes bytes (a bigger file
+    goes alone), and small enough that every worker gets a share."""
+    per_chunk = max(1, min(limits.chunk_files, -(-len(sizes) // workers)))
+    out: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if current and (len(current) >= per_chunk or total + size > limits.chunk_bytes):
+            out.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += size
+    if current:
+        out.append(current)
+    return out
 
 
 _READERS: dict[tuple[int, Limits], GuardedReader] = {}

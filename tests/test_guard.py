@@ -151,3 +151,13 @@ def test_csv_rejections_are_messages_not_exceptions(ctx):
         read_csv(("," * 61 + "x\n").encode(), "a.csv")
     rows = read_csv(b"a,b,,\n" + b",,,\n" * 5000, "a.csv")  # trailing empty rows and cells cost nothing
     assert rows == [["a", "b"]]
+
+
+def test_chunks_are_bounded_by_files_and_bytes():
+    from tasks.guard import _chunks
+
+    limits = Limits(chunk_files=3, chunk_bytes=100)
+    assert _chunks([10] * 7, 2, limits) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert _chunks([10] * 4, 2, limits) == [[0, 1], [2, 3]]  # both workers get a share
+    assert _chunks([60, 60, 150, 10, 10], 1, limits) == [[0], [1], [2], [3, 4]]  # a big file goes alone
+    assert _chunks([], 2, limits) == []
