@@ -163,7 +163,7 @@ def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Fac
     if data.startswith(_CFB_MAGIC):
         if _ENCRYPTED_STREAMS & cfb_stream_names(data):
             raise encrypted(filename)
-        return Facts()
+        return Facts(legacy_cells=_xls_legacy_cells(data, limits))
     if suffix == ".csv" or not data.startswith(b"PK"):
         return Facts()
     try:
@@ -371,34 +371,111 @@ def _check_ods(zf: zipfile.ZipFile, filename: str, limits: Limits) -> None:
         col += repeat
 
 
-def cfb_stream_names(data: bytes) -> set[str]:
-    """Names in an OLE2/CFB container's directory (Excel saves a password-protected .xlsx as one, with
-    EncryptionInfo and EncryptedPackage streams); empty when the directory cannot be walked."""
+@dataclass(frozen=True)
+class _Cfb:
+    sector: int
+    fat: list[int]
+    streams: dict[str, tuple[int, int]]  # name → (first sector, size)
+
+
+def _cfb(data: bytes) -> _Cfb | None:
+    """The directory of an OLE2/CFB container (FAT from the header's DIFAT only: files up to ~7 MB of
+    512-byte sectors, which covers every template); None when it cannot be walked."""
     try:
         sector = 1 << struct.unpack_from("<H", data, 30)[0]
         if sector not in (512, 4096):
-            return set()
+            return None
         first_dir = struct.unpack_from("<I", data, 48)[0]
-        difat = struct.unpack_from("<109I", data, 76)
         fat: list[int] = []
-        for sid in difat:
+        for sid in struct.unpack_from("<109I", data, 76):
             if sid >= 0xFFFFFFFA:
                 break
-            start = (sid + 1) * sector
-            fat.extend(struct.unpack_from(f"<{sector // 4}I", data, start))
-        names: set[str] = set()
+            fat.extend(struct.unpack_from(f"<{sector // 4}I", data, (sid + 1) * sector))
+        streams: dict[str, tuple[int, int]] = {}
         sid, seen = first_dir, 0
         while sid < 0xFFFFFFFA and seen < 4096:
             start = (sid + 1) * sector
             for off in range(start, start + sector, 128):
                 length = struct.unpack_from("<H", data, off + 64)[0]
                 if 2 <= length <= 64:
-                    names.add(data[off:off + length - 2].decode("utf-16-le", "replace"))
+                    name = data[off:off + length - 2].decode("utf-16-le", "replace")
+                    first, size = struct.unpack_from("<IQ", data, off + 116)
+                    streams[name] = (first, size)
             sid = fat[sid] if sid < len(fat) else 0xFFFFFFFE
             seen += 1
-        return names
+        return _Cfb(sector, fat, streams)
     except (struct.error, IndexError):
-        return set()
+        return None
+
+
+def cfb_stream_names(data: bytes) -> set[str]:
+    """Names in an OLE2/CFB container's directory (Excel saves a password-protected .xlsx as one, with
+    EncryptionInfo and EncryptedPackage streams); empty when the directory cannot be walked."""
+    cfb = _cfb(data)
+    return set(cfb.streams) if cfb else set()
+
+
+def _cfb_stream(data: bytes, cfb: _Cfb, name: str, cap: int) -> bytes | None:
+    """A stream stored in regular sectors (4096 bytes or more), at most cap bytes; None otherwise."""
+    first, size = cfb.streams.get(name, (0, 0))
+    if size < 4096 or size > cap:
+        return None  # small streams live in the mini stream: not worth reading for fonts
+    chunks, sid, seen = [], first, 0
+    while sid < 0xFFFFFFFA and seen * cfb.sector < size:
+        chunks.append(data[(sid + 1) * cfb.sector:(sid + 2) * cfb.sector])
+        sid = cfb.fat[sid] if sid < len(cfb.fat) else 0xFFFFFFFE
+        seen += 1
+    return b"".join(chunks)[:size]
+
+
+def _xls_legacy_cells(data: bytes, limits: Limits) -> dict[tuple[int, int], Legacy]:
+    """Text cells of the first worksheet of a BIFF8 .xls whose font is a TCVN3 or VNI font (FONT, XF and
+    BOUNDSHEET records of the globals, then the sheet's LABELSST/LABEL/RSTRING records)."""
+    cfb = _cfb(data)
+    if cfb is None:
+        return {}
+    stream = _cfb_stream(data, cfb, "Workbook", limits.max_file_bytes)
+    if stream is None:
+        return {}
+    fonts: list[Legacy | None] = []
+    xfs: list[int] = []
+    sheet_at = None
+    pos = 0
+    while pos + 4 <= len(stream):
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        body = stream[pos + 4:pos + 4 + length]
+        pos += 4 + length
+        if kind == 0x0031 and len(body) >= 16:  # FONT: name is a ShortXLUnicodeString at 14
+            n, high = body[14], body[15] & 1
+            raw = body[16:16 + n * (2 if high else 1)]
+            fonts.append(font_encoding(raw.decode("utf-16-le" if high else "latin-1", "replace")))
+            if len(fonts) == 4:
+                fonts.append(None)  # BIFF never uses font index 4
+        elif kind == 0x00E0 and len(body) >= 2:  # XF: font index first
+            xfs.append(struct.unpack_from("<H", body)[0])
+        elif kind == 0x0085 and len(body) >= 6 and sheet_at is None and body[5] == 0:  # first worksheet
+            sheet_at = struct.unpack_from("<I", body)[0]
+        elif kind == 0x000A:  # EOF of the globals
+            break
+    legacy_xf: dict[int, Legacy] = {}
+    for i, f in enumerate(xfs):
+        enc = fonts[f] if f < len(fonts) else None
+        if enc:
+            legacy_xf[i] = enc
+    if not legacy_xf or sheet_at is None:
+        return {}
+    out: dict[tuple[int, int], Legacy] = {}
+    pos = sheet_at
+    while pos + 4 <= len(stream):
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        if kind in (0x00FD, 0x0204, 0x00D6) and length >= 6:  # LABELSST, LABEL, RSTRING
+            row, col, xf = struct.unpack_from("<HHH", stream, pos + 4)
+            if xf in legacy_xf and row < limits.max_rows and col < limits.max_cols:
+                out[(row, col)] = legacy_xf[xf]
+        elif kind == 0x000A:
+            break
+        pos += 4 + length
+    return out
 
 
 # --- parsing (what the worker runs) -------------------------------------------------------------------

@@ -247,8 +247,10 @@ def _rec(kind: int, body: bytes) -> bytes:
     return struct.pack("<HH", kind, len(body)) + body
 
 
-def xls(rows: list[list[Any]]) -> bytes:
-    """A minimal BIFF8 workbook (.xls, Excel 97-2003) with one worksheet of these rows."""
+def xls(rows: list[list[Any]], styles: dict[tuple[int, int], int] | None = None) -> bytes:
+    """A minimal BIFF8 workbook (.xls, Excel 97-2003) with one worksheet of these rows; styles as for xlsx()
+    (1 = a .VnTime cell, 2 = a VNI-Times cell)."""
+    styles = styles or {}
     strings: list[str] = []
     index: dict[str, int] = {}
     cells = []
@@ -263,17 +265,22 @@ def xls(rows: list[list[Any]]) -> bytes:
                 if s not in index:
                     index[s] = len(strings)
                     strings.append(s)
-                cells.append(_rec(0x00FD, struct.pack("<HHHI", r, c, 15, index[s])))
+                cells.append(_rec(0x00FD, struct.pack("<HHHI", r, c, 15 + styles.get((r, c), 0), index[s])))
     sst = struct.pack("<II", len(strings), len(strings)) + b"".join(
         struct.pack("<HB", len(s), 1) + s.encode("utf-16-le") for s in strings)
     bof = _rec(0x0809, struct.pack("<HHHHII", 0x0600, 0x0005, 0x0DBB, 0x07CC, 0, 0x0206))
-    font = _rec(0x0031, struct.pack("<HHHHHBBBB", 240, 0, 0x7FFF, 400, 0, 0, 0, 0, 0)
-                + struct.pack("<BB", 15, 1) + "Times New Roman".encode("utf-16-le"))
+    def font(name: str) -> bytes:
+        return _rec(0x0031, struct.pack("<HHHHHBBBB", 240, 0, 0x7FFF, 400, 0, 0, 0, 0, 0)
+                    + struct.pack("<BB", len(name), 1) + name.encode("utf-16-le"))
+
+    def cell_xf(font_index: int) -> bytes:
+        return _rec(0x00E0, struct.pack("<HHHBBBBIIH", font_index, 0, 0x0001, 0x20, 0, 0, 0, 0, 0, 0x20C0))
+
     xf = _rec(0x00E0, struct.pack("<HHHBBBBIIH", 0, 0, 0xFFF5, 0x20, 0, 0, 0, 0, 0, 0x20C0))
-    cell_xf = _rec(0x00E0, struct.pack("<HHHBBBBIIH", 0, 0, 0x0001, 0x20, 0, 0, 0, 0, 0, 0x20C0))
     name = "Báo cáo"
     sheet_name = struct.pack("<BB", len(name), 1) + name.encode("utf-16-le")
-    head = (bof + _rec(0x0042, struct.pack("<H", 1200)) + font * 5 + xf * 15 + cell_xf)
+    fonts = font(FONTS[0]) * 4 + font(FONTS[1]) + font(FONTS[2])  # indexes 0-3, 5, 6 (BIFF skips 4)
+    head = (bof + _rec(0x0042, struct.pack("<H", 1200)) + fonts + xf * 15 + cell_xf(0) + cell_xf(5) + cell_xf(6))
     globals_len = len(head) + 4 + 6 + len(sheet_name) + 4 + len(sst) + 4
     # a SST record must stay under 8224 bytes (else CONTINUE records); the corpus strings are short
     assert len(sst) <= 8224, "too many strings for this minimal writer"
@@ -395,6 +402,10 @@ def cases(ctx: Context) -> list[Case]:
         "accepted", W01=12)
     add("file name with newline and bidi", "VP\n\u202eslx.exe.xlsx", xlsx(g), "accepted", W01=12)
     add("xls", "VP.xls", xls(g), "accepted", W01=12, N01=BASE["VP"]["N01"])
+    add("xls vni font", "VP vni.xls", xls(grid(ctx, N01="Thaéng"), styles={n01: 2}), "accepted",
+        "bảng mã VNI (phông VNI-Times)", N01="Thắng")
+    add("xls tcvn3 font", "VP vntime.xls", xls(grid(ctx, N01="Tæ chøc"), styles={n01: 1}), "accepted",
+        "bảng mã TCVN3 (phông .VnTime)", N01="Tổ chức")
     add("ods", "VP.ods", ods(g), "accepted", W01=12)
     add("utf-16 csv with bom", "VP unicode.csv", csv_text(g, "\t").encode("utf-16"), "accepted", W01=12)
     add("utf-16 csv without bom", "VP utf16le.csv", csv_text(g, "\t").encode("utf-16-le"), "accepted", W01=12)
