@@ -46,7 +46,7 @@ def alert_operator(flow: Any, flow_run: Any, state: Any) -> None:
         except Exception:
             period = ctx.period(None)
         step, command = STEPS.get(flow.name, (flow.name, "baocao cycle"))
-        from flows.approval import flow_run_url
+        from flows.runtime import flow_run_url
 
         mail = alert_mail(ctx.cfg, period, flow_name=step, flow_run=flow_run.name,
                           error=(state.message or state.name or "không rõ lỗi")[:2000],

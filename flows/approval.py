@@ -1,255 +1,130 @@
-"""The Director's approval before delivery: the flow pauses and waits for input in the Prefect UI.
+"""The Director's approval before delivery: state in the ledger, never a flow run held paused.
 
-One pause with the full `timeout_hours` holds the run; a background thread reminds the signer every
-`remind_after_hours` while it waits. Short pauses in a loop would not work: once a pause times out the
-server fails the run (pause-expiration service) and refuses to pause it again. Every step is written to
-the ledger audit; a rejection is mailed to the operator with the signer's comment.
-
-The signer approves exact files: the SHA-256 of every file to be sent is recorded with the request and shown
-in the form. If a consolidation rewrote them while the run waited, the approval is void ("stale"): nothing is
-sent and the operator is told to ask for approval again.
+Consolidation writes a draft. Delivery first asks for approval: a mail to the signer with the draft attached
+and a link to the approval page (`baocao web`, /duyet/<period>), recorded in the ledger with the SHA-256 of
+the draft files. The signer approves there (with the document number and issue date) or returns the report
+with a reason; the decision is stored with the SHA-256 of the files shown, and emits an event that starts
+the delivery deployment again. An approval holds only for exactly the files approved: a draft consolidated
+again afterwards needs a new approval. A daily reminder repeats the ask while it waits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
-from prefect.runtime import flow_run
-from pydantic import Field
-
+from tasks.approvals import Decision, file_digests, latest_decision
 from tasks.context import Context
-from tasks.messages import approval_mail, approval_reject_mail
-from tasks.outputs import output_paths
+from tasks.messages import DOCX, approval_mail, approval_reject_mail
+from tasks.outputs import draft_paths
 from tasks.periods import TZ, Period
-from tasks.sending import dispatch
+from tasks.sending import DispatchReport, dispatch
 
 ENTITY = "approval"
-# Audit actions that end a wait; "requested" followed by none of them means an approval is pending.
-CLOSING_ACTIONS = frozenset({"approved", "rejected", "expired", "stale"})
-SYSTEM_SIGNER = "Hệ thống baocao"
-
-
-def _poll_seconds() -> int:
-    """How often the paused run asks the server whether it was resumed (tests shorten it)."""
-    return int(os.environ.get("BAOCAO_APPROVAL_POLL_SECONDS", "10"))
-
-
-class ApprovalInput(RunInput):
-    """What the signer answers in the Prefect UI (Resume form)."""
-
-    approve: bool = Field(True, title="Đồng ý gửi", description="Bỏ đánh dấu để trả lại báo cáo cho Văn phòng")
-    comment: str = Field("", title="Ý kiến", description="Bắt buộc khi trả lại: cần sửa gì")
-    signer: str = Field("", title="Người duyệt")
+Standing = Literal["approved", "returned", "pending", "not_requested", "no_report"]
 
 
 @dataclass(frozen=True)
-class Decision:
-    approved: bool
-    comment: str = ""
-    signer: str = ""
+class ApprovalState:
+    """Where a period's report stands: approved (exactly these files), returned, waiting, or not yet asked."""
+
+    standing: Standing
+    decision: Decision | None = None
+    digests: dict[str, str] | None = None
+    requested_at: datetime | None = None
 
 
-def flow_run_url(run_id: str | None) -> str | None:
-    """Link to the run in the Prefect UI, when the UI address is known (not on an ephemeral server)."""
-    from prefect.settings import PREFECT_UI_URL
-
-    base = PREFECT_UI_URL.value()
-    return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base and run_id else None
+def default_out(ctx: Context, period: Period) -> Path:
+    return ctx.data_dir / "reports" / period.key
 
 
-def _completeness(ctx: Context, period: Period, out_dir: str) -> dict[str, Any] | None:
-    summary = Path(out_dir) / f"{ctx.cfg.report.id}-{period.key}.json"
-    if not summary.exists():
+def draft_digests(ctx: Context, period: Period, out_dir: Path) -> dict[str, str]:
+    return file_digests(draft_paths(ctx, period, out_dir).values())
+
+
+def version_of(digests: dict[str, str]) -> str:
+    """A short name for one set of draft files (the approval request's key)."""
+    return hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def approval_state(ctx: Context, period: Period, out_dir: Path | None = None) -> ApprovalState:
+    out = out_dir or default_out(ctx, period)
+    if not draft_paths(ctx, period, out)["json"].is_file():
+        return ApprovalState("no_report")
+    digests = draft_digests(ctx, period, out)
+    decision = latest_decision(ctx.ledger, ctx.cfg.report.id, period.key)
+    if decision is not None and decision.sha256 == digests:
+        return ApprovalState("approved" if decision.approved else "returned", decision, digests)
+    key = f"{ctx.cfg.report.id}:{period.key}"
+    asked = [e for e in ctx.ledger.audit_events(ENTITY)
+             if e.entity_id == key and e.action == "requested" and e.detail.get("sha256") == digests]
+    if asked:
+        at = asked[-1].at
+        return ApprovalState("pending", None, digests, at if at.tzinfo else at.replace(tzinfo=UTC))
+    return ApprovalState("not_requested", None, digests)
+
+
+def approval_pending(ctx: Context, period: Period, out_dir: Path | None = None) -> bool:
+    """An approval was asked for exactly the current draft and not yet decided: consolidating again now
+    would replace the files the Director is reading."""
+    return approval_state(ctx, period, out_dir).standing == "pending"
+
+
+def approval_url(ctx: Context, period: Period) -> str:
+    return f"{ctx.cfg.settings.web.base_url.rstrip('/')}/duyet/{period.key}"
+
+
+def board_url(ctx: Context, period: Period) -> str:
+    return f"{ctx.cfg.settings.web.base_url.rstrip('/')}/bang/{period.key}"
+
+
+def request_approval(ctx: Context, period: Period, out_dir: Path | None = None, reminder: int = 0,
+                     now: datetime | None = None) -> DispatchReport:
+    """Mail the signer the draft and the approval page's address; recorded with the draft's SHA-256."""
+    out = out_dir or default_out(ctx, period)
+    paths = draft_paths(ctx, period, out)
+    digests = draft_digests(ctx, period, out)
+    summary = json.loads(paths["json"].read_text(encoding="utf-8"))
+    label = f"Dự thảo báo cáo {ctx.cfg.report.short_code} {period.key}"
+    files = [(f"{label}.docx", paths["docx"].read_bytes(), DOCX)]
+    if paths["pdf"].is_file():
+        files.append((f"{label}.pdf", paths["pdf"].read_bytes(), "application/pdf"))
+    state = approval_state(ctx, period, out)
+    waited = ((now or datetime.now(UTC)) - state.requested_at).total_seconds() / 3600 if state.requested_at else 0
+    mail = approval_mail(ctx.cfg, period, version=version_of(digests), url=approval_url(ctx, period), files=files,
+                         completeness=summary.get("completeness"), reminder=reminder, waited_hours=waited)
+    report = dispatch(ctx, [mail])
+    if reminder == 0 and state.standing == "not_requested":
+        ctx.ledger.audit(ENTITY, f"{ctx.cfg.report.id}:{period.key}", "requested",
+                         signer=ctx.cfg.settings.approval.signer, sha256=digests, out=str(out))
+    return report
+
+
+def remind_approver(ctx: Context, period: Period, now: datetime | None = None) -> DispatchReport | None:
+    """Repeat the ask every `remind_after_hours` while the current draft waits for a decision."""
+    state = approval_state(ctx, period)
+    if state.standing != "pending" or state.requested_at is None:
         return None
-    return json.loads(summary.read_text(encoding="utf-8"))["completeness"]
+    every = timedelta(hours=ctx.cfg.settings.approval.remind_after_hours)
+    waited = (now or datetime.now(UTC)) - state.requested_at
+    n = int(waited / every) if every.total_seconds() > 0 else 0
+    return request_approval(ctx, period, reminder=n, now=now) if n > 0 else None
 
 
-def _docx(ctx: Context, period: Period, out_dir: str) -> str:
-    return str(Path(out_dir) / f"{ctx.cfg.report.id}-{period.key}.docx")
+def tell_returned(ctx: Context, period: Period, decision: Decision) -> DispatchReport:
+    """The operator learns (once per decision) that the signer sent the report back, and why."""
+    at = decision.at.astimezone(TZ).strftime("%H:%M ngày %d/%m/%Y")
+    return dispatch(ctx, [approval_reject_mail(ctx.cfg, period, decision_id=str(decision.id), signer=decision.name,
+                                               comment=decision.reason or "", url=board_url(ctx, period), at=at)])
 
 
-def delivery_files(ctx: Context, period: Period, out_dir: str) -> dict[str, Path]:
-    """The files deliver_report sends (and reads): .docx, .xlsx, .json, and the .pdf when present."""
-    paths = output_paths(ctx, period, Path(out_dir))
-    paths["pdf"] = paths["docx"].with_suffix(".pdf")
-    return paths
-
-
-def file_hashes(ctx: Context, period: Period, out_dir: str) -> dict[str, str]:
-    """File name -> SHA-256 of the files to be sent; a missing file is left out (a new .pdf counts as a change)."""
-    out: dict[str, str] = {}
-    for path in delivery_files(ctx, period, out_dir).values():
-        if path.is_file():
-            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
-
-
-def _as_utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands timestamps back naive (stored as UTC)
-
-
-def _run_finished(run_id: str) -> bool:
-    """Whether the Prefect run that asked is over (cancelled, crashed...); False when it cannot be told."""
-    from uuid import UUID
-
-    from prefect import get_client
-
-    try:
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(UUID(run_id)).state
-    except Exception:
-        return False
-    return state is not None and state.is_final()
-
-
-def approval_pending(ctx: Context, period: Period) -> bool:
-    """An approval was requested for the period and not yet answered, expired or voided.
-
-    A request older than its timeout, or whose run has ended (cancelled in the UI, crashed), is not pending.
-    """
-    entity_id = f"{ctx.cfg.report.id}:{period.key}"
-    last = None
-    for event in ctx.ledger.audit_events(ENTITY):
-        if event.entity_id == entity_id and (event.action == "requested" or event.action in CLOSING_ACTIONS):
-            last = event
-    if last is None or last.action != "requested":
-        return False
-    hours = float(last.detail.get("timeout_hours") or ctx.cfg.settings.approval.timeout_hours)
-    if datetime.now(UTC) > _as_utc(last.at) + timedelta(hours=hours):
-        return False
-    run_id = str(last.detail.get("flow_run") or "")
-    return not (run_id and run_id != "local" and _run_finished(run_id))
-
-
-def approval_description(ctx: Context, period: Period, out_dir: str,
-                         hashes: dict[str, str] | None = None) -> str:
-    lines = [f"## Phê duyệt báo cáo {ctx.cfg.report.title.lower()} {period.label}",
-             f"Người ký: **{ctx.cfg.settings.approval.signer}**."]
-    c = _completeness(ctx, period, out_dir)
-    if c:
-        lines.append(f"Đã báo cáo {c['accepted_count']}/{c['expected_count']} đơn vị; "
-                     f"chưa báo cáo: {', '.join(c['missing']) or 'không'}.")
-    lines.append(f"Tệp báo cáo: `{_docx(ctx, period, out_dir)}`")
-    if hashes:
-        lines.append("Mã SHA-256 của các tệp sẽ gửi (nếu tệp bị tổng hợp lại trong lúc chờ, "
-                     "phê duyệt này không còn hiệu lực và báo cáo không được gửi):\n\n"
-                     + "\n".join(f"- `{name}`: `{digest}`" for name, digest in sorted(hashes.items())))
-    lines.append("Đánh dấu **Đồng ý gửi** để gửi; bỏ đánh dấu và ghi **Ý kiến** để trả lại Văn phòng.")
-    return "\n\n".join(lines)
-
-
-class _Reminder(threading.Thread):
-    """Mails the signer every `every` seconds until stopped (the pause returned or timed out)."""
-
-    def __init__(self, every: float, send: Callable[[int, float], None]):
-        super().__init__(name="baocao-approval-reminder", daemon=True)
-        self.every, self.send, self.stopped = every, send, threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stopped.wait(self.every):
-            n += 1
-            self.send(n, n * self.every / 3600)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=30)
-
-
-def wait_for_approval(ctx: Context, period: Period, out_dir: str) -> Decision:
-    """Pause the delivery flow until the signer approves or rejects (with a comment), reminding meanwhile."""
-    settings = ctx.cfg.settings.approval
-    logger = get_run_logger()
-    entity = f"{ctx.cfg.report.id}:{period.key}"
-    run_id = str(flow_run.id or "local")
-    url = flow_run_url(flow_run.id)
-    timeout = max(1, int(settings.timeout_hours * 3600))
-    expires = (datetime.now(TZ) + timedelta(seconds=timeout)).strftime("%H:%M ngày %d/%m/%Y")
-    # hashed first: whatever is read for the request afterwards is at least as new as what is checked later
-    hashes = file_hashes(ctx, period, out_dir)
-    docx, completeness = _docx(ctx, period, out_dir), _completeness(ctx, period, out_dir)
-
-    def ask(reminder: int, waited_hours: float) -> None:
-        if not settings.signer_email:
-            logger.warning("Chưa cấu hình approval.signer_email: không gửi được thư đề nghị duyệt")
-            return
-        try:
-            result = dispatch(ctx, [approval_mail(ctx.cfg, period, flow_run_id=run_id, url=url, docx=docx,
-                                                  completeness=completeness, reminder=reminder,
-                                                  waited_hours=waited_hours, expires_at=expires)])
-        except Exception as exc:  # a mail failure must not end the wait for the signer
-            logger.warning("Không gửi được thư %s cho người duyệt: %s", "nhắc" if reminder else "đề nghị", exc)
-            return
-        if reminder:
-            ctx.ledger.audit(ENTITY, entity, "reminded", signer=settings.signer, n=reminder, flow_run=run_id)
-            logger.info("Đã nhắc %s phê duyệt (lần %s)", settings.signer, reminder)
-        for key, reason in result.failed:
-            logger.warning("Không gửi được %s: %s", key, reason)
-
-    logger.info("Chờ %s phê duyệt báo cáo %s (tối đa %s giờ)", settings.signer, period.key, settings.timeout_hours)
-    ctx.ledger.audit(ENTITY, entity, "requested", signer=settings.signer, flow_run=run_id, out=str(out_dir),
-                     sha256=hashes, timeout_hours=settings.timeout_hours)
-    ask(0, 0)
-    reminder = _Reminder(settings.remind_after_hours * 3600, ask)
-    reminder.start()
-    try:
-        answer = pause_flow_run(
-            wait_for_input=ApprovalInput.with_initial_data(
-                description=approval_description(ctx, period, out_dir, hashes), approve=True, signer=settings.signer),
-            timeout=timeout, poll_interval=_poll_seconds(), key=f"approval-{period.key}",
-        )
-    except FlowPauseTimeout:
-        ctx.ledger.audit(ENTITY, entity, "expired", signer=settings.signer, flow_run=run_id)
-        raise RuntimeError(f"Hết {settings.timeout_hours:g} giờ chờ mà {settings.signer} chưa phê duyệt báo cáo "
-                           f"{period.key}; chạy lại bước gửi (baocao deliver --period {period.key}).") from None
-    finally:
-        reminder.stop()
-    decision = Decision(bool(answer.approve), answer.comment.strip(), answer.signer.strip() or settings.signer)
-    ctx.ledger.audit(ENTITY, entity, "approved" if decision.approved else "rejected",
-                     comment=decision.comment, signer=decision.signer, flow_run=run_id)
-    at = datetime.now(TZ).strftime("%H:%M ngày %d/%m/%Y")
-    now = file_hashes(ctx, period, out_dir) if decision.approved else hashes
-    changed = changed_files(hashes, now)
-    if changed:
-        # the signer approved files that are no longer there: never send the newer ones in their name
-        reason = (f"Báo cáo kỳ {period.key} đã được tổng hợp lại trong lúc chờ phê duyệt (tệp thay đổi: "
-                  f"{', '.join(changed)}). {decision.signer} đã đồng ý bản trước đó, chưa xem bản mới, nên báo cáo "
-                  f"CHƯA được gửi; cần trình duyệt lại bản mới (baocao deliver --period {period.key}).")
-        ctx.ledger.audit(ENTITY, entity, "stale", changed=changed, before=hashes, after=now,
-                         signer=decision.signer, flow_run=run_id)
-        logger.warning("Không gửi báo cáo %s: %s", period.key, reason)
-        dispatch(ctx, [approval_reject_mail(ctx.cfg, period, flow_run_id=run_id, signer=SYSTEM_SIGNER,
-                                              comment=reason, url=url, at=at)])
-        decision = Decision(False, reason, decision.signer)
-        verdict = "Chưa gửi: báo cáo đã thay đổi sau khi trình duyệt"
-    elif decision.approved:
-        logger.info("%s đã phê duyệt báo cáo %s", decision.signer, period.key)
-        verdict = "Đã phê duyệt"
-    else:
-        logger.warning("%s trả lại báo cáo %s: %s", decision.signer, period.key, decision.comment)
-        dispatch(ctx, [approval_reject_mail(ctx.cfg, period, flow_run_id=run_id, signer=decision.signer,
-                                              comment=decision.comment, url=url, at=at)])
-        verdict = "Bị trả lại"
-    create_markdown_artifact(
-        key="phe-duyet-" + "".join(ch if ch.isalnum() else "-" for ch in period.key.lower()),
-        markdown=f"# {verdict}: báo cáo {period.label}\n\nNgười duyệt: **{decision.signer}**\n\n"
-                 f"Ý kiến: {decision.comment or '(không)'}",
-        description=f"Phê duyệt báo cáo {period.label}")
-    return decision
+def describe(state: ApprovalState) -> dict[str, Any]:
+    """The state as the run's result shows it."""
+    d = state.decision
+    return {"standing": state.standing, "by": d.name if d else None, "reason": d.reason if d else None,
+            "number": d.document_number if d else None,
+            "issue_date": d.issue_date.isoformat() if d and d.issue_date else None}

@@ -6,16 +6,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task  # noqa: I001  (flows.runtime switches telemetry off first)
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from flows import approval
 from flows.runtime import run_context
 from tasks import consolidate, outputs, remind, replies, request
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from
 from tasks.consolidation_types import Consolidation
-from tasks.deliver import delivery_mails
+from tasks.deliver import delivery_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ
 from tasks.sending import DispatchReport, dispatch
@@ -122,13 +123,38 @@ def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
     return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, ctx.period(period_key), day, consolidation)))
 
 
+@task(name="trình Giám đốc phê duyệt", task_run_name="trình phê duyệt {period_key}", cache_policy=NONE,
+      retries=2, retry_delay_seconds=30)
+def ask_approval(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    return _report_dict(approval.request_approval(ctx, ctx.period(period_key), Path(out_dir)))
+
+
+@task(name="tạo báo cáo chính thức (số, ngày ban hành)", task_run_name="tạo báo cáo chính thức {period_key}",
+      cache_policy=NONE)
+def write_final(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str, number: str,
+                issued_on: str) -> dict[str, Any]:
+    ctx = run_context(config_dir, data_dir)
+    written = outputs.write_final(ctx, ctx.period(period_key), Path(out_dir), number,
+                                  datetime.fromisoformat(issued_on).date())
+    if written.pdf_problem:
+        get_run_logger().warning("Báo cáo %s gửi không kèm PDF: %s", period_key, written.pdf_problem)
+    return {"files": {k: str(v) for k, v in written.paths.items()}, "pdf_problem": written.pdf_problem}
+
+
 @task(name="gửi báo cáo tổng hợp", task_run_name="gửi báo cáo tổng hợp {period_key}",
       cache_policy=NONE, retries=2, retry_delay_seconds=60)
 def send_delivery(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str,
-                  resend: int) -> dict[str, Any]:
+                  files: dict[str, str], resend: int, record: dict[str, Any]) -> dict[str, Any]:
+    """Send exactly these files; their SHA-256 goes into the ledger with the delivery."""
     ctx = run_context(config_dir, data_dir)
-    mails = delivery_mails(ctx, ctx.period(period_key), Path(out_dir), resend)
-    return _report_dict(dispatch(ctx, mails, resend=resend > 0))
+    period = ctx.period(period_key)
+    paths = {k: Path(v) for k, v in files.items()}
+    report = dispatch(ctx, delivery_mails(ctx, period, Path(out_dir), paths, resend), resend=resend > 0)
+    if report.written or report.sent:
+        ctx.ledger.audit("report", f"{ctx.cfg.report.id}:{period.key}", "delivered", sha256=sha256_of(paths),
+                         **record)
+    return _report_dict(report)
 
 
 def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -213,23 +213,75 @@ def _print_outputs(result: dict[str, Any]) -> None:
 
 @app.command()
 def deliver(period: str | None = PeriodOpt, out: Path | None = typer.Option(None, "--out", "-o"),
-            approved: bool = typer.Option(False, "--approved", help="Giám đốc đã duyệt (không chờ duyệt trên Prefect)"),
-            resend: int = typer.Option(0, help="Gửi lại lần thứ N")) -> None:
-    """Gửi báo cáo tổng hợp tới UBND tỉnh và các nơi nhận, sau khi được duyệt."""
-    result = _run("deliver_report", period=period, out_dir=str(out) if out else None, approved=approved,
-                  resend=resend)
-    if not result["approved"]:
-        console.print(f"[yellow]Báo cáo bị trả lại:[/yellow] {t(result.get('comment', ''))}")
+            resend: int = typer.Option(0, help="Gửi lại lần thứ N"),
+            signed: Path | None = typer.Option(None, "--signed", exists=True, dir_okay=False,
+                                               help="Gửi bản đã ký (PDF scan hoặc ký số) thay cho bản tạo ra"),
+            number: str | None = typer.Option(None, "--number", help="Số ký hiệu (chỉ khi tắt bước phê duyệt)"),
+            issue_date: str | None = typer.Option(None, "--issue-date", help="Ngày ban hành YYYY-MM-DD (như trên)"),
+            ) -> None:
+    """Gửi báo cáo chính thức tới UBND tỉnh và các nơi nhận khi Giám đốc đã duyệt; chưa duyệt thì trình duyệt."""
+    _print_delivery(_deliver(period=period, out_dir=str(out) if out else None, resend=resend,
+                             signed=str(signed) if signed else None, number=number, issue_date=issue_date))
+
+
+def _print_delivery(summary: dict[str, Any]) -> None:
+    """A delivery run ends sent, waiting for the Director, or returned: say which, in the operator's words."""
+    if summary["status"] == "returned":
+        console.print(f"[yellow]Báo cáo bị trả lại:[/yellow] {t(summary['message'])}")
         raise typer.Exit(1)
-    _print_dispatch(result)
+    if summary["status"] in ("waiting", "delivered"):
+        console.print(f"[cyan]{t(summary['message'])}[/cyan]")
+        return
+    for kind, path in summary.get("files", {}).items():
+        console.print(f"  {kind:6} {t(path)}")
+    _print_dispatch(summary)
+
+
+def _deliver(**params: Any) -> dict[str, Any]:
+    from flows.cycle import delivery_summary
+
+    return delivery_summary(_run("deliver_report", return_state=True, **params))
 
 
 @app.command()
-def cycle(period: str | None = PeriodOpt, out: Path | None = typer.Option(None, "--out", "-o"),
-          approved: bool = typer.Option(False, "--approved")) -> None:
-    """Chạy cả chu kỳ: đề nghị, thu, nhắc, tổng hợp, gửi."""
-    result = _run("report_cycle", period=period, out_dir=str(out) if out else None, approved=approved)
+def approve(period: str | None = PeriodOpt,
+            user: str = typer.Option(..., "--user", help="Tên đăng nhập của người duyệt (vai trò approver)"),
+            number: str = typer.Option(..., "--number", help="Số ký hiệu, ví dụ 15/BC-SNV"),
+            issue_date: str = typer.Option(..., "--issue-date", help="Ngày ban hành YYYY-MM-DD"),
+            out: Path | None = typer.Option(None, "--out", "-o")) -> None:
+    """Giám đốc phê duyệt bản dự thảo hiện tại (như trên trang phê duyệt), rồi gửi báo cáo chính thức."""
+    from flows.approval import approval_state, default_out, draft_digests
+    from tasks.approvals import APPROVED, record_decision, verify_password
+
+    ctx = _ctx()
+    p = _period(ctx, period)
+    account = next((a for a in ctx.cfg.settings.web.accounts if a.username.lower() == user.lower()), None)
+    password = typer.prompt("Mật khẩu", hide_input=True)
+    if account is None or account.role != "approver" or not verify_password(account.password_hash, password):
+        err.print("[red]Sai tên đăng nhập, mật khẩu, hoặc tài khoản không có quyền phê duyệt.[/red]")
+        raise typer.Exit(2)
+    folder = out or default_out(ctx, p)
+    if approval_state(ctx, p, folder).standing == "no_report":
+        err.print(f"[red]Chưa có báo cáo tổng hợp kỳ {p.key}[/red]: chạy baocao consolidate --period {p.key} trước.")
+        raise typer.Exit(2)
+    try:
+        issued = datetime.fromisoformat(issue_date).date()
+        record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period=p.key, decision=APPROVED,
+                        username=account.username, name=account.name, sha256=draft_digests(ctx, p, folder),
+                        document_number=number, issue_date=issued)
+    except ValueError as exc:
+        err.print(f"[red]{t(exc)}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"{t(account.name)} đã phê duyệt báo cáo {p.label}, số {t(number)}, ngày {issued:%d/%m/%Y}.")
+    _print_delivery(_deliver(period=p.key, out_dir=str(out) if out else None))
+
+
+@app.command()
+def cycle(period: str | None = PeriodOpt, out: Path | None = typer.Option(None, "--out", "-o")) -> None:
+    """Chạy cả chu kỳ: đề nghị, thu, nhắc, tổng hợp, rồi gửi (hoặc trình Giám đốc duyệt)."""
+    result = _run("report_cycle", period=period, out_dir=str(out) if out else None)
     _print_outputs(result["consolidated"])
+    _print_delivery(result["delivered"])
 
 
 @app.command()
@@ -263,12 +315,17 @@ def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục g
     STATE["data_dir"] = str(data_dir)
     ctx = open_context(STATE["config"], data_dir)
     started = datetime.now()
-    for key, today in (("2021-02", None), ("2021-03", "2021-03-17")):
+    # (period, the day the Office runs it, the number the clerk gives the issued report)
+    for key, today, number in (("2021-02", None, "12/BC-SNV"), ("2021-03", "2021-03-17", "21/BC-SNV")):
         drop_samples(ctx, key)
-        result = _run("report_cycle", period=key, out_dir=str(out), approved=True, today=today)
+        result = _run("report_cycle", period=key, today=today)
         console.print(f"[bold]Kỳ {key}[/bold]")
         _print_outputs(result["consolidated"])
-    console.print(f"Thư đã soạn (.eml): {ctx.outbox}")
+        _print_delivery(result["delivered"])  # the draft goes to the Director first
+        issued = _demo_approve(ctx, key, number)
+        console.print(f"Giám đốc duyệt: số {number}, ngày ban hành {issued:%d/%m/%Y}.")
+        _print_delivery(_deliver(period=key))
+        _copy_outputs(ctx, key, out)
     # The second report, from its YAML alone. Its own data dir: the folder channel reads every file of the
     # inbox, and the first report's March files would be judged (and answered) as this report's.
     second, quarter = "cchc-ket-qua", "2021-Q1"
@@ -281,9 +338,14 @@ def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục g
     try:
         ctx2 = open_context(STATE["config"], second_dir)
         drop_samples(ctx2, quarter)
-        result = _run("report_cycle", period=quarter, out_dir=str(out), approved=True, today="2021-03-16")
+        result = _run("report_cycle", period=quarter, today="2021-03-16")
         console.print(f"[bold]Báo cáo {ctx2.cfg.report.title.lower()}, kỳ {quarter}[/bold]")
         _print_outputs(result["consolidated"])
+        _print_delivery(result["delivered"])
+        issued = _demo_approve(ctx2, quarter, "05/BC-SNV")
+        console.print(f"Giám đốc duyệt: số 05/BC-SNV, ngày ban hành {issued:%d/%m/%Y}.")
+        _print_delivery(_deliver(period=quarter))
+        _copy_outputs(ctx2, quarter, out)
         console.print(f"Thư đã soạn (.eml) của báo cáo quý: {ctx2.outbox}")
     finally:
         STATE["data_dir"] = str(data_dir)
@@ -291,9 +353,38 @@ def demo(out: Path = typer.Option(Path("out"), "--out", "-o", help="Thư mục g
             os.environ.pop("BAOCAO_REPORT", None)
         else:
             os.environ["BAOCAO_REPORT"] = before
+    console.print(f"Kết quả (bản dự thảo, bản chính thức): {out}")
+    console.print(f"Thư đã soạn (.eml): {ctx.outbox}")
+    baocao = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "baocao" else "baocao"
     console.print(f"Xong sau {(datetime.now() - started).total_seconds():.0f} giây. Xem tình hình: "
-                  f"baocao --data-dir {data_dir} status --period 2021-03; "
-                  f"baocao --report {second} --data-dir {second_dir} status --period {quarter}")
+                  f"{baocao} --data-dir {data_dir} status --period 2021-03; "
+                  f"{baocao} --report {second} --data-dir {second_dir} status --period {quarter}")
+    console.print(f"Trang web của Văn phòng: {baocao} --data-dir {data_dir} web --demo "
+                  f"(mở {ctx.cfg.settings.web.base_url})")
+
+
+def _demo_approve(ctx: Any, key: str, number: str) -> Any:
+    """The Director approves the draft as the approval page would (the demo has no one to click)."""
+    from flows.approval import default_out, draft_digests
+    from tasks.approvals import APPROVED, record_decision
+
+    period = ctx.period(key)
+    issued = ctx.report_deadline(period)
+    record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period=key, decision=APPROVED, username="giamdoc",
+                    name=ctx.cfg.settings.approval.signer, sha256=draft_digests(ctx, period, default_out(ctx, period)),
+                    document_number=number, issue_date=issued)
+    return issued
+
+
+def _copy_outputs(ctx: Any, key: str, out: Path) -> None:
+    """The period's reports (draft and issued) from the data directory to the demo's output folder."""
+    import shutil
+
+    from flows.approval import default_out
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(default_out(ctx, ctx.period(key)).glob(f"{ctx.cfg.report.id}-{key}*")):
+        shutil.copy2(path, out / path.name)
 
 
 @app.command()

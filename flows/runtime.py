@@ -35,3 +35,11 @@ def run_name(step: str) -> str:
 def chunked(items: list[str], size: int = CHUNK) -> list[list[str]]:
     """Per-unit work is done in a few chunks, never one Prefect task per unit."""
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def flow_run_url(run_id: str | None) -> str | None:
+    """Link to a run in the Prefect UI, when the UI address is known (not on an ephemeral server)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base and run_id else None

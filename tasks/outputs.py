@@ -1,14 +1,31 @@
-"""Outputs of a consolidation: the JSON, the Decree 30 .docx, the annex .xlsx and, where possible, a PDF."""
+"""Outputs of a consolidation: the JSON, the Decree 30 .docx, the annex .xlsx and, where possible, a PDF.
+
+Consolidating writes the draft (dự thảo: no number, no date) that the Director is shown; after approval
+`write_final` renders the document as issued (số ký hiệu, ngày ban hành) next to it, under its own name,
+so the approved draft stays exactly as it was shown.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tasks.context import Context
 from tasks.periods import Period
+
+log = logging.getLogger(__name__)
+FINAL_SUFFIX = "-ban-hanh"  # the issued document: <report>-<period>-ban-hanh.docx / .pdf
+
+
+@dataclass
+class Written:
+    """What a rendering step wrote, and why a PDF is missing when it is (never dropped silently)."""
+
+    paths: dict[str, Path] = field(default_factory=dict)
+    pdf_problem: str | None = None
 
 
 def output_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]:
@@ -16,8 +33,20 @@ def output_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]
     return {ext: out_dir / f"{stem}.{ext}" for ext in ("json", "docx", "xlsx")}
 
 
-def write_outputs(ctx: Context, period: Period, consolidation: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """JSON, the Decree 30 .docx and the annex .xlsx; a PDF too where LibreOffice is installed."""
+def draft_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]:
+    """The files the Director is shown and approves: JSON, draft .docx, annex .xlsx and the draft PDF."""
+    paths = output_paths(ctx, period, out_dir)
+    paths["pdf"] = paths["docx"].with_suffix(".pdf")
+    return paths
+
+
+def final_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]:
+    docx = out_dir / f"{ctx.cfg.report.id}-{period.key}{FINAL_SUFFIX}.docx"
+    return {"docx": docx, "pdf": docx.with_suffix(".pdf")}
+
+
+def write_outputs(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> dict[str, Path]:
+    """JSON, the draft Decree 30 .docx and the annex .xlsx; a PDF too where LibreOffice is installed."""
     from tasks.render.annex_xlsx import render_annex_xlsx
     from tasks.render.docx_report import render_report_docx
 
@@ -26,25 +55,35 @@ def write_outputs(ctx: Context, period: Period, consolidation: dict[str, Any], o
     paths["json"].write_text(json.dumps(consolidation, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     render_report_docx(consolidation, paths["docx"])
     render_annex_xlsx(consolidation, paths["xlsx"])
-    pdf = _to_pdf(paths["docx"])
+    pdf, problem = to_pdf(paths["docx"])
     if pdf is not None:
         paths["pdf"] = pdf
     ctx.ledger.audit("report", f"{ctx.cfg.report.id}:{period.key}", "consolidated",
-                     accepted=consolidation["completeness"]["accepted_count"], out=str(out_dir))
+                     accepted=consolidation["completeness"]["accepted_count"], out=str(out_dir), pdf_problem=problem)
     return paths
 
 
-def _to_pdf(docx: Path) -> Path | None:
-    import shutil
-    import subprocess
+def write_final(ctx: Context, period: Period, out_dir: Path, number: str, issued_on: Any) -> Written:
+    """The document as issued, from the approved consolidation: number and issue date filled, no draft mark."""
+    from tasks.render.docx_report import FinalInfo, render_report_docx
 
-    office = shutil.which("soffice") or shutil.which("libreoffice")
-    if office is None or os.environ.get("BAOCAO_NO_PDF"):
-        return None
-    try:
-        subprocess.run([office, "--headless", "--convert-to", "pdf", "--outdir", str(docx.parent), str(docx)],
-                       check=True, capture_output=True, timeout=120)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    pdf = docx.with_suffix(".pdf")
-    return pdf if pdf.exists() else None
+    consolidation = json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
+    paths = final_paths(ctx, period, out_dir)
+    render_report_docx(consolidation, paths["docx"], final=FinalInfo(number, issued_on))
+    out = Written({"docx": paths["docx"], "xlsx": output_paths(ctx, period, out_dir)["xlsx"]})
+    pdf, out.pdf_problem = to_pdf(paths["docx"])
+    if pdf is not None:
+        out.paths["pdf"] = pdf
+    return out
+
+
+def to_pdf(docx: Path) -> tuple[Path | None, str | None]:
+    """The PDF of a .docx, or the reason there is none (logged; an unchecked PDF is never kept)."""
+    from tasks.render.pdf import convert_to_pdf
+
+    result = convert_to_pdf(docx)
+    if result.ok:
+        return result.path, None
+    if not result.skipped:
+        log.warning("Không tạo được bản PDF của %s: %s", docx.name, result.reason)
+    return None, None if result.skipped else result.reason

@@ -133,9 +133,16 @@ def consolidate(ctx: Context, period_key: str) -> dict[str, Path]:
 
 
 def deliver(ctx: Context, period_key: str) -> Any:
-    """The delivery step itself (what the approval event's deployment runs): the .eml to UBND tỉnh."""
+    """The delivery step itself (what the approval event's deployment runs): the issued document, numbered and
+    dated as approved, in the .eml to UBND tỉnh."""
+    from tasks.approvals import latest_decision
     from tasks.deliver import delivery_mails
+    from tasks.outputs import write_final
     from tasks.sending import dispatch
 
     period = ctx.period(period_key)
-    return dispatch(ctx, delivery_mails(ctx, period, ctx.data_dir / "reports" / period.key))
+    out = ctx.data_dir / "reports" / period.key
+    decision = latest_decision(ctx.ledger, ctx.cfg.report.id, period.key)
+    assert decision is not None and decision.approved and decision.document_number and decision.issue_date
+    written = write_final(ctx, period, out, decision.document_number, decision.issue_date)
+    return dispatch(ctx, delivery_mails(ctx, period, out, written.paths))

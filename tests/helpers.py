@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from tasks.channels.folder import FolderChannel
@@ -34,3 +36,15 @@ def folder_documents(ctx: Context, known: set[str] | None = None) -> list[Docume
     """The inbox files as documents, as the folder channel reads them (recorded contents skipped; files the
     test has just written count as settled)."""
     return FolderChannel(ctx, settle_seconds=0).documents()
+
+
+def approve(ctx: Context, period: str, out: Path | None = None, number: str = "21/BC-SNV",
+            issued: date = date(2021, 3, 18), username: str = "giamdoc") -> None:
+    """The Director approves the current draft, as the approval page records it (files' SHA-256 included)."""
+    from flows.approval import default_out, draft_digests
+    from tasks.approvals import APPROVED, record_decision
+
+    p = ctx.period(period)
+    record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period=period, decision=APPROVED, username=username,
+                    name=ctx.cfg.settings.approval.signer, sha256=draft_digests(ctx, p, out or default_out(ctx, p)),
+                    document_number=number, issue_date=issued)

@@ -41,7 +41,7 @@ def test_failing_subflow_gives_one_alert_from_the_outer_run(prefect_engine, ctx,
     not_a_dir.write_text("a file where the output folder should be", encoding="utf-8")
     with pytest.raises(Exception):  # noqa: B017 - whichever OSError the platform raises
         report_cycle(period="2021-03", config_dir=str(config_dir), data_dir=str(ctx.data_dir),
-                     out_dir=str(not_a_dir), approved=True, today="2021-03-17")
+                     out_dir=str(not_a_dir), today="2021-03-17")
     [alert] = _alerts(ctx, "2021-03")
     assert "Lỗi khi chạy Chu kỳ báo cáo (tháng 3 năm 2021)" in alert["Subject"]
     assert "baocao cycle --period 2021-03" in _text(alert)

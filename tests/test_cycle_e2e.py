@@ -1,13 +1,16 @@
 """One whole report cycle through the real Prefect engine, on the embedded default."""
 
 import email
+import io
 import json
+from datetime import date
 from email import policy
 
 import pytest
 from docx import Document as Docx
 
 from tasks.samples import drop_samples
+from tests.helpers import approve
 
 pytestmark = pytest.mark.slow
 
@@ -17,14 +20,20 @@ def _eml(path):
 
 
 def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
-    from flows.cycle import report_cycle
+    from flows.cycle import deliver_report, report_cycle
 
     out = tmp_path / "out"
-    args = {"config_dir": str(config_dir), "data_dir": str(ctx.data_dir), "out_dir": str(out), "approved": True}
+    args = {"config_dir": str(config_dir), "data_dir": str(ctx.data_dir), "out_dir": str(out)}
     drop_samples(ctx, "2021-02")
-    report_cycle(period="2021-02", **args)
+    assert report_cycle(period="2021-02", **args)["delivered"]["status"] == "waiting"  # asked the Director
+    approve(ctx, "2021-02", out, "12/BC-SNV", date(2021, 2, 22))
+    assert deliver_report(period="2021-02", **args)["approved"] is True
     drop_samples(ctx, "2021-03")
     result = report_cycle(period="2021-03", today="2021-03-17", **args)
+    assert result["delivered"]["status"] == "waiting"
+    approve(ctx, "2021-03", out, "21/BC-SNV", date(2021, 3, 18))
+    sent = deliver_report(period="2021-03", **args)
+    assert sorted(sent["files"]) == ["docx", "xlsx"]  # no PDF under test (BAOCAO_NO_PDF)
 
     # collection: every new file has an outcome, none lost
     statuses = sorted(o["status"] for o in result["collected"])
@@ -55,9 +64,17 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     # the outbox holds real MIME messages, one per key
     outbox = ctx.outbox / "2021-03"
     kinds = {p.name: len(list(p.glob("*.eml"))) for p in outbox.iterdir()}
-    assert kinds == {"request": 9, "rejection": 2, "reminder": 2, "overdue": 1, "delivery": 1}
+    assert kinds == {"request": 9, "rejection": 2, "reminder": 2, "overdue": 1, "approval": 1,
+                     "delivery": 1}
     delivery = _eml(next((outbox / "delivery").glob("*.eml")))
     assert delivery["To"] == "ubnd@tuyenquang.gov.vn"
+    # what UBND tỉnh receives is the issued document: numbered, dated, no draft mark
+    [docx] = [p for p in delivery.iter_attachments() if p.get_filename().endswith(".docx")]
+    final = Docx(io.BytesIO(docx.get_content()))
+    final_text = "\n".join(p.text for p in final.paragraphs) + "\n".join(
+        c.text for t in final.tables for r in t.rows for c in r.cells)
+    assert "21/BC-SNV" in final_text and "ngày 18 tháng 3 năm 2021" in final_text and "DỰ THẢO" not in final_text
+    assert docx.get_content() == (out / "cchc-tuyen-truyen-2021-03-ban-hanh.docx").read_bytes()
     assert "giamdoc@snv.tuyenquang.gov.vn" in delivery["Cc"] and "vtlt@snv.tuyenquang.gov.vn" in delivery["Cc"]
     assert delivery["Subject"].startswith("[BC-CCHC 2021-03] Báo cáo kết quả thực hiện công tác tuyên truyền")
     names = sorted(part.get_filename() for part in delivery.iter_attachments())
@@ -73,6 +90,6 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     again = report_cycle(period="2021-03", today="2021-03-17", **args)
     assert again["collected"] == []
     assert again["requested"]["written"] == [] and len(again["requested"]["skipped"]) == 9
-    assert again["delivered"]["written"] == []
-    assert sum(1 for _ in outbox.rglob("*.eml")) == 15
-    assert len(ctx.ledger.messages("2021-03")) == 15
+    assert again["delivered"]["status"] == "delivered"  # delivered once: never again without --resend
+    assert sum(1 for _ in outbox.rglob("*.eml")) == 16  # 9 requests, 2 rejections, 2 reminders, overdue,
+    assert len(ctx.ledger.messages("2021-03")) == 16  # the approval request and the delivery

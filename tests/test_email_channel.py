@@ -43,7 +43,7 @@ from tasks.transports.mail.compose import compose_message
 from tasks.transports.mail.errors import MailTransportError
 from tasks.transports.mail.imap import PROCESSED_KEYWORD, ImapMailbox
 from tasks.workbook import template_grid, write_template_xlsx
-from tests.helpers import filled, folder_documents
+from tests.helpers import approve, filled, folder_documents
 from tests.servers.dovecot import DOVECOT_BIN, DovecotServer, dovecot_available, dovecot_server
 from tests.servers.smtp_server import TEST_PASSWORD, TEST_USER, SmtpTestServer, smtp_server
 
@@ -624,7 +624,8 @@ def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefe
     out = _consolidate(m)
     refused = "pgd@snv.tuyenquang.gov.vn"
     m.smtp.faults.reject_rcpt = {refused}
-    result = deliver_report(PERIOD, str(m.config_dir), str(m.data_dir), str(out), approved=True)
+    approve(m.ctx, PERIOD, out)
+    result = deliver_report(PERIOD, str(m.config_dir), str(m.data_dir), str(out))
 
     key = f"delivery:cchc-tuyen-truyen:{PERIOD}"
     assert result["approved"] is True and result["sent"] == [key]
@@ -642,7 +643,7 @@ def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefe
     assert record.message_id == msg["Message-ID"]
     files = dict(attachments(msg))
     assert sorted(files) == ["Báo cáo BC-CCHC 2021-03 - Phụ lục.xlsx", "Báo cáo BC-CCHC 2021-03.docx"]
-    assert files["Báo cáo BC-CCHC 2021-03.docx"] == (out / f"cchc-tuyen-truyen-{PERIOD}.docx").read_bytes()
+    assert files["Báo cáo BC-CCHC 2021-03.docx"] == (out / f"cchc-tuyen-truyen-{PERIOD}-ban-hanh.docx").read_bytes()
     assert files["Báo cáo BC-CCHC 2021-03 - Phụ lục.xlsx"] == (out / f"cchc-tuyen-truyen-{PERIOD}.xlsx").read_bytes()
     consolidation = json.loads((out / f"cchc-tuyen-truyen-{PERIOD}.json").read_text(encoding="utf-8"))
     html = body_text(msg, "html")
@@ -653,8 +654,9 @@ def test_delivery_to_ubnd_and_every_recipient_with_one_refused(mail: Mail, prefe
     assert "Ủy ban nhân dân tỉnh Tuyên Quang" in html
 
     # delivering again sends nothing; an explicit resend goes out again
-    assert dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out)).sent == []
-    resent = dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out, resend=1), resend=True)
+    final = {k: Path(v) for k, v in result["files"].items()}
+    assert dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out, final)).sent == []
+    resent = dispatch(m.ctx, delivery_mails(m.ctx, m.ctx.period(PERIOD), out, final, resend=1), resend=True)
     assert resent.sent == [f"{key}:resend1"] and len(m.smtp.received) == 2
 
 
