@@ -297,10 +297,9 @@ def test_annex_is_split_into_forms_and_topics(doc) -> None:
     assert body.index("I. Hình thức tuyên truyền") < body.index("II. Nội dung tuyên truyền")
     forms, topics = _annex_tables(doc)
     heads = [[_text(c.paragraphs[0]) for c in t.rows[0].cells] for t in (forms, topics)]
-    assert heads[0] == ["STT", "Cơ quan, đơn vị", "W01", "H01", "H02", "H03", "T01", "C01", "C02", "K01",
-                        "Tình hình báo cáo"]
-    assert heads[1] == ["STT", "Cơ quan, đơn vị", "CD1", "CD2", "CD3", "CD4", "CD5", "CD6", "CD7",
-                        "Tình hình báo cáo"]
+    # columns are numbered across both tables; indicator codes never reach UBND
+    assert heads[0] == ["STT", "Cơ quan, đơn vị", *[f"({k})" for k in range(1, 9)], "Tình hình báo cáo"]
+    assert heads[1] == ["STT", "Cơ quan, đơn vị", *[f"({k})" for k in range(9, 16)], "Tình hình báo cáo"]
     for table in (forms, topics):
         rows = {_text(r.cells[1]): [_text(c) for c in r.cells] for r in table.rows[1:]}
         assert list(rows)[:9] == list(UNITS.values())  # every expected unit, in config order
@@ -322,10 +321,13 @@ def test_annex_is_split_into_forms_and_topics(doc) -> None:
     assert forms_rows["Tổng cộng"][2:6] == ["37", "5", "1.250", "20"]
     topic_rows = {_text(r.cells[1]): [_text(c) for c in r.cells] for r in topics.rows[1:]}
     assert topic_rows["Tổng cộng"][2:9] == ["5", "10", "4", "4", "1", "5", "0"]
-    legend = [t for t in body if t.startswith(("W01: ", "CD7: "))]
-    assert legend == ["W01: Số tin, bài về CCHC đăng trên Trang TTĐT của Sở (đơn vị tính: tin, bài)",
-                      "CD7: Kết quả CCHC, Chỉ số CCHC, Chỉ số hài lòng; sáng kiến; biểu dương, phê phán "
+    legend = [t for t in body if t.startswith(("(1) ", "(15) "))]
+    assert legend == ["(1) Số tin, bài về CCHC đăng trên Trang TTĐT của Sở (đơn vị tính: tin, bài)",
+                      "(15) Kết quả CCHC, Chỉ số CCHC, Chỉ số hài lòng; sáng kiến; biểu dương, phê phán "
                       "(đơn vị tính: tin, bài)"]
+    annex_text = "\n".join(body[body.index("PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ"):])
+    annex_text += "\n".join(_text(c) for t in (forms, topics) for r in t.rows for c in r.cells)
+    assert not re.search(r"\b(W01|H0\d|K0\d|CD\d+)\b", annex_text)
 
 
 def test_annex_tables_fit_the_landscape_width(doc) -> None:
@@ -401,7 +403,7 @@ def test_annex_part_is_kept_together_and_note_ends_it(doc) -> None:
     texts = [_text(p) for p in paras]
     note = texts.index(next(t for t in texts if t.startswith("Số liệu chốt từ ngày 15 tháng 02 năm 2021")))
     assert note == len(texts) - 1  # the last paragraph; no empty page-filler after it
-    assert texts[note - 1].startswith("CD7: ")
+    assert texts[note - 1].startswith("(15) ")
     legend_start = max(i for i, t in enumerate(texts) if t == "Ghi chú:")
     for p in paras[legend_start:note]:
         assert p.paragraph_format.keep_with_next, _text(p)
@@ -501,8 +503,8 @@ def test_layout_in_libreoffice(tmp_path: Path) -> None:
     last = pages[-1]
     assert "Tổng cộng" in last and "Số liệu chốt từ" in last
     annex = "\n".join(p for p in pages if "Tình hình" in p)
-    header_codes = {"W01", "K01", "CD1", "CD12"}
-    assert all(code in annex for code in header_codes)
+    n_columns = sum(1 for i in _twenty_indicators()["indicators"] if i["type"] == "integer")
+    assert all(f"({k})" in annex for k in (1, 8, 9, n_columns))
     # the status column, the rightmost, is printed for every unit in both tables
     assert annex.count("Chưa báo cáo") == 2
     # a landscape page is 297 mm wide: nothing beyond the page edge (pdftotext -bbox would show x > 842)

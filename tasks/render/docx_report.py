@@ -121,9 +121,11 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _annex_column(ind: Mapping[str, Any]) -> dict[str, str]:
+def _annex_column(ind: Mapping[str, Any], number: int) -> dict[str, str]:
+    """One indicator column: headed by its number '(1)' (codes are the Office's internals), named in
+    the legend under the table."""
     unit = nfc(ind.get("unit", "") or "")
-    return {"code": ind["code"], "label": nfc(ind["label"]), "unit": unit,
+    return {"code": ind["code"], "head": f"({number})", "label": nfc(ind["label"]), "unit": unit,
             "unit_note": f"({unit})" if unit else "",
             "unit_suffix": f" (đơn vị tính: {unit})" if unit else ""}
 
@@ -178,6 +180,7 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
     kinds = list(dict.fromkeys(kind for kind, _ in groups))
     parts = []
     seen: set[str] = set()
+    numbered = 0  # columns are numbered across parts, so each number names one indicator
     for n, (kind, inds) in enumerate(groups):
         title = ANNEX_PART_TITLES.get(kind, "")
         if title and len(kinds) > 1:
@@ -197,9 +200,11 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
                 rows.append({"no": str(no), "code": unit, "name": prose.unit_name(c, unit),
                              "cells": [fmt(unit_values.get(i["code"])) for i in inds],
                              "status": prose.unit_status(c, unit)})
+        columns = [_annex_column(i, numbered + k) for k, i in enumerate(inds, start=1)]
+        numbered += len(inds)
         parts.append({
             "title": title,
-            "columns": [_annex_column(i) for i in inds],
+            "columns": columns,
             "rows": rows,
             "totals": [fmt(totals.get(i["code"])) for i in inds],
             "totals_status": totals_status,

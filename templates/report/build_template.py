@@ -435,7 +435,7 @@ ANNEX_HEAD_PT = 9
 
 def annex_block(doc) -> None:
     """Landscape section: one table per part (forms of communication, content topics), each with
-    units × indicators, a totals row, the reporting status and a legend of its indicator codes.
+    units × indicators, a totals row, the reporting status and a legend naming its numbered columns.
 
     Each part (heading, table, legend) is chained with keep-with-next so it never splits or leaves
     its legend alone on a page; the chain is broken between parts by a spacer paragraph, and after
@@ -476,9 +476,10 @@ def annex_block(doc) -> None:
                                        "{%tc endfor %}", "Tình hình báo\u00a0cáo"], strict=True):
         cell_text(cell, text, size=ANNEX_HEAD_PT, bold=True)
         v_align(cell)
-    # Labels are long, so the header shows the code and unit; the legend under the table names them.
+    # Labels are long, so the header shows the column number and unit; the legend under the table names
+    # them (indicator codes are the Office's internals and never reach UBND).
     col_cell = head.cells[3]
-    cell_text(col_cell, "{{ col.code }}", size=ANNEX_HEAD_PT, bold=True)
+    cell_text(col_cell, "{{ col.head }}", size=ANNEX_HEAD_PT, bold=True)
     para(col_cell, "{{ col.unit_note }}", size=8, italic=True, align=WD_ALIGN_PARAGRAPH.CENTER,
          first_indent=None, after=0, line=1.0)
 
@@ -506,7 +507,7 @@ def annex_block(doc) -> None:
     para(doc, "Ghi chú:", size=10, bold=True, italic=True, first_indent=None, before=3, after=0,
          align=WD_ALIGN_PARAGRAPH.LEFT, keep_next=True)
     tag(doc, "{%p for col in part.columns %}")
-    para(doc, "{{ col.code }}: {{ col.label }}{{ col.unit_suffix }}", size=10, first_indent=None, after=0,
+    para(doc, "{{ col.head }} {{ col.label }}{{ col.unit_suffix }}", size=10, first_indent=None, after=0,
          align=WD_ALIGN_PARAGRAPH.LEFT, keep_next=True)
     tag(doc, "{%p endfor %}")
     tag(doc, "{%p if part.last %}")
