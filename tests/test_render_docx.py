@@ -163,6 +163,12 @@ def test_document_number_is_checked() -> None:
     for bad in ("", "…", "số 15", "/BC-SNV"):
         with pytest.raises(ValueError, match="Số văn bản không hợp lệ"):
             FinalInfo(bad, date(2021, 3, 19))
+    # the issue date as typed at approval
+    assert FinalInfo("15", "19/03/2021").issued_on == date(2021, 3, 19)
+    assert FinalInfo("15", "2021-03-19").issued_on == date(2021, 3, 19)
+    for bad in ("31/02/2021", "hôm nay", ""):
+        with pytest.raises(ValueError, match="Ngày ban hành không hợp lệ"):
+            FinalInfo("15", bad)
 
 
 def test_same_inputs_same_bytes(tmp_path: Path) -> None:

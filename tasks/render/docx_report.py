@@ -78,8 +78,19 @@ class FinalInfo:
         if not number or not _NUMBER.match(number):
             raise ValueError(f"Số văn bản không hợp lệ: {self.number!r} (ví dụ: 15/BC-SNV).")
         object.__setattr__(self, "number", number)
-        if isinstance(self.issued_on, datetime):
-            object.__setattr__(self, "issued_on", to_local_date(self.issued_on))
+        issued: Any = self.issued_on
+        if isinstance(issued, str):  # as typed at approval: '2021-03-19' or '19/03/2021'
+            text = issued.strip()
+            m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+            try:
+                issued = date(int(m[3]), int(m[2]), int(m[1])) if m else date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"Ngày ban hành không hợp lệ: {text!r} (ví dụ: 19/03/2021).") from None
+        elif isinstance(issued, datetime):
+            issued = to_local_date(issued)
+        if not isinstance(issued, date):
+            raise ValueError(f"Ngày ban hành không hợp lệ: {issued!r} (ví dụ: 19/03/2021).")
+        object.__setattr__(self, "issued_on", issued)
 
 
 def number_suffix(document_number: str) -> str:
