@@ -20,7 +20,7 @@ from tasks.deliver import delivery_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ
 from tasks.sending import DispatchReport, dispatch
-from tasks.types import Outcome, OutcomeStatus
+from tasks.types import OutcomeStatus
 
 
 def _report_dict(r: DispatchReport) -> dict[str, Any]:
@@ -82,13 +82,11 @@ def polled_channel_names(config_dir: str | None, data_dir: str | None) -> list[s
     return [ch.name for ch in polled_channels(run_context(config_dir, data_dir))]
 
 
-@task(name="gửi thư trả lại báo cáo chưa hợp lệ", task_run_name="gửi thư trả lại báo cáo chưa hợp lệ {period_key}",
-      cache_policy=NONE)
-def send_rejections(config_dir: str | None, data_dir: str | None, period_key: str,
-                    outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each outcome is answered in the period it was filed under; period_key only names the task run."""
-    ctx = run_context(config_dir, data_dir)
-    return _report_dict(dispatch(ctx, replies.rejection_mails(ctx, [Outcome(**o) for o in outcomes])))
+@task(name="trả lời đơn vị (trả lại, xác nhận đã nhận)", task_run_name="trả lời đơn vị {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=30)
+def send_owed_replies(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
+    """Every reply still owed, whichever run recorded it; period_key only names the task run."""
+    return _report_dict(replies.send_owed_replies(run_context(config_dir, data_dir)))
 
 
 @task(name="gửi thư nhắc", task_run_name="gửi thư nhắc {period_key}",

@@ -456,17 +456,16 @@ def watch(period: str | None = PeriodOpt,
     _prefect_env()
     from flows.events import publish_outcomes
     from flows.watchers.mailbox import watch_mailbox
-    from tasks.replies import rejection_mails
-    from tasks.sending import dispatch
+    from tasks.replies import send_owed_replies
     from tasks.types import Outcome
 
     def on_outcomes(outcomes: list[Outcome]) -> None:
         rows = [o.to_dict() for o in outcomes]
         for row in rows:
             _print_outcome(row)
-        result = dispatch(ctx, rejection_mails(ctx, outcomes))
+        result = send_owed_replies(ctx)
         for key in result.sent + result.written:
-            console.print(f"Đã gửi thư trả lại: {t(key)}")
+            console.print(f"Đã trả lời đơn vị: {t(key)}")
         for key, reason in result.failed:
             console.print(f"[red]Không gửi được[/red] {t(key)}: {t(reason)}")
         try:

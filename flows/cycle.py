@@ -61,7 +61,7 @@ def collect_submissions(period: str | None = None, config_dir: str | None = None
     outcomes = [o for f in futures for o in f.result()]
     for channel in chunks.polled_channel_names(config_dir, data_dir):
         outcomes += chunks.collect_channel(config_dir, data_dir, p.key, channel)
-    chunks.send_rejections(config_dir, data_dir, p.key, outcomes)
+    chunks.send_owed_replies(config_dir, data_dir, p.key)
     rows = status_rows(ctx, p)
     publish_outcomes(ctx, p, outcomes, rows)
     status_artifact(p, rows)
@@ -78,6 +78,7 @@ def send_reminders(period: str | None = None, config_dir: str | None = None, dat
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     day = today or datetime.now(TZ).date().isoformat()
+    chunks.send_owed_replies(config_dir, data_dir, p.key)  # anything a crashed collect left unanswered
     return chunks.send_reminder_mails(config_dir, data_dir, p.key, day, force)
 
 

@@ -18,8 +18,9 @@ from tasks.context import Context
 from tasks.ledger import Submission, as_utc
 from tasks.messages import receipt_mail, rejection_mail
 from tasks.periods import TZ
+from tasks.sending import DispatchReport, dispatch
 from tasks.transports.mail.compose import OutgoingMail
-from tasks.types import Outcome, OutcomeStatus
+from tasks.types import MessageKind, Outcome, OutcomeStatus
 from tasks.workbook import refilled_workbook
 
 _INTEGER = re.compile(r"-?\d{1,15}")
@@ -30,9 +31,9 @@ def received_text(sub: Submission) -> str:
     return as_utc(sub.received_at).astimezone(TZ).strftime("%H:%M ngày %d/%m/%Y")
 
 
-def _replied_unit(ctx: Context, o: Outcome, sub: Submission) -> Unit | None:
+def _replied_unit(ctx: Context, sub: Submission) -> Unit | None:
     # no unit could be read from the file (no 'Mã đơn vị', no subject tag): answer the registered sender
-    return ctx.cfg.unit(o.unit_code or "") or (unit_of_sender(ctx, sub.sender) if sub.source == "email" else None)
+    return ctx.cfg.unit(sub.unit_code or "") or (unit_of_sender(ctx, sub.sender) if sub.source == "email" else None)
 
 
 def _to(unit: Unit, sub: Submission) -> tuple[str, ...] | None:
@@ -50,52 +51,78 @@ def refill_values(sub: Submission, errors: Iterable[Mapping[str, Any]]) -> dict[
     return values
 
 
+def rejection_mail_for(ctx: Context, sub: Submission) -> OutgoingMail | None:
+    """The answer to a rejected submission, in the period it was filed under (the unit's own); None when
+    there is no one to answer (no unit could be told from it and its sender is no unit's contact)."""
+    unit = _replied_unit(ctx, sub)
+    if unit is None or not unit.emails:
+        return None
+    period = ctx.period(sub.period)
+    channel = channel_of(ctx, unit)
+    part = channel.request(unit, period)
+    deadline = ctx.unit_deadline(period)
+    workbook, refilled = part.workbook, False
+    # something was read (values, or errors about indicators): the unit's own values go back, marked
+    if workbook is not None and (sub.values or any(e.get("code") for e in sub.errors)):
+        workbook = refilled_workbook(ctx.cfg.report, unit, period, deadline, refill_values(sub, sub.errors),
+                                     sub.errors)
+        refilled = True
+    return rejection_mail(
+        ctx.cfg, unit, period, deadline, str(sub.id), sub.filename, received_text(sub), sub.errors,
+        sub.warnings, workbook, part.workbook_name, to=_to(unit, sub), refilled=refilled,
+        sheet_tab=part.sheet_tab, sheet_url=part.link, how_to_return=channel.how_to_return)
+
+
+def receipt_mail_for(ctx: Context, sub: Submission) -> OutgoingMail | None:
+    """The receipt for a valid submission: received when, valid, on time or late, with its warnings."""
+    unit = _replied_unit(ctx, sub)
+    if unit is None or not unit.emails:
+        return None
+    period = ctx.period(sub.period)
+    return receipt_mail(ctx.cfg, unit, period, ctx.unit_deadline(period), str(sub.id), sub.filename,
+                        received_text(sub), bool(sub.on_time), sub.warnings, to=_to(unit, sub), source=sub.source)
+
+
+BUILDERS = {MessageKind.REJECTION: rejection_mail_for, MessageKind.RECEIPT: receipt_mail_for}
+
+
+def _answers(ctx: Context, outcomes: Iterable[Outcome], status: str, kind: MessageKind) -> list[OutgoingMail]:
+    ids = [o.submission_id for o in outcomes if o.status == status and o.submission_id is not None]
+    mails = [BUILDERS[kind](ctx, sub) for sub in ctx.ledger.submissions_by_id(ids)]
+    return [m for m in mails if m is not None]
+
+
 def rejection_mails(ctx: Context, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
-    """Every rejected submission is answered, in the period it was filed under (the unit's own)."""
-    rejected = [o for o in outcomes if o.status == OutcomeStatus.REJECTED]
-    by_id = {s.id: s for s in ctx.ledger.submissions_by_id([o.submission_id for o in rejected if o.submission_id])}
-    mails = []
-    for o in rejected:
-        sub = by_id.get(o.submission_id) if o.submission_id is not None else None
-        if sub is None:
-            continue
-        period = ctx.period(sub.period)
-        unit = _replied_unit(ctx, o, sub)
-        if unit is None or not unit.emails:
-            continue
-        channel = channel_of(ctx, unit)
-        part = channel.request(unit, period)
-        deadline = ctx.unit_deadline(period)
-        workbook, refilled = part.workbook, False
-        # something was read (values, or errors about indicators): the unit's own values go back, marked
-        if workbook is not None and (sub.values or any(e.get("code") for e in o.errors)):
-            workbook = refilled_workbook(ctx.cfg.report, unit, period, deadline, refill_values(sub, o.errors),
-                                         o.errors)
-            refilled = True
-        mails.append(rejection_mail(
-            ctx.cfg, unit, period, deadline, str(o.submission_id), sub.filename, received_text(sub), o.errors,
-            o.warnings, workbook, part.workbook_name, to=_to(unit, sub), refilled=refilled,
-            sheet_tab=part.sheet_tab, sheet_url=part.link, how_to_return=channel.how_to_return))
-    return mails
+    """Every rejected submission among the outcomes is answered."""
+    return _answers(ctx, outcomes, OutcomeStatus.REJECTED, MessageKind.REJECTION)
 
 
 def receipt_mails(ctx: Context, outcomes: Iterable[Outcome]) -> list[OutgoingMail]:
-    """Every accepted submission is acknowledged to its unit: received when, valid, on time or late, warnings.
+    """Every accepted submission among the outcomes is acknowledged (keyed by submission: never twice)."""
+    return _answers(ctx, outcomes, OutcomeStatus.ACCEPTED, MessageKind.RECEIPT)
 
-    Keyed by submission (MessageKind.RECEIPT), so answering the same outcomes again sends nothing twice.
-    """
-    accepted = [o for o in outcomes if o.status == OutcomeStatus.ACCEPTED]
-    by_id = {s.id: s for s in ctx.ledger.submissions_by_id([o.submission_id for o in accepted if o.submission_id])}
-    mails = []
-    for o in accepted:
-        sub = by_id.get(o.submission_id) if o.submission_id is not None else None
-        if sub is None:
+
+def send_owed_replies(ctx: Context) -> DispatchReport:
+    """Send every reply still owed (recorded with its submission), whatever run recorded it, and mark each
+    one settled once its message is written (outbox only) or sent (SMTP). A failed send stays owed for the
+    next run; a message already sent is not sent again (its key is in the ledger)."""
+    owed = ctx.ledger.owed_replies(ctx.cfg.report.id)
+    if not owed:
+        return DispatchReport()
+    subs = {s.id: s for s in ctx.ledger.submissions_by_id(sorted({sid for sid, _ in owed}))}
+    mails: list[OutgoingMail] = []
+    by_key: dict[str, tuple[int, str]] = {}
+    nobody: list[tuple[int, str, str]] = []
+    for sid, kind in owed:
+        sub = subs.get(sid)
+        mail = BUILDERS[MessageKind(kind)](ctx, sub) if sub is not None else None
+        if mail is None:
+            nobody.append((sid, kind, ""))  # no address to answer: settled, the Office sees it in the status
             continue
-        unit = _replied_unit(ctx, o, sub)
-        if unit is None or not unit.emails:
-            continue
-        period = ctx.period(sub.period)
-        mails.append(receipt_mail(
-            ctx.cfg, unit, period, ctx.unit_deadline(period), str(o.submission_id), sub.filename,
-            received_text(sub), bool(sub.on_time), o.warnings, to=_to(unit, sub), source=sub.source))
-    return mails
+        mails.append(mail)
+        by_key[mail.key] = (sid, kind)
+    report = dispatch(ctx, mails)
+    done = set(report.sent) | set(report.skipped) | (set() if ctx.cfg.settings.channels.smtp.enabled
+                                                     else set(report.written))
+    ctx.ledger.settle_replies(nobody + [(*by_key[key], key) for key in by_key if key in done])
+    return report

@@ -64,7 +64,7 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     # the outbox holds real MIME messages, one per key
     outbox = ctx.outbox / "2021-03"
     kinds = {p.name: len(list(p.glob("*.eml"))) for p in outbox.iterdir()}
-    assert kinds == {"request": 9, "rejection": 2, "reminder": 2, "overdue": 1, "approval": 1,
+    assert kinds == {"request": 9, "rejection": 2, "receipt": 8, "reminder": 2, "overdue": 1, "approval": 1,
                      "delivery": 1}
     delivery = _eml(next((outbox / "delivery").glob("*.eml")))
     assert delivery["To"] == "ubnd@tuyenquang.gov.vn"
@@ -91,5 +91,6 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     assert again["collected"] == []
     assert again["requested"]["written"] == [] and len(again["requested"]["skipped"]) == 9
     assert again["delivered"]["status"] == "delivered"  # delivered once: never again without --resend
-    assert sum(1 for _ in outbox.rglob("*.eml")) == 16  # 9 requests, 2 rejections, 2 reminders, overdue,
-    assert len(ctx.ledger.messages("2021-03")) == 16  # the approval request and the delivery
+    # 9 requests, 2 rejections, 8 receipts (one per valid file), 2 reminders, overdue, approval, delivery
+    assert sum(1 for _ in outbox.rglob("*.eml")) == 24
+    assert len(ctx.ledger.messages("2021-03")) == 24

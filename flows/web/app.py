@@ -223,11 +223,11 @@ async def _form(request: Request) -> dict[str, Any] | None:
 
 
 def _rejection_mails(ctx: Context, outcomes: list[Any]) -> None:
-    """A rejected web upload gets the same mail as a rejected folder file (the page shows it at once too)."""
-    from tasks.replies import rejection_mails
-    from tasks.sending import dispatch
+    """A web upload is answered like a folder file (rejection or receipt, recorded as owed with it); the page
+    shows the result at once too."""
+    from tasks.replies import send_owed_replies
 
-    dispatch(ctx, rejection_mails(ctx, outcomes))
+    send_owed_replies(ctx)
 
 
 # ------------------------------------------------------------------ routes
