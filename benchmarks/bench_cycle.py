@@ -208,7 +208,11 @@ def run(name: str, cmd: list[str], env: dict[str, str], prefect_home: Path | Non
     r = Run(name, wall, cpu, peak / MiB, rc, text)
     if prefect_home is not None:
         r.prefect_db_kib = (db_size() - db0) / 1024
-    status = "" if rc == 0 else f"  EXIT {rc}: {text.strip().splitlines()[-1:] if text.strip() else ''}"
+    logs = CACHE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / ("".join(ch if ch.isalnum() else "-" for ch in name) + ".log")
+    log.write_text(text, encoding="utf-8")
+    status = "" if rc == 0 else f"  EXIT {rc} (output in {log})"
     print(f"  {name:<32} wall {wall:7.2f} s  cpu {cpu:7.2f} s  peak {r.peak_mib:7.0f} MiB{status}", flush=True)
     return r
 
@@ -275,9 +279,13 @@ def _verdict(ok: bool | None) -> str:
 
 
 def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, str, str]]:
-    """Each issue-10 target as (target, measured ratio, verdict)."""
+    """Each issue-10 target as (target, measured ratio, verdict); a failed command fails its targets."""
     lines: list[tuple[str, str, str]] = []
     for n, r in sorted(results.items()):
+        failed = [k for k, v in r.items() if v.rc != 0]
+        if failed:
+            lines.append((f"N={n:,}: every command ran", f"failed: {', '.join(failed)} (logs in {CACHE / 'logs'})",
+                          "NOT met"))
         for basis in ("cpu", "wall"):
             def cost(key: str, basis: str = basis, r: dict[str, Run] = r) -> float:
                 return getattr(r[key], basis)
@@ -352,32 +360,51 @@ def profile(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
 
 
 def summarize(raw: Path, title: str, top: int = 25) -> None:
-    """Inclusive and self sample shares per function from py-spy's collapsed stacks (idle waits apart)."""
+    """Where the time goes, from py-spy's collapsed stacks (samples of busy threads, every process): the share
+    of each process (baocao, Prefect's temporary server, parse workers), of imports, of baocao's own
+    functions (inclusive) and of the hottest frames (self)."""
     if not raw.exists():
         print(f"  no profile written at {raw}")
         return
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
+    import re
+
+    own_code = re.compile(r"(.*) \((?:.*/)?((?:tasks|flows)/[^:]+):\d+\)$")
+    procs: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
+    hot: Counter[str] = Counter()
+    total = imports = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
         c = int(count)
         total += c
-        for f in set(frames):
-            inclusive[f] += c
-        if frames:
-            own[frames[-1]] += c
-    print(f"\n  {title}: {total} samples (all threads, all processes; {raw})")
-    print("  inclusive:")
-    for f, c in inclusive.most_common(top):
+        frames = stack.split(";")
+        leaf_proc = [f for f in frames if f.startswith("process ")][-1:] or ["?"]
+        cmd = leaf_proc[0].partition(":")[2]
+        procs["Prefect temporary server (uvicorn)" if "uvicorn" in cmd else
+              "baocao (main process)" if "baocao" in cmd else cmd[:60]] += c
+        if "_find_and_load" in stack:
+            imports += c
+        seen = set()
+        for f in frames:
+            m = own_code.match(f)
+            if m and (key := f"{m.group(1)} ({m.group(2)})") not in seen:
+                seen.add(key)
+                ours[key] += c
+        leaf = frames[-1]
+        hot[re.sub(r":\d+\)$", ")", leaf)] += c
+    if not total:
+        print(f"  {title}: no samples")
+        return
+    print(f"\n  {title}: {total} samples at 200 Hz = {total / 200:.1f} s of busy thread time ({raw})")
+    print("  by process: " + "; ".join(f"{k} {100 * v / total:.0f} %" for k, v in procs.most_common()))
+    print(f"  imports (any process): {100 * imports / total:.0f} %")
+    print("  baocao functions (inclusive):")
+    for f, c in ours.most_common(top):
         print(f"    {100 * c / total:5.1f} %  {f}")
-    print("  self:")
-    for f, c in own.most_common(top):
+    print("  hottest frames (self):")
+    for f, c in hot.most_common(top // 2):
         print(f"    {100 * c / total:5.1f} %  {f}")
 
 
@@ -391,7 +418,11 @@ def main() -> None:
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profile")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes rendering workbooks")
     parser.add_argument("--keep", action="store_true", help="keep the run's data directories")
+    parser.add_argument("--summarize", type=Path, help="only summarize a py-spy raw profile written earlier")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize, args.summarize.stem)
+        return
     ns = [int(x.replace("_", "")) for x in args.units.split(",") if x.strip()]
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="baocao-bench-"))
