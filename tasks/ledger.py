@@ -26,6 +26,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
+    cast,
     create_engine,
     event,
     func,
@@ -235,6 +237,10 @@ class NewSubmission:
     owes: tuple[str, ...] = ()  # the replies this submission is owed (MessageKind values), recorded with it
 
 
+def _issues(raw: str | None) -> tuple[dict[str, Any], ...]:
+    return () if raw in (None, "[]", "null") else tuple(json.loads(raw) or ())
+
+
 SQLITE_BUSY_MS = 60_000
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
@@ -411,12 +417,13 @@ class Ledger:
                 key = (new.report_id, new.period, new.content_hash)
                 if first[key] == i and key in ids:
                     recorded.append((ids[key], new))
-            values = [{"submission_id": sid, "code": code,
-                       "value_int": value if isinstance(value, int) else None,
-                       "value_text": value if isinstance(value, str) else None}
+            values = [(sid, code, value if isinstance(value, int) else None, value if isinstance(value, str) else None)
                       for sid, new in recorded for code, value in new.values]
-            if values:
-                s.execute(SubmissionValue.__table__.insert(), values)
+            if values:  # plain driver executemany: ~20 rows per submission, no per-row SQLAlchemy processing
+                mark = "?" if self.is_sqlite else "%s"
+                s.connection().exec_driver_sql(
+                    "INSERT INTO submission_values (submission_id, code, value_int, value_text) "
+                    f"VALUES ({mark}, {mark}, {mark}, {mark})", values)
             own, audit = self._supersede_all(s, recorded, now)
             if audit:
                 s.execute(AuditEvent.__table__.insert(), audit)
@@ -544,7 +551,9 @@ class Ledger:
         t = Submission.__table__
         valid = t.c.status.in_(("accepted", "superseded"))
         ranked = select(
-            t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time, t.c.errors, t.c.warnings,
+            t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time,
+            # only what is shown: the counted submission's warnings, the rejected one's errors (JSON text)
+            case((t.c.status == "accepted", cast(t.c.warnings, Text)), else_=cast(t.c.errors, Text)).label("issues"),
             func.row_number().over(partition_by=(t.c.unit_code, t.c.status),
                                    order_by=(t.c.received_at.desc(), t.c.id.desc())).label("rn"),
             func.count().over(partition_by=t.c.unit_code).label("n"),
@@ -569,9 +578,9 @@ class Ledger:
                 on_time=None if a is None else bool(a.first_on_time if a.first_on_time is not None else a.on_time),
                 accepted_id=a.id if a else None, accepted_received_at=as_utc(a.received_at) if a else None,
                 accepted_on_time=None if a is None or a.on_time is None else bool(a.on_time),
-                warnings=tuple(a.warnings or ()) if a else (),
+                warnings=_issues(a.issues) if a else (),
                 rejected_id=j.id if j else None, rejected_received_at=as_utc(j.received_at) if j else None,
-                errors=tuple(j.errors or ()) if j else ())
+                errors=_issues(j.issues) if j else ())
         return out
 
     def counted_reports(self, report_id: str, period: str) -> list[CountedReport]:
@@ -588,7 +597,7 @@ class Ledger:
             t, t.c.id == v.c.submission_id).where(
             t.c.report_id == report_id, t.c.period == period, t.c.status == "accepted").order_by(v.c.id)
         with self.reading() as s:
-            for sid, code, value_int, value_text in s.execute(q):
+            for sid, code, value_int, value_text in s.execute(q).all():
                 if sid in values:
                     values[sid][code] = value_int if value_int is not None else value_text
         return [CountedReport(st.unit_code, sid, st.accepted_received_at, bool(st.on_time), values[sid])
