@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_cycle.py                    # N = 300, 1,000 and 10,000
     .venv/bin/python benchmarks/bench_cycle.py --units 300,1000
     .venv/bin/python benchmarks/bench_cycle.py --units 1000 --profile   # py-spy of collect and consolidate
+    .venv/bin/python benchmarks/bench_cycle.py --server      # against one running Prefect server (baocao serve)
+    make bench BENCH_ARGS="--units 300,1000"
 
 For every N: N filled unit workbooks (generated once, cached under benchmarks/.cache and hard-linked into
 each run's inbox) and a units config with N folder units. Timed, each as its own process as an operator
@@ -408,6 +410,45 @@ def summarize(raw: Path, title: str, top: int = 25) -> None:
         print(f"    {100 * c / total:5.1f} %  {f}")
 
 
+# ------------------------------------------------------------------ a running Prefect server (--server)
+
+
+def start_server(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`prefect server start` on a free loopback port, as under `baocao serve`; returns (process, API URL)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(work / "prefect-server.log", "wb")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"Prefect server did not start (log: {work / 'prefect-server.log'})")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -418,6 +459,9 @@ def main() -> None:
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profile")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes rendering workbooks")
     parser.add_argument("--keep", action="store_true", help="keep the run's data directories")
+    parser.add_argument("--server", action="store_true",
+                        help="run every command against one running Prefect server (PREFECT_API_URL, as under "
+                             "`baocao serve`) instead of each starting a temporary one")
     parser.add_argument("--summarize", type=Path, help="only summarize a py-spy raw profile written earlier")
     args = parser.parse_args()
     if args.summarize:
@@ -428,8 +472,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="baocao-bench-"))
     prefect_home = work / "prefect-home"
     env = bench_env(prefect_home)
+    server = None
+    if args.server:
+        server, env["PREFECT_API_URL"] = start_server(env, work)
     print(f"baocao bench: {platform.node()}, {platform.processor() or platform.machine()}, {cores} cores, "
-          f"load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}; work dir {work}")
+          f"load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}; work dir {work}; Prefect: "
+          f"{'running server ' + env['PREFECT_API_URL'] if server else 'temporary server per command'}")
     print("warming PREFECT_HOME (first bare flow creates Prefect's database; not counted)")
     run("bare flow (warm-up)", [str(BIN / "python"), str(HERE / "bare_flow.py")], env, prefect_home)
     results: dict[int, dict[str, Run]] = {}
@@ -440,6 +488,8 @@ def main() -> None:
             if args.profile or args.profile_only:
                 profile(n, work, env, prefect_home, args.jobs)
     finally:
+        if server is not None:
+            stop_server(server)
         if results:
             report(results, cores)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
