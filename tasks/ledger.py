@@ -444,9 +444,9 @@ class Ledger:
     def _supersede_all(self, s: Session, recorded: list[tuple[int, NewSubmission]],
                        now: datetime) -> tuple[dict[int, str], list[dict[str, Any]]]:
         """Superseding for a whole chunk: the earlier accepted rows read in one query (locked), the rules
-        replayed in order in memory, the losers updated in one statement. Returns the final status of every
-        row's status right after its own recording (what recording it alone would have returned) and the
-        audit rows, in the order one-by-one recording would write them."""
+        replayed in order in memory, the losers updated in one statement. Returns each recorded row's status
+        right after its own recording (what recording it alone would have returned) and the audit rows, in
+        the order one-by-one recording would write them."""
         table = Submission.__table__
         groups = sorted({(n.report_id, n.period, n.unit_code) for _, n in recorded if n.status == "accepted"},
                         key=lambda g: (g[0], g[1], g[2] or ""))
