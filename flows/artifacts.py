@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from tasks.display import shown
 from tasks.periods import Period
 from tasks.render.vietnamese_dates import format_number, format_percent
 
@@ -14,11 +16,25 @@ def slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
 
 
+ARTIFACT_ROWS = 300  # the table shows the units that need the Office first; counts cover everyone
+_ATTENTION = {"rejected": 0, "missing": 1, "late": 2, "on_time": 3}
+
+
 def status_artifact(period: Period, rows: list[dict[str, Any]]) -> None:
-    table = [{"Mã": r["unit"], "Đơn vị": r["name"], "Trạng thái": r["status_vi"], "Nhận lúc": r["received_at"] or "",
-              "Lý do trả lại": "; ".join(r["errors"])[:500]} for r in rows]
+    """The status table in the Prefect UI, bounded: units needing attention first, at most ARTIFACT_ROWS."""
+    ordered = sorted(rows, key=lambda r: _ATTENTION.get(r["status"], 4))[:ARTIFACT_ROWS]
+    table = [{"Mã": shown(r["unit"]), "Đơn vị": shown(r["name"]), "Trạng thái": r["status_vi"],
+              "Nhận lúc": local_time(r["received_at"]), "Lý do trả lại": shown("; ".join(r["errors"]))}
+             for r in ordered]
+    done = sum(r["status"] in ("on_time", "late") for r in rows)
+    more = f"; bảng chỉ nêu {len(ordered)} đơn vị cần chú ý trước" if len(rows) > len(ordered) else ""
     create_table_artifact(key=f"tinh-hinh-bao-cao-{slug(period.key)}", table=table,
-                          description=f"Tình hình báo cáo {period.label}")
+                          description=f"Tình hình báo cáo {period.label}: {done}/{len(rows)} đơn vị đã báo cáo{more}")
+
+
+def local_time(iso: str | None) -> str:
+    """'15/03/2021 09:00' from the ISO time the status rows carry."""
+    return datetime.fromisoformat(iso).strftime("%d/%m/%Y %H:%M") if iso else ""
 
 
 def summary_artifact(period: Period, consolidation: dict[str, Any], paths: dict[str, str]) -> None:

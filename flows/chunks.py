@@ -14,7 +14,7 @@ from flows.runtime import run_context
 from tasks import consolidate, outputs, remind, replies, request
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
-from tasks.collect import collect_from
+from tasks.collect import collect_from, summarise
 from tasks.consolidation_types import Consolidation
 from tasks.deliver import delivery_mails, sha256_of
 from tasks.display import shown
@@ -60,22 +60,22 @@ def new_folder_files(config_dir: str | None, data_dir: str | None, period_key: s
 @task(name="đọc và kiểm tra báo cáo (nhóm tệp)", task_run_name="đọc và kiểm tra báo cáo {period_key}",
       cache_policy=NONE)
 def collect_folder_chunk(config_dir: str | None, data_dir: str | None, period_key: str,
-                         refs: list[str]) -> list[dict[str, Any]]:
+                         refs: list[str]) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
-    return [o.to_dict() for o in collect_from(ctx, ctx.period(period_key), FolderChannel(ctx, only=refs))]
+    return summarise(collect_from(ctx, ctx.period(period_key), FolderChannel(ctx, only=refs)))
 
 
 @task(name="thu báo cáo từ kênh", task_run_name="thu báo cáo qua {channel} {period_key}",
       cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def collect_channel(config_dir: str | None, data_dir: str | None, period_key: str,
-                    channel: str) -> list[dict[str, Any]]:
+                    channel: str) -> dict[str, Any]:
     """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's."""
     ctx = run_context(config_dir, data_dir)
     outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
     for o in outcomes:
         if o.status == OutcomeStatus.ERROR:
             get_run_logger().warning("Đơn vị %s: %s", shown(o.unit_code), shown(o.reason))
-    return [o.to_dict() for o in outcomes]
+    return summarise(outcomes)
 
 
 def polled_channel_names(config_dir: str | None, data_dir: str | None) -> list[str]:

@@ -176,15 +176,18 @@ def request(period: str | None = PeriodOpt, resend: bool = typer.Option(False, h
 @app.command()
 def collect(period: str | None = PeriodOpt) -> None:
     """Thu và kiểm tra báo cáo mới từ thư mục inbox, hộp thư và Google Sheets."""
-    outcomes = _run("collect_submissions", period=period)
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("accepted", "rejected", "quarantined")}
-    console.print(f"{len(outcomes)} báo cáo mới: {counts['accepted']} hợp lệ, {counts['rejected']} bị trả lại, "
-                  f"{counts['quarantined']} bị cách ly.")
-    for o in outcomes:
-        if o["status"] == "rejected":
-            console.print(f"[red]Trả lại[/red] {t(o['unit_code'] or '?')} ({t(o['source_ref'])}):")
-            for e in o["errors"]:
-                console.print(f"   - {t(e['message'])}")
+    summary = _run("collect_submissions", period=period)
+    n = summary["counts"]
+    new = summary["total"] - n.get("duplicate", 0)
+    console.print(f"{new} báo cáo mới: {n.get('accepted', 0) + n.get('superseded', 0)} hợp lệ, "
+                  f"{n.get('rejected', 0)} bị trả lại, {n.get('quarantined', 0)} bị cách ly"
+                  + (f", {n['error']} lỗi khi đọc." if n.get("error") else "."))
+    shown_rows = summary["outcomes"]
+    for o in shown_rows:
+        if o["status"] in ("rejected", "quarantined", "error"):
+            _print_outcome(o)
+    if summary["total"] > len(shown_rows):
+        console.print(f"(Chỉ liệt kê {len(shown_rows)} trong {summary['total']}; xem đủ: baocao status.)")
 
 
 @app.command()
@@ -456,6 +459,7 @@ def watch(period: str | None = PeriodOpt,
     _prefect_env()
     from flows.events import publish_outcomes
     from flows.watchers.mailbox import watch_mailbox
+    from tasks.collect import summarise
     from tasks.replies import send_owed_replies
     from tasks.types import Outcome
 
@@ -469,7 +473,7 @@ def watch(period: str | None = PeriodOpt,
         for key, reason in result.failed:
             console.print(f"[red]Không gửi được[/red] {t(key)}: {t(reason)}")
         try:
-            publish_outcomes(ctx, p, rows)
+            publish_outcomes(ctx, p, summarise(outcomes))
         except Exception as exc:  # events are a convenience; the submission is already stored
             err.print(f"[yellow]Không phát được sự kiện Prefect:[/yellow] {t(exc)}")
 

@@ -25,6 +25,7 @@ from flows.approval import approval_state, default_out, describe, tell_returned
 from flows.artifacts import status_artifact, summary_artifact
 from flows.events import publish_outcomes
 from flows.runtime import chunked, run_context, run_name
+from tasks.collect import merge_summaries
 from tasks.filing import delivered
 from tasks.outputs import output_paths
 from tasks.periods import TZ
@@ -52,22 +53,27 @@ def request_reports(period: str | None = None, config_dir: str | None = None, da
 @flow(name="collect_submissions", flow_run_name=lambda: run_name("Thu báo cáo"), log_prints=True,
       on_failure=[alert_operator])
 def collect_submissions(period: str | None = None, config_dir: str | None = None,
-                        data_dir: str | None = None) -> list[dict[str, Any]]:
-    """Read new submissions from every channel, check them, record them and answer rejected ones."""
+                        data_dir: str | None = None) -> dict[str, Any]:
+    """Read new submissions from every channel, check them, record them and answer each unit.
+
+    Returns a bounded summary (counts, periods touched, the outcomes that need the Office first): every
+    outcome is in the ledger; nothing the run hands to Prefect grows with the number of units.
+    """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     refs = chunks.new_folder_files(config_dir, data_dir, p.key)
     futures = [chunks.collect_folder_chunk.submit(config_dir, data_dir, p.key, chunk) for chunk in chunked(refs)]
-    outcomes = [o for f in futures for o in f.result()]
+    parts = [f.result() for f in futures]
     for channel in chunks.polled_channel_names(config_dir, data_dir):
-        outcomes += chunks.collect_channel(config_dir, data_dir, p.key, channel)
+        parts.append(chunks.collect_channel(config_dir, data_dir, p.key, channel))
+    summary = merge_summaries(parts)
     chunks.send_owed_replies(config_dir, data_dir, p.key)
     rows = status_rows(ctx, p)
-    publish_outcomes(ctx, p, outcomes, rows)
-    status_artifact(p, rows)
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("accepted", "rejected", "quarantined")}
-    get_run_logger().info("Kỳ %s: %s tệp mới, %s", p.key, len(outcomes), counts)
-    return outcomes
+    publish_outcomes(ctx, p, summary, rows)
+    for key in sorted({p.key, *summary["periods"]}):  # a file filed under another period: that period's table
+        status_artifact(ctx.period(key), rows if key == p.key else status_rows(ctx, ctx.period(key)))
+    get_run_logger().info("Kỳ %s: %s tài liệu mới, %s", p.key, summary["total"], summary["counts"])
+    return summary
 
 
 @flow(name="send_reminders", flow_run_name=lambda: run_name("Nhắc báo cáo"), log_prints=True,

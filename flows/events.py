@@ -11,29 +11,43 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from tasks.context import Context  # noqa: E402
+from tasks.display import shown  # noqa: E402
 from tasks.periods import Period  # noqa: E402
 from tasks.status import all_reported, status_rows  # noqa: E402
 from tasks.types import OutcomeStatus  # noqa: E402
 
 SUBMISSION_RECEIVED = "baocao.submission.received"
 PERIOD_COMPLETE = "baocao.period.complete"
+COLLECTED = "baocao.submissions.collected"
 
 
-def publish_outcomes(ctx: Context, period: Period, outcomes: list[dict[str, Any]],
+EVENT_LIMIT = 100  # per-submission events a run emits; past that one summary event (the ledger has them all)
+
+
+def publish_outcomes(ctx: Context, period: Period, summary: dict[str, Any],
                      rows: list[dict[str, Any]] | None = None) -> None:
-    """Prefect events per accepted/rejected submission, and period.complete once all units are in
-    (`rows`: the period's status rows when the caller has them already)."""
-    for o in outcomes:
-        if o["status"] in (OutcomeStatus.ACCEPTED, OutcomeStatus.REJECTED):
+    """Events for a collect's outcomes (a summary of collect.summarise): one per accepted or rejected
+    submission up to EVENT_LIMIT, a `baocao.submissions.collected` summary when there were more, and
+    period.complete for each period now complete (`rows`: the collected period's status when at hand)."""
+    report = ctx.cfg.report.id
+    published = 0
+    for o in summary["outcomes"]:
+        if o["status"] in (OutcomeStatus.ACCEPTED, OutcomeStatus.REJECTED) and published < EVENT_LIMIT:
+            published += 1
             emit_event(
                 event=f"baocao.submission.{o['status']}",
-                resource={"prefect.resource.id": f"baocao.submission.{ctx.cfg.report.id}.{o['submission_id']}",
+                resource={"prefect.resource.id": f"baocao.submission.{report}.{o['submission_id']}",
                           "baocao.unit": o["unit_code"] or "", "baocao.period": o.get("period") or period.key,
-                          "baocao.report": ctx.cfg.report.id},
-                payload={"errors": len(o["errors"]), "source": o["source_ref"]},
+                          "baocao.report": report},
+                payload={"errors": len(o["errors"]), "source": shown(o["source_ref"], 200)},
             )
-    touched = {period.key} | {o["period"] for o in outcomes if o.get("period")}
-    for key in sorted(touched):
+    countable = sum(summary["counts"].get(s, 0) for s in (OutcomeStatus.ACCEPTED, OutcomeStatus.REJECTED))
+    if countable > published:
+        emit_event(event=COLLECTED,
+                   resource={"prefect.resource.id": f"baocao.period.{report}.{period.key}",
+                             "baocao.period": period.key, "baocao.report": report},
+                   payload={"counts": summary["counts"], "total": summary["total"]})
+    for key in sorted({period.key, *summary["periods"]}):
         announce_if_complete(ctx, ctx.period(key), rows if key == period.key else None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from tasks.channels.base import Channel
 from tasks.config import Unit
@@ -175,3 +176,34 @@ def unit_of_sender(ctx: Context, sender: str | None) -> Unit | None:
     """The one unit whose registered contact sent it, when exactly one unit has that address."""
     owners = [u for u in ctx.cfg.units if sender and sender.lower() in u.emails]
     return owners[0] if len(owners) == 1 else None
+
+
+# ------------------------------------------------------------------ what a run reports about itself
+
+SHOWN = 200  # outcomes a run hands back in full; the rest are counted (the ledger holds every one)
+_PRIORITY = {OutcomeStatus.ERROR: 0, OutcomeStatus.QUARANTINED: 1, OutcomeStatus.REJECTED: 2,
+             OutcomeStatus.ACCEPTED: 3, "superseded": 3, OutcomeStatus.DUPLICATE: 4}
+
+
+def summarise(outcomes: Iterable[Outcome | dict[str, Any]], shown: int = SHOWN) -> dict[str, Any]:
+    """A bounded account of a collect: counts per status, the periods touched, and at most `shown` outcomes,
+    those that need the Office first (errors, quarantined, rejected). Its size does not grow with the number
+    of units, so it can travel as a Prefect result."""
+    rows = [o.to_dict() if isinstance(o, Outcome) else o for o in outcomes]
+    counts: dict[str, int] = {}
+    for o in rows:
+        counts[str(o["status"])] = counts.get(str(o["status"]), 0) + 1
+    ordered = sorted(rows, key=lambda o: _PRIORITY.get(o["status"], 5))  # stable: arrival order kept within
+    return {"total": len(rows), "counts": counts, "periods": sorted({o["period"] for o in rows if o.get("period")}),
+            "outcomes": [{**o, "status": str(o["status"])} for o in ordered[:shown]]}
+
+
+def merge_summaries(parts: Iterable[dict[str, Any]], shown: int = SHOWN) -> dict[str, Any]:
+    parts = list(parts)
+    counts: dict[str, int] = {}
+    for part in parts:
+        for status, n in part["counts"].items():
+            counts[status] = counts.get(status, 0) + n
+    merged = summarise([o for part in parts for o in part["outcomes"]], shown)
+    return {"total": sum(p["total"] for p in parts), "counts": counts,
+            "periods": sorted({k for p in parts for k in p["periods"]}), "outcomes": merged["outcomes"]}

@@ -171,8 +171,10 @@ def test_cli_approve_needs_the_approver_role(prefect_engine, config_dir, tmp_pat
     from flows.cli import app
 
     _configure(config_dir, web={"accounts": [
-        {"username": "giamdoc", "name": "Bàng Quốc Việt", "role": "approver", "password_hash": hash_password("mat-khau-giam-doc")},
-        {"username": "vanphong", "name": "Văn thư", "role": "operator", "password_hash": hash_password("mat-khau-van-phong")}]})
+        {"username": "giamdoc", "name": "Bàng Quốc Việt", "role": "approver",
+         "password_hash": hash_password("mat-khau-giam-doc")},
+        {"username": "vanphong", "name": "Văn thư", "role": "operator",
+         "password_hash": hash_password("mat-khau-van-phong")}]})
     ctx = _consolidated(config_dir, tmp_path / "data")
     base = ["--config", str(config_dir), "--data-dir", str(ctx.data_dir), "approve", "--period", PERIOD,
             "--number", "21/BC-SNV", "--issue-date", "2021-03-18"]

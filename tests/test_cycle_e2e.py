@@ -36,7 +36,7 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     assert sorted(sent["files"]) == ["docx", "xlsx"]  # no PDF under test (BAOCAO_NO_PDF)
 
     # collection: every new file has an outcome, none lost
-    statuses = sorted(o["status"] for o in result["collected"])
+    statuses = sorted(o["status"] for o in result["collected"]["outcomes"])
     assert statuses == ["accepted"] * 8 + ["rejected"] * 3
 
     # the JSON a user opens
@@ -88,7 +88,7 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
 
     # running the cycle again sends nothing twice and records nothing new
     again = report_cycle(period="2021-03", today="2021-03-17", **args)
-    assert again["collected"] == []
+    assert again["collected"]["total"] == 0
     assert again["requested"]["written"] == [] and len(again["requested"]["skipped"]) == 9
     assert again["delivered"]["status"] == "delivered"  # delivered once: never again without --resend
     # 9 requests, 2 rejections, 8 receipts (one per valid file), 2 reminders, overdue, approval, delivery

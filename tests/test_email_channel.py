@@ -584,14 +584,17 @@ def test_collect_flow_emits_events_and_answers(mail: Mail, prefect_engine: None)
             deliver(m, reply(m, code, files=[workbook(m, code, H01=1, H02=0)]))
         else:
             deliver(m, reply(m, code, files=[workbook(m, code)]))
-    outcomes = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))
+    outcomes = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))["outcomes"]
     assert sorted((o["unit_code"], o["status"]) for o in outcomes) == sorted(
         (c, "rejected" if c == "TĐKT" else "accepted") for c in CODES)
-    [answer] = m.received()  # the rejection reply went out over SMTP
-    assert answer["To"].addresses[0].addr_spec == m.email_of("TĐKT") and "chưa hợp lệ" in answer["Subject"]
+    answers = m.received()  # every unit answered over SMTP: one rejection, eight receipts
+    [answer] = [a for a in answers if "chưa hợp lệ" in a["Subject"]]
+    assert answer["To"].addresses[0].addr_spec == m.email_of("TĐKT")
+    receipts = sorted(a["To"].addresses[0].addr_spec for a in answers if "đã nhận" in a["Subject"].lower())
+    assert receipts == sorted(m.email_of(c) for c in CODES if c != "TĐKT")
 
     deliver(m, reply(m, "TĐKT", files=[("TĐKT đã sửa.xlsx", filled(m.ctx, "TĐKT", PERIOD))]), "2021-03-16T10:00")
-    again = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))
+    again = collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))["outcomes"]
     assert [(o["unit_code"], o["status"]) for o in again] == [("TĐKT", "accepted")]
 
     names = ("baocao.submission.accepted", "baocao.submission.rejected", "baocao.period.complete")
@@ -600,7 +603,7 @@ def test_collect_flow_emits_events_and_answers(mail: Mail, prefect_engine: None)
     assert got == sorted([("baocao.submission.accepted", c, PERIOD) for c in CODES]
                          + [("baocao.submission.rejected", "TĐKT", PERIOD), ("baocao.period.complete", "", PERIOD)])
     # a third run finds nothing and does not announce completeness again
-    assert collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir)) == []
+    assert collect_submissions(PERIOD, str(m.config_dir), str(m.data_dir))["total"] == 0
 
 
 # ------------------------------------------------------------------ delivery

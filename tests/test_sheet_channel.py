@@ -409,7 +409,7 @@ def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(
     fake.fail(403, op="values.batchGet", tab=_title(ctx, "TĐKT"), times=None)
     fake.clear_log()
 
-    outcomes = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+    outcomes = collect_submissions(PERIOD, str(sheet_config), str(data_dir))["outcomes"]
 
     by_unit = {o["unit_code"]: o for o in outcomes}
     assert {u: o["status"] for u, o in by_unit.items()} == {"CCHC": "accepted", "BTG": "rejected", "TĐKT": "error"}
@@ -422,7 +422,7 @@ def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(
 
     fake.rules.clear()
     fake.clear_log()
-    again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+    again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))["outcomes"]
     assert [(o["unit_code"], o["status"]) for o in again] == [("TĐKT", "accepted")]
     assert _sheets_ops(fake) == ["values.batchGet"]
 

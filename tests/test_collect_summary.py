@@ -1,0 +1,24 @@
+"""What a collect run hands to Prefect stays bounded, whatever the number of units."""
+
+import json
+
+from tasks.collect import SHOWN, merge_summaries, summarise
+from tasks.types import Outcome
+
+
+def _outcome(i: int, status: str) -> Outcome:
+    return Outcome(f"inbox/don-vi-{i}.xlsx", status, f"U{i}", i, True,
+                   [{"message": "Ô E10: giá trị “-1” không hợp lệ"}] if status == "rejected" else [], [], None,
+                   "2021-03")
+
+
+def test_a_province_scale_collect_is_summarised_in_bounded_size():
+    chunks = [[_outcome(i, "rejected" if i % 97 == 0 else "accepted") for i in range(c, c + 50)]
+              for c in range(0, 10_000, 50)]
+    summary = merge_summaries(summarise(chunk) for chunk in chunks)
+    assert summary["total"] == 10_000
+    assert summary["counts"] == {"accepted": 10_000 - 104, "rejected": 104}
+    assert len(summary["outcomes"]) == SHOWN
+    assert [o["status"] for o in summary["outcomes"][:104]] == ["rejected"] * 104  # what needs the Office first
+    assert summary["periods"] == ["2021-03"]
+    assert len(json.dumps(summary, ensure_ascii=False)) < 100_000  # the full list would be ~2 MB
