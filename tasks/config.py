@@ -37,7 +37,7 @@ class Unit(_Model):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
     emails: tuple[str, ...] = ()
-    channel: Literal["folder", "email", "sheet"] = "folder"
+    channel: Literal["folder", "email", "sheet", "web"] = "folder"
     active: bool = True
 
     @field_validator("code", "name")
@@ -58,7 +58,7 @@ class Unit(_Model):
 
     @model_validator(mode="after")
     def _email_channel_needs_address(self) -> Unit:
-        if self.channel in ("email", "sheet") and self.active and not self.emails:
+        if self.channel in ("email", "sheet", "web") and self.active and not self.emails:
             raise ValueError(f"đơn vị {self.code} dùng kênh {self.channel} nhưng chưa có email liên hệ")
         return self
 

@@ -63,21 +63,15 @@ def _mail(cfg: AppConfig, *, key: str, kind: str, to: list[str] | tuple[str, ...
                         attachments=attachments, unit_code=unit.code if unit else None, period=period.key)
 
 
-def return_instructions(unit: Unit) -> str:
-    """How this unit sends its report back: its channel's `how_to_return` (a folder unit is never told to reply)."""
-    if unit.channel == "email":
-        from tasks.channels.email import EmailChannel as channel
-    elif unit.channel == "sheet":
-        from tasks.channels.sheets import SheetsChannel as channel  # type: ignore[assignment]
-    else:
-        from tasks.channels.folder import FolderChannel as channel  # type: ignore[assignment]
-    return channel.how_to_return
-
-
 def _how(unit: Unit, how_to_return: str | None, sheet_tab: str | None, sheet_url: str | None) -> dict[str, Any]:
-    """What every unit-facing template needs to say how to submit on the unit's channel."""
-    return {"how_to_return": how_to_return or return_instructions(unit), "sheet_tab": sheet_tab,
-            "sheet_url": sheet_url}
+    """What every unit-facing template needs to say how to submit on the unit's channel (its channel's
+    `how_to_return`; the link is the Sheets tab's or, on the web channel, the unit's own page)."""
+    if how_to_return is None:
+        from tasks.channels import CHANNEL_CLASSES
+
+        how_to_return = CHANNEL_CLASSES[unit.channel].how_to_return
+    return {"how_to_return": how_to_return, "sheet_tab": sheet_tab, "sheet_url": sheet_url,
+            "web_url": sheet_url if unit.channel == "web" else None}
 
 
 def request_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, workbook: bytes | None,

@@ -17,7 +17,8 @@ def request_mails(ctx: Context, period: Period, units: Iterable[Unit]) -> list[O
     deadline = ctx.unit_deadline(period)
     mails = []
     for unit in units:
-        part = channel_of(ctx, unit).request(unit, period)
+        channel = channel_of(ctx, unit)
+        part = channel.request(unit, period)
         mails.append(request_mail(ctx.cfg, unit, period, deadline, part.workbook, part.workbook_name,
-                                  part.sheet_tab, part.link))
+                                  part.sheet_tab, part.link, how_to_return=channel.how_to_return))
     return mails

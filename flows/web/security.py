@@ -16,13 +16,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from tasks.approvals import burn_verify, recent_failures, record_login, verify_password
 from tasks.config import Web, WebAccount
 from tasks.ledger import Ledger
+from tasks.links import UNIT_LINK_SALT, UnitLink, read_unit_token, unit_token  # noqa: F401
 
-UNIT_LINK_SALT = "baocao.unit-link.v1"
 CSRF_SESSION_KEY = "csrf"
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -54,31 +52,7 @@ def load_secret(web: Web, demo: bool = False) -> str:
                            "(ít nhất 32 ký tự ngẫu nhiên) hoặc khai báo web.secret_block (khối Secret của Prefect).")
 
 
-# ------------------------------------------------------------------ unit links
-
-
-@dataclass(frozen=True)
-class UnitLink:
-    unit: str
-    report_id: str
-    period: str
-
-
-def unit_token(secret: str, unit: str, report_id: str, period: str) -> str:
-    return URLSafeSerializer(secret, salt=UNIT_LINK_SALT).dumps({"u": unit, "r": report_id, "p": period})
-
-
-def read_unit_token(secret: str, token: str) -> UnitLink | None:
-    """The unit, report and period a token was signed for; None when forged or damaged."""
-    if len(token) > 400:
-        return None
-    try:
-        data = URLSafeSerializer(secret, salt=UNIT_LINK_SALT).loads(token)
-    except BadSignature:
-        return None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("u", "r", "p")):
-        return None
-    return UnitLink(data["u"], data["r"], data["p"])
+# ------------------------------------------------------------------ unit links: tasks/links.py
 
 
 def unit_link_url(base_url: str, secret: str, unit: str, report_id: str, period: str) -> str:

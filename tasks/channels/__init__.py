@@ -25,14 +25,25 @@ def channel_of(ctx: Context, unit: Unit) -> Channel:
     return channel_named(ctx, unit.channel)
 
 
-def channel_named(ctx: Context, name: str) -> Channel:
-    """Channel modules are imported when used: each pulls in its transport (IMAP, the Sheets client)."""
-    from tasks.channels.email import EmailChannel
-    from tasks.channels.folder import FolderChannel
-    from tasks.channels.sheets import SheetsChannel
+class _Registry(dict[str, type]):
+    """Channel name -> class; channel modules are imported when first used (each pulls in its transport:
+    IMAP, the Sheets client)."""
 
-    kinds: dict[str, type] = {"folder": FolderChannel, "email": EmailChannel, "sheet": SheetsChannel}
-    return kinds[name](ctx)  # type: ignore[no-any-return]
+    def __missing__(self, name: str) -> type:
+        from tasks.channels.email import EmailChannel
+        from tasks.channels.folder import FolderChannel
+        from tasks.channels.sheets import SheetsChannel
+        from tasks.channels.web import WebChannel
+
+        self.update(folder=FolderChannel, email=EmailChannel, sheet=SheetsChannel, web=WebChannel)
+        return super().__getitem__(name)
+
+
+CHANNEL_CLASSES = _Registry()
+
+
+def channel_named(ctx: Context, name: str) -> Channel:
+    return CHANNEL_CLASSES[name](ctx)  # type: ignore[no-any-return]
 
 
 def polled_channels(ctx: Context) -> Iterator[Channel]:
@@ -43,4 +54,4 @@ def polled_channels(ctx: Context) -> Iterator[Channel]:
     if channels.imap.enabled:
         yield channel_named(ctx, "email")
 
-__all__ = ["Channel", "channel_named", "channel_of", "polled_channels", "unit_workbook"]
+__all__ = ["CHANNEL_CLASSES", "Channel", "channel_named", "channel_of", "polled_channels", "unit_workbook"]
