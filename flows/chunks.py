@@ -20,7 +20,8 @@ from tasks.deliver import delivery_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ
 from tasks.sending import DispatchReport, dispatch
-from tasks.types import OutcomeStatus
+from tasks.transports.mail.errors import MailTransportError
+from tasks.types import Outcome, OutcomeStatus
 
 
 def _report_dict(r: DispatchReport) -> dict[str, Any]:
@@ -71,7 +72,12 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
                     channel: str) -> dict[str, Any]:
     """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's."""
     ctx = run_context(config_dir, data_dir)
-    outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
+    try:
+        outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
+    except MailTransportError as exc:  # the mailbox is down: one clear line; the other channels still run
+        get_run_logger().warning("Không thu được thư: %s", exc.message)
+        ctx.ledger.audit("channel", channel, "unavailable", cause=exc.cause, message=exc.message)
+        return summarise([Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=exc.message)])
     for o in outcomes:
         if o.status == OutcomeStatus.ERROR:
             get_run_logger().warning("Đơn vị %s: %s", shown(o.unit_code), shown(o.reason))

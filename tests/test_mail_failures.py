@@ -16,6 +16,7 @@ import pytest
 
 from tasks.channels.email import EmailChannel
 from tasks.collect import collect_from
+from tasks.context import open_context
 from tasks.transports.mail.compose import OutgoingMail, compose_message
 from tasks.transports.mail.errors import MailTransportError
 from tasks.transports.mail.imap import ImapLoginError, ImapMailbox, ImapSettings
@@ -329,3 +330,30 @@ def test_imap_over_tls_reads_mail_when_the_certificate_is_trusted(
     for security, port in (("ssl", tls_dovecot.tls_port), ("starttls", tls_dovecot.port)):
         with ImapMailbox(imap(port, security, timeout=10)) as box:
             assert [m.subject for m in box.fetch_new()] == ["Qua TLS"], security
+
+
+def test_collect_with_the_mailbox_down_says_so_in_one_line_and_reads_the_folder(
+        config_dir: Path, tmp_path: Path, prefect_engine: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IMAP down used to end `baocao collect` with a raw traceback and nothing recorded from the folder."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tests.helpers import filled, mark_delivered
+
+    settings_path = config_dir / "settings.yaml"
+    settings = yaml.safe_load(settings_path.read_text(encoding="utf-8"))
+    settings["channels"]["imap"].update({"enabled": True, "host": "127.0.0.1", "port": free_port(),
+                                         "security": "plain", "password_env": "BAOCAO_IMAP_PASSWORD"})
+    settings_path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("BAOCAO_IMAP_PASSWORD", "mat-khau-thu")
+    data_dir = tmp_path / "data"
+    ctx = open_context(config_dir, data_dir)
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(data_dir), "collect",
+                                      "--period", "2021-03"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "1 hợp lệ" in result.output and "Traceback" not in result.output
+    assert "từ chối kết nối (không có dịch vụ nào ở cổng này)" in result.output
