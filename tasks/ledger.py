@@ -610,6 +610,15 @@ class Ledger:
                 q = q.where(Submission.status.in_(list(statuses)))
             return list(s.scalars(q.order_by(Submission.received_at, Submission.id)))
 
+    def quarantined(self, report_id: str, period: str) -> list[Submission]:
+        """Quarantined submissions and those no unit could be read from (filtered in SQL: the few the
+        operator must look at, not every submission of the period)."""
+        with self.reading() as s:
+            return list(s.scalars(select(Submission).where(
+                Submission.report_id == report_id, Submission.period == period,
+                (Submission.status == "quarantined") | Submission.unit_code.is_(None),
+            ).order_by(Submission.received_at, Submission.id)))
+
     def submissions_by_id(self, ids: Iterable[int]) -> list[Submission]:
         ids = list(ids)
         if not ids:

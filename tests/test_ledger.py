@@ -233,6 +233,8 @@ def test_unit_statuses(ledger: Ledger) -> None:
     assert ttr.rejected_received_at == T0 + timedelta(minutes=5)
     assert (xdcq.on_time, xdcq.submissions, xdcq.errors) == (False, 1, ())
     assert ledger.unit_standings("cchc", "2021-04") == {}
+    assert [(s.filename, s.unit_code, s.status) for s in ledger.quarantined("cchc", "2021-03")] == [
+        ("q1.xlsx", "BTG", "quarantined"), ("n1.xlsx", None, "rejected")]
 
     counted = ledger.counted_reports("cchc", "2021-03")
     assert [(c.unit_code, c.submission_id, c.on_time, c.values) for c in counted] == [
