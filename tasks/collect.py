@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from tasks.channels.base import Channel
@@ -132,8 +133,15 @@ def unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Jud
     unit = ctx.cfg.unit(doc.claimed_unit or "") or unit_of_sender(ctx, doc.sender)
     reason = quarantine_reason(ctx, doc, unit.code if unit else None)
     status = SubmissionStatus.QUARANTINED if reason else SubmissionStatus.REJECTED
-    return Judged(doc, _new(ctx, period, doc, content_hash(doc.content), unit.code if unit else None, status,
+    return Judged(doc, _new(ctx, period, doc, unreadable_hash(doc), unit.code if unit else None, status,
                             on_time, (Issue(message),), (), (), reason), period)
+
+
+def unreadable_hash(doc: Document) -> str:
+    """What identifies an unreadable document: its bytes and its file type. A file refused for its name
+    ('VP' with no extension) and sent again renamed 'VP.xlsx' is a new document, judged again, not a
+    duplicate of the refused one."""
+    return content_hash(doc.content + b"\0" + PurePath(doc.filename).suffix.lower().encode())
 
 
 def broken_document(ctx: Context, period: Period, doc: Document, exc: Exception) -> Judged:
