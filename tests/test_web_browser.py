@@ -185,13 +185,14 @@ def test_director_reads_draft_approves_with_number_and_date_and_delivery_eml_app
         assert "Bàng Quốc Việt" in text
         screenshot(page, shots, "da-phe-duyet", full_page=False)
 
-    from tasks.approvals import file_digests, latest_decision
+    from flows.approval import draft_digests
+    from tasks.approvals import latest_decision
 
     d = latest_decision(ctx.ledger, ctx.cfg.report.id, "2021-03")
     assert d is not None and d.approved and d.document_number == "15/BC-SNV"
     assert d.issue_date.isoformat() == "2021-03-18" and d.username == "giamdoc"
     out = ctx.data_dir / "reports" / "2021-03"
-    assert d.sha256 == file_digests(out.iterdir()) and set(d.sha256) >= {
+    assert d.sha256 == draft_digests(ctx, ctx.period("2021-03"), out) and set(d.sha256) >= {
         "cchc-tuyen-truyen-2021-03.docx", "cchc-tuyen-truyen-2021-03.xlsx", "cchc-tuyen-truyen-2021-03.json"}
     assert recorder.decisions == [d]
     emls = sorted((ctx.outbox / "2021-03").rglob("*.eml"))
