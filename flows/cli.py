@@ -35,8 +35,22 @@ PeriodOpt = typer.Option(None, "--period", "-p", help="Kỳ báo cáo: 2021-03, 
                          "mặc định là kỳ hiện tại")
 
 
+# Commands that may start from a data directory that does not exist yet (they create it). Every other command
+# reads what is there: a data directory that does not exist is a mistyped path, not an empty period.
+CREATES_DATA_DIR = frozenset({"demo", "request", "collect", "cycle", "serve", "web", "watch", "watch-folder",
+                              "check-config", "template"})
+
+
+def _missing_data_dir(path: Path) -> typer.Exit:
+    err.print(f"[red]Không có thư mục dữ liệu {t(path)}.[/red] Kiểm tra lại --data-dir (hoặc biến BAOCAO_DATA_DIR, "
+              "hoặc data_dir trong settings.yaml); thư mục được tạo khi chạy baocao request hoặc baocao collect "
+              "lần đầu.")
+    return typer.Exit(2)
+
+
 @app.callback()
 def main(
+    cli: typer.Context,
     config: Path = typer.Option(Path("config"), "--config", envvar="BAOCAO_CONFIG_DIR",
                                 help="Thư mục cấu hình (settings.yaml, units.yaml, reports/)"),
     data_dir: Path | None = typer.Option(None, "--data-dir", envvar="BAOCAO_DATA_DIR",
@@ -46,6 +60,9 @@ def main(
 ) -> None:
     STATE["config"] = str(config)
     STATE["data_dir"] = str(data_dir) if data_dir else None
+    STATE["command"] = cli.invoked_subcommand
+    if data_dir is not None and cli.invoked_subcommand not in CREATES_DATA_DIR and not data_dir.is_dir():
+        raise _missing_data_dir(data_dir)
     if report:
         os.environ["BAOCAO_REPORT"] = report  # flows and tasks run in this process and open the same report
 
@@ -55,10 +72,13 @@ def _ctx():
     from tasks.context import open_context
 
     try:
-        return open_context(STATE["config"], STATE["data_dir"])
+        ctx = open_context(STATE["config"], STATE["data_dir"])
     except ConfigError as exc:
         err.print(f"[red]Lỗi cấu hình:[/red] {t(exc)}")
         raise typer.Exit(2) from None
+    if STATE.get("command") not in CREATES_DATA_DIR and not ctx.data_dir.is_dir():  # settings' data_dir too
+        raise _missing_data_dir(ctx.data_dir)
+    return ctx
 
 
 def _period(ctx, key: str | None):
@@ -72,9 +92,13 @@ def _period(ctx, key: str | None):
 
 
 def _prefect_env() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("DO_NOT_TRACK", "1")  # no client analytics: the machine may be offline
+    """Before Prefect is imported: offline (flows/offline.py), run logs at INFO so every run's lines reach the
+    Prefect UI, while the terminal shows only warnings and errors (`serve` prints each run's start and end)."""
+    from flows.offline import ensure_offline
+
+    ensure_offline()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # logging.yml handlers.console
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # slow office PCs
 
 
@@ -391,8 +415,11 @@ def _copy_outputs(ctx: Any, key: str, out: Path) -> None:
 
 
 @app.command()
-def serve(limit: int | None = typer.Option(None, help="Số lượt chạy đồng thời tối đa")) -> None:
-    """Phục vụ các deployment: lịch hằng tháng, chạy tay trên Prefect UI, kích hoạt theo sự kiện."""
+def serve(limit: int = typer.Option(4, "--limit", min=1, help="Số lượt chạy đồng thời tối đa")) -> None:
+    """Phục vụ các deployment: lịch hằng tháng, chạy tay trên Prefect UI, kích hoạt theo sự kiện.
+
+    Sau thời gian ngừng, mỗi lịch bị lỡ chỉ chạy một lần (lượt gần nhất); mỗi bước theo lịch chạy từng lượt một.
+    """
     _prefect_env()
     from prefect.settings import PREFECT_API_URL
 
@@ -400,11 +427,15 @@ def serve(limit: int | None = typer.Option(None, help="Số lượt chạy đồ
         err.print("[red]Chưa có máy chủ Prefect.[/red] Chạy `prefect server start`, rồi "
                   "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` và chạy lại lệnh này.")
         raise typer.Exit(2)
-    from flows.deployments import DEPLOYMENT_NAME, serve_all
+    from flows.deployments import DEPLOYMENT_NAME, serve_all, skip_missed_runs
 
     ctx = _ctx()
+    for flow_name, count in sorted(skip_missed_runs().items()):
+        console.print(f"Bỏ qua {count} lượt {flow_name}/{DEPLOYMENT_NAME} bị lỡ lịch khi ngừng phục vụ; "
+                      "chỉ chạy lượt gần nhất.")
     console.print(f"Đang phục vụ các deployment '<flow>/{DEPLOYMENT_NAME}' trên {PREFECT_API_URL.value()} "
-                  f"(múi giờ {ctx.cfg.settings.timezone}). Nhấn Ctrl+C để dừng.")
+                  f"(múi giờ {ctx.cfg.settings.timezone}), tối đa {limit} lượt chạy cùng lúc. Nhấn Ctrl+C để dừng.")
+    console.print("Mỗi lượt chạy được báo khi bắt đầu và khi xong; chi tiết xem trên Prefect UI.")
     serve_all(ctx.cfg.settings, STATE["config"], STATE["data_dir"] or ctx.data_dir, limit=limit)
 
 
@@ -502,6 +533,46 @@ def watch(period: str | None = PeriodOpt,
         err.print(f"[red]Dừng theo dõi hộp thư vì lỗi:[/red] {t(failure[0])}")
         raise typer.Exit(1)
     console.print("Đã dừng theo dõi hộp thư.")
+
+
+@app.command()
+def web(host: str | None = typer.Option(None, help="Địa chỉ lắng nghe (mặc định settings.web.host)"),
+        port: int | None = typer.Option(None, help="Cổng (mặc định settings.web.port)"),
+        demo: bool = typer.Option(False, "--demo", help="Chạy thử: tài khoản vanphong/giamdoc với mật khẩu in ra "
+                                  "màn hình, khóa ký tạo ngẫu nhiên")) -> None:
+    """Mở các trang của Văn phòng: bảng theo dõi, trang phê duyệt của Giám đốc, trang nộp báo cáo của đơn vị."""
+    _prefect_env()
+    from flows.web import run_web
+    from flows.web.security import WebSecretMissing, demo_accounts
+
+    ctx = _ctx()
+    extra: dict[str, Any] = {}
+    if demo:
+        import secrets
+
+        password = secrets.token_urlsafe(9)
+        extra["accounts"] = demo_accounts(password, ctx.cfg.settings.approval.signer)
+        console.print(f"Tài khoản chạy thử: vanphong (Văn phòng), giamdoc (Giám đốc); mật khẩu: {password}")
+    settings = ctx.cfg.settings.web
+    console.print(f"Trang web của Văn phòng: http://{host or settings.host}:{port or settings.port}/ "
+                  f"(địa chỉ trong thư: {settings.base_url}). Nhấn Ctrl+C để dừng.")
+    try:
+        run_web(STATE["config"], STATE["data_dir"], host, port, demo=demo, **extra)
+    except WebSecretMissing as exc:
+        err.print(f"[red]{t(exc)}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("hash-password")
+def hash_password() -> None:
+    """Tạo mã băm (argon2) của mật khẩu cho một tài khoản web (dán vào settings.yaml, mục web.accounts)."""
+    from tasks.approvals import hash_password_cli
+
+    try:
+        console.print(hash_password_cli())
+    except ValueError as exc:
+        err.print(f"[red]{t(exc)}[/red]")
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

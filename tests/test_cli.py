@@ -84,3 +84,47 @@ def test_report_option_selects_another_definition(config_dir, tmp_path, monkeypa
     unknown = CliRunner().invoke(app, [*base, "--report", "khong-co", "check-config"])
     assert unknown.exit_code == 2
     assert "không có định nghĩa báo cáo 'khong-co'" in unknown.output
+
+
+def test_hash_password_command_gives_an_argon2_hash_the_web_accepts():
+    from tasks.approvals import verify_password
+
+    result = CliRunner().invoke(app, ["hash-password"], input="mat-khau-van-phong\nmat-khau-van-phong\n")
+    assert result.exit_code == 0, result.output
+    digest = result.stdout.strip().splitlines()[-1]
+    assert digest.startswith("$argon2") and verify_password(digest, "mat-khau-van-phong")
+    mismatch = CliRunner().invoke(app, ["hash-password"], input="mat-khau-mot\nmat-khau-hai\n")
+    assert mismatch.exit_code == 2 and "Hai lần nhập mật khẩu không khớp." in mismatch.output
+
+
+def test_baocao_web_demo_serves_the_login_page(config_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from tests.servers import free_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--config", str(config_dir), "--data-dir",
+                             str(tmp_path / "data"), "web", "--demo", "--port", str(port)], cwd=root,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/dang-nhap", timeout=2).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.3)
+        assert "Đăng nhập" in page
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert "Tài khoản chạy thử: vanphong (Văn phòng), giamdoc (Giám đốc); mật khẩu: " in output
+    assert f"http://127.0.0.1:{port}/" in output
