@@ -37,9 +37,16 @@ ALREADY_SENT = "Đã gửi trước đó"
 
 @flow(name="request_reports", flow_run_name=lambda: run_name("Gửi đề nghị báo cáo"), log_prints=True,
       on_failure=[alert_operator])
-def request_reports(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
+def request_reports(period: str | int | None = None, config_dir: str | None = None, data_dir: str | None = None,
                     resend: bool = False) -> dict[str, Any]:
-    """Send every active unit its request with its own workbook (or Sheets tab) and deadline."""
+    """Gửi đề nghị báo cáo cho mọi đơn vị đang báo cáo, kèm biểu mẫu (hoặc trang tính) và hạn của đơn vị.
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        resend: Gửi lại cả thư đề nghị đã gửi trước đó.
+    """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     if ctx.cfg.settings.channels.sheets.enabled:
@@ -52,12 +59,17 @@ def request_reports(period: str | None = None, config_dir: str | None = None, da
 
 @flow(name="collect_submissions", flow_run_name=lambda: run_name("Thu báo cáo"), log_prints=True,
       on_failure=[alert_operator])
-def collect_submissions(period: str | None = None, config_dir: str | None = None,
+def collect_submissions(period: str | int | None = None, config_dir: str | None = None,
                         data_dir: str | None = None) -> dict[str, Any]:
-    """Read new submissions from every channel, check them, record them and answer each unit.
+    """Thu báo cáo mới từ mọi kênh, kiểm tra, ghi vào sổ theo dõi và trả lời từng đơn vị.
 
-    Returns a bounded summary (counts, periods touched, the outcomes that need the Office first): every
-    outcome is in the ledger; nothing the run hands to Prefect grows with the number of units.
+    Kết quả là bản tóm tắt có giới hạn (số lượng, các kỳ liên quan, các báo cáo cần Văn phòng xem trước);
+    mọi kết quả chi tiết nằm trong sổ theo dõi.
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
     """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
@@ -78,9 +90,17 @@ def collect_submissions(period: str | None = None, config_dir: str | None = None
 
 @flow(name="send_reminders", flow_run_name=lambda: run_name("Nhắc báo cáo"), log_prints=True,
       on_failure=[alert_operator])
-def send_reminders(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
+def send_reminders(period: str | int | None = None, config_dir: str | None = None, data_dir: str | None = None,
                    today: str | None = None, force: bool = False) -> dict[str, Any]:
-    """Remind units with no accepted submission, on the configured days before their deadline."""
+    """Nhắc các đơn vị chưa có báo cáo hợp lệ, vào các ngày đã cấu hình trước hạn.
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        today: Coi hôm nay là ngày này (YYYY-MM-DD); để trống là hôm nay.
+        force: Nhắc ngay, không chờ ngày nhắc đã cấu hình.
+    """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     day = today or datetime.now(TZ).date().isoformat()
@@ -90,9 +110,17 @@ def send_reminders(period: str | None = None, config_dir: str | None = None, dat
 
 @flow(name="consolidate_report", flow_run_name=lambda: run_name("Tổng hợp báo cáo"), log_prints=True,
       on_failure=[alert_operator])
-def consolidate_report(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
+def consolidate_report(period: str | int | None = None, config_dir: str | None = None, data_dir: str | None = None,
                        out_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
-    """Merge accepted submissions and write the JSON, the Decree 30 document and the annex."""
+    """Tổng hợp các báo cáo hợp lệ; ghi tệp .json, văn bản theo Nghị định 30/2020 (.docx) và phụ lục (.xlsx).
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        out_dir: Thư mục ghi kết quả; để trống là reports/<kỳ> trong thư mục dữ liệu.
+        today: Coi hôm nay là ngày này (YYYY-MM-DD); để trống là hôm nay.
+    """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     out = out_dir or str(ctx.data_dir / "reports" / p.key)
@@ -105,12 +133,18 @@ def consolidate_report(period: str | None = None, config_dir: str | None = None,
 
 @flow(name="consolidate_after_deadline", flow_run_name=lambda: run_name("Tổng hợp sau hạn"),
       log_prints=True, on_failure=[alert_operator])
-def consolidate_after_deadline(period: str | None = None, config_dir: str | None = None,
+def consolidate_after_deadline(period: str | int | None = None, config_dir: str | None = None,
                                data_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
-    """Daily scheduled consolidation: acts only once the unit deadline has passed and until delivery.
+    """Tổng hợp hằng ngày theo lịch: chỉ khi đã hết hạn của các đơn vị và báo cáo chưa được gửi.
 
-    It also stands still while the report awaits the Director's approval (see flows/approval.py).
-    Before the deadline a complete period is consolidated by the `baocao.period.complete` trigger instead.
+    Không tổng hợp lại khi báo cáo đang chờ Giám đốc phê duyệt. Trước hạn, kỳ đã đủ báo cáo được tổng hợp
+    ngay nhờ sự kiện `baocao.period.complete`.
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        today: Coi hôm nay là ngày này (YYYY-MM-DD); để trống là hôm nay.
     """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
@@ -133,15 +167,23 @@ def consolidate_after_deadline(period: str | None = None, config_dir: str | None
 
 @flow(name="deliver_report", flow_run_name=lambda: run_name("Gửi báo cáo tổng hợp"), log_prints=True,
       on_failure=[alert_operator])
-def deliver_report(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
+def deliver_report(period: str | int | None = None, config_dir: str | None = None, data_dir: str | None = None,
                    out_dir: str | None = None, resend: int = 0, signed: str | None = None,
                    number: str | None = None, issue_date: str | None = None) -> Any:
-    """Send the report as issued, once the Director has approved exactly the current draft.
+    """Gửi báo cáo chính thức tới UBND tỉnh và các nơi nhận, khi Giám đốc đã duyệt đúng bản dự thảo hiện tại.
 
-    Not yet approved: the Director is asked (a mail with the draft and the approval page's address) and the
-    run ends; the approval page's event starts this flow again. Returned: the Office is told why.
-    `signed`: the path of a signed copy (scanned or digitally signed PDF) to send instead of the rendered one.
-    `number`, `issue_date`: the document number and issue date when approval is switched off in settings.
+    Chưa duyệt: gửi thư trình Giám đốc (kèm dự thảo và địa chỉ trang phê duyệt) rồi kết thúc; khi Giám đốc
+    duyệt, trang phê duyệt chạy lại bước này. Bị trả lại: báo cho Văn phòng lý do.
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        out_dir: Thư mục chứa báo cáo tổng hợp; để trống là reports/<kỳ> trong thư mục dữ liệu.
+        resend: Gửi lại lần thứ N (0 là lần gửi đầu tiên).
+        signed: Đường dẫn bản đã ký (PDF scan hoặc ký số) để gửi thay cho bản tạo ra.
+        number: Số ký hiệu, ví dụ 15/BC-SNV (chỉ khi tắt bước phê duyệt).
+        issue_date: Ngày ban hành YYYY-MM-DD (chỉ khi tắt bước phê duyệt).
     """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
@@ -183,9 +225,17 @@ def deliver_report(period: str | None = None, config_dir: str | None = None, dat
 
 @flow(name="report_cycle", flow_run_name=lambda: run_name("Chu kỳ báo cáo"), log_prints=True,
       on_failure=[alert_operator])
-def report_cycle(period: str | None = None, config_dir: str | None = None, data_dir: str | None = None,
+def report_cycle(period: str | int | None = None, config_dir: str | None = None, data_dir: str | None = None,
                  out_dir: str | None = None, today: str | None = None) -> dict[str, Any]:
-    """The whole period: request, collect, remind, consolidate, then delivery (or the Director's approval asked)."""
+    """Chạy cả chu kỳ của kỳ báo cáo: đề nghị, thu, nhắc, tổng hợp, rồi gửi (hoặc trình Giám đốc duyệt).
+
+    Args:
+        period: Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; để trống là kỳ hiện tại.
+        config_dir: Thư mục cấu hình (settings.yaml, units.yaml, reports/); để trống là thư mục mặc định.
+        data_dir: Thư mục dữ liệu (inbox/, outbox/, sổ theo dõi); để trống là thư mục trong cấu hình.
+        out_dir: Thư mục ghi kết quả; để trống là reports/<kỳ> trong thư mục dữ liệu.
+        today: Coi hôm nay là ngày này (YYYY-MM-DD); để trống là hôm nay.
+    """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     requested = request_reports(p.key, config_dir, data_dir)

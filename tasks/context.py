@@ -11,8 +11,9 @@ from pathlib import Path
 from tasks.config import AppConfig, load_config
 from tasks.ledger import Ledger
 from tasks.periods import Period, current_period, parse_period
+from tasks.resources import default_config_dir
 
-DEFAULT_CONFIG_DIR = Path(os.environ.get("BAOCAO_CONFIG_DIR", "config"))
+DEFAULT_CONFIG_DIR = default_config_dir()
 
 
 @dataclass
@@ -37,8 +38,9 @@ class Context:
     def templates_dir(self) -> Path:
         return self.data_dir / "templates"
 
-    def period(self, key: str | None) -> Period:
+    def period(self, key: str | int | None) -> Period:
         """The named period, or the current one of the report's period kind."""
+        key = str(key) if key is not None else None  # `--param period=2021` arrives as the number 2021
         return parse_period(key) if key else current_period(self.cfg.period_kind)  # type: ignore[arg-type]
 
     def unit_deadline(self, period: Period) -> date:

@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from flows.deployments import DEPLOYMENT_NAME, build_deployments, flows, schedules, triggers
+from flows.deployments import (
+    DEPLOYMENT_NAME,
+    DESCRIPTIONS,
+    ONE_AT_A_TIME,
+    build_deployments,
+    flows,
+    schedules,
+    triggers,
+)
+from flows.offline import OFFLINE_ENV
 from tasks.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +76,55 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         assert expect == [t.expect for t in triggers().get(name, [])], name
         module, _, fn = d["entrypoint"].partition(":")
         assert f"def {fn}(" in (ROOT / module).read_text(encoding="utf-8")
+        assert d["description"] == DESCRIPTIONS[name], name
+        limit = {"limit": 1, "collision_strategy": "CANCEL_NEW"} if name in cron else None
+        assert d.get("concurrency_limit") == limit, name
+    env = spec["definitions"]["work_pool"]["job_variables"]["env"]
+    assert {k: env[k] for k in OFFLINE_ENV} == OFFLINE_ENV  # DO_NOT_TRACK next to the analytics switch
+    assert env["PREFECT_LOGGING_LEVEL"] == "INFO"
+
+
+def test_flows_and_every_parameter_are_described_in_vietnamese(config_dir: Path, tmp_path: Path) -> None:
+    """Flow names stay identifiers (`prefect deployment run collect_submissions/baocao`); the UI shows Vietnamese."""
+    deps = {d.flow_name: d for d in build_deployments(_settings(config_dir), config_dir, tmp_path / "data")}
+    for name, dep in deps.items():
+        assert name.isidentifier() and name.isascii()
+        assert dep.description == DESCRIPTIONS[name]
+        props = dep._parameter_openapi_schema.properties
+        missing = [p for p, spec in props.items() if not spec.get("description")]
+        assert missing == [], name
+        assert props["period"]["description"] == ("Kỳ báo cáo: 2021-03, 2021-Q1, 2021-H1, 2021-9M hoặc 2021; "
+                                                  "để trống là kỳ hiện tại.")
+    assert flows()["collect_submissions"].description.startswith("Thu báo cáo mới từ mọi kênh, kiểm tra")
+    props = deps["deliver_report"]._parameter_openapi_schema.properties
+    assert props["number"]["description"] == "Số ký hiệu, ví dụ 15/BC-SNV (chỉ khi tắt bước phê duyệt)."
+    assert deps["send_reminders"]._parameter_openapi_schema.properties["force"]["description"] == (
+        "Nhắc ngay, không chờ ngày nhắc đã cấu hình.")
+
+
+def test_period_typed_as_a_number_passes_the_deployment_parameter_validation(config_dir, tmp_path, ctx) -> None:
+    """`prefect deployment run … --param period=2021` parses JSON: the flow gets the number 2021."""
+    from prefect.utilities.schema_tools import validate
+
+    deps = {d.flow_name: d for d in build_deployments(_settings(config_dir), config_dir, tmp_path / "data")}
+    for name, dep in deps.items():
+        schema = dep._parameter_openapi_schema.model_dump()
+        validate({"period": 2021}, schema, raise_on_error=True)  # what the server checks on a run's parameters
+        assert flows()[name].validate_parameters({"period": 2021})["period"] == 2021, name
+    with pytest.raises(Exception, match="period"):
+        validate({"period": 20.5}, deps["collect_submissions"]._parameter_openapi_schema.model_dump(),
+                 raise_on_error=True)
+    assert ctx.period(2021).key == "2021" and ctx.period(2021).label == ctx.period("2021").label
+
+
+def test_scheduled_deployments_run_one_at_a_time_and_cancel_a_colliding_run(config_dir, tmp_path) -> None:
+    deps = {d.flow_name: d for d in build_deployments(_settings(config_dir), config_dir, tmp_path / "data")}
+    limited = {n for n, d in deps.items() if d.concurrency_limit}
+    assert limited == set(schedules(_settings(config_dir)))
+    for name in limited:
+        assert deps[name].concurrency_limit == 1
+        assert deps[name].concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert ONE_AT_A_TIME.limit == 1
 
 
 def _scheduled_local_times(deployment_id, start: datetime, end: datetime) -> list[datetime]:
