@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tasks.display import shown
+from tasks.resources import default_config_dir
 
 app = typer.Typer(help="baocao: thu thập, kiểm tra, tổng hợp và gửi báo cáo định kỳ.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_show_locals=False)  # locals may hold secrets
@@ -51,14 +52,15 @@ def _missing_data_dir(path: Path) -> typer.Exit:
 @app.callback()
 def main(
     cli: typer.Context,
-    config: Path = typer.Option(Path("config"), "--config", envvar="BAOCAO_CONFIG_DIR",
-                                help="Thư mục cấu hình (settings.yaml, units.yaml, reports/)"),
+    config: Path | None = typer.Option(None, "--config", envvar="BAOCAO_CONFIG_DIR", show_default=False,
+                                       help="Thư mục cấu hình (settings.yaml, units.yaml, reports/); mặc định là "
+                                       "./config, nếu không có thì dùng cấu hình mẫu đi kèm chương trình"),
     data_dir: Path | None = typer.Option(None, "--data-dir", envvar="BAOCAO_DATA_DIR",
                                          help="Thư mục dữ liệu (inbox/, outbox/, ledger)"),
     report: str | None = typer.Option(None, "--report", envvar="BAOCAO_REPORT",
                                       help="Mã báo cáo trong config/reports/ (mặc định: settings.report)"),
 ) -> None:
-    STATE["config"] = str(config)
+    STATE["config"] = str(config or default_config_dir())
     STATE["data_dir"] = str(data_dir) if data_dir else None
     STATE["command"] = cli.invoked_subcommand
     if data_dir is not None and cli.invoked_subcommand not in CREATES_DATA_DIR and not data_dir.is_dir():

@@ -7,6 +7,7 @@ so every model forbids unknown keys and every load goes through `load_config`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -546,8 +547,25 @@ class AppConfig(_Model):
             by_key.setdefault(nfc(u.code).casefold(), u)  # the first unit wins, as the old linear scan did
         return by_key
 
+    @cached_property
+    def _units_by_plain_key(self) -> dict[str, Unit | None]:
+        """Code without diacritics (Đ → D) -> unit; None where two codes fold to the same letters."""
+        by_key: dict[str, Unit | None] = {}
+        for u in self.units:
+            key = _plain(u.code)
+            by_key[key] = None if by_key.get(key, u) is not u else u
+        return by_key
+
     def unit(self, code: str) -> Unit | None:
-        return self._units_by_key.get(nfc(code.strip()).casefold())
+        """The unit of this code: exact (case-insensitive), else typed without diacritics (TDKT for TĐKT) when
+        exactly one unit's code reads so."""
+        return self._units_by_key.get(nfc(code.strip()).casefold()) or self._units_by_plain_key.get(_plain(code))
+
+
+def _plain(code: str) -> str:
+    """A code as typed on a keyboard without Vietnamese input: no diacritics, Đ as D, casefolded."""
+    decomposed = unicodedata.normalize("NFD", code.strip().replace("Đ", "D").replace("đ", "d"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -8,7 +8,9 @@ import shutil
 import socket
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from flows.offline import ensure_offline  # before Prefect: no analytics (DO_NOT_TRACK too)
+
+ensure_offline()
 os.environ.setdefault("BAOCAO_NO_PDF", "1")  # LibreOffice conversion is slow; tests check the .docx itself
 
 import pytest  # noqa: E402
