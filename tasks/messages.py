@@ -5,11 +5,9 @@ Each message has a stable key, so a step run twice finds it in the ledger and se
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -17,11 +15,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from tasks.config import AppConfig, Unit
 from tasks.periods import Period, working_days_until
 from tasks.render.vietnamese_dates import format_date, format_number, format_percent
+from tasks.resources import templates_dir
 from tasks.text import nfc
 from tasks.transports.mail.compose import Attachment, OutgoingMail
 from tasks.types import MessageKind, message_key
 
-TEMPLATES_DIR = Path(os.environ.get("BAOCAO_TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates"))
+TEMPLATES_DIR = templates_dir()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

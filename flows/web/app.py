@@ -41,9 +41,10 @@ from tasks.approvals import APPROVED, RETURNED, latest_decision, record_decision
 from tasks.config import WebAccount
 from tasks.context import Context
 from tasks.periods import TZ, Period, PeriodError
+from tasks.resources import templates_dir
 from tasks.text import nfc
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+TEMPLATES = templates_dir() / "web"
 ROLE_VI = {"operator": "Văn phòng", "approver": "Lãnh đạo Sở"}
 DATE_RE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
 UploadHook = Callable[[Context, list[Any]], None]

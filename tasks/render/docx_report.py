@@ -38,9 +38,9 @@ from docxtpl import DocxTemplate, InlineImage
 from tasks.render import prose
 from tasks.render.chart import render_chart
 from tasks.render.vietnamese_dates import VN_TZ, format_date, format_date_line, format_number, nfc, to_local_date
+from tasks.resources import templates_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATE = REPO_ROOT / "templates" / "report" / "bao-cao.docx"
+DEFAULT_TEMPLATE = templates_dir() / "report" / "bao-cao.docx"
 
 NBSP = "\u00a0"
 ANNEX_TITLE = "PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ"
