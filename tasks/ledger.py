@@ -680,20 +680,45 @@ class Ledger:
     def record_message(self, *, key: str, kind: str, report_id: str | None, period: str | None,
                        unit_code: str | None, recipients: list[str], subject: str, message_id: str,
                        status: str, error: str | None = None, eml_path: str | None = None) -> None:
+        self.record_messages([dict(key=key, kind=kind, report_id=report_id, period=period, unit_code=unit_code,
+                                   recipients=recipients, subject=subject, message_id=message_id, status=status,
+                                   error=error, eml_path=eml_path)])
+
+    def record_messages(self, records: Sequence[dict[str, Any]]) -> None:
+        """Several messages' states in ONE transaction (each dict: the keyword arguments of `record_message`),
+        with the same rules: a new key is inserted with one attempt, a known key gets its status, error and
+        Message-ID replaced and one more attempt; one audit row each, in order."""
+        if not records:
+            return
+        now = utcnow()
+        keys = list(dict.fromkeys(r["key"] for r in records))
         with self.session() as s:
-            rec = s.scalar(select(MessageRecord).where(MessageRecord.key == key).with_for_update())
-            if rec is None:
-                rec = MessageRecord(key=key, kind=kind, report_id=report_id, period=period, unit_code=unit_code,
-                                    recipients=recipients, subject=subject, message_id=message_id,
-                                    status=status, attempts=1, error=error, eml_path=eml_path)
-                s.add(rec)
-            else:
-                rec.status, rec.error, rec.message_id = status, error, message_id
-                rec.attempts += 1
-                rec.updated_at = utcnow()
-                rec.eml_path = eml_path or rec.eml_path
+            existing: dict[str, MessageRecord] = {}
+            for i in range(0, len(keys), 5000):
+                existing.update({m.key: m for m in s.scalars(select(MessageRecord).where(
+                    MessageRecord.key.in_(keys[i:i + 5000])).with_for_update())})
+            audit = []
+            for r in records:
+                rec = existing.get(r["key"])
+                if rec is None:
+                    rec = MessageRecord(key=r["key"], kind=r["kind"], report_id=r.get("report_id"),
+                                        period=r.get("period"), unit_code=r.get("unit_code"),
+                                        recipients=list(r.get("recipients") or []), subject=r["subject"],
+                                        message_id=r["message_id"], status=r["status"], attempts=1,
+                                        error=r.get("error"), eml_path=r.get("eml_path"), created_at=now,
+                                        updated_at=now)
+                    s.add(rec)
+                    existing[r["key"]] = rec
+                else:
+                    rec.status, rec.error, rec.message_id = r["status"], r.get("error"), r["message_id"]
+                    rec.attempts += 1
+                    rec.updated_at = now
+                    rec.eml_path = r.get("eml_path") or rec.eml_path
+                audit.append({"at": now, "entity": "message", "entity_id": r["key"], "action": r["status"],
+                              "detail": json.loads(json.dumps({"error": r.get("error"), "message_id": r["message_id"],
+                                                               "eml": r.get("eml_path")}, default=str))})
             s.flush()
-            self._audit(s, "message", key, status, error=error, message_id=message_id, eml=eml_path)
+            s.execute(AuditEvent.__table__.insert(), audit)
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
         with self.reading() as s:

@@ -338,3 +338,21 @@ def test_sqlite_threads_write_one_at_a_time_and_lose_nothing(tmp_path: Path) -> 
     st = ledgers[0].unit_standings("cchc", "2021-03")
     assert len(st) == 16 and all(s.submissions == 50 and s.accepted_id is not None for s in st.values())
     assert sum(s.status == "accepted" for s in ledgers[0].submissions("cchc", "2021-03")) == 16
+
+
+# ------------------------------------------------------------------ messages in one transaction
+
+
+def test_record_messages_in_one_transaction(ledger: Ledger) -> None:
+    def msg(key: str, status: str, mid: str, error: str | None = None) -> dict[str, Any]:
+        return dict(key=key, kind="receipt", report_id="cchc", period="2021-03", unit_code="VP",
+                    recipients=["vp@example.vn"], subject="Văn phòng Sở đã nhận báo cáo", message_id=mid,
+                    status=status, error=error, eml_path=f"outbox/{key}.eml" if status == "written" else None)
+
+    ledger.record_message(**msg("r1", "failed", "<1@x>", "Không kết nối được máy chủ thư"))
+    ledger.record_messages([msg("r1", "sent", "<2@x>"), msg("r2", "written", "<3@x>"), msg("r2", "sent", "<4@x>")])
+    got = {m.key: (m.status, m.attempts, m.message_id, m.error, m.eml_path) for m in ledger.messages("2021-03")}
+    assert got == {"r1": ("sent", 2, "<2@x>", None, None), "r2": ("sent", 2, "<4@x>", None, "outbox/r2.eml")}
+    assert [(e.entity_id, e.action) for e in ledger.audit_events("message")] == [
+        ("r1", "failed"), ("r1", "sent"), ("r2", "written"), ("r2", "sent")]
+    assert ledger.sent_keys(["r1", "r2", "r3"]) == {"r1", "r2"}
