@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from typing import cast as as_type
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     case,
@@ -39,6 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from tasks.types import Issue
 
@@ -50,6 +53,11 @@ def utcnow() -> datetime:
 def as_utc(dt: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything is stored in UTC."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _table(model: type[Any]) -> Table:
+    """A model's Core table (typed: `Model.__table__` is a FromClause to the type checker)."""
+    return as_type(Table, model.__table__)
 
 
 class Base(DeclarativeBase):
@@ -406,7 +414,7 @@ class Ledger:
                 "on_time": new.on_time, "errors": [i.to_dict() for i in new.errors],
                 "warnings": [i.to_dict() for i in new.warnings], "reason": new.reason,
             })
-        table = Submission.__table__
+        table = _table(Submission)
         with self.session() as s:
             stmt = self._insert()(table).on_conflict_do_nothing(
                 index_elements=["report_id", "period", "content_hash"]).returning(
@@ -426,12 +434,12 @@ class Ledger:
                     f"VALUES ({mark}, {mark}, {mark}, {mark})", values)
             own, audit = self._supersede_all(s, recorded, now)
             if audit:
-                s.execute(AuditEvent.__table__.insert(), audit)
+                s.execute(_table(AuditEvent).insert(), audit)
             self._remember(s, [(new.stamp, new.content_hash) for new in news if new.stamp is not None], now)
             owed = [{"submission_id": sid, "kind": kind, "report_id": new.report_id, "owed_at": now}
                     for sid, new in recorded for kind in new.owes]
             if owed:
-                s.execute(OwedReply.__table__.insert(), owed)
+                s.execute(_table(OwedReply).insert(), owed)
         by_key = {(new.report_id, new.period, new.content_hash): (sid, new) for sid, new in recorded}
         out: list[Recorded | None] = []
         for i, new in enumerate(news):
@@ -447,7 +455,7 @@ class Ledger:
         replayed in order in memory, the losers updated in one statement. Returns each recorded row's status
         right after its own recording (what recording it alone would have returned) and the audit rows, in
         the order one-by-one recording would write them."""
-        table = Submission.__table__
+        table = _table(Submission)
         groups = sorted({(n.report_id, n.period, n.unit_code) for _, n in recorded if n.status == "accepted"},
                         key=lambda g: (g[0], g[1], g[2] or ""))
         current: dict[tuple[str, str, str | None], list[list[Any]]] = {g: [] for g in groups}
@@ -457,7 +465,7 @@ class Ledger:
                 for g in groups:
                     s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "\x1f".join(map(str, g))})
             units = {g[2] for g in groups}
-            unit_filter = table.c.unit_code.in_([u for u in units if u is not None])
+            unit_filter: ColumnElement[bool] = table.c.unit_code.in_([u for u in units if u is not None])
             if None in units:
                 unit_filter = unit_filter | table.c.unit_code.is_(None)
             q = select(table.c.id, table.c.report_id, table.c.period, table.c.unit_code, table.c.received_at).where(
@@ -510,7 +518,7 @@ class Ledger:
         wanted = {st.source_ref: st for st in stamps}
         if not wanted:
             return set()
-        t = SeenFile.__table__
+        t = _table(SeenFile)
         with self.reading() as s:
             rows = s.execute(select(t.c.source_ref, t.c.size, t.c.mtime_ns)).all()
         return {ref for ref, size, mtime_ns in rows
@@ -529,7 +537,7 @@ class Ledger:
             return
         latest = {st.source_ref: {"source_ref": st.source_ref, "size": st.size, "mtime_ns": st.mtime_ns,
                                   "content_hash": digest, "first_seen_at": now} for st, digest in files}
-        t = SeenFile.__table__
+        t = _table(SeenFile)
         stmt = self._insert()(t)
         stmt = stmt.on_conflict_do_update(index_elements=[t.c.source_ref], set_={
             "size": stmt.excluded.size, "mtime_ns": stmt.excluded.mtime_ns,
@@ -548,7 +556,7 @@ class Ledger:
         something shows its latest rejected submission (when no submission is accepted, no other status than
         rejected can remain: superseding needs an accepted one).
         """
-        t = Submission.__table__
+        t = _table(Submission)
         valid = t.c.status.in_(("accepted", "superseded"))
         ranked = select(
             t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time,
@@ -590,8 +598,8 @@ class Ledger:
         ids = {st.accepted_id: st for st in statuses.values() if st.accepted_id is not None}
         if not ids:
             return []
-        v = SubmissionValue.__table__
-        t = Submission.__table__
+        v = _table(SubmissionValue)
+        t = _table(Submission)
         values: dict[int, dict[str, int | str | None]] = {i: {} for i in ids}
         q = select(v.c.submission_id, v.c.code, v.c.value_int, v.c.value_text).join(
             t, t.c.id == v.c.submission_id).where(
@@ -600,7 +608,8 @@ class Ledger:
             for sid, code, value_int, value_text in s.execute(q).all():
                 if sid in values:
                     values[sid][code] = value_int if value_int is not None else value_text
-        return [CountedReport(st.unit_code, sid, st.accepted_received_at, bool(st.on_time), values[sid])
+        return [CountedReport(st.unit_code, sid, as_type(datetime, st.accepted_received_at), bool(st.on_time),
+                              values[sid])
                 for sid, st in sorted(ids.items(), key=lambda kv: kv[1].unit_code)]
 
     def submissions(self, report_id: str, period: str, statuses: Iterable[str] | None = None) -> list[Submission]:
@@ -659,7 +668,7 @@ class Ledger:
 
     def owed_replies(self, report_id: str, limit: int = 5000) -> list[tuple[int, str]]:
         """(submission id, kind) of the replies still owed for a report, oldest first."""
-        t = OwedReply.__table__
+        t = _table(OwedReply)
         with self.reading() as s:
             return [(r.submission_id, r.kind) for r in s.execute(
                 select(t.c.submission_id, t.c.kind).where(t.c.report_id == report_id, t.c.settled_at.is_(None))
@@ -670,7 +679,7 @@ class Ledger:
         rows = list(settled)
         if not rows:
             return
-        t = OwedReply.__table__
+        t = _table(OwedReply)
         now = utcnow()
         with self.session() as s:
             for sid, kind, key in rows:
@@ -718,7 +727,7 @@ class Ledger:
                               "detail": json.loads(json.dumps({"error": r.get("error"), "message_id": r["message_id"],
                                                                "eml": r.get("eml_path")}, default=str))})
             s.flush()
-            s.execute(AuditEvent.__table__.insert(), audit)
+            s.execute(_table(AuditEvent).insert(), audit)
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
         with self.reading() as s:
