@@ -38,6 +38,7 @@ DEPLOYMENT_NAME = "baocao"
 TAGS = ["baocao"]
 DEFAULT_LIMIT = 4  # flow runs `baocao serve` runs at once
 # The event's period label (empty = the current period) becomes the run's `period` parameter.
+REPORT_APPROVED, REPORT_RETURNED = "baocao.report.approved", "baocao.report.returned"  # flows/web/actions.py
 PERIOD_FROM_EVENT = "{{ event.resource.get('baocao.period', '') }}"
 # A scheduled step runs one at a time; a run arriving while one is running is cancelled, not queued.
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
@@ -59,7 +60,8 @@ SCHEDULED = ("request_reports", "send_reminders", "collect_submissions", "consol
 
 
 def triggers() -> dict[str, list[DeploymentEventTrigger]]:
-    """Event triggers, keyed by flow name: a new file starts a collect run, a full period its consolidation."""
+    """Event triggers, keyed by flow name: a new file starts a collect run, a full period its consolidation, the
+    Director's decision on the approval page the delivery."""
     return {
         "collect_submissions": [DeploymentEventTrigger(
             # any watcher (inbox folder, IMAP) may announce a submission: match on the event name only
@@ -68,6 +70,10 @@ def triggers() -> dict[str, list[DeploymentEventTrigger]]:
         "consolidate_report": [DeploymentEventTrigger(
             name="Đủ báo cáo: tổng hợp ngay", expect={PERIOD_COMPLETE},
             match={"prefect.resource.id": "baocao.period.*"}, parameters={"period": PERIOD_FROM_EVENT})],
+        "deliver_report": [DeploymentEventTrigger(
+            # the approval page's decision (flows/web/actions.py): approved sends, returned tells the Office
+            name="Giám đốc đã quyết định: gửi hoặc báo trả lại", expect={REPORT_APPROVED, REPORT_RETURNED},
+            match={"prefect.resource.id": "baocao.report.*"}, parameters={"period": PERIOD_FROM_EVENT})],
     }
 
 

@@ -56,6 +56,8 @@ def test_every_flow_has_a_deployment_with_typed_parameters(config_dir: Path, tmp
     assert [len(deps[n].schedules) for n in ("request_reports", "send_reminders", "collect_submissions",
                                              "consolidate_after_deadline")] == [1, 1, 1, 1]
     assert not deps["deliver_report"].schedules and not deps["consolidate_report"].schedules
+    assert [t.expect for t in deps["deliver_report"].triggers] == [{"baocao.report.approved",
+                                                                     "baocao.report.returned"}]
     assert [t.expect for t in deps["collect_submissions"].triggers] == [{"baocao.submission.received"}]
     assert [t.expect for t in deps["consolidate_report"].triggers] == [{"baocao.period.complete"}]
 
