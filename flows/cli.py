@@ -39,7 +39,7 @@ PeriodOpt = typer.Option(None, "--period", "-p", help="Kỳ báo cáo: 2021-03, 
 # Commands that may start from a data directory that does not exist yet (they create it). Every other command
 # reads what is there: a data directory that does not exist is a mistyped path, not an empty period.
 CREATES_DATA_DIR = frozenset({"demo", "request", "collect", "cycle", "serve", "web", "watch", "watch-folder",
-                              "check-config", "template"})
+                              "check-config", "template", "hash-password"})
 
 
 def _missing_data_dir(path: Path) -> typer.Exit:
