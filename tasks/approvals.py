@@ -55,7 +55,8 @@ _READY: set[int] = set()
 def ensure_tables(ledger: Ledger) -> None:
     """The ledger creates the tables it knew when it opened; these may be imported later."""
     if id(ledger.engine) not in _READY:
-        Base.metadata.create_all(ledger.engine, tables=[ApprovalDecision.__table__, LoginAttempt.__table__])
+        tables: list[Any] = [ApprovalDecision.__table__, LoginAttempt.__table__]
+        Base.metadata.create_all(ledger.engine, tables=tables)
         _READY.add(id(ledger.engine))
 
 

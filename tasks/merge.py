@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tasks.config import AppConfig
+from tasks.config import AppConfig, Indicator
 from tasks.consolidation_types import (
     ComparisonInfo,
     Consolidation,
+    IndicatorInfo,
     NarrativeItem,
     PreviousInfo,
     YearToDateBasis,
@@ -112,7 +113,7 @@ def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
         "missing_labels": [p.label for p in missing], "from_label": None, "shown": True,
     }
     if missing and (not run or len(run) != len(collected)):
-        basis.update(periods=[period.key], shown=False)  # this period alone, or a gap in the middle
+        basis["periods"], basis["shown"] = [period.key], False  # this period alone, or a gap in the middle
         return {}, basis
     if missing:
         basis["from_label"] = short_label(run[0])
@@ -206,11 +207,7 @@ def consolidate(
             "recipient_line": report.recipient_line,
         },
         "groups": [{"code": g.code, "label": g.label, "kind": g.kind} for g in report.groups],
-        "indicators": [
-            {"code": i.code, "label": i.label, "unit": i.unit, "type": i.type, "group": i.group,
-             **({"aggregation": i.aggregation, "phrase": i.phrase} if i.type == "integer" else {})}
-            for i in report.indicators
-        ],
+        "indicators": [indicator_info(i) for i in report.indicators],
         "main_indicators": list(report.main_indicators),
         "totals": totals,
         "group_totals": _group_totals(cfg, totals),
@@ -238,3 +235,12 @@ def consolidate(
         "recipients": [r.line for r in report.recipients],
         "signer": report.signer.model_dump(),
     }
+
+
+def indicator_info(i: Indicator) -> IndicatorInfo:
+    """An indicator as the consolidation describes it; aggregation and phrase belong to integers only."""
+    info: IndicatorInfo = {"code": i.code, "label": i.label, "unit": i.unit, "type": i.type, "group": i.group}
+    if i.type == "integer":
+        info["aggregation"] = i.aggregation
+        info["phrase"] = i.phrase
+    return info

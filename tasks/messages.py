@@ -68,7 +68,7 @@ def _how(unit: Unit, how_to_return: str | None, sheet_tab: str | None, sheet_url
     if how_to_return is None:
         from tasks.channels import CHANNEL_CLASSES
 
-        how_to_return = CHANNEL_CLASSES[unit.channel].how_to_return
+        how_to_return = str(CHANNEL_CLASSES[unit.channel].how_to_return)
     return {"how_to_return": how_to_return, "sheet_tab": sheet_tab, "sheet_url": sheet_url,
             "web_url": sheet_url if unit.channel == "web" else None}
 

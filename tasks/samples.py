@@ -127,7 +127,8 @@ def render_sample(ctx: Context, sample: Sample) -> bytes:
             if isinstance(value, str) and sample.nfd:
                 value = unicodedata.normalize("NFD", value)
             row[COL_VALUE] = value
-    grid = [[None] * 6 for _ in range(sample.rows_above)] + grid
+    above: list[list[Any]] = [[None] * 6 for _ in range(sample.rows_above)]
+    grid = above + grid
     if sample.fmt == "csv":
         buf = io.StringIO()
         csv.writer(buf).writerows([["" if v is None else v for v in row] for row in grid])

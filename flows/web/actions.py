@@ -43,7 +43,7 @@ def prefect_starter(flow_name: str, parameters: dict[str, Any]) -> str:
     from flows.deployments import DEPLOYMENT_NAME
 
     run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters, timeout=0)
-    return str(run.id)
+    return str(run.id)  # type: ignore[union-attr]
 
 
 class InProcessStarter:

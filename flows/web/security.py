@@ -37,7 +37,7 @@ def load_secret(web: Web, demo: bool = False) -> str:
         try:
             from prefect.blocks.system import Secret
 
-            value = str(Secret.load(web.secret_block).get()).strip()
+            value = str(Secret.load(web.secret_block).get()).strip()  # type: ignore[union-attr]
         except Exception as exc:  # the block's content is never shown
             raise WebSecretMissing(f"Không đọc được khối Secret '{web.secret_block}' của Prefect "
                                    f"({type(exc).__name__}).") from None

@@ -127,7 +127,8 @@ def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], 
     """DHIS2-style reporting summary: units × the last n periods, and each period's report state."""
     periods = recent_periods(period, n)
     decided = latest_decisions(ctx.ledger, ctx.cfg.report.id, [p.key for p in periods])
-    states, cells = [], {u.code: {} for u in ctx.cfg.active_units}
+    states: list[Any] = []
+    cells: dict[str, dict[str, Any]] = {u.code: {} for u in ctx.cfg.active_units}
     for p in periods:
         rows = status_rows(ctx, p)
         collected = any(r["submissions"] for r in rows)

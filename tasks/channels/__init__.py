@@ -14,6 +14,7 @@ Transports (SMTP/IMAP clients, the Sheets gateway) live below, in tasks/transpor
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from tasks.channels.base import Channel, unit_workbook
 from tasks.config import Unit
@@ -25,11 +26,11 @@ def channel_of(ctx: Context, unit: Unit) -> Channel:
     return channel_named(ctx, unit.channel)
 
 
-class _Registry(dict[str, type]):
+class _Registry(dict[str, Any]):
     """Channel name -> class; channel modules are imported when first used (each pulls in its transport:
     IMAP, the Sheets client)."""
 
-    def __missing__(self, name: str) -> type:
+    def __missing__(self, name: str) -> Any:
         from tasks.channels.email import EmailChannel
         from tasks.channels.folder import FolderChannel
         from tasks.channels.sheets import SheetsChannel
@@ -43,7 +44,8 @@ CHANNEL_CLASSES = _Registry()
 
 
 def channel_named(ctx: Context, name: str) -> Channel:
-    return CHANNEL_CLASSES[name](ctx)  # type: ignore[no-any-return]
+    channel: Channel = CHANNEL_CLASSES[name](ctx)
+    return channel
 
 
 def polled_channels(ctx: Context) -> Iterator[Channel]:

@@ -75,7 +75,7 @@ def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
     prev = c.get("previous") or None
     has_prev = bool(prev and prev.get("totals"))
     cur_label = _cap(nfc(c["period"]["label"]))
-    prev_label = _cap(nfc(prev.get("label") or "Kỳ trước")) if has_prev else ""
+    prev_label = _cap(nfc((prev or {}).get("label") or "Kỳ trước")) if has_prev else ""
     # raw totals of periods with different numbers of reporting units: the legend says how many reported
     comp = c.get("completeness") or {}
     if comp.get("expected_count"):

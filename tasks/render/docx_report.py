@@ -189,7 +189,7 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
     summarised = len(expected) > unit_limit
     by_status = summary_rows_by_status(c, [i for _, inds in groups for i in inds]) if summarised else []
     kinds = list(dict.fromkeys(kind for kind, _ in groups))
-    parts = []
+    parts: list[dict[str, Any]] = []
     seen: set[str] = set()
     numbered = 0  # columns are numbered across parts, so each number names one indicator
     for n, (kind, inds) in enumerate(groups):
@@ -246,7 +246,7 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
 
 
 def summary_rows_by_status(c: Mapping[str, Any], inds: list[Mapping[str, Any]]
-                           ) -> list[tuple[str, int, dict[str, int]]]:
+                           ) -> list[tuple[str, int, dict[str, int | float]]]:
     """(row label, number of units, sums per indicator) for each reporting status, in one pass.
 
     Units without an accepted report have no figures, so their rows are blank.
@@ -257,7 +257,7 @@ def summary_rows_by_status(c: Mapping[str, Any], inds: list[Mapping[str, Any]]
     rejected = set(comp.get("rejected", []))
     values = c.get("values_by_unit", {})
     codes = [i["code"] for i in inds]
-    groups: dict[str, tuple[list[str], dict[str, int]]] = {
+    groups: dict[str, tuple[list[str], dict[str, int | float]]] = {
         prose.STATUS_ON_TIME: ([], {}), prose.STATUS_LATE: ([], {}),
         prose.STATUS_REJECTED: ([], {}), prose.STATUS_MISSING: ([], {})}
     for unit in expected:

@@ -123,7 +123,8 @@ def read_pdf_fonts(data: bytes) -> tuple[list[str], list[str], int] | None:
             sub = _SUBTYPE.search(d)
             base_fonts.append((_pdf_name(bf.group(1)), sub.group(1).decode() if sub else ""))
         pages += len(_PAGE.findall(d))
-    embedded, missing = [], []
+    embedded: list[str] = []
+    missing: list[str] = []
     for name, subtype in base_fonts:
         if subtype == "Type3":
             continue  # drawn glyphs, no font file to look up
@@ -138,7 +139,8 @@ def _read_with_poppler(path: Path) -> tuple[list[str], list[str], int] | None:
     if not (pdffonts and pdfinfo):
         return None
     table = subprocess.run([pdffonts, str(path)], capture_output=True, text=True, timeout=60, check=True).stdout
-    embedded, missing = [], []
+    embedded: list[str] = []
+    missing: list[str] = []
     for line in table.splitlines()[2:]:
         parts = line.split()
         # name type [encoding...] emb sub uni object ID: emb is the fifth field from the end

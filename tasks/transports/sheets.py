@@ -146,7 +146,7 @@ def load_credentials(settings: SheetsSettings) -> Any:
     if settings.credentials_block:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(settings.credentials_block).get()
+        value: Any = Secret.load(settings.credentials_block).get()  # type: ignore[union-attr]
         info = json.loads(value) if isinstance(value, str) else dict(value)
         return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
     path = os.environ.get(settings.credentials_env, "").strip()

@@ -22,6 +22,7 @@ from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -121,11 +122,11 @@ class _WirePolicy(EmailPolicy):
         folded = self._fold_params(name, value)
         return folded if folded is not None else self._fold_text(name, value)
 
-    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+    def fold(self, name: str, value: Any) -> str:
         folded = self._fold_own(name, value)
         return folded if folded is not None else super().fold(name, value)
 
-    def fold_binary(self, name: str, value: object) -> bytes:  # type: ignore[override]
+    def fold_binary(self, name: str, value: Any) -> bytes:
         folded = self._fold_own(name, value)
         return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
 

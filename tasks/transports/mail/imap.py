@@ -309,7 +309,7 @@ class ImapMailbox:
         box.folder.set(self.settings.folder)
         raw = box.client.untagged_responses.get("UIDVALIDITY")
         if raw:
-            self.uidvalidity = int(raw[-1])
+            self.uidvalidity = int(raw[-1])  # type: ignore[arg-type]
         else:
             self.uidvalidity = int(box.folder.status(self.settings.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
 

@@ -60,7 +60,7 @@ def resolve_password(env_name: str, block_name: str | None) -> str | None:
     if block_name:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(block_name).get()
+        value = Secret.load(block_name).get()  # type: ignore[union-attr]
         return str(value) if value else None
     return os.environ.get(env_name) or None
 
