@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from tasks.consolidation_types import Consolidation
 from tasks.display import shown
 from tasks.periods import Period
 from tasks.render.vietnamese_dates import format_number, format_percent
@@ -37,14 +38,14 @@ def local_time(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime("%d/%m/%Y %H:%M") if iso else ""
 
 
-def summary_artifact(period: Period, consolidation: dict[str, Any], paths: dict[str, str]) -> None:
+def summary_artifact(period: Period, consolidation: Consolidation, paths: dict[str, str]) -> None:
     c = consolidation["completeness"]
     create_markdown_artifact(
         key=f"bao-cao-tong-hop-{slug(period.key)}", markdown=summary_markdown(consolidation, paths),
         description=f"Báo cáo tổng hợp {period.label}: {c['accepted_count']}/{c['expected_count']} đơn vị")
 
 
-def summary_markdown(consolidation: dict[str, Any], paths: dict[str, str]) -> str:
+def summary_markdown(consolidation: Consolidation, paths: dict[str, str]) -> str:
     c = consolidation["completeness"]
     inds = {i["code"]: i for i in consolidation["indicators"]}
     lines = [f"# Báo cáo tổng hợp {consolidation['period']['label']}", "",

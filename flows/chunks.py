@@ -111,7 +111,7 @@ def build_consolidation(config_dir: str | None, data_dir: str | None, period_key
 
 
 @task(name="xuất báo cáo (.json, .docx, .xlsx)", task_run_name="xuất báo cáo {period_key}", cache_policy=NONE)
-def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: dict[str, Any],
+def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: Consolidation,
                   out_dir: str) -> dict[str, str]:
     ctx = run_context(config_dir, data_dir)
     paths = outputs.write_outputs(ctx, ctx.period(period_key), consolidation, Path(out_dir))
@@ -121,7 +121,7 @@ def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str,
 @task(name="gửi thư đôn đốc cho Văn phòng", task_run_name="gửi thư đôn đốc cho Văn phòng {period_key}",
       cache_policy=NONE)
 def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
-                 consolidation: dict[str, Any], today: str | None) -> dict[str, Any]:
+                 consolidation: Consolidation, today: str | None) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
     day = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
     return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, ctx.period(period_key), day, consolidation)))

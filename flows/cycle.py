@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled, Completed, State
@@ -200,8 +200,7 @@ def deliver_report(period: str | int | None = None, config_dir: str | None = Non
     if ctx.cfg.settings.approval.enabled and state.standing != "approved":
         if state.standing == "returned" and decision is not None:
             tell_returned(ctx, p, decision)
-            return Cancelled(message=f"Bị trả lại: {decision.name} — {decision.reason}",
-                             data=describe(state))  # type: ignore[call-arg]
+            return Cancelled(message=f"Bị trả lại: {decision.name} — {decision.reason}", data=describe(state))
         if state.standing == "not_requested":
             chunks.ask_approval(config_dir, data_dir, p.key, out)
         logger.info("Kỳ %s: báo cáo đang chờ %s phê duyệt", p.key, ctx.cfg.settings.approval.signer)
@@ -242,7 +241,7 @@ def report_cycle(period: str | int | None = None, config_dir: str | None = None,
     outcomes = collect_submissions(p.key, config_dir, data_dir)
     reminded = send_reminders(p.key, config_dir, data_dir, today=today)
     consolidated = consolidate_report(p.key, config_dir, data_dir, out_dir, today)
-    delivered_ = delivery_summary(deliver_report(p.key, config_dir, data_dir, out_dir, return_state=True))
+    delivered_ = delivery_summary(cast(State, deliver_report(p.key, config_dir, data_dir, out_dir, return_state=True)))
     return {"period": p.key, "requested": requested, "collected": outcomes, "reminded": reminded,
             "consolidated": consolidated, "delivered": delivered_}
 
@@ -256,4 +255,4 @@ def delivery_summary(state: State) -> dict[str, Any]:
         return {"status": "waiting", "message": state.message}
     if state.name == ALREADY_SENT:
         return {"status": "delivered", "message": state.message}
-    return {"status": "sent", "message": state.message, **state.result()}  # type: ignore[dict-item]
+    return {"status": "sent", "message": state.message, **state.result()}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from tasks.channels import channel_of
+from tasks.consolidation_types import Consolidation
 from tasks.context import Context
 from tasks.messages import overdue_mail, reminder_mail
 from tasks.periods import Period, is_working_day, working_days_until
@@ -38,7 +38,7 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     return mails
 
 
-def overdue_mails(ctx: Context, period: Period, today: date, consolidation: dict[str, Any]) -> list[OutgoingMail]:
+def overdue_mails(ctx: Context, period: Period, today: date, consolidation: Consolidation) -> list[OutgoingMail]:
     """The đôn đốc summary to the Office, once the unit deadline has passed and someone is missing."""
     deadline = ctx.unit_deadline(period)
     c = consolidation["completeness"]
