@@ -112,10 +112,13 @@ def build_consolidation(config_dir: str | None, data_dir: str | None, period_key
 
 @task(name="xuất báo cáo (.json, .docx, .xlsx)", task_run_name="xuất báo cáo {period_key}", cache_policy=NONE)
 def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: Consolidation,
-                  out_dir: str) -> dict[str, str]:
+                  out_dir: str) -> dict[str, Any]:
+    """The files written, and why there is no PDF when there is none (logged; never dropped silently)."""
     ctx = run_context(config_dir, data_dir)
-    paths = outputs.write_outputs(ctx, ctx.period(period_key), consolidation, Path(out_dir))
-    return {k: str(v) for k, v in paths.items()}
+    written = outputs.write_outputs(ctx, ctx.period(period_key), consolidation, Path(out_dir))
+    if written.pdf_problem:
+        get_run_logger().warning("Kỳ %s: không có bản PDF: %s", period_key, written.pdf_problem)
+    return {"paths": {k: str(v) for k, v in written.paths.items()}, "pdf_problem": written.pdf_problem}
 
 
 @task(name="gửi thư đôn đốc cho Văn phòng", task_run_name="gửi thư đôn đốc cho Văn phòng {period_key}",

@@ -235,6 +235,8 @@ def _print_outputs(result: dict[str, Any]) -> None:
     c = result["completeness"]
     for kind, path in result["paths"].items():
         console.print(f"  {kind:5} {path}")
+    if result.get("pdf_problem"):
+        console.print(f"[yellow]Không có bản PDF:[/yellow] {t(result['pdf_problem'])}")
     console.print(f"Đã báo cáo {c['accepted_count']}/{c['expected_count']} đơn vị "
                   f"(đúng hạn {c['on_time_count']}, muộn {c['late_count']}); chưa báo cáo: "
                   f"{', '.join(c['missing']) or 'không'}.")

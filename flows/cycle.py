@@ -125,10 +125,10 @@ def consolidate_report(period: str | int | None = None, config_dir: str | None =
     p = ctx.period(period)
     out = out_dir or str(ctx.data_dir / "reports" / p.key)
     consolidation = chunks.build_consolidation(config_dir, data_dir, p.key)
-    paths = chunks.write_outputs(config_dir, data_dir, p.key, consolidation, out)
+    written = chunks.write_outputs(config_dir, data_dir, p.key, consolidation, out)
     chunks.send_overdue(config_dir, data_dir, p.key, consolidation, today)
-    summary_artifact(p, consolidation, paths)
-    return {"paths": paths, "completeness": consolidation["completeness"]}
+    summary_artifact(p, consolidation, written["paths"])
+    return {**written, "completeness": consolidation["completeness"]}
 
 
 @flow(name="consolidate_after_deadline", flow_run_name=lambda: run_name("Tổng hợp sau hạn"),

@@ -45,8 +45,9 @@ def final_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]:
     return {"docx": docx, "pdf": docx.with_suffix(".pdf")}
 
 
-def write_outputs(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> dict[str, Path]:
-    """JSON, the draft Decree 30 .docx and the annex .xlsx; a PDF too where LibreOffice is installed."""
+def write_outputs(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Written:
+    """JSON, the draft Decree 30 .docx and the annex .xlsx; a PDF too where LibreOffice is installed (or
+    the reason there is none, for the run's result)."""
     from tasks.render.annex_xlsx import render_annex_xlsx
     from tasks.render.docx_report import render_report_docx
 
@@ -60,7 +61,7 @@ def write_outputs(ctx: Context, period: Period, consolidation: Any, out_dir: Pat
         paths["pdf"] = pdf
     ctx.ledger.audit("report", f"{ctx.cfg.report.id}:{period.key}", "consolidated",
                      accepted=consolidation["completeness"]["accepted_count"], out=str(out_dir), pdf_problem=problem)
-    return paths
+    return Written(paths, problem)
 
 
 def write_final(ctx: Context, period: Period, out_dir: Path, number: str, issued_on: Any) -> Written:

@@ -129,7 +129,7 @@ def consolidate(ctx: Context, period_key: str) -> dict[str, Path]:
     from tasks.outputs import write_outputs
 
     period = ctx.period(period_key)
-    return write_outputs(ctx, period, build_consolidation(ctx, period), ctx.data_dir / "reports" / period.key)
+    return write_outputs(ctx, period, build_consolidation(ctx, period), ctx.data_dir / "reports" / period.key).paths
 
 
 def deliver(ctx: Context, period_key: str) -> Any:

@@ -163,3 +163,17 @@ def test_resend_keeps_every_eml(ctx):
     assert names == ["request_cchc-tuyen-truyen_2021-03_VP.2.eml", "request_cchc-tuyen-truyen_2021-03_VP.eml"]
     sends = [e for e in ctx.ledger.audit_events("message") if e.action == "written"]
     assert len(sends) == 2 and sends[0].detail["message_id"] != sends[1].detail["message_id"]
+
+
+def test_a_pdf_that_cannot_be_made_is_said_not_dropped(ctx, monkeypatch):
+    """A failed PDF conversion used to be swallowed: now it is in the result and the ledger, with the reason."""
+    from tasks.outputs import write_outputs
+
+    monkeypatch.delenv("BAOCAO_NO_PDF", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no LibreOffice on this server
+    _collect(ctx)
+    period = ctx.period("2021-03")
+    written = write_outputs(ctx, period, build_consolidation(ctx, period), ctx.data_dir / "reports" / "2021-03")
+    assert "pdf" not in written.paths and "LibreOffice" in (written.pdf_problem or "")
+    [event] = [e for e in ctx.ledger.audit_events("report") if e.action == "consolidated"]
+    assert event.detail["pdf_problem"] == written.pdf_problem
