@@ -10,7 +10,7 @@ carries a Vietnamese description of its own.
 
 After downtime a scheduled deployment runs its missed schedule once: `baocao serve` cancels the older
 missed runs of each schedule before it starts (keeping the latest), and every scheduled deployment has a
-concurrency limit of 1 that cancels a new run while one is running (no queue of catch-up runs).
+concurrency limit of 1: a new run while one is running is cancelled (a collect waits its turn instead).
 """
 
 from __future__ import annotations
@@ -40,8 +40,13 @@ DEFAULT_LIMIT = 4  # flow runs `baocao serve` runs at once
 # The event's period label (empty = the current period) becomes the run's `period` parameter.
 REPORT_APPROVED, REPORT_RETURNED = "baocao.report.approved", "baocao.report.returned"  # flows/web/actions.py
 PERIOD_FROM_EVENT = "{{ event.resource.get('baocao.period', '') }}"
-# A scheduled step runs one at a time; a run arriving while one is running is cancelled, not queued.
+# A scheduled step runs one at a time; a run arriving while one is running is cancelled, not queued...
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+# ...except a collect: one started for a new file (trigger) or by hand waits for the running one, then reads
+# what that one could not have seen yet (no file waits for the next 15-minute run).
+ONE_AT_A_TIME_QUEUED = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+CONCURRENCY = {"request_reports": ONE_AT_A_TIME, "send_reminders": ONE_AT_A_TIME,
+               "collect_submissions": ONE_AT_A_TIME_QUEUED, "consolidate_after_deadline": ONE_AT_A_TIME}
 MISSED = "Bỏ qua: lượt theo lịch bị lỡ khi baocao serve không chạy; chỉ chạy lượt gần nhất"
 
 
@@ -155,7 +160,7 @@ def build_deployments(settings: Settings, config_dir: str | Path | None = None,
         dep = fl.to_deployment(
             DEPLOYMENT_NAME, schedules=[scheds[name]] if name in scheds else None, triggers=trigs.get(name),
             parameters=dict(defaults), description=DESCRIPTIONS[name], tags=TAGS,
-            concurrency_limit=ONE_AT_A_TIME if name in scheds else None,
+            concurrency_limit=CONCURRENCY.get(name),
             entrypoint_type=EntrypointType.MODULE_PATH)
         if announce:
             dep.entrypoint = f"{__name__}.{name}"

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from flows.deployments import (
+    CONCURRENCY,
     DEPLOYMENT_NAME,
     DESCRIPTIONS,
-    ONE_AT_A_TIME,
     build_deployments,
     flows,
     schedules,
@@ -79,8 +79,9 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         module, _, fn = d["entrypoint"].partition(":")
         assert f"def {fn}(" in (ROOT / module).read_text(encoding="utf-8")
         assert d["description"] == DESCRIPTIONS[name], name
-        limit = {"limit": 1, "collision_strategy": "CANCEL_NEW"} if name in cron else None
-        assert d.get("concurrency_limit") == limit, name
+        limit = CONCURRENCY.get(name)
+        assert d.get("concurrency_limit") == (limit and {"limit": limit.limit,
+                                                         "collision_strategy": limit.collision_strategy.value}), name
     env = spec["definitions"]["work_pool"]["job_variables"]["env"]
     assert {k: env[k] for k in OFFLINE_ENV} == OFFLINE_ENV  # DO_NOT_TRACK next to the analytics switch
     assert env["PREFECT_LOGGING_LEVEL"] == "INFO"
@@ -119,14 +120,14 @@ def test_period_typed_as_a_number_passes_the_deployment_parameter_validation(con
     assert ctx.period(2021).key == "2021" and ctx.period(2021).label == ctx.period("2021").label
 
 
-def test_scheduled_deployments_run_one_at_a_time_and_cancel_a_colliding_run(config_dir, tmp_path) -> None:
+def test_scheduled_deployments_run_one_at_a_time(config_dir, tmp_path) -> None:
+    """A colliding run is cancelled, except a collect (started for a new file), which waits its turn."""
     deps = {d.flow_name: d for d in build_deployments(_settings(config_dir), config_dir, tmp_path / "data")}
-    limited = {n for n, d in deps.items() if d.concurrency_limit}
-    assert limited == set(schedules(_settings(config_dir)))
-    for name in limited:
-        assert deps[name].concurrency_limit == 1
-        assert deps[name].concurrency_options.collision_strategy.value == "CANCEL_NEW"
-    assert ONE_AT_A_TIME.limit == 1
+    limited = {n: (d.concurrency_limit, d.concurrency_options.collision_strategy.value)
+               for n, d in deps.items() if d.concurrency_limit}
+    assert limited == {"request_reports": (1, "CANCEL_NEW"), "send_reminders": (1, "CANCEL_NEW"),
+                       "consolidate_after_deadline": (1, "CANCEL_NEW"), "collect_submissions": (1, "ENQUEUE")}
+    assert set(limited) == set(schedules(_settings(config_dir)))
 
 
 def _scheduled_local_times(deployment_id, start: datetime, end: datetime) -> list[datetime]:
