@@ -658,13 +658,15 @@ class Ledger:
         with self.reading() as s:
             return s.scalar(select(MessageRecord).where(MessageRecord.key == key))
 
-    def sent_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(keys)
-        if not keys:
-            return set()
+    def sent_keys(self, keys: Iterable[str], statuses: Iterable[str] = ("written", "sent")) -> set[str]:
+        """The keys among `keys` whose message is in one of `statuses` (one query per 5,000 keys)."""
+        keys, wanted = list(keys), list(statuses)
+        found: set[str] = set()
         with self.reading() as s:
-            return set(s.scalars(select(MessageRecord.key).where(
-                MessageRecord.key.in_(keys), MessageRecord.status.in_(["written", "sent"]))))
+            for i in range(0, len(keys), 5000):
+                found.update(s.scalars(select(MessageRecord.key).where(
+                    MessageRecord.key.in_(keys[i:i + 5000]), MessageRecord.status.in_(wanted))))
+        return found
 
     def owed_replies(self, report_id: str, limit: int = 5000) -> list[tuple[int, str]]:
         """(submission id, kind) of the replies still owed for a report, oldest first."""

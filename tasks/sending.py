@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tasks.context import Context
 from tasks.transports.mail.compose import ComposedMessage, OutgoingMail, compose_message
@@ -42,10 +43,11 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
     smtp_on = settings.channels.smtp.enabled
     report = DispatchReport()
     mails = list(mails)
-    done = ctx.ledger.sent_keys(m.key for m in mails) if not resend else set()
-    if smtp_on and not resend:  # written-only messages still need to go out once SMTP is on
-        done = {k for k in done if (rec := ctx.ledger.message(k)) is not None and rec.status == "sent"}
+    # written-only messages still need to go out once SMTP is on
+    done = ctx.ledger.sent_keys((m.key for m in mails), ("sent",) if smtp_on else ("written", "sent")) \
+        if not resend else set()
     composed: list[ComposedMessage] = []
+    written: list[dict[str, Any]] = []
     for mail in mails:
         if mail.key in done:
             report.skipped.append(mail.key)
@@ -63,28 +65,32 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
                 n += 1
                 eml = folder / _eml_name(f"{mail.key}.{n}")
             eml.write_bytes(msg.data)
-        _record(ctx, msg, "written", None, str(eml) if eml else None)
+        written.append(_record(ctx, msg, "written", None, str(eml) if eml else None))
         if not smtp_on:
             report.written.append(mail.key)
+    ctx.ledger.record_messages(written)  # one transaction for the batch (an .eml without record is rewritten)
     if smtp_on and composed:
         with SmtpBatchSender(smtp_settings(ctx)) as sender:
             outcomes = sender.send_batch(composed)
         by_key = {m.mail.key: m for m in composed}
+        results: list[dict[str, Any]] = []
         for outcome in outcomes:
             msg = by_key[outcome.key]
             if outcome.ok:
-                _record(ctx, msg, "sent", outcome.error, None)
+                results.append(_record(ctx, msg, "sent", outcome.error, None))
                 report.sent.append(outcome.key)
                 if outcome.refused:  # delivered, but not to everyone: the operator must see who missed it
                     report.failed.append((outcome.key, outcome.error or ", ".join(outcome.refused)))
             else:
-                _record(ctx, msg, "failed", outcome.error, None)
+                results.append(_record(ctx, msg, "failed", outcome.error, None))
                 report.failed.append((outcome.key, outcome.error or "không rõ lỗi"))
+        ctx.ledger.record_messages(results)
     return report
 
 
-def _record(ctx: Context, msg: ComposedMessage, status: str, error: str | None, eml: str | None) -> None:
+def _record(ctx: Context, msg: ComposedMessage, status: str, error: str | None, eml: str | None) -> dict[str, Any]:
+    """A message's new state, as `Ledger.record_messages` takes it."""
     mail = msg.mail
-    ctx.ledger.record_message(key=mail.key, kind=mail.kind, report_id=ctx.cfg.report.id, period=mail.period,
-                              unit_code=mail.unit_code, recipients=msg.recipients, subject=mail.subject,
-                              message_id=msg.message_id, status=status, error=error, eml_path=eml)
+    return dict(key=mail.key, kind=mail.kind, report_id=ctx.cfg.report.id, period=mail.period,
+                unit_code=mail.unit_code, recipients=msg.recipients, subject=mail.subject,
+                message_id=msg.message_id, status=status, error=error, eml_path=eml)

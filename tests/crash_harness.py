@@ -59,7 +59,7 @@ def install(point: str, n: int) -> None:
     _wrap(tasks.transports.mail.imap.ImapMailbox, "fetch_new", None, "mid-imap-fetch", reached)
     _wrap(tasks.transports.mail.imap.ImapMailbox, "mark_processed", "before-imap-mark", "after-imap-mark", reached)
     _wrap(smtplib.SMTP, "sendmail", "before-smtp-send", "after-smtp-send", reached)  # mid SMTP batch
-    _wrap(tasks.ledger.Ledger, "record_message", "before-message-record", "after-message-record", reached)
+    _wrap(tasks.ledger.Ledger, "record_messages", "before-message-record", "after-message-record", reached)
     _wrap(tasks.ledger.Ledger, "settle_replies", "before-settle", "after-settle", reached)
     real_write = Path.write_bytes
 

@@ -43,8 +43,8 @@ KILL_POINTS = [
     ("after-parse", 1), ("after-parse", 2), ("before-record", 1), ("after-record", 1), ("before-record", 2),
     ("after-record", 2), ("mid-imap-fetch", 1), ("before-imap-mark", 1), ("after-imap-mark", 1),
     ("before-smtp-send", 1), ("after-smtp-send", 1), ("after-smtp-send", 3), ("after-smtp-send", 6),
-    ("after-eml-write", 1), ("after-eml-write", 4), ("before-message-record", 2), ("after-message-record", 1),
-    ("after-message-record", 4), ("before-settle", 1), ("after-settle", 1),
+    ("after-eml-write", 1), ("after-eml-write", 4), ("before-message-record", 1), ("after-message-record", 1),
+    ("before-message-record", 2), ("after-message-record", 2), ("before-settle", 1), ("after-settle", 1),
 ]
 
 
