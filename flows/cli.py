@@ -445,7 +445,26 @@ def serve(limit: int = typer.Option(4, "--limit", min=1, help="Số lượt ch�
     console.print(f"Đang phục vụ các deployment '<flow>/{DEPLOYMENT_NAME}' trên {PREFECT_API_URL.value()} "
                   f"(múi giờ {ctx.cfg.settings.timezone}), tối đa {limit} lượt chạy cùng lúc. Nhấn Ctrl+C để dừng.")
     console.print("Mỗi lượt chạy được báo khi bắt đầu và khi xong; chi tiết xem trên Prefect UI.")
+    _start_web_beside(ctx)
     serve_all(ctx.cfg.settings, STATE["config"], STATE["data_dir"] or ctx.data_dir, limit=limit)
+
+
+def _start_web_beside(ctx: Any) -> None:
+    """`baocao serve` also serves the Office's pages (in a thread), when a signing secret is configured."""
+    import threading
+
+    from flows.web import run_web
+    from flows.web.security import WebSecretMissing, load_secret
+
+    web = ctx.cfg.settings.web
+    try:
+        load_secret(web)
+    except WebSecretMissing as exc:
+        err.print(f"[yellow]Không mở trang web:[/yellow] {t(exc)}")
+        return
+    threading.Thread(target=run_web, args=(STATE["config"], STATE["data_dir"]), name="baocao-web",
+                     daemon=True).start()
+    console.print(f"Trang web của Văn phòng: http://{web.host}:{web.port}/ (địa chỉ trong thư: {web.base_url}).")
 
 
 @app.command("watch-folder")

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import yaml
 from tasks.context import Context, open_context
 from tasks.samples import drop_samples
 from tests.helpers import filled
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,16 +87,19 @@ def served(prefect_engine, tmp_path_factory) -> Iterator[tuple[Context, Path]]:
     settings = config_dir / "settings.yaml"
     data = yaml.safe_load(settings.read_text(encoding="utf-8"))
     data["schedules"] = dict.fromkeys(data["schedules"], NEVER)
+    data["web"] = {**data.get("web", {}), "port": free_port()}  # serve opens the Office's pages too
     settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     log = base / "serve.log"
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-           "BAOCAO_NO_PDF": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+           "BAOCAO_NO_PDF": "1", "PREFECT_LOGGING_LEVEL": "INFO", "BAOCAO_WEB_SECRET": "s" * 40}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--config", str(config_dir), "--data-dir",
                                  str(data_dir), "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         for name in ("collect_submissions/baocao", "consolidate_report/baocao"):
             _wait(f"{name} served with its trigger", lambda n=name: _served_deployment(n, data_dir), 120, log)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{data['web']['port']}/dang-nhap", timeout=10).read()
+        assert "Đăng nhập".encode() in page  # the pages run beside the deployments
         yield open_context(config_dir, data_dir), log
     finally:
         proc.send_signal(signal.SIGINT)
