@@ -30,6 +30,7 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## make bench BENCH_ARGS="--units 300,1000" (default 300,1000,10000)

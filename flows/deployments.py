@@ -201,7 +201,7 @@ def skip_missed_runs(now: datetime | None = None) -> dict[str, int]:
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT_NAME])),
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                expected_start_time=FlowRunFilterExpectedStartTime(before_=cutoff)),
+                expected_start_time=FlowRunFilterExpectedStartTime(before_=cutoff)),  # type: ignore[arg-type]
             sort=FlowRunSort.EXPECTED_START_TIME_DESC)
         latest: set[Any] = set()
         for run in runs:
