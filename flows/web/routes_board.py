@@ -1,0 +1,138 @@
+"""The Office's status board: who reported for a period, a unit's versions, the originals, the operator's
+buttons (start a run) and accepting a returned report by hand."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from flows.web import views
+from flows.web.actions import ACTIONS
+from flows.web.pages import account_form, download, message, need, no_period, period_of, render, web_state
+from tasks.periods import Period, current_period, parse_period
+from tasks.text import nfc
+
+router = APIRouter()
+
+
+def next_period(period: Period) -> Period | None:
+    """The period of the same kind just after (the board's "next" arrow)."""
+    if period.kind == "month":
+        y, m = period.year, int(period.key[5:])
+        return parse_period(f"{y + 1}-01" if m == 12 else f"{y}-{m + 1:02d}")
+    if period.kind == "quarter":
+        q = int(period.key[-1])
+        return parse_period(f"{period.year + 1}-Q1" if q == 4 else f"{period.year}-Q{q + 1}")
+    if period.kind in ("half", "nine_months", "year"):
+        return parse_period(period.key.replace(str(period.year), str(period.year + 1), 1))
+    return None
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    account = need(request)
+    if isinstance(account, Response):
+        return account
+    state = web_state(request)
+    ctx = state.ctx_factory()
+    key = current_period(ctx.cfg.settings.period_kind, state.now()).key
+    return RedirectResponse(f"/duyet/{key}" if account.role == "approver" else f"/bang/{key}", status_code=303)
+
+
+@router.get("/bang/{key}", response_class=HTMLResponse)
+def board(request: Request, key: str) -> Response:
+    account = need(request)
+    if isinstance(account, Response):
+        return account
+    ctx = web_state(request).ctx_factory()
+    period = period_of(ctx, key)
+    if period is None:
+        return no_period(request, key)
+    data = views.board(ctx, period)
+    periods, cells = views.grid(ctx, period)
+    return render(request, "board.html.j2", period=period, report=ctx.cfg.report, **data,
+                  periods=periods, cells=cells, units=ctx.cfg.active_units, this=periods[-1],
+                  unit_deadline=ctx.unit_deadline(period), report_deadline=ctx.report_deadline(period),
+                  actions=ACTIONS, prev=period.previous(), next=next_period(period),
+                  notice=request.session.pop("notice", None))
+
+
+@router.get("/bang/{key}/don-vi/{unit}", response_class=HTMLResponse)
+def unit_versions(request: Request, key: str, unit: str) -> Response:
+    account = need(request)
+    if isinstance(account, Response):
+        return account
+    ctx = web_state(request).ctx_factory()
+    period, u = period_of(ctx, key), ctx.cfg.unit(unit)
+    if period is None or u is None:
+        return message(request, "Không tìm thấy", "Không có kỳ báo cáo hoặc đơn vị này.", 404)
+    row = next((r for r in views.board(ctx, period)["rows"] if r["unit"] == u.code), None)
+    return render(request, "unit.html.j2", period=period, unit=u, row=row,
+                  versions=views.versions(ctx, period, u.code), notice=request.session.pop("notice", None))
+
+
+@router.get("/tep/{submission_id}")
+def original(request: Request, submission_id: int) -> Response:
+    account = need(request)
+    if isinstance(account, Response):
+        return account
+    ctx = web_state(request).ctx_factory()
+    found = ctx.ledger.submissions_by_id([submission_id])
+    if not found:
+        return message(request, "Không tìm thấy", f"Không có báo cáo số {submission_id}.", 404)
+    sub = found[0]
+    path = views.original_path(ctx, sub)
+    if path is None:
+        why = ("Tệp đính kèm thư điện tử không được lưu lại nguyên bản (chỉ lưu số liệu và mã SHA-256); "
+               "xem thư gốc trong hộp thư của Văn phòng" if sub.source == "email" else
+               "Báo cáo nhập trên Google Sheets không có tệp gốc; xem trang tính của đơn vị"
+               if sub.source == "sheet" else "Tệp gốc không còn trong thư mục dữ liệu")
+        return message(request, "Không có tệp gốc", f"{why}. Mã SHA-256: {sub.content_hash}.", 404)
+    return download(path.read_bytes(), sub.filename)
+
+
+@router.post("/bang/{key}/thao-tac")
+async def action(request: Request, key: str) -> Response:
+    posted = await account_form(request, "operator")
+    if isinstance(posted, Response):
+        return posted
+    account, form = posted
+    state = web_state(request)
+    ctx = state.ctx_factory()
+    period = period_of(ctx, key)
+    what = str(form.get("action", ""))
+    if period is None or what not in ACTIONS:
+        return message(request, "Thao tác không hợp lệ", "Không có thao tác hoặc kỳ báo cáo này.", 400)
+    flow_name, extra, label = ACTIONS[what]
+    try:
+        ref = state.starter(flow_name, {"period": period.key, **extra})
+    except Exception as exc:
+        return message(request, "Không khởi chạy được",
+                       f"{label}: không khởi chạy được ({type(exc).__name__}). Kiểm tra `baocao serve`.", 502,
+                       link=(f"/bang/{period.key}", "Về bảng theo dõi"))
+    ctx.ledger.audit("web", account.username, f"start:{flow_name}", period=period.key, run=ref)
+    request.session["notice"] = f"Đã khởi chạy: {label} kỳ {period.key} ({ref})."
+    return RedirectResponse(f"/bang/{period.key}", status_code=303)
+
+
+@router.post("/mo-lai/{submission_id}")
+async def reopen(request: Request, submission_id: int) -> Response:
+    posted = await account_form(request, "operator")
+    if isinstance(posted, Response):
+        return posted
+    account, form = posted
+    ctx = web_state(request).ctx_factory()
+    note = nfc(str(form.get("reason", "")).strip())
+    found = ctx.ledger.submissions_by_id([submission_id])
+    if not found:
+        return message(request, "Không tìm thấy", f"Không có báo cáo số {submission_id}.", 404)
+    back = f"/bang/{found[0].period}/don-vi/{found[0].unit_code}" if found[0].unit_code else "/"
+    if not note:
+        return message(request, "Thiếu lý do", "Chấp nhận một báo cáo bị trả lại phải ghi rõ lý do.", 400,
+                       link=(back, "Quay lại"))
+    try:
+        ctx.ledger.reopen(submission_id, f"{note} (bởi {account.username} trên trang web)")
+    except ValueError as exc:
+        return message(request, "Không chấp nhận được", str(exc), 400, link=(back, "Quay lại"))
+    request.session["notice"] = f"Đã chấp nhận báo cáo số {submission_id}."
+    return RedirectResponse(back, status_code=303)
