@@ -151,8 +151,13 @@ def template(unit: str = typer.Option(..., "--unit", "-u", help="Mã đơn vị"
     console.print(f"Đã ghi biểu mẫu của {u.name} kỳ {p.key} vào {out}")
 
 
+TABLE_ROWS = 200  # past this many units the terminal gets the units needing attention, in plain lines
+
+
 @app.command()
-def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "--json", help="In dạng JSON")) -> None:
+def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "--json", help="In dạng JSON"),
+           show_all: bool = typer.Option(False, "--all", help="Liệt kê mọi đơn vị (mặc định: khi quá "
+                                         f"{TABLE_ROWS} đơn vị chỉ liệt kê đơn vị cần chú ý)")) -> None:
     """Tình hình báo cáo của từng đơn vị trong kỳ."""
     from tasks.status import quarantine_rows, status_rows
 
@@ -165,6 +170,9 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
                    "quarantined": quarantined}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
+    if len(rows) > TABLE_ROWS and not show_all:
+        _print_status_lines(p.label, ctx.unit_deadline(p), rows)
+        rows = []
     table = Table(title=f"Tình hình báo cáo {p.label} (hạn {ctx.unit_deadline(p):%d/%m/%Y})", show_lines=True)
     table.add_column("Mã", no_wrap=True)
     table.add_column("Đơn vị", max_width=28)
@@ -180,10 +188,11 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
                                                          if len(r["errors"]) > 3 else [])
         table.add_row(t(r["unit"]), t(r["name"]), f"[{colours[r['status']]}]{r['status_vi']}[/]", when,
                       str(r["submissions"]), str(r["submission_id"] or ""), "\n".join(reasons))
-    console.print(table)
-    done = sum(r["status"] in ("on_time", "late") for r in rows)
-    console.print(f"Đã báo cáo hợp lệ {done}/{len(rows)} đơn vị.")
-    console.print("Cột Số: số của báo cáo (dùng với baocao reopen SỐ --note ... để Văn phòng chấp nhận).")
+    if rows:
+        console.print(table)
+        done = sum(r["status"] in ("on_time", "late") for r in rows)
+        console.print(f"Đã báo cáo hợp lệ {done}/{len(rows)} đơn vị.")
+        console.print("Cột Số: số của báo cáo (dùng với baocao reopen SỐ --note ... để Văn phòng chấp nhận).")
     if quarantined:
         q = Table(title="Thư, tệp bị cách ly hoặc không xác định được đơn vị (không được tính)")
         for col in ("Số", "Người gửi", "Nguồn", "Lý do"):
@@ -191,6 +200,22 @@ def status(period: str | None = PeriodOpt, as_json: bool = typer.Option(False, "
         for r in quarantined:
             q.add_row(str(r["id"]), t(r["sender"] or ""), t(r["source"]), t(r["reason"] or ""))
         console.print(q)
+
+
+def _print_status_lines(label: str, deadline: Any, rows: list[dict[str, Any]]) -> None:
+    """A province's thousands of units: the counts, then one plain line per unit needing attention."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status_vi"]] = counts.get(r["status_vi"], 0) + 1
+    done = sum(r["status"] in ("on_time", "late") for r in rows)
+    console.print(f"Tình hình báo cáo {label} (hạn {deadline:%d/%m/%Y}): đã báo cáo hợp lệ {done}/{len(rows)} "
+                  "đơn vị; " + ", ".join(f"{k.lower()} {v}" for k, v in counts.items()) + ".")
+    attention = [r for r in rows if r["status"] in ("rejected", "missing", "late")]
+    lines = [" | ".join((t(r["unit"]), t(r["name"]), r["status_vi"], "; ".join(t(e) for e in r["errors"][:2])))
+             for r in attention[:TABLE_ROWS]]
+    console.print("\n".join(lines), markup=False, highlight=False)
+    if len(attention) > TABLE_ROWS:
+        console.print(f"(và {len(attention) - TABLE_ROWS} đơn vị khác cần chú ý; xem đủ: --all hoặc --json)")
 
 
 @app.command()

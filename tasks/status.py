@@ -57,5 +57,4 @@ def quarantine_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     return [{"id": s.id, "sender": s.sender, "source": s.source_ref, "unit": s.unit_code, "status": s.status,
              "reason": s.reason or "; ".join(e["message"] for e in s.errors),
              "received_at": as_utc(s.received_at).astimezone(TZ).isoformat(timespec="minutes")}
-            for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key)
-            if s.status == SubmissionStatus.QUARANTINED or s.unit_code is None]
+            for s in ctx.ledger.quarantined(ctx.cfg.report.id, period.key)]

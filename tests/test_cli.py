@@ -128,3 +128,19 @@ def test_baocao_web_demo_serves_the_login_page(config_dir, tmp_path):
         output = proc.communicate(timeout=30)[0]
     assert "Tài khoản chạy thử: vanphong (Văn phòng), giamdoc (Giám đốc); mật khẩu: " in output
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_status_of_a_province_lists_the_counts_and_the_units_needing_attention(config_dir, tmp_path):
+    import yaml
+
+    units = [{"code": f"X{i:04d}", "name": f"Xã số {i}", "emails": [f"xa{i}@tuyenquang.gov.vn"], "channel": "folder"}
+             for i in range(1, 251)]
+    (config_dir / "units.yaml").write_text(yaml.safe_dump({"units": units}, allow_unicode=True), encoding="utf-8")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(data_dir), "status",
+                                      "--period", "2021-03"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "đã báo cáo hợp lệ 0/250 đơn vị; chưa báo cáo 250." in result.output
+    assert "X0001 | Xã số 1 | Chưa báo cáo" in result.output and "X0201" not in result.output
+    assert "(và 50 đơn vị khác cần chú ý; xem đủ: --all hoặc --json)" in result.output
