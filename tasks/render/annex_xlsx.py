@@ -14,8 +14,9 @@ from typing import Any
 
 import xlsxwriter
 
+from tasks.periods import TZ
 from tasks.render import prose
-from tasks.render.vietnamese_dates import VN_TZ, nfc, to_local_date
+from tasks.render.vietnamese_dates import nfc, to_local_date
 
 FONT = "Times New Roman"
 SHEET_ANNEX = "Phụ lục"
@@ -39,7 +40,7 @@ def _format_received(value: str) -> str:
     except ValueError:
         return value
     if dt.tzinfo is not None:
-        dt = dt.astimezone(VN_TZ)
+        dt = dt.astimezone(TZ)
     return dt.strftime("%d/%m/%Y %H:%M")
 
 

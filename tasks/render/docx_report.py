@@ -35,9 +35,10 @@ from docx.oxml.ns import qn
 from docx.shared import Mm
 from docxtpl import DocxTemplate, InlineImage
 
+from tasks.periods import TZ
 from tasks.render import prose
 from tasks.render.chart import render_chart
-from tasks.render.vietnamese_dates import VN_TZ, format_date, format_date_line, format_number, nfc, to_local_date
+from tasks.render.vietnamese_dates import format_date, format_date_line, format_number, nfc, to_local_date
 from tasks.resources import templates_dir
 
 DEFAULT_TEMPLATE = templates_dir() / "report" / "bao-cao.docx"
@@ -444,11 +445,11 @@ def _fix_core_properties(doc: Any, c: Mapping[str, Any], final: FinalInfo | None
     """Core properties from the inputs, never the clock: issue date when final, generation time when draft."""
     props = doc.core_properties
     if final is not None:
-        stamp = datetime.combine(final.issued_on, time(8, 0), VN_TZ)
+        stamp = datetime.combine(final.issued_on, time(8, 0), TZ)
     else:
         stamp = datetime.fromisoformat(str(c["generated_at"]).replace("Z", "+00:00"))
         if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=VN_TZ)
+            stamp = stamp.replace(tzinfo=TZ)
     stamp = stamp.astimezone(UTC).replace(tzinfo=None)  # core.xml stores UTC ('…Z')
     props.created = props.modified = stamp
     props.last_printed = stamp

@@ -7,13 +7,13 @@ other months do not ("tháng 3"). Numbers use "." for thousands and "," for deci
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
+from tasks.periods import TZ
 from tasks.text import nfc  # noqa: F401 - re-exported: renderers import nfc from here
 
 # Vietnam has had no daylight saving since 1975, so a fixed offset is exact and avoids
 # depending on tzdata being installed.
-VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 
 
 def to_local_date(value: date | datetime | str) -> date:
@@ -25,7 +25,7 @@ def to_local_date(value: date | datetime | str) -> date:
         value = datetime.fromisoformat(text)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(VN_TZ)
+            value = value.astimezone(TZ)
         return value.date()
     return value
 

@@ -24,14 +24,13 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import yagmail
 from yagmail.error import YagAddressError, YagInvalidEmailAddress
 
+from tasks.periods import TZ
 from tasks.text import nfc
 
-TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MAIL_KINDS = frozenset(
     {"request", "reminder", "rejection", "receipt", "overdue", "delivery", "alert", "approval",
      "approval_reject"}
@@ -275,7 +274,7 @@ def compose_message(
         handles.append(handle)
 
     headers = {
-        "Date": format_datetime(datetime.now(TIMEZONE).replace(microsecond=0)),
+        "Date": format_datetime(datetime.now(TZ).replace(microsecond=0)),
         "X-Baocao-Key": _nfc(mail.key),
         "X-Baocao-Kind": mail.kind,
         # RFC 3834: tells auto-responders not to answer automated report mails.
