@@ -4,6 +4,11 @@ It speaks the same HTTP/JSON as sheets.googleapis.com for the calls baocao makes
 google-api-python-client can be pointed at it (``client_options={"api_endpoint": server.endpoint}``).
 State is kept in memory; every request is logged so tests can count what a user would pay for in
 quota, and faults (429 with Retry-After, 5xx, 403 on a given tab) can be injected per request.
+
+Like Google, a POST carrying ``X-HTTP-Method-Override: GET`` and a form-encoded body is the GET whose query
+is that body: google-api-python-client sends every GET whose URL exceeds 2,048 characters that way
+(``googleapiclient.http.MAX_URI_LENGTH``). The log keeps the wire method and the override header.
+Tabs looked up by title use an index, so a spreadsheet with 10,000 tabs answers as fast as one with ten.
 """
 
 from __future__ import annotations
@@ -83,23 +88,23 @@ def split_a1(a1: str) -> tuple[str | None, str]:
     """
     if a1.startswith("'"):
         i = 1
-        title = []
+        chars: list[str] = []
         while i < len(a1):
             ch = a1[i]
             if ch == "'":
                 if i + 1 < len(a1) and a1[i + 1] == "'":
-                    title.append("'")
+                    chars.append("'")
                     i += 2
                     continue
                 break
-            title.append(ch)
+            chars.append(ch)
             i += 1
         else:
             raise ValueError("unterminated quote")
         rest = a1[i + 1 :]
         if rest and not rest.startswith("!"):
             raise ValueError("garbage after quoted title")
-        return "".join(title), rest[1:]
+        return "".join(chars), rest[1:]
     if "!" in a1:
         title, cells = a1.rsplit("!", 1)
         if "'" in title or " " in title:
@@ -213,6 +218,9 @@ class LoggedRequest:
     body: Any = None
     status: int = 0
     wire_method: str = ""  # method on the wire (POST when the client overrode a long GET)
+    override: str | None = None  # the X-HTTP-Method-Override header, as sent
+    content_type: str = ""
+    at: float = 0.0  # arrival time on the fake's clock (a simulated clock in pacing tests)
 
 
 @dataclass
@@ -231,8 +239,12 @@ class FaultRule:
 class FakeSheets:
     """In-memory Sheets v4 service on 127.0.0.1 with a request log and fault injection."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock or time.monotonic
         self.spreadsheets: dict[str, dict[str, Any]] = {}
+        # title -> sheet per spreadsheet, rebuilt when tabs are added or deleted (or a title misses)
+        self._index: dict[str, tuple[int, dict[str, Any], dict[str, dict[str, Any]]]] = {}
+        self._mutations = 0
         self.requests: list[LoggedRequest] = []
         self.rules: list[FaultRule] = []
         self.lock = threading.RLock()
@@ -287,6 +299,17 @@ class FakeSheets:
             self.set_values(spreadsheet_id, title, grid or [])
             return props
 
+    def add_tabs(self, spreadsheet_id: str, titles: list[str], grid: list[list[Any]]) -> None:
+        """Add many tabs at once that all show the same content (one grid object, shared, never copied).
+
+        A write through the API to one of them copies its grid first, so the others keep theirs.
+        """
+        with self.lock:
+            book = self.spreadsheets[spreadsheet_id]
+            for title in titles:
+                self._add_sheet(spreadsheet_id, {"title": title})
+                book["sheets"][-1]["values"] = grid
+
     def sheet(self, spreadsheet_id: str, title: str) -> dict[str, Any]:
         with self.lock:
             for s in self.spreadsheets[spreadsheet_id]["sheets"]:
@@ -310,6 +333,7 @@ class FakeSheets:
         with self.lock:
             sheets = self.spreadsheets[spreadsheet_id]["sheets"]
             sheets[:] = [s for s in sheets if s["properties"]["title"] != title]
+            self._mutations += 1
 
     # --- request log helpers
     def ops(self, op: str | None = None) -> list[LoggedRequest]:
@@ -382,10 +406,15 @@ class FakeSheets:
     def _find(self, book: dict[str, Any], title: str | None) -> dict[str, Any] | None:
         if title is None:
             return book["sheets"][0] if book["sheets"] else None
-        for s in book["sheets"]:
-            if s["properties"]["title"] == title:
-                return s
-        return None
+        cached = self._index.get(book["spreadsheetId"])
+        if cached is not None and cached[0] == self._mutations and cached[1] is book:
+            sheet = cached[2].get(title)
+            if sheet is not None and sheet["properties"]["title"] == title:
+                return sheet
+        # tabs added, deleted or renamed since the index was built (or a rolled-back batchUpdate)
+        index = {s["properties"]["title"]: s for s in book["sheets"]}
+        self._index[book["spreadsheetId"]] = (self._mutations, book, index)
+        return index.get(title)
 
     def _resolve(self, book: dict[str, Any], range_: str) -> tuple[dict[str, Any], tuple[int, int, int, int]]:
         try:
@@ -423,6 +452,7 @@ class FakeSheets:
             },
         }
         book["sheets"].append({"properties": properties, "protectedRanges": [], "values": []})
+        self._mutations += 1
         return properties
 
     def api_get(self, spreadsheet_id: str, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -513,7 +543,7 @@ class FakeSheets:
                 f"Range ({range_}) exceeds grid limits. Max rows: {grid_props['rowCount']}, "
                 f"max columns: {grid_props['columnCount']}",
             )
-        grid = sheet["values"]
+        grid = sheet["values"] = [list(row) for row in sheet["values"]]  # copy on write (add_tabs shares)
         cells = 0
         for dr, row in enumerate(values):
             for dc, value in enumerate(row):
@@ -673,7 +703,9 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        method = self.headers.get("X-HTTP-Method-Override", wire_method).upper()
+        override = self.headers.get("X-HTTP-Method-Override")
+        # Google honours the override on a POST only (that is all the client ever sends)
+        method = override.upper() if override and wire_method == "POST" else wire_method
         query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
         body: Any = None
         if raw:
@@ -687,7 +719,17 @@ class _Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
         path = urllib.parse.unquote(parsed.path)
-        req = LoggedRequest(method=method, path=path, query=query, op="?", body=body, wire_method=wire_method)
+        req = LoggedRequest(
+            method=method,
+            path=path,
+            query=query,
+            op="?",
+            body=body,
+            wire_method=wire_method,
+            override=override,
+            content_type=self.headers.get("Content-Type", ""),
+            at=self.fake.clock(),
+        )
         with self.fake.lock:
             self.fake.requests.append(req)
         try:
@@ -735,7 +777,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Sleeps(list):
-    """A stand-in for time.sleep that records the backoff pauses instead of waiting them."""
+    """A stand-in for time.sleep that records the pauses (backoff and pacing) instead of waiting them.
+
+    It is also a simulated clock: `clock()` is the sum of the pauses so far, so a gateway and a FakeSheets
+    given `clock=sleeps.clock` agree on when each request was made without any real waiting.
+    """
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+    def clock(self) -> float:
+        return float(sum(self))

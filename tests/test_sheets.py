@@ -11,6 +11,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from tasks.transports.sheets import (
+    ReadPacer,
     SheetsError,
     SheetsGateway,
     SheetsSettings,
@@ -46,21 +47,22 @@ TEMPLATE: list[list[str | int | float | None]] = [
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSheets]:
-    with FakeSheets() as server:
-        server.add_spreadsheet(SID)
-        yield server
+def sleeps() -> Sleeps:
+    """Pauses recorded, not waited; their sum is the simulated clock the gateway and the fake share."""
+    return Sleeps()
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def fake(sleeps: Sleeps) -> Iterator[FakeSheets]:
+    with FakeSheets(clock=sleeps.clock) as server:
+        server.add_spreadsheet(SID)
+        yield server
 
 
 def make_gateway(fake: FakeSheets, sleeps: Sleeps, **overrides: object) -> SheetsGateway:
     settings = SheetsSettings(spreadsheet_id=SID, endpoint=fake.endpoint, office_account=OFFICE, **overrides)
     service = build_service(settings, credentials=AnonymousCredentials())
-    return SheetsGateway(settings, service=service, sleep=sleeps, rng=random.Random(7))
+    return SheetsGateway(settings, service=service, sleep=sleeps, rng=random.Random(7), clock=sleeps.clock)
 
 
 def specs(titles: list[str]) -> list[TabSpec]:
@@ -247,6 +249,7 @@ def test_read_nine_tabs_in_one_batch_get(nine_units: FakeSheets, sleeps: Sleeps)
     assert batch_gets[0].ranges == [a1_range(t, "A1:F200") for t in UNITS]
     assert batch_gets[0].query["valueRenderOption"] == ["UNFORMATTED_VALUE"]
     assert batch_gets[0].query["majorDimension"] == ["ROWS"]
+    assert (batch_gets[0].wire_method, batch_gets[0].override) == ("GET", None)  # a short URL stays a GET
 
     assert list(reads) == UNITS
     for i, title in enumerate(UNITS):
@@ -267,54 +270,138 @@ def test_read_empty_tab_gives_empty_grid(fake: FakeSheets, sleeps: Sleeps) -> No
     assert reads["Phòng CCHC"].grid == [] and reads["Phòng CCHC"].error is None
 
 
-def test_small_url_limit_splits_into_few_requests(nine_units: FakeSheets, sleeps: Sleeps) -> None:
-    probe = make_gateway(nine_units, sleeps)
-    base = len(probe._batch_get([]).uri)
-    # room for about three encoded ranges per URL
-    per_range = max(len(probe._batch_get([a1_range(t)]).uri) - base for t in UNITS)
-    limit = base + 3 * per_range
-    gw = make_gateway(nine_units, sleeps, max_url_length=limit)
-
+def test_batch_size_splits_into_consecutive_batches(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps, batch_size=4)
     reads = gw.read_tabs(UNITS)
     batch_gets = nine_units.ops("values.batchGet")
-    assert len(batch_gets) == 3
-    assert gw.request_count == 3
-    assert sum(len(r.ranges) for r in batch_gets) == 9 and all(len(r.ranges) >= 2 for r in batch_gets)
+    assert [r.ranges for r in batch_gets] == [
+        [a1_range(t) for t in UNITS[0:4]],
+        [a1_range(t) for t in UNITS[4:8]],
+        [a1_range(t) for t in UNITS[8:9]],
+    ]
+    assert gw.request_count == gw.read_count == 3
     assert all(r.error is None for r in reads.values())
     assert [reads[t].grid[1][2] for t in UNITS] == [10 + i for i in range(9)]
 
 
-def test_planned_url_length_is_the_real_url_length(nine_units: FakeSheets, sleeps: Sleeps) -> None:
-    for limit in (300, 450, 700, 1000):
-        gw = make_gateway(nine_units, sleeps, max_url_length=limit)
-        ranges = [a1_range(t) for t in UNITS]
-        batches = gw.plan_batches(ranges)
-        assert [r for b in batches for r in b] == ranges
-        for batch in batches:
-            uri = gw._batch_get(batch).uri
-            assert len(uri) <= limit or len(batch) == 1
-        # greedy: adding the next range to any batch would have overflowed
-        for batch, nxt in zip(batches, batches[1:], strict=False):
-            assert len(gw._batch_get([*batch, nxt[0]]).uri) > limit
+@pytest.mark.parametrize(("size", "n", "sizes"), [(100, 0, []), (100, 100, [100]), (100, 101, [100, 1]),
+                                                    (100, 10_000, [100] * 100), (3, 7, [3, 3, 1])])
+def test_plan_batches_is_ceil_n_over_batch_size(size: int, n: int, sizes: list[int]) -> None:
+    gw = SheetsGateway(SheetsSettings(spreadsheet_id=SID, batch_size=size), service=object())
+    titles = [f"Đơn vị {i}" for i in range(n)]
+    batches = gw.plan_batches(titles)
+    assert [len(b) for b in batches] == sizes
+    assert [t for b in batches for t in b] == titles
 
 
-def test_tiny_limit_forces_one_request_per_tab(nine_units: FakeSheets, sleeps: Sleeps) -> None:
-    gw = make_gateway(nine_units, sleeps, max_url_length=10)
+def test_batch_size_must_be_positive(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        make_gateway(nine_units, sleeps, batch_size=0).read_tabs(UNITS)
+
+
+def test_batch_size_one_means_one_request_per_tab(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps, batch_size=1)
     reads = gw.read_tabs(UNITS)
-    assert len(nine_units.ops("values.batchGet")) == 9
+    assert [r.ranges for r in nine_units.ops("values.batchGet")] == [[a1_range(t)] for t in UNITS]
     assert all(r.error is None for r in reads.values())
 
 
-def test_many_tabs_long_url_goes_through_method_override(fake: FakeSheets, sleeps: Sleeps) -> None:
-    titles = [f"Đơn vị số {i:02d} - Phòng ban chuyên môn" for i in range(100)]
+def test_a_hundred_long_titles_go_in_one_post_with_method_override(fake: FakeSheets, sleeps: Sleeps) -> None:
+    titles = [f"Đơn vị số {i:03d} - Phòng ban chuyên môn thuộc Ủy ban nhân dân (2021-03)" for i in range(101)]
     for i, title in enumerate(titles):
         fake.add_tab(SID, title, [["Số lượng", i]])
-    gw = make_gateway(fake, sleeps)  # default 8000 chars: URL > 2048 so the client POSTs with override
+    gw = make_gateway(fake, sleeps)
+    assert len(gw._batch_get([a1_range(t) for t in titles[:100]]).uri) > 10_000  # far past any URL limit
     reads = gw.read_tabs(titles)
-    batch_gets = fake.ops("values.batchGet")
-    assert len(batch_gets) == 2
-    assert {r.wire_method for r in batch_gets} == {"POST"}
+
+    first, second = fake.ops("values.batchGet")
+    assert [len(first.ranges), len(second.ranges)] == [100, 1]
+    # the client turned the long GET into a POST: override header, form body, bare URL; the short one is a GET
+    assert (first.wire_method, first.override, first.method) == ("POST", "GET", "GET")
+    assert first.content_type == "application/x-www-form-urlencoded"
+    assert first.ranges == [a1_range(t) for t in titles[:100]]
+    assert first.query["valueRenderOption"] == ["UNFORMATTED_VALUE"]
+    assert (second.wire_method, second.override) == ("GET", None)
+    assert [reads[t].grid for t in titles] == [[["Số lượng", i]] for i in range(101)]
+    assert gw.request_count == 2
+
+
+def test_a_long_batch_is_retried_as_the_same_post(fake: FakeSheets, sleeps: Sleeps) -> None:
+    """The client rewrites the request object into its POST form once; a retry must send that form again."""
+    titles = [f"Đơn vị số {i:03d} - Phòng ban chuyên môn (2021-03)" for i in range(100)]
+    for i, title in enumerate(titles):
+        fake.add_tab(SID, title, [["Số lượng", i]])
+    fake.fail(503, op="values.batchGet", retry_after=4)
+    reads = make_gateway(fake, sleeps).read_tabs(titles)
+    attempts = fake.ops("values.batchGet")
+    assert [(r.status, r.wire_method, r.override, len(r.ranges)) for r in attempts] == [
+        (503, "POST", "GET", 100),
+        (200, "POST", "GET", 100),
+    ]
+    assert sleeps == [4]
     assert [reads[t].grid for t in titles] == [[["Số lượng", i]] for i in range(100)]
+
+
+def test_the_fake_honours_the_override_only_on_a_post(fake: FakeSheets) -> None:
+    import httplib2
+
+    url = f"{fake.endpoint}v4/spreadsheets/{SID}/values:batchGet"
+    resp, _ = httplib2.Http().request(url, "PUT", body="ranges=A1", headers={
+        "X-HTTP-Method-Override": "GET", "Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 404
+    assert fake.requests[-1].method == "PUT" and fake.requests[-1].override == "GET"
+
+
+# ---------------------------------------------------------------- pacing
+
+
+def _most_in_any_window(times: list[float], window: float = 60.0) -> int:
+    """The largest number of requests that started within any `window` seconds [t, t + window)."""
+    times = sorted(times)
+    j = 0
+    best = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_reads_are_paced_to_reads_per_minute(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(nine_units, sleeps, batch_size=1, reads_per_minute=4)
+    reads = gw.read_tabs(UNITS)
+    assert [r.at for r in nine_units.ops("values.batchGet")] == [0, 0, 0, 0, 60, 60, 60, 60, 120]
+    assert sleeps == [60, 60]
+    assert gw.pacer.waited == 120
+    assert all(r.error is None for r in reads.values())
+
+
+def test_a_429_retry_counts_in_the_window(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    nine_units.fail(429, op="values.batchGet", retry_after=5)
+    gw = make_gateway(nine_units, sleeps, batch_size=3, reads_per_minute=2)
+    gw.read_tabs(UNITS)
+    attempts = nine_units.ops("values.batchGet")
+    assert [(r.at, r.status) for r in attempts] == [(0, 429), (5, 200), (60, 200), (65, 200)]
+    assert sleeps == [5, 55, 5]  # Retry-After, then the window: one minute after each earlier read
+
+
+def test_writes_are_not_paced_by_the_read_window(fake: FakeSheets, sleeps: Sleeps) -> None:
+    gw = make_gateway(fake, sleeps, reads_per_minute=1)
+    gw.ensure_tabs(specs(["Phòng CCHC", "Phòng XDCQ"]))  # one read (get), three writes
+    gw.read_tabs(["Phòng CCHC", "Phòng XDCQ"])  # the second read of the minute waits
+    assert [(r.op, r.at) for r in fake.requests] == [
+        ("get", 0), ("batchUpdate", 0), ("values.batchUpdate", 0), ("batchUpdate", 0), ("values.batchGet", 60),
+    ]
+    assert (gw.read_count, gw.request_count) == (2, 5)
+
+
+def test_pacer_keeps_the_window_when_sleep_does_not_advance_the_clock() -> None:
+    paused: list[float] = []
+    pacer = ReadPacer(2, paused.append, clock=lambda: 1000.0)
+    assert [pacer.acquire() for _ in range(5)] == [1000.0, 1000.0, 1060.0, 1060.0, 1120.0]
+    assert paused == [60.0, 60.0, 120.0]  # measured from the clock, which did not move
+    with pytest.raises(ValueError, match="reads_per_minute must be >= 1"):
+        ReadPacer(0, paused.append, clock=lambda: 0.0)
 
 
 # ---------------------------------------------------------------- retries

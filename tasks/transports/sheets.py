@@ -1,9 +1,19 @@
-"""Google Sheets gateway: one protected tab per unit, created idempotently and read in few batched calls.
+"""Google Sheets gateway: one protected tab per unit, created idempotently and read in few paced calls.
 
-Why it looks like this: the Sheets API allows 60 reads/min/user and 300/min/project, so every unit's tab
-is read through ``values:batchGet`` (as many ranges per request as fit in a URL), 429/5xx are retried
-with capped exponential backoff honouring ``Retry-After``, and a fault on one unit's tab (deleted,
-renamed, not shared) becomes a Vietnamese message for that unit only instead of failing the whole run.
+Why it looks like this: the Sheets API allows 300 read requests a minute per project and 60 a minute per
+user, and baocao reads as one user (its service account), so:
+- every unit's tab is read through ``values:batchGet`` with up to ``batch_size`` (100) ranges per request:
+  10,000 units cost 100 requests. The batch is not bound by the URL length: google-api-python-client sends
+  any GET whose URL exceeds 2,048 characters as a POST with ``X-HTTP-Method-Override: GET`` and the query
+  in a form-encoded body, which Google accepts for every GET method;
+- read requests are paced by a sliding window so that no 60 seconds ever hold more than
+  ``reads_per_minute`` of them (default 60, the per-user limit that binds one service account; the
+  per-project 300 is the ceiling for all of a project's users together). 10,000 units therefore take about
+  a minute of waiting, instead of a storm of 429s;
+- 429/5xx are still retried with capped exponential backoff honouring ``Retry-After`` (another program on
+  the same account, or Google's own accounting, may disagree with the window);
+- a fault on one unit's tab (deleted, renamed, not shared) refuses the whole batch; the batch is bisected
+  until that tab is isolated, and it becomes a Vietnamese message for that unit only.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import math
 import os
 import random
 import time
-import urllib.parse
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +39,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "SCOPES",
     "EnsureResult",
+    "ReadPacer",
     "SheetsError",
     "SheetsGateway",
     "SheetsSettings",
@@ -64,7 +75,8 @@ class SheetsSettings:
     credentials_block: str | None = None
     office_account: str = ""
     read_range: str = "A1:F200"
-    max_url_length: int = 8000
+    batch_size: int = 100  # ranges per values:batchGet (the URL length does not bound it: see the docstring)
+    reads_per_minute: int = 60  # Google: 60 read requests/min per user (one service account), 300 per project
     max_retries: int = 6
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -233,6 +245,50 @@ def _wait(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _now() -> float:
+    """Pacing clock; time.monotonic is looked up at call time so tests can replace it."""
+    return time.monotonic()
+
+
+class ReadPacer:
+    """At most `limit` requests in any `window` seconds: a sliding window over the last `limit` start times.
+
+    A token bucket would allow a full bucket plus a window's refill (up to 2 x limit) within one window;
+    the log of the last `limit` start times cannot. Before a request, if the oldest of those is less than
+    `window` ago, the pacer sleeps until it is exactly `window` ago. The time recorded is that target time
+    (never earlier than the clock), so a sleep that returns early, or a recorded one in tests, still
+    keeps the window honest.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        window: float = 60.0,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"reads_per_minute must be >= 1, got {limit}")
+        self.limit = limit
+        self.window = window
+        self._sleep = sleep
+        self._clock = clock
+        self._starts: deque[float] = deque(maxlen=limit)
+        self.waited = 0.0  # seconds spent pacing, for logs and tests
+
+    def acquire(self) -> float:
+        """Wait until one more request fits in the window; return the time it is taken at."""
+        now = self._clock()
+        if len(self._starts) == self.limit:
+            due = self._starts[0] + self.window
+            if due > now:
+                self._sleep(due - now)
+                self.waited += due - now
+                now = max(self._clock(), due)
+        self._starts.append(now)
+        return now
+
+
 def _editor_list(editors: Sequence[str], office_account: str) -> list[str]:
     """Unit contacts plus the Office account, de-duplicated case-insensitively, order kept."""
     out: list[str] = []
@@ -255,12 +311,16 @@ class SheetsGateway:
         sleep: Callable[[float], None] | None = None,
         *,
         rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self._service = service
         self._sleep = sleep if sleep is not None else _wait
         self._rng = rng or random.Random()
         self.request_count = 0
+        self.read_count = 0
+        # One pacer per gateway: a collect builds one gateway and makes all its reads through it.
+        self.pacer = ReadPacer(settings.reads_per_minute, self._sleep, clock if clock is not None else _now)
         self._account = ""  # the service account's own address, when known
 
     @property
@@ -277,6 +337,12 @@ class SheetsGateway:
     def _count(self) -> None:
         self.request_count += 1
 
+    def _count_read(self) -> None:
+        """Every read attempt (retries and bisection halves included) is paced: Google counts them all."""
+        self.pacer.acquire()
+        self.read_count += 1
+        self.request_count += 1
+
     def backoff_delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number `attempt` (0-based).
 
@@ -288,13 +354,17 @@ class SheetsGateway:
             return min(retry_after, s.backoff_max)
         return min(s.backoff_base * (2**attempt) + self._rng.uniform(0, s.backoff_base), s.backoff_max)
 
-    def _execute(self, request: Any) -> Any:
-        """Run one API request, retrying 429/5xx/network errors; other HTTP errors propagate as HttpError."""
+    def _execute(self, request: Any, *, read: bool = False) -> Any:
+        """Run one API request, retrying 429/5xx/network errors; other HTTP errors propagate as HttpError.
+
+        A read request (spreadsheets.get, values:batchGet) waits for room in the per-minute window first.
+        """
+        on_request = self._count_read if read else self._count
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                return request.execute(http=_CountingHttp(request.http, self._count), num_retries=0)
+                return request.execute(http=_CountingHttp(request.http, on_request), num_retries=0)
             except HttpError as exc:
                 status = exc.resp.status
                 if status not in RETRYABLE_STATUSES:
@@ -314,10 +384,10 @@ class SheetsGateway:
             self._sleep(self.backoff_delay(attempt, retry_after))
             attempt += 1
 
-    def _execute_or_fail(self, request: Any, what: str) -> Any:
+    def _execute_or_fail(self, request: Any, what: str, *, read: bool = False) -> Any:
         """Like _execute, but a non-retryable HTTP error becomes a SheetsError for the operator."""
         try:
-            return self._execute(request)
+            return self._execute(request, read=read)
         except HttpError as exc:
             raise _operator_error(exc, what) from exc
 
@@ -331,6 +401,7 @@ class SheetsGateway:
                 fields="sheets(properties(sheetId,title),protectedRanges)",
             ),
             "đọc danh sách trang tính",
+            read=True,
         )
         return {_nfc(sheet["properties"]["title"]): sheet for sheet in meta.get("sheets", [])}
 
@@ -484,29 +555,19 @@ class SheetsGateway:
             )
         )
 
-    def plan_batches(self, ranges: Sequence[str]) -> list[list[str]]:
-        """Group ranges greedily so each batchGet URL stays within max_url_length.
+    def plan_batches(self, items: Sequence[str]) -> list[list[str]]:
+        """Split tab titles (or ranges) into consecutive batches of at most batch_size, in order.
 
-        The length is the exact URL the client will build: the base URL plus "&ranges=<encoded>" per
-        range. A range that alone exceeds the limit still gets its own request.
+        The URL length does not matter: the client sends a long batchGet as a POST with
+        X-HTTP-Method-Override: GET and the ranges in the body (see the module docstring).
         """
-        base = len(self._batch_get([]).uri)
-        batches: list[list[str]] = []
-        current: list[str] = []
-        length = base
-        for r in ranges:
-            extra = len(urllib.parse.urlencode({"ranges": r})) + 1  # "&" (or "?" ordering, same length)
-            if current and length + extra > self.settings.max_url_length:
-                batches.append(current)
-                current, length = [], base
-            current.append(r)
-            length += extra
-        if current:
-            batches.append(current)
-        return batches
+        size = self.settings.batch_size
+        if size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {size}")
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
     def read_tabs(self, titles: Sequence[str]) -> dict[str, TabRead]:
-        """Read every unit's tab with as few values:batchGet requests as the URL limit allows.
+        """Read every unit's tab in ceil(tabs / batch_size) values:batchGet requests, paced to the quota.
 
         A 400/403/404 answer for a batch is bisected until the faulty tab is isolated, so one deleted or
         unshared tab gives that unit a Vietnamese error while all other units are still read.
@@ -514,15 +575,14 @@ class SheetsGateway:
         """
         unique = list(dict.fromkeys(titles))
         range_of = {t: a1_range(t, self.settings.read_range) for t in unique}
-        title_of = {r: t for t, r in range_of.items()}
         results: dict[str, TabRead] = {}
-        for batch in self.plan_batches([range_of[t] for t in unique]):
-            self._read_batch([title_of[r] for r in batch], range_of, results)
+        for batch in self.plan_batches(unique):
+            self._read_batch(batch, range_of, results)
         return {t: results[t] for t in unique}
 
     def _read_batch(self, batch: list[str], range_of: dict[str, str], results: dict[str, TabRead]) -> None:
         try:
-            reply = self._execute(self._batch_get([range_of[t] for t in batch]))
+            reply = self._execute(self._batch_get([range_of[t] for t in batch]), read=True)
         except HttpError as exc:
             status = exc.resp.status
             if status not in PER_RANGE_STATUSES:
