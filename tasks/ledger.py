@@ -43,7 +43,9 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from tasks.types import Issue
+from tasks.types import Issue, MessageStatus, SubmissionStatus
+
+Sub, Msg = SubmissionStatus, MessageStatus  # the statuses the ledger stores (values are the strings)
 
 
 def utcnow() -> datetime:
@@ -456,7 +458,7 @@ class Ledger:
         right after its own recording (what recording it alone would have returned) and the audit rows, in
         the order one-by-one recording would write them."""
         table = _table(Submission)
-        groups = sorted({(n.report_id, n.period, n.unit_code) for _, n in recorded if n.status == "accepted"},
+        groups = sorted({(n.report_id, n.period, n.unit_code) for _, n in recorded if n.status == Sub.ACCEPTED},
                         key=lambda g: (g[0], g[1], g[2] or ""))
         current: dict[tuple[str, str, str | None], list[list[Any]]] = {g: [] for g in groups}
         new_ids = {sid for sid, _ in recorded}
@@ -470,7 +472,7 @@ class Ledger:
                 unit_filter = unit_filter | table.c.unit_code.is_(None)
             q = select(table.c.id, table.c.report_id, table.c.period, table.c.unit_code, table.c.received_at).where(
                 table.c.report_id.in_({g[0] for g in groups}), table.c.period.in_({g[1] for g in groups}),
-                table.c.status == "accepted", unit_filter).order_by(table.c.id)
+                table.c.status == Sub.ACCEPTED, unit_filter).order_by(table.c.id)
             if self.engine.dialect.name == "postgresql":
                 q = q.with_for_update()
             for row in s.execute(q):
@@ -488,26 +490,26 @@ class Ledger:
         for sid, new in recorded:
             event(sid, new.status, unit=new.unit_code, period=new.period, source=new.source_ref,
                   errors=len(new.errors))
-            if new.status != "accepted":
+            if new.status != Sub.ACCEPTED:
                 continue
             received = as_utc(new.received_at)
             accepted = current[(new.report_id, new.period, new.unit_code)]
             keep = []
             for old_id, old_received in accepted:
                 if old_received <= received:
-                    status[old_id] = "superseded"
+                    status[old_id] = Sub.SUPERSEDED
                     event(old_id, "superseded", by=sid)
                 else:  # an older file arrived late in the ledger: it does not replace the newer one
-                    status[sid] = "superseded"
+                    status[sid] = Sub.SUPERSEDED
                     event(sid, "superseded", by=old_id)
                     keep.append([old_id, old_received])
-            if status.get(sid) != "superseded":
+            if status.get(sid) != Sub.SUPERSEDED:
                 keep.append([sid, received])
             accepted[:] = keep
             own[sid] = status.get(sid, new.status)
-        losers = sorted(i for i, st in status.items() if st == "superseded")
+        losers = sorted(i for i, st in status.items() if st == Sub.SUPERSEDED)
         for i in range(0, len(losers), 5000):
-            s.execute(table.update().where(table.c.id.in_(losers[i:i + 5000])).values(status="superseded"))
+            s.execute(table.update().where(table.c.id.in_(losers[i:i + 5000])).values(status=Sub.SUPERSEDED))
         return own, audit
 
     # ------------------------------------------------------------ folder files already recorded
@@ -557,26 +559,26 @@ class Ledger:
         rejected can remain: superseding needs an accepted one).
         """
         t = _table(Submission)
-        valid = t.c.status.in_(("accepted", "superseded"))
+        valid = t.c.status.in_((Sub.ACCEPTED, Sub.SUPERSEDED))
         ranked = select(
             t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time,
             # only what is shown: the counted submission's warnings, the rejected one's errors (JSON text)
-            case((t.c.status == "accepted", cast(t.c.warnings, Text)), else_=cast(t.c.errors, Text)).label("issues"),
+            case((t.c.status == Sub.ACCEPTED, cast(t.c.warnings, Text)), else_=cast(t.c.errors, Text)).label("issues"),
             func.row_number().over(partition_by=(t.c.unit_code, t.c.status),
                                    order_by=(t.c.received_at.desc(), t.c.id.desc())).label("rn"),
             func.count().over(partition_by=t.c.unit_code).label("n"),
             func.first_value(t.c.on_time).over(partition_by=(t.c.unit_code, valid),
                                                order_by=(t.c.received_at, t.c.id)).label("first_on_time"),
         ).where(t.c.report_id == report_id, t.c.period == period, t.c.unit_code.is_not(None),
-                t.c.status != "quarantined").subquery()
-        q = select(ranked).where(ranked.c.rn == 1, ranked.c.status.in_(("accepted", "rejected")))
+                t.c.status != Sub.QUARANTINED).subquery()
+        q = select(ranked).where(ranked.c.rn == 1, ranked.c.status.in_((Sub.ACCEPTED, Sub.REJECTED)))
         with self.reading() as s:
             rows = s.execute(q).all()
         acc: dict[str, Any] = {}
         rej: dict[str, Any] = {}
         count: dict[str, int] = {}
         for r in rows:
-            (acc if r.status == "accepted" else rej)[r.unit_code] = r
+            (acc if r.status == Sub.ACCEPTED else rej)[r.unit_code] = r
             count[r.unit_code] = r.n
         out = {}
         for code, n in count.items():
@@ -603,7 +605,7 @@ class Ledger:
         values: dict[int, dict[str, int | str | None]] = {i: {} for i in ids}
         q = select(v.c.submission_id, v.c.code, v.c.value_int, v.c.value_text).join(
             t, t.c.id == v.c.submission_id).where(
-            t.c.report_id == report_id, t.c.period == period, t.c.status == "accepted").order_by(v.c.id)
+            t.c.report_id == report_id, t.c.period == period, t.c.status == Sub.ACCEPTED).order_by(v.c.id)
         with self.reading() as s:
             for sid, code, value_int, value_text in s.execute(q).all():
                 if sid in values:
@@ -625,7 +627,7 @@ class Ledger:
         with self.reading() as s:
             return list(s.scalars(select(Submission).where(
                 Submission.report_id == report_id, Submission.period == period,
-                (Submission.status == "quarantined") | Submission.unit_code.is_(None),
+                (Submission.status == Sub.QUARANTINED) | Submission.unit_code.is_(None),
             ).order_by(Submission.received_at, Submission.id)))
 
     def submissions_by_id(self, ids: Iterable[int]) -> list[Submission]:
@@ -641,15 +643,15 @@ class Ledger:
             sub = s.get(Submission, submission_id)
             if sub is None:
                 raise KeyError(submission_id)
-            if sub.unit_code is None or sub.status == "quarantined":
+            if sub.unit_code is None or sub.status == Sub.QUARANTINED:
                 raise ValueError(f"Báo cáo số {submission_id} không xác định được đơn vị hoặc đang bị cách ly "
                                  "(người gửi không phải đầu mối): không thể chấp nhận.")
             for other in s.scalars(select(Submission).where(
                     Submission.report_id == sub.report_id, Submission.period == sub.period,
-                    Submission.unit_code == sub.unit_code, Submission.status == "accepted")):
-                other.status = "superseded"
+                    Submission.unit_code == sub.unit_code, Submission.status == Sub.ACCEPTED)):
+                other.status = Sub.SUPERSEDED
                 self._audit(s, "submission", other.id, "superseded", by=sub.id, note=note)
-            sub.status = "accepted"
+            sub.status = Sub.ACCEPTED
             self._audit(s, "submission", sub.id, "reopened", note=note)
 
     # ------------------------------------------------------------ messages
@@ -658,7 +660,7 @@ class Ledger:
         with self.reading() as s:
             return s.scalar(select(MessageRecord).where(MessageRecord.key == key))
 
-    def sent_keys(self, keys: Iterable[str], statuses: Iterable[str] = ("written", "sent")) -> set[str]:
+    def sent_keys(self, keys: Iterable[str], statuses: Iterable[str] = (Msg.WRITTEN, Msg.SENT)) -> set[str]:
         """The keys among `keys` whose message is in one of `statuses` (one query per 5,000 keys)."""
         keys, wanted = list(keys), list(statuses)
         found: set[str] = set()
