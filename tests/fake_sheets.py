@@ -409,9 +409,9 @@ class FakeSheets:
         cached = self._index.get(book["spreadsheetId"])
         if cached is not None and cached[0] == self._mutations and cached[1] is book:
             sheet = cached[2].get(title)
-            if sheet is not None and sheet["properties"]["title"] == title:
+            if sheet is None or sheet["properties"]["title"] == title:
                 return sheet
-        # tabs added, deleted or renamed since the index was built (or a rolled-back batchUpdate)
+        # tabs deleted or renamed since the index was built (or a rolled-back batchUpdate)
         index = {s["properties"]["title"]: s for s in book["sheets"]}
         self._index[book["spreadsheetId"]] = (self._mutations, book, index)
         return index.get(title)
@@ -451,8 +451,13 @@ class FakeSheets:
                 "columnCount": int(grid.get("columnCount", DEFAULT_COLUMNS)),
             },
         }
-        book["sheets"].append({"properties": properties, "protectedRanges": [], "values": []})
+        sheet = {"properties": properties, "protectedRanges": [], "values": []}
+        book["sheets"].append(sheet)
+        cached = self._index.get(spreadsheet_id)
         self._mutations += 1
+        if cached is not None and cached[0] == self._mutations - 1 and cached[1] is book:
+            cached[2][title] = sheet  # the index was current: keep it so (adding 10,000 tabs stays linear)
+            self._index[spreadsheet_id] = (self._mutations, book, cached[2])
         return properties
 
     def api_get(self, spreadsheet_id: str, query: dict[str, list[str]]) -> dict[str, Any]:

@@ -319,6 +319,7 @@ class SheetsGateway:
         self._rng = rng or random.Random()
         self.request_count = 0
         self.read_count = 0
+        self._values_api: Any = None
         # One pacer per gateway: a collect builds one gateway and makes all its reads through it.
         self.pacer = ReadPacer(settings.reads_per_minute, self._sleep, clock if clock is not None else _now)
         self._account = ""  # the service account's own address, when known
@@ -544,15 +545,16 @@ class SheetsGateway:
     # ------------------------------------------------------------ read_tabs
 
     def _batch_get(self, ranges: Sequence[str]) -> Any:
-        return (
-            self.service.spreadsheets()
-            .values()
-            .batchGet(
-                spreadsheetId=self.settings.spreadsheet_id,
-                ranges=list(ranges),
-                valueRenderOption="UNFORMATTED_VALUE",
-                majorDimension="ROWS",
-            )
+        # The values resource is built once: googleapiclient builds every method of a resource (docstrings
+        # included) each time spreadsheets().values() is called, about 0.1 s, which at 100 batches was 3/4
+        # of a 10,000-tab read.
+        if self._values_api is None:
+            self._values_api = self.service.spreadsheets().values()
+        return self._values_api.batchGet(
+            spreadsheetId=self.settings.spreadsheet_id,
+            ranges=list(ranges),
+            valueRenderOption="UNFORMATTED_VALUE",
+            majorDimension="ROWS",
         )
 
     def plan_batches(self, items: Sequence[str]) -> list[list[str]]:
