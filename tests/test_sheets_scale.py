@@ -7,15 +7,24 @@ wall time; the figures are printed for the report (`pytest -s`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
 
 import pytest
+import yaml
 from google.auth.credentials import AnonymousCredentials
 
+from tasks.channels.sheets import read_unit_tabs, sheet_units, sheets_settings, tab_title
+from tasks.context import open_context
+from tasks.periods import TZ
 from tasks.transports.sheets import SheetsGateway, SheetsSettings, a1_range, build_service
+from tasks.workbook import COL_CODE, COL_VALUE, HEADER, template_grid
 from tests.fake_sheets import FakeSheets, Sleeps
 
 pytestmark = pytest.mark.slow
@@ -121,3 +130,70 @@ def test_a_refused_tab_among_ten_thousand_costs_only_its_bisection(
     assert error is not None and error.startswith(f"Không có quyền đọc trang tính “{bad}”")
     assert sum(r.error is None for r in reads.values()) == N - 1
     assert most_in_any_window([r.at for r in fake.requests]) <= 60
+
+
+# ---------------------------------------------------------------- the channel, with a 10,000-unit config
+
+
+def test_the_sheets_channel_reads_ten_thousand_units_in_a_hundred_requests(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    codes = [f"X{i:05d}" for i in range(N)]
+    data["units"].extend(
+        {"code": c, "name": f"Ủy ban nhân dân xã số {i}", "emails": [f"{c.lower()}@xa.tuyenquang.gov.vn"],
+         "channel": "sheet"}
+        for i, c in enumerate(codes)
+    )
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    settings_path = config_dir / "settings.yaml"
+    settings = settings_path.read_text(encoding="utf-8")
+    old = '  sheets:\n    enabled: false\n    spreadsheet_id: ""\n'
+    assert old in settings
+    settings_path.write_text(
+        settings.replace(old, f'  sheets:\n    enabled: true\n    spreadsheet_id: "{SID}"\n'), encoding="utf-8"
+    )
+    ctx = open_context(config_dir, tmp_path / "data")
+    period = ctx.period("2021-03")
+
+    # every tab shows the same typed-in template (the unit's own code in it does not matter to reading)
+    first = ctx.cfg.unit(codes[0])
+    assert first is not None
+    grid = [list(row) for row in template_grid(ctx.cfg.report, first, period, ctx.unit_deadline(period))]
+    header = next(i for i, row in enumerate(grid) if [str(c) for c in row] == list(HEADER))
+    typed = 0
+    for row in grid[header + 1 :]:
+        if row[COL_CODE]:
+            row[COL_VALUE] = 7
+            typed += 1
+    assert typed >= 5
+    titles = [tab_title(u, period) for u in sheet_units(ctx)]
+    assert len(titles) == N
+
+    sleeps = Sleeps()
+    with FakeSheets(clock=sleeps.clock) as fake:
+        fake.add_spreadsheet(SID)
+        fake.add_tabs(SID, titles, grid)
+        settings_ = sheets_settings(ctx)
+        assert (settings_.batch_size, settings_.reads_per_minute) == (100, 60)
+        settings_ = dataclasses.replace(settings_, endpoint=fake.endpoint)
+        gw = SheetsGateway(settings_, build_service(settings_, AnonymousCredentials()), sleep=sleeps,
+                           clock=sleeps.clock)
+        after_deadline = datetime.combine(ctx.unit_deadline(period) + timedelta(days=1), dtime(9), TZ)
+        started = time.perf_counter()
+        read = read_unit_tabs(ctx, period, gw, now=after_deadline)
+        took = time.perf_counter() - started
+
+        batch_gets = fake.ops("values.batchGet")
+        assert len(fake.requests) == len(batch_gets) == 100 <= math.ceil(N / 100) + 2
+        assert {(r.wire_method, r.override) for r in batch_gets} == {("POST", "GET")}
+        assert most_in_any_window([r.at for r in fake.requests]) <= 60
+        assert sleeps == [60.0]
+
+    assert read.outcomes == [] and read.unsettled == [] and read.unchanged == []
+    assert [d.claimed_unit for d in read.documents] == codes
+    assert all(d.grid == read.documents[0].grid for d in read.documents)
+    got = read.documents[0].grid
+    assert got is not None and sum(len(row) > COL_VALUE and row[COL_VALUE] == 7 for row in got) == typed
+    print(f"\nread_unit_tabs, {N} units: 100 batchGet POSTs, paced 60 s (simulated), {took:.2f} s wall")
