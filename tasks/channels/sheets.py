@@ -123,7 +123,7 @@ def _now(now: datetime | None) -> datetime:
 
 def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None = None,
                    now: datetime | None = None) -> SheetRead:
-    """All unit tabs in as few values:batchGet requests as the URL allows; a tab's error is its unit's.
+    """All unit tabs, 100 per values:batchGet paced to the read quota (gateway); a tab's error is its unit's.
 
     A tab whose grid equals its last recorded submission gives nothing (no re-validation, no reply); a tab
     put back to a content accepted earlier makes that submission current again instead of being ignored
