@@ -384,6 +384,8 @@ class SheetsChannel(_Model):
     credentials_env: str = "BAOCAO_SHEETS_CREDENTIALS"
     credentials_block: str | None = None
     settle_minutes: float = Field(default=30, ge=0)  # a changed tab is collected once unchanged this long
+    batch_size: int = Field(default=100, ge=1, le=1000)  # tabs per values:batchGet request
+    reads_per_minute: int = Field(default=60, ge=1, le=300)  # Google: 60 per user, 300 per project
 
 
 class FolderChannel(_Model):

@@ -758,6 +758,18 @@ class Ledger:
             row = s.get(Cursor, name)
             return row.value if row else None
 
+    def set_cursors(self, values: dict[str, str]) -> None:
+        """Many cursors in one transaction (insert or update), e.g. every Sheets tab's settle state."""
+        if not values:
+            return
+        t = _table(Cursor)
+        rows = [{"name": k, "value": v} for k, v in values.items()]
+        with self.session() as s:
+            for i in range(0, len(rows), 5000):
+                stmt = self._insert()(t)
+                s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
+                          rows[i:i + 5000])
+
     def set_cursor(self, name: str, value: str) -> None:
         with self.session() as s:
             row = s.get(Cursor, name)

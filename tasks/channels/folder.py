@@ -138,15 +138,7 @@ class FolderChannel:
         return found
 
     def _store(self, changed: dict[str, Arrival]) -> None:
-        if not changed:
-            return
-        with self.ctx.ledger.session() as s:
-            for ref, a in changed.items():
-                row = s.get(Cursor, arrival_key(ref))
-                if row is None:
-                    s.add(Cursor(name=arrival_key(ref), value=a.encode()))
-                else:
-                    row.value = a.encode()
+        self.ctx.ledger.set_cursors({arrival_key(ref): a.encode() for ref, a in changed.items()})
 
     def scan(self, wait: bool = True) -> FolderScan:
         """The files ready to judge. Files seen changing are looked at again after `settle_seconds` (once,

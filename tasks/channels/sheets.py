@@ -100,16 +100,7 @@ def _load_seen(ctx: Context, names: Iterable[str]) -> dict[str, tuple[str, datet
 
 def _store_seen(ctx: Context, seen: dict[str, tuple[str, datetime]]) -> None:
     """The changed tabs' new states in one transaction."""
-    if not seen:
-        return
-    with ctx.ledger.session() as s:
-        for name, (digest, when) in seen.items():
-            value = f"{digest}|{when.isoformat()}"
-            row = s.get(Cursor, name)
-            if row is None:
-                s.add(Cursor(name=name, value=value))
-            else:
-                row.value = value
+    ctx.ledger.set_cursors({name: f"{digest}|{when.isoformat()}" for name, (digest, when) in seen.items()})
 
 
 def _now(now: datetime | None) -> datetime:
