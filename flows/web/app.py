@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import routes_approval, routes_auth, routes_board, routes_submit
 from flows.web.actions import DecisionHook, Starter, default_starter, emit_decision_event
-from flows.web.pages import BodyTooLarge, UploadHook, WebState, message
+from flows.web.pages import Answer, BodyTooLarge, UploadHook, WebState, message
 from flows.web.security import load_secret, unit_link_url
 from flows.web.upload import rejection_mails
 from tasks.config import WebAccount
@@ -118,6 +118,10 @@ def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None,
         return message(request, "Không tìm thấy trang",
                        "Địa chỉ này không có trong hệ thống. Nếu đây là đường dẫn nộp báo cáo, hãy mở lại đường dẫn "
                        "trong thư đề nghị báo cáo mới nhất của Văn phòng Sở.", exc.status_code)
+
+    @app.exception_handler(Answer)
+    async def answer(request: Request, exc: Answer) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

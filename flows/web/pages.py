@@ -35,6 +35,14 @@ class BodyTooLarge(Exception):
     """Raised by the body limit (app.LimitBody) while a form is read."""
 
 
+class Answer(Exception):
+    """A page's early answer (the login page, a refusal, an error page) raised by a check; the app returns it."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass
 class WebState:
     ctx_factory: Callable[[], Context]
@@ -77,10 +85,6 @@ def message(request: Request, title: str, text: str, status: int,
     return render(request, "message.html.j2", status=status, title=title, text=text, link=link)
 
 
-def no_period(request: Request, key: str) -> HTMLResponse:
-    return message(request, "Không có kỳ báo cáo này", f"“{key}” không phải là một kỳ báo cáo.", 404)
-
-
 def attachment(filename: str) -> str:
     """Content-Disposition for a download: an ASCII name for old clients, the real one (RFC 5987) for the rest."""
     ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename) or "tep"
@@ -101,13 +105,13 @@ def account_of(request: Request) -> WebAccount | None:
     return next((a for a in web_state(request).account_list() if a.username == username), None)
 
 
-def need(request: Request, role: str | None = None) -> WebAccount | Response:
-    """The logged-in account (with `role` when given), else the login page or a refusal."""
+def need(request: Request, role: str | None = None) -> WebAccount:
+    """The logged-in account (with `role` when given); else answers with the login page or a refusal."""
     account = account_of(request)
     if account is None:
-        return RedirectResponse(f"/dang-nhap?tiep={request.url.path}", status_code=303)
+        raise Answer(RedirectResponse(f"/dang-nhap?tiep={request.url.path}", status_code=303))
     if role is not None and account.role != role:
-        return message(request, "Không có quyền", f"Trang này dành cho tài khoản {ROLE_VI[role]}.", 403)
+        raise Answer(message(request, "Không có quyền", f"Trang này dành cho tài khoản {ROLE_VI[role]}.", 403))
     return account
 
 
@@ -120,6 +124,14 @@ def period_of(ctx: Context, key: str) -> Period | None:
         return ctx.period(key)
     except PeriodError:
         return None
+
+
+def known_period(request: Request, ctx: Context, key: str) -> Period:
+    """The period of a page's address; else answers that there is no such period."""
+    period = period_of(ctx, key)
+    if period is None:
+        raise Answer(message(request, "Không có kỳ báo cáo này", f"“{key}” không phải là một kỳ báo cáo.", 404))
+    return period
 
 
 # ------------------------------------------------------------------ posted forms
@@ -143,23 +155,13 @@ def too_large(request: Request) -> HTMLResponse:
                    "Hãy gửi tệp báo cáo (.xlsx) theo biểu mẫu, không kèm hình ảnh.", 413)
 
 
-async def checked_form(request: Request) -> dict[str, Any] | Response:
-    """The posted form when it is within the limit and carries this session's CSRF token, else the refusal."""
+async def checked_form(request: Request) -> dict[str, Any]:
+    """The posted form when it is within the limit and carries this session's CSRF token; else answers with
+    the refusal."""
     form = await read_form(request)
     if form is None:
-        return too_large(request)
+        raise Answer(too_large(request))
     if not csrf_ok(request.session, form.get("csrf")):
-        return message(request, "Yêu cầu không hợp lệ",
-                       "Biểu mẫu đã hết hạn hoặc không phải do trang này tạo ra. Hãy tải lại trang và thử lại.", 403)
+        raise Answer(message(request, "Yêu cầu không hợp lệ", "Biểu mẫu đã hết hạn hoặc không phải do trang này "
+                                                             "tạo ra. Hãy tải lại trang và thử lại.", 403))
     return form
-
-
-async def account_form(request: Request, role: str) -> tuple[WebAccount, dict[str, Any]] | Response:
-    """A logged-in `role`'s checked form (the login check first, as a refusal needs no form)."""
-    account = need(request, role)
-    if isinstance(account, Response):
-        return account
-    form = await checked_form(request)
-    if isinstance(form, Response):
-        return form
-    return account, form

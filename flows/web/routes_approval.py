@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from flows.web import views
-from flows.web.pages import account_form, download, message, need, no_period, period_of, render, web_state
+from flows.web.pages import checked_form, download, known_period, message, need, period_of, render, web_state
 from tasks.approvals import APPROVED, RETURNED, latest_decision, record_decision
 from tasks.config import WebAccount
 from tasks.context import Context
@@ -62,26 +62,18 @@ def approval(request: Request, ctx: Context, period: Period, account: WebAccount
 @router.get("/duyet/{key}", response_class=HTMLResponse)
 def approval_page(request: Request, key: str) -> Response:
     account = need(request)
-    if isinstance(account, Response):
-        return account
     ctx = web_state(request).ctx_factory()
-    period = period_of(ctx, key)
-    if period is None:
-        return no_period(request, key)
+    period = known_period(request, ctx, key)
     return approval(request, ctx, period, account, error=None, form={})
 
 
 @router.post("/duyet/{key}", response_class=HTMLResponse)
 async def decide(request: Request, key: str) -> Response:
-    posted = await account_form(request, "approver")
-    if isinstance(posted, Response):
-        return posted
-    account, form = posted
+    account = need(request, "approver")
+    form = await checked_form(request)
     state = web_state(request)
     ctx = state.ctx_factory()
-    period = period_of(ctx, key)
-    if period is None:
-        return no_period(request, key)
+    period = known_period(request, ctx, key)
     shown = views.shown_files(ctx, period)
     if not shown or views.consolidation(ctx, period) is None:
         return approval(request, ctx, period, account, form=form, status=409,
@@ -127,9 +119,7 @@ async def decide(request: Request, key: str) -> Response:
 
 @router.get("/duyet/{key}/tep/{ext}")
 def report_file(request: Request, key: str, ext: str) -> Response:
-    account = need(request)
-    if isinstance(account, Response):
-        return account
+    need(request)
     ctx = web_state(request).ctx_factory()
     period = period_of(ctx, key)
     path = (views.report_paths(ctx, period) if period else {}).get(ext)

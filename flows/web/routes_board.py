@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from flows.web import views
 from flows.web.actions import ACTIONS
-from flows.web.pages import account_form, download, message, need, no_period, period_of, render, web_state
+from flows.web.pages import checked_form, download, known_period, message, need, period_of, render, web_state
 from tasks.periods import Period, current_period, parse_period
 from tasks.text import nfc
 
@@ -31,8 +31,6 @@ def next_period(period: Period) -> Period | None:
 @router.get("/")
 def home(request: Request) -> Response:
     account = need(request)
-    if isinstance(account, Response):
-        return account
     state = web_state(request)
     ctx = state.ctx_factory()
     key = current_period(ctx.cfg.settings.period_kind, state.now()).key
@@ -41,13 +39,9 @@ def home(request: Request) -> Response:
 
 @router.get("/bang/{key}", response_class=HTMLResponse)
 def board(request: Request, key: str) -> Response:
-    account = need(request)
-    if isinstance(account, Response):
-        return account
+    need(request)
     ctx = web_state(request).ctx_factory()
-    period = period_of(ctx, key)
-    if period is None:
-        return no_period(request, key)
+    period = known_period(request, ctx, key)
     data = views.board(ctx, period)
     periods, cells = views.grid(ctx, period)
     return render(request, "board.html.j2", period=period, report=ctx.cfg.report, **data,
@@ -59,9 +53,7 @@ def board(request: Request, key: str) -> Response:
 
 @router.get("/bang/{key}/don-vi/{unit}", response_class=HTMLResponse)
 def unit_versions(request: Request, key: str, unit: str) -> Response:
-    account = need(request)
-    if isinstance(account, Response):
-        return account
+    need(request)
     ctx = web_state(request).ctx_factory()
     period, u = period_of(ctx, key), ctx.cfg.unit(unit)
     if period is None or u is None:
@@ -73,9 +65,7 @@ def unit_versions(request: Request, key: str, unit: str) -> Response:
 
 @router.get("/tep/{submission_id}")
 def original(request: Request, submission_id: int) -> Response:
-    account = need(request)
-    if isinstance(account, Response):
-        return account
+    need(request)
     ctx = web_state(request).ctx_factory()
     found = ctx.ledger.submissions_by_id([submission_id])
     if not found:
@@ -93,10 +83,8 @@ def original(request: Request, submission_id: int) -> Response:
 
 @router.post("/bang/{key}/thao-tac")
 async def action(request: Request, key: str) -> Response:
-    posted = await account_form(request, "operator")
-    if isinstance(posted, Response):
-        return posted
-    account, form = posted
+    account = need(request, "operator")
+    form = await checked_form(request)
     state = web_state(request)
     ctx = state.ctx_factory()
     period = period_of(ctx, key)
@@ -117,10 +105,8 @@ async def action(request: Request, key: str) -> Response:
 
 @router.post("/mo-lai/{submission_id}")
 async def reopen(request: Request, submission_id: int) -> Response:
-    posted = await account_form(request, "operator")
-    if isinstance(posted, Response):
-        return posted
-    account, form = posted
+    account = need(request, "operator")
+    form = await checked_form(request)
     ctx = web_state(request).ctx_factory()
     note = nfc(str(form.get("reason", "")).strip())
     found = ctx.ledger.submissions_by_id([submission_id])

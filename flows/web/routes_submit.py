@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from flows.web import views
-from flows.web.pages import checked_form, download, message, period_of, render, too_large, web_state
+from flows.web.pages import Answer, checked_form, download, message, period_of, render, too_large, web_state
 from flows.web.security import link_open, read_unit_token
 from flows.web.upload import receive
 from tasks.channels.base import unit_workbook
@@ -26,8 +26,8 @@ CELL_REF = re.compile(r" \(ô [A-Z]{1,3}\d+\)")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def linked(request: Request, token: str) -> tuple[Context, Unit, Period] | Response:
-    """The unit and period a link is for while the period is open, else the page saying why not."""
+def linked(request: Request, token: str) -> tuple[Context, Unit, Period]:
+    """The unit and period a link is for while the period is open; else answers with the page saying why not."""
     state = web_state(request)
     ctx = state.ctx_factory()
     link = read_unit_token(state.secret, token)
@@ -35,14 +35,14 @@ def linked(request: Request, token: str) -> tuple[Context, Unit, Period] | Respo
     unit = unit if unit is not None and unit.active else None
     period = period_of(ctx, link.period) if link else None
     if link is None or unit is None or period is None or link.report_id != ctx.cfg.report.id:
-        return message(request, "Đường dẫn không hợp lệ",
-                       "Đường dẫn nộp báo cáo này không đúng. Hãy mở lại đường dẫn trong thư đề nghị báo cáo "
-                       "mới nhất của Văn phòng Sở, hoặc liên hệ Văn phòng Sở.", 404)
+        raise Answer(message(request, "Đường dẫn không hợp lệ",
+                             "Đường dẫn nộp báo cáo này không đúng. Hãy mở lại đường dẫn trong thư đề nghị báo cáo "
+                             "mới nhất của Văn phòng Sở, hoặc liên hệ Văn phòng Sở.", 404))
     today = state.now().astimezone(TZ).date()
     if not link_open(today, ctx.report_deadline(period), views.is_delivered(ctx, period)):
-        return message(request, "Đường dẫn đã hết hạn",
-                       f"Kỳ báo cáo {period.label} đã kết thúc nên đường dẫn nộp báo cáo này không còn "
-                       "dùng được. Nếu cần bổ sung, hãy liên hệ Văn phòng Sở.", 410)
+        raise Answer(message(request, "Đường dẫn đã hết hạn",
+                             f"Kỳ báo cáo {period.label} đã kết thúc nên đường dẫn nộp báo cáo này không còn "
+                             "dùng được. Nếu cần bổ sung, hãy liên hệ Văn phòng Sở.", 410))
     return ctx, unit, period
 
 
@@ -69,31 +69,20 @@ def unit_page(request: Request, ctx: Context, unit: Unit, period: Period, token:
 
 @router.get("/nop/{token}", response_class=HTMLResponse)
 def unit_home(request: Request, token: str) -> Response:
-    found = linked(request, token)
-    if isinstance(found, Response):
-        return found
-    ctx, unit, period = found
+    ctx, unit, period = linked(request, token)
     return unit_page(request, ctx, unit, period, token, result=None)
 
 
 @router.get("/nop/{token}/bieu-mau")
 def unit_template(request: Request, token: str) -> Response:
-    found = linked(request, token)
-    if isinstance(found, Response):
-        return found
-    name, data = unit_workbook(*found)
+    name, data = unit_workbook(*linked(request, token))
     return download(data, name, media_type=XLSX)
 
 
 @router.post("/nop/{token}", response_class=HTMLResponse)
 async def upload(request: Request, token: str) -> Response:
-    found = linked(request, token)
-    if isinstance(found, Response):
-        return found
-    ctx, unit, period = found
+    ctx, unit, period = linked(request, token)
     form = await checked_form(request)
-    if isinstance(form, Response):
-        return form
     file = form.get("file")
     if file is None or isinstance(file, str) or not getattr(file, "filename", ""):
         return unit_page(request, ctx, unit, period, token, status=400,
@@ -146,22 +135,14 @@ def fill_page(request: Request, ctx: Context, unit: Unit, period: Period, token:
 
 @router.get("/nop/{token}/dien", response_class=HTMLResponse)
 def fill_form(request: Request, token: str) -> Response:
-    found = linked(request, token)
-    if isinstance(found, Response):
-        return found
-    ctx, unit, period = found
+    ctx, unit, period = linked(request, token)
     return fill_page(request, ctx, unit, period, token, values=last_values(ctx, unit, period), result=None)
 
 
 @router.post("/nop/{token}/dien", response_class=HTMLResponse)
 async def fill(request: Request, token: str) -> Response:
-    found = linked(request, token)
-    if isinstance(found, Response):
-        return found
-    ctx, unit, period = found
+    ctx, unit, period = linked(request, token)
     form = await checked_form(request)
-    if isinstance(form, Response):
-        return form
     values = {i.code: nfc(str(form.get(f"v_{i.code}", "")).strip())[:4000] for i in ctx.cfg.report.indicators}
     data = form_workbook(ctx, unit, period, values)
     result, status = checked(request, ctx, unit, period, f"{unit.code} - nhập trên trang web.xlsx", data)
