@@ -13,6 +13,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from tasks.context import Context, cached_context  # noqa: E402
 
 CHUNK = int(os.environ.get("BAOCAO_CHUNK_SIZE", "50"))
+MAX_CHUNKS = int(os.environ.get("BAOCAO_MAX_CHUNKS", "8"))
 
 
 def run_context(config_dir: str | None, data_dir: str | None) -> Context:
@@ -32,8 +33,13 @@ def run_name(step: str) -> str:
     return f"{step} {key}"
 
 
-def chunked(items: list[str], size: int = CHUNK) -> list[list[str]]:
-    """Per-unit work is done in a few chunks, never one Prefect task per unit."""
+def chunked(items: list[str], size: int = CHUNK, most: int = MAX_CHUNKS) -> list[list[str]]:
+    """Per-unit work is done in a few chunks, never one Prefect task per unit: `size` items per chunk, but
+    never more than `most` chunks (each task run has a fixed cost, and a flow's tasks share one process:
+    10,000 files go in 8 chunks of 1,250, not 200 of 50)."""
+    if not items:
+        return []
+    size = max(size, -(-len(items) // max(most, 1)))
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 

@@ -128,6 +128,7 @@ def _vn_holidays(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
 
 
+@lru_cache(maxsize=4096)  # asked twice per received file; a holidays lookup costs ~0.1 ms
 def is_working_day(d: date) -> bool:
     return d.weekday() < 5 and d not in _vn_holidays(d.year)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 Legacy = Literal["TCVN3", "VNI"]
@@ -186,8 +187,21 @@ def clean(text: str) -> str:
 
 
 def label_key(text: str) -> str:
-    """A form for matching labels typed by people: 'Mã đơn vị:' == ' mã  ĐƠN VỊ '."""
+    """A form for matching labels typed by people: 'Mã đơn vị:' == ' mã  ĐƠN VỊ '.
+
+    Every string cell of every file goes through here, and the same labels recur in every unit's workbook:
+    short texts are remembered (a bounded cache), long ones (narratives) are computed each time."""
+    return _short_label_key(text) if len(text) <= _LABEL_CACHE_CHARS else _label_key(text)
+
+
+_LABEL_CACHE_CHARS = 200
+
+
+def _label_key(text: str) -> str:
     return clean(text).rstrip(":").strip().casefold()
+
+
+_short_label_key = lru_cache(maxsize=8192)(_label_key)
 
 
 def column_letter(index: int) -> str:

@@ -22,3 +22,14 @@ def test_a_province_scale_collect_is_summarised_in_bounded_size():
     assert [o["status"] for o in summary["outcomes"][:104]] == ["rejected"] * 104  # what needs the Office first
     assert summary["periods"] == ["2021-03"]
     assert len(json.dumps(summary, ensure_ascii=False)) < 100_000  # the full list would be ~2 MB
+
+
+def test_per_unit_work_goes_in_a_few_chunks_whatever_the_number_of_units():
+    from flows.runtime import chunked
+
+    codes = [f"U{i:05d}" for i in range(10_000)]
+    parts = chunked(codes, size=50, most=8)
+    assert [len(p) for p in parts] == [1250] * 8
+    assert [c for p in parts for c in p] == codes  # every unit once, in order
+    assert [len(p) for p in chunked(codes[:120], size=50, most=8)] == [50, 50, 20]  # small runs keep the size
+    assert chunked([], size=50, most=8) == []
