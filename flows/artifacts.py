@@ -7,7 +7,8 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.consolidation_types import Consolidation
+from tasks.consolidate import missing_text
+from tasks.consolidation_types import ConsolidationBrief
 from tasks.display import shown
 from tasks.periods import Period
 from tasks.render.vietnamese_dates import format_number, format_percent
@@ -38,22 +39,19 @@ def local_time(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime("%d/%m/%Y %H:%M") if iso else ""
 
 
-def summary_artifact(period: Period, consolidation: Consolidation, paths: dict[str, str]) -> None:
-    c = consolidation["completeness"]
+def summary_artifact(period: Period, brief: ConsolidationBrief, paths: dict[str, str]) -> None:
+    c = brief["completeness"]
     create_markdown_artifact(
-        key=f"bao-cao-tong-hop-{slug(period.key)}", markdown=summary_markdown(consolidation, paths),
+        key=f"bao-cao-tong-hop-{slug(period.key)}", markdown=summary_markdown(brief, paths),
         description=f"Báo cáo tổng hợp {period.label}: {c['accepted_count']}/{c['expected_count']} đơn vị")
 
 
-def summary_markdown(consolidation: Consolidation, paths: dict[str, str]) -> str:
-    c = consolidation["completeness"]
-    inds = {i["code"]: i for i in consolidation["indicators"]}
-    lines = [f"# Báo cáo tổng hợp {consolidation['period']['label']}", "",
+def summary_markdown(brief: ConsolidationBrief, paths: dict[str, str]) -> str:
+    c = brief["completeness"]
+    lines = [f"# Báo cáo tổng hợp {brief['label']}", "",
              f"- Đã báo cáo: **{c['accepted_count']}/{c['expected_count']}** đơn vị "
              f"({format_percent(c['reporting_rate'])}); đúng hạn {c['on_time_count']}, muộn {c['late_count']}",
-             f"- Chưa báo cáo: {', '.join(c['missing']) or 'không'}", "", "| Mã | Chỉ tiêu | Kỳ này |",
-             "|---|---|---:|"]
-    lines += [f"| {code} | {inds[code]['label']} | {format_number(consolidation['totals'].get(code, 0))} |"
-              for code in consolidation["main_indicators"]]
+             f"- Chưa báo cáo: {missing_text(c)}", "", "| Mã | Chỉ tiêu | Kỳ này |", "|---|---|---:|"]
+    lines += [f"| {t['code']} | {t['label']} | {format_number(t['total'])} |" for t in brief["main_totals"]]
     lines += ["", "Tệp kết quả:"] + [f"- `{v}`" for v in paths.values()]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from tasks import consolidate, outputs, remind, replies, request
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from, summarise
-from tasks.consolidation_types import Consolidation
+from tasks.consolidation_types import ConsolidationBrief
 from tasks.deliver import delivery_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ
@@ -105,29 +105,38 @@ def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key
 
 
 @task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}", cache_policy=NONE)
-def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str) -> Consolidation:
+def build_consolidation(config_dir: str | None, data_dir: str | None, period_key: str,
+                        out_dir: str) -> ConsolidationBrief:
+    """Merge the period's reports and write them as the period's JSON; Prefect gets a bounded brief only
+    (the next steps read the JSON: nothing handed between tasks grows with the number of units)."""
     ctx = run_context(config_dir, data_dir)
-    return consolidate.build_consolidation(ctx, ctx.period(period_key))
+    period = ctx.period(period_key)
+    consolidation = consolidate.build_consolidation(ctx, period)
+    return consolidate.brief(consolidation, str(outputs.write_json(ctx, period, consolidation, Path(out_dir))))
 
 
-@task(name="xuất báo cáo (.json, .docx, .xlsx)", task_run_name="xuất báo cáo {period_key}", cache_policy=NONE)
-def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, consolidation: Consolidation,
-                  out_dir: str) -> dict[str, Any]:
+@task(name="xuất báo cáo (.docx, .xlsx, .pdf)", task_run_name="xuất báo cáo {period_key}", cache_policy=NONE)
+def write_outputs(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str) -> dict[str, Any]:
     """The files written, and why there is no PDF when there is none (logged; never dropped silently)."""
     ctx = run_context(config_dir, data_dir)
-    written = outputs.write_outputs(ctx, ctx.period(period_key), consolidation, Path(out_dir))
+    period, out = ctx.period(period_key), Path(out_dir)
+    written = outputs.render_documents(ctx, period, outputs.read_json(ctx, period, out), out)
     if written.pdf_problem:
         get_run_logger().warning("Kỳ %s: không có bản PDF: %s", period_key, written.pdf_problem)
-    return {"paths": {k: str(v) for k, v in written.paths.items()}, "pdf_problem": written.pdf_problem}
+    paths = {"json": str(outputs.output_paths(ctx, period, out)["json"])}
+    paths |= {k: str(v) for k, v in written.paths.items()}
+    return {"paths": paths, "pdf_problem": written.pdf_problem}
 
 
 @task(name="gửi thư đôn đốc cho Văn phòng", task_run_name="gửi thư đôn đốc cho Văn phòng {period_key}",
       cache_policy=NONE)
-def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str,
-                 consolidation: Consolidation, today: str | None) -> dict[str, Any]:
+def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str,
+                 today: str | None) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
+    period = ctx.period(period_key)
     day = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
-    return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, ctx.period(period_key), day, consolidation)))
+    consolidation = outputs.read_json(ctx, period, Path(out_dir))
+    return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, period, day, consolidation)))
 
 
 @task(name="trình Giám đốc phê duyệt", task_run_name="trình phê duyệt {period_key}", cache_policy=NONE,

@@ -257,6 +257,8 @@ def consolidate(period: str | None = PeriodOpt,
 
 
 def _print_outputs(result: dict[str, Any]) -> None:
+    from tasks.consolidate import missing_text
+
     c = result["completeness"]
     for kind, path in result["paths"].items():
         console.print(f"  {kind:5} {path}")
@@ -264,7 +266,7 @@ def _print_outputs(result: dict[str, Any]) -> None:
         console.print(f"[yellow]Không có bản PDF:[/yellow] {t(result['pdf_problem'])}")
     console.print(f"Đã báo cáo {c['accepted_count']}/{c['expected_count']} đơn vị "
                   f"(đúng hạn {c['on_time_count']}, muộn {c['late_count']}); chưa báo cáo: "
-                  f"{', '.join(c['missing']) or 'không'}.")
+                  f"{missing_text(c)}.")
 
 
 @app.command()

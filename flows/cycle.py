@@ -124,11 +124,11 @@ def consolidate_report(period: str | int | None = None, config_dir: str | None =
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
     out = out_dir or str(ctx.data_dir / "reports" / p.key)
-    consolidation = chunks.build_consolidation(config_dir, data_dir, p.key)
-    written = chunks.write_outputs(config_dir, data_dir, p.key, consolidation, out)
-    chunks.send_overdue(config_dir, data_dir, p.key, consolidation, today)
-    summary_artifact(p, consolidation, written["paths"])
-    return {**written, "completeness": consolidation["completeness"]}
+    brief = chunks.build_consolidation(config_dir, data_dir, p.key, out)
+    written = chunks.write_outputs(config_dir, data_dir, p.key, out)
+    chunks.send_overdue(config_dir, data_dir, p.key, out, today)
+    summary_artifact(p, brief, written["paths"])
+    return {**written, "completeness": brief["completeness"]}
 
 
 @flow(name="consolidate_after_deadline", flow_run_name=lambda: run_name("Tổng hợp sau hạn"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tasks.consolidation_types import Consolidation
+from tasks.consolidation_types import CompletenessBrief, Consolidation, ConsolidationBrief
 from tasks.context import Context
 from tasks.ledger import as_utc
 from tasks.merge import PeriodReports, RejectedReport, UnitReport, consolidate
 from tasks.periods import Period
+from tasks.render.vietnamese_dates import format_number
 from tasks.types import SubmissionStatus
 
 
@@ -26,3 +27,29 @@ def build_consolidation(ctx: Context, period: Period, now: datetime | None = Non
     earlier = dict.fromkeys(p for p in (period.previous(), *period.same_year_before()) if p is not None)
     history = [PeriodReports(p, unit_reports(ctx, p)) for p in earlier]
     return consolidate(ctx.cfg, period, unit_reports(ctx, period), rejected, history, generated_at=now)
+
+
+BRIEF_UNITS = 30  # missing units named in a brief; the JSON and the document name them all
+
+
+def brief(consolidation: Consolidation, json_path: str) -> ConsolidationBrief:
+    """The bounded summary of a consolidation, for Prefect results, artifacts and the command line."""
+    c = consolidation["completeness"]
+    completeness: CompletenessBrief = {
+        "expected_count": c["expected_count"], "accepted_count": c["accepted_count"],
+        "on_time_count": c["on_time_count"], "late_count": c["late_count"], "missing_count": c["missing_count"],
+        "reporting_rate": c["reporting_rate"], "on_time_rate": c["on_time_rate"],
+        "missing": c["missing"][:BRIEF_UNITS], "missing_more": max(0, len(c["missing"]) - BRIEF_UNITS)}
+    labels = {i["code"]: i["label"] for i in consolidation["indicators"]}
+    return {"period": consolidation["period"]["key"], "label": consolidation["period"]["label"], "json": json_path,
+            "completeness": completeness,
+            "main_totals": [{"code": code, "label": labels[code], "total": consolidation["totals"].get(code, 0)}
+                            for code in consolidation["main_indicators"]]}
+
+
+def missing_text(c: CompletenessBrief) -> str:
+    """'TĐKT, BTG' or 'U00001, …, U00030 và 9.970 đơn vị khác' (a brief names at most its first units)."""
+    if not c["missing"]:
+        return "không"
+    more = f" và {format_number(c['missing_more'])} đơn vị khác" if c["missing_more"] else ""
+    return ", ".join(c["missing"]) + more

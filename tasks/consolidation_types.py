@@ -132,3 +132,34 @@ class Consolidation(TypedDict):
     outline: NotRequired[dict[str, Any]]  # the report body's sections and parts (config Outline, as JSON)
     recipients: list[str]
     signer: dict[str, str]
+
+
+class TotalLine(TypedDict):
+    code: str
+    label: str
+    total: int
+
+
+class CompletenessBrief(TypedDict):
+    """The counts of CompletenessInfo, and at most BRIEF_UNITS of the missing units (`missing_more`: the rest)."""
+
+    expected_count: int
+    accepted_count: int
+    on_time_count: int
+    late_count: int
+    missing_count: int
+    reporting_rate: float
+    on_time_rate: float
+    missing: list[str]
+    missing_more: int
+
+
+class ConsolidationBrief(TypedDict):
+    """What a consolidation run hands to Prefect and prints: bounded, whatever the number of units (the full
+    consolidation is the JSON file `json` names)."""
+
+    period: str
+    label: str
+    json: str
+    completeness: CompletenessBrief
+    main_totals: list[TotalLine]

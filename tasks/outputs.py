@@ -48,12 +48,29 @@ def final_paths(ctx: Context, period: Period, out_dir: Path) -> dict[str, Path]:
 def write_outputs(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Written:
     """JSON, the draft Decree 30 .docx and the annex .xlsx; a PDF too where LibreOffice is installed (or
     the reason there is none, for the run's result)."""
+    write_json(ctx, period, consolidation, out_dir)
+    return render_documents(ctx, period, consolidation, out_dir)
+
+
+def write_json(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Path:
+    """The consolidation as `<report>-<period>.json`: the data every document of the period is made from."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = output_paths(ctx, period, out_dir)["json"]
+    path.write_text(json.dumps(consolidation, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(ctx: Context, period: Period, out_dir: Path) -> Any:
+    return json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
+
+
+def render_documents(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Written:
+    """The draft .docx, the annex .xlsx and the PDF of a consolidation whose JSON is written."""
     from tasks.render.annex_xlsx import render_annex_xlsx
     from tasks.render.docx_report import render_report_docx
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = output_paths(ctx, period, out_dir)
-    paths["json"].write_text(json.dumps(consolidation, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     render_report_docx(consolidation, paths["docx"])
     render_annex_xlsx(consolidation, paths["xlsx"])
     pdf, problem = to_pdf(paths["docx"])
@@ -68,7 +85,7 @@ def write_final(ctx: Context, period: Period, out_dir: Path, number: str, issued
     """The document as issued, from the approved consolidation: number and issue date filled, no draft mark."""
     from tasks.render.docx_report import FinalInfo, render_report_docx
 
-    consolidation = json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
+    consolidation = read_json(ctx, period, out_dir)
     paths = final_paths(ctx, period, out_dir)
     render_report_docx(consolidation, paths["docx"], final=FinalInfo(number, issued_on))
     out = Written({"docx": paths["docx"], "xlsx": output_paths(ctx, period, out_dir)["xlsx"]})

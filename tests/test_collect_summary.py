@@ -33,3 +33,23 @@ def test_per_unit_work_goes_in_a_few_chunks_whatever_the_number_of_units():
     assert [c for p in parts for c in p] == codes  # every unit once, in order
     assert [len(p) for p in chunked(codes[:120], size=50, most=8)] == [50, 50, 20]  # small runs keep the size
     assert chunked([], size=50, most=8) == []
+
+
+def test_a_consolidation_hands_prefect_a_brief_that_does_not_grow_with_the_units():
+    import copy
+
+    from tasks.consolidate import brief, missing_text
+    from tests.sample_consolidation import sample_consolidation
+
+    small = brief(sample_consolidation(), "/du-lieu/cchc-2021-03.json")
+    assert small["completeness"]["missing"] == ["TĐKT", "VTLT"] and small["completeness"]["missing_more"] == 0
+    assert missing_text(small["completeness"]) == "TĐKT, VTLT"
+    assert small["completeness"]["accepted_count"] == 7 and small["json"] == "/du-lieu/cchc-2021-03.json"
+
+    big = copy.deepcopy(sample_consolidation())
+    big["completeness"]["missing"] = [f"U{i:05d}" for i in range(10_000)]
+    big["completeness"]["missing_count"] = 10_000
+    b = brief(big, "x.json")
+    assert b["completeness"]["missing"] == [f"U{i:05d}" for i in range(30)]
+    assert missing_text(b["completeness"]).endswith("U00029 và 9.970 đơn vị khác")
+    assert len(json.dumps(b, ensure_ascii=False)) < 3_000
