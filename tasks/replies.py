@@ -88,7 +88,8 @@ BUILDERS = {MessageKind.REJECTION: rejection_mail_for, MessageKind.RECEIPT: rece
 
 def _answers(ctx: Context, outcomes: Iterable[Outcome], status: str, kind: MessageKind) -> list[OutgoingMail]:
     ids = [o.submission_id for o in outcomes if o.status == status and o.submission_id is not None]
-    mails = [BUILDERS[kind](ctx, sub) for sub in ctx.ledger.submissions_by_id(ids)]
+    subs = ctx.ledger.submissions_by_id(ids, values=kind == MessageKind.REJECTION)
+    mails = [BUILDERS[kind](ctx, sub) for sub in subs]
     return [m for m in mails if m is not None]
 
 
@@ -109,7 +110,11 @@ def send_owed_replies(ctx: Context) -> DispatchReport:
     owed = ctx.ledger.owed_replies(ctx.cfg.report.id)
     if not owed:
         return DispatchReport()
-    subs = {s.id: s for s in ctx.ledger.submissions_by_id(sorted({sid for sid, _ in owed}))}
+    # a rejection refills the unit's values into its workbook; a receipt needs none (and most replies are receipts)
+    refills = sorted({sid for sid, kind in owed if kind == MessageKind.REJECTION})
+    plain = sorted({sid for sid, _ in owed} - set(refills))
+    subs = {s.id: s for s in (*ctx.ledger.submissions_by_id(refills),
+                              *ctx.ledger.submissions_by_id(plain, values=False))}
     mails: list[OutgoingMail] = []
     by_key: dict[str, tuple[int, str]] = {}
     nobody: list[tuple[int, str, str]] = []
