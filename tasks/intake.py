@@ -69,6 +69,8 @@ def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
     out = ParsedSheet()
     header: tuple[int, int, int] | None = None  # (row, code col, value col)
     for r, row in enumerate(grid):
+        if header is not None and out.unit_cell is not None and out.period_cell is not None:
+            break  # every label found (the first of each counts): the table's rows are read below
         keys = [label_key(v) if isinstance(v, str) else "" for v in row]
         for c, key in enumerate(keys):
             right = row[c + 1] if c + 1 < len(row) else None
