@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q flows tasks  # read even under PYTHONDONTWRITEBYTECODE: no recompiling per command
 	touch $(STAMP)
 
 system-deps:
