@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_cycle.py --units 300,1000
     .venv/bin/python benchmarks/bench_cycle.py --units 1000 --profile   # py-spy of collect and consolidate
     .venv/bin/python benchmarks/bench_cycle.py --server      # against one running Prefect server (baocao serve)
+    .venv/bin/python benchmarks/bench_cycle.py --server --ledger-url postgresql+psycopg://postgres@127.0.0.1:5432
     make bench BENCH_ARGS="--units 300,1000"
 
 For every N: N filled unit workbooks (generated once, cached under benchmarks/.cache and hard-linked into
@@ -233,7 +234,20 @@ def baocao(cfg: Path, data: Path, *args: str) -> list[str]:
 # ------------------------------------------------------------------ one N
 
 
-def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: int) -> dict[str, Run]:
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, empty PostgreSQL database for one data directory's ledger (--ledger-url); its SQLAlchemy URL."""
+    import psycopg
+
+    base = server_url.rstrip("/")
+    dsn = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: int,
+            ledger_server: str | None = None) -> dict[str, Run]:
     print(f"\nN = {n:,} units", flush=True)
     books = workbooks(n, jobs)
     cfg = units_config(n)
@@ -244,6 +258,12 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
     (empty / "inbox").mkdir(parents=True)
     fill_inbox(full, n, books)
     py = str(BIN / "python")
+    env_of = {empty: env, full: env}
+    if ledger_server:  # each data directory's ledger in its own fresh PostgreSQL database
+        env_of = {d: {**env, "BAOCAO_LEDGER_URL": fresh_database(ledger_server, f"baocao_bench_{n}_{kind}")}
+                  for d, kind in ((empty, "empty"), (full, "full"))}
+    for d in (empty, full):  # the ledger's tables are made by the first command; not counted in either run
+        subprocess.run(baocao(cfg, d, "status", "--period", PERIOD), env=env_of[d], capture_output=True, check=False)
     r: dict[str, Run] = {}
     r["bare_flow"] = run("bare Prefect flow, one task", [py, str(HERE / "bare_flow.py")], env, prefect_home)
     r["plain_empty"] = run("plain script, empty inbox",
@@ -252,17 +272,18 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
     r["plain"] = run("plain script", [py, str(HERE / "plain_reference.py"), str(full / "inbox"), ",".join(codes),
                                       str(work / f"plain-{n}.json")], env)
     plain = json.loads((work / f"plain-{n}.json").read_text(encoding="utf-8"))
-    r["collect_empty"] = run("collect, empty inbox", baocao(cfg, empty, "collect", "--period", PERIOD), env,
-                             prefect_home)
+    r["collect_empty"] = run("collect, empty inbox", baocao(cfg, empty, "collect", "--period", PERIOD),
+                             env_of[empty], prefect_home)
     r["consolidate_empty"] = run("consolidate, empty inbox", baocao(cfg, empty, "consolidate", "--period", PERIOD),
-                                 env, prefect_home)
-    r["collect"] = run("collect", baocao(cfg, full, "collect", "--period", PERIOD), env, prefect_home)
-    r["collect_again"] = run("collect again, nothing new", baocao(cfg, full, "collect", "--period", PERIOD), env,
-                             prefect_home)
-    r["consolidate"] = run("consolidate", baocao(cfg, full, "consolidate", "--period", PERIOD), env, prefect_home)
-    r["status"] = run("status", baocao(cfg, full, "status", "--period", PERIOD), env)
+                                 env_of[empty], prefect_home)
+    r["collect"] = run("collect", baocao(cfg, full, "collect", "--period", PERIOD), env_of[full], prefect_home)
+    r["collect_again"] = run("collect again, nothing new", baocao(cfg, full, "collect", "--period", PERIOD),
+                             env_of[full], prefect_home)
+    r["consolidate"] = run("consolidate", baocao(cfg, full, "consolidate", "--period", PERIOD), env_of[full],
+                           prefect_home)
+    r["status"] = run("status", baocao(cfg, full, "status", "--period", PERIOD), env_of[full])
     if n >= 10000 and shutil.which("soffice"):  # the document as delivered: with its PDF (LibreOffice)
-        pdf_env = {k: v for k, v in env.items() if k != "BAOCAO_NO_PDF"}
+        pdf_env = {k: v for k, v in env_of[full].items() if k != "BAOCAO_NO_PDF"}
         r["consolidate_pdf"] = run("consolidate with its PDF", baocao(cfg, full, "consolidate", "--period", PERIOD),
                                    pdf_env, prefect_home)
     out = full / "reports" / PERIOD / f"{load_config(cfg).report.id}-{PERIOD}.json"
@@ -474,6 +495,9 @@ def main() -> None:
     parser.add_argument("--server", action="store_true",
                         help="run every command against one running Prefect server (PREFECT_API_URL, as under "
                              "`baocao serve`) instead of each starting a temporary one")
+    parser.add_argument("--ledger-url", metavar="URL",
+                        help="the ledger on this PostgreSQL server (postgresql+psycopg://user@host:port), a fresh "
+                             "database per data directory, instead of SQLite")
     parser.add_argument("--summarize", type=Path, help="only summarize a py-spy raw profile written earlier")
     args = parser.parse_args()
     if args.summarize:
@@ -489,14 +513,15 @@ def main() -> None:
         server, env["PREFECT_API_URL"] = start_server(env, work)
     print(f"baocao bench: {platform.node()}, {platform.processor() or platform.machine()}, {cores} cores, "
           f"load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}; work dir {work}; Prefect: "
-          f"{'running server ' + env['PREFECT_API_URL'] if server else 'temporary server per command'}")
+          f"{'running server ' + env['PREFECT_API_URL'] if server else 'temporary server per command'}; ledger: "
+          f"{'PostgreSQL ' + args.ledger_url if args.ledger_url else 'SQLite'}")
     print("warming PREFECT_HOME (first bare flow creates Prefect's database; not counted)")
     run("bare flow (warm-up)", [str(BIN / "python"), str(HERE / "bare_flow.py")], env, prefect_home)
     results: dict[int, dict[str, Run]] = {}
     try:
         for n in ns:
             if not args.profile_only:
-                results[n] = bench_n(n, work, env, prefect_home, args.jobs)
+                results[n] = bench_n(n, work, env, prefect_home, args.jobs, args.ledger_url)
             if args.profile or args.profile_only:
                 profile(n, work, env, prefect_home, args.jobs)
     finally:
