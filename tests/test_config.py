@@ -125,3 +125,28 @@ def test_timezone_is_validated_and_is_the_one_periods_use(config_dir, zone, mess
     with pytest.raises(ConfigError) as err:
         load_config(config_dir)
     assert "timezone" in str(err.value) and message in str(err.value)
+
+
+def test_a_province_units_file_is_parsed_once_then_read_from_its_json_copy(config_dir, tmp_path, monkeypatch):
+    import yaml
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BAOCAO_CACHE_DIR", str(cache))
+    units = [{"code": f"X{i:04d}", "name": f"Ủy ban nhân dân xã số {i}", "emails": [f"x{i}@xa.example.vn"],
+              "channel": "folder"} for i in range(1500)]
+    (config_dir / "units.yaml").write_text(yaml.safe_dump({"units": units}, allow_unicode=True), encoding="utf-8")
+    assert (config_dir / "units.yaml").stat().st_size > 64 * 1024
+
+    first = load_config(config_dir)
+    [copy] = cache.glob("yaml-*.json")
+    again = load_config(config_dir)
+    assert [u.model_dump() for u in again.units] == [u.model_dump() for u in first.units]
+    assert again.unit("X1499").name == "Ủy ban nhân dân xã số 1499"
+
+    copy.write_text("{not json", encoding="utf-8")  # a damaged copy is parsed again from the YAML
+    assert len(load_config(config_dir).units) == 1500
+
+    units[0]["emails"] = ["khong-phai-email"]  # the copy is data only: a changed file is validated as ever
+    (config_dir / "units.yaml").write_text(yaml.safe_dump({"units": units}, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="X0000"):
+        load_config(config_dir)
