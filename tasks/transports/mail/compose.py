@@ -1,32 +1,53 @@
 """Build outgoing report mails as RFC 5322 bytes.
 
 The same bytes are sent over SMTP and written to the outbox as .eml, so what the operator
-archives is exactly what the units received. The MIME skeleton comes from yagmail's
-``prepare_send``; its output is then fixed up because yagmail cannot carry a plain-text body
-that differs from the HTML body and only names some attachments in Content-Disposition.
+archives is exactly what the units received.
+
+How a mail is put together, and why this way (every accepted file gets a receipt, 10,000 a collect):
+
+- yagmail (the project's mail library) builds the MIME skeleton with ``yagmail.message.prepare_message``:
+  the top-level headers and their order, and one base64 part per attachment. It returns the message object
+  itself, so nothing is rendered to a string and parsed back. Addresses are checked with yagmail's own
+  validator, as ``prepare_send`` did (``soft_email_validation``).
+- Where yagmail falls short, the part is written here: the text/plain + text/html alternative (yagmail
+  cannot carry a plain-text body that differs from the HTML one), the attachments' Content-Type (the real
+  media type) and Content-Disposition (yagmail names only some attachments), and the folding of every
+  header: Subject and X-Baocao-Key as RFC 2047 encoded words that keep every space (``_encoded_words``;
+  the EmailPolicy folder leaves spaces between adjacent encoded words, which decoders drop), the From
+  display name as encoded words, To/Cc folded after their commas (a hundred recipients no longer make one
+  3,800-character line), parameters as RFC 2231 with continuations (``_encode_param``), never a long media
+  type as an encoded word.
+- The tree is then serialized once, with CRLF line endings, in the layout ``email.generator`` writes.
+
+The earlier route (``prepare_send``'s string, reparsed with the SMTP EmailPolicy and refolded through its
+header registry) cost about 7 ms for a receipt and 9-10 ms for a rejection with its workbook, nearly all of
+it in that registry; this one costs about 0.16 and 0.33 ms, of which yagmail's skeleton is a third
+(tests/test_mail_compose_wire.py compares both outputs as a mail client reads them).
 """
 
 from __future__ import annotations
 
-import email
+import base64
 import hashlib
 import io
 import mimetypes
+import random
+import re
 import secrets
+import sys
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
-from email.headerregistry import ContentDispositionHeader, ContentTypeHeader
-from email.message import EmailMessage, MIMEPart
-from email.policy import SMTP as SMTP_POLICY
-from email.policy import EmailPolicy
-from email.utils import format_datetime, parseaddr
-from typing import Any
+from email.message import Message
+from email.utils import collapse_rfc2231_value, format_datetime, formataddr, parseaddr
+from functools import lru_cache
 from urllib.parse import quote
 
-import yagmail
 from yagmail.error import YagAddressError, YagInvalidEmailAddress
+from yagmail.headers import resolve_addresses
+from yagmail.message import prepare_message
+from yagmail.validate import validate_email_with_regex
 
 from tasks.periods import TZ
 from tasks.text import nfc
@@ -42,9 +63,14 @@ DEFAULT_MIME_TYPE = "application/octet-stream"
 MAX_FILENAME_CHARS = 120
 
 _MAX_LINE = 78
-_PARAM_HEADERS = ("content-type", "content-disposition")
-# Free-text headers folded with email.header.Header (see _WirePolicy._fold_text).
-_TEXT_HEADERS = ("subject", "x-baocao-key")
+_CRLF = "\r\n"
+# Where a header may be folded: before each run of spaces or tabs (the run starts the next line).
+_FOLD_CHUNK = re.compile(r"[ \t]*[^ \t]+")
+_EW_PREFIX = "=?utf-8?b?"
+_MAX_EW = 75  # RFC 2047: an encoded word is at most 75 characters
+# Percent-encoding of each character seen in a parameter value (RFC 2231), computed once per character.
+_PCT: dict[str, str] = {}
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 
 
 def _encode_param(key: str, value: str) -> list[str]:
@@ -53,7 +79,7 @@ def _encode_param(key: str, value: str) -> list[str]:
         plain = '{}="{}"'.format(key, value.replace("\\", "\\\\").replace('"', '\\"'))
         if len(plain) <= _MAX_LINE - 2:
             return [plain]
-    pieces = [quote(ch, safe="", encoding="utf-8") for ch in value]
+    pieces = [_PCT.get(ch) or _PCT.setdefault(ch, quote(ch, safe="", encoding="utf-8")) for ch in value]
     single = f"{key}*=utf-8''{''.join(pieces)}"
     if len(single) <= _MAX_LINE - 2:
         return [single]
@@ -68,69 +94,104 @@ def _encode_param(key: str, value: str) -> list[str]:
     return [f"{key}*{i}*={prefix if i == 0 else ''}{chunk}" for i, chunk in enumerate(chunks)]
 
 
-class _WirePolicy(EmailPolicy):
-    """SMTP policy (CRLF) that folds Content-Type/-Disposition itself.
-
-    Python 3.11's folder turns a long media type such as the .xlsx one
-    (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) into an RFC 2047
-    encoded word, which mail clients then cannot recognise.
-    """
-
-    def _fold_params(self, name: str, value: object) -> str | None:
-        if name.lower() not in _PARAM_HEADERS:
-            return None
-        header = value
-        if not isinstance(header, ContentTypeHeader | ContentDispositionHeader):
-            raw = "".join(str(value).splitlines())
-            header = self.header_factory(name, raw)
-        if isinstance(header, ContentTypeHeader):
-            lead = header.content_type
-        elif isinstance(header, ContentDispositionHeader) and header.content_disposition:
-            lead = header.content_disposition
-        else:
-            return None
-        lines = [f"{name}: {lead}"]
-        for key, val in header.params.items():
-            for piece in _encode_param(key, val):
-                if len(lines[-1]) + len(piece) + 2 <= _MAX_LINE:
-                    lines[-1] += "; " + piece
-                else:
-                    lines[-1] += ";"
-                    lines.append(" " + piece)
-        return self.linesep.join(lines) + self.linesep
-
-    def _fold_text(self, name: str, value: object) -> str | None:
-        """Fold a non-ASCII free-text header into encoded words that keep every space.
-
-        Python 3.11's folder splits a long subject into adjacent encoded words and leaves the space
-        at a fold boundary outside them; RFC 2047 decoders drop whitespace between adjacent encoded
-        words, so units read "tuyên truyềncải cách". ``Header`` keeps each space inside a word.
-        """
-        if name.lower() not in _TEXT_HEADERS:
-            return None
-        if hasattr(value, "name"):
-            text = str(value)
-        else:
-            text = str(self.header_factory(name, "".join(str(value).splitlines())))
-        if text.isascii():
-            return None
-        encoded = Header(text, "utf-8", maxlinelen=_MAX_LINE, header_name=name).encode(linesep=self.linesep)
-        return f"{name}: {encoded}{self.linesep}"
-
-    def _fold_own(self, name: str, value: object) -> str | None:
-        folded = self._fold_params(name, value)
-        return folded if folded is not None else self._fold_text(name, value)
-
-    def fold(self, name: str, value: Any) -> str:
-        folded = self._fold_own(name, value)
-        return folded if folded is not None else super().fold(name, value)
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        folded = self._fold_own(name, value)
-        return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
+def _param_header(name: str, lead: str, params: Iterable[tuple[str, str]]) -> str:
+    """``Name: lead; key="value"; ...`` folded between parameters; the lead (a media type) is never encoded,
+    even when it is longer than a line (the .xlsx type is: an encoded word there is unreadable to clients)."""
+    lines = [f"{name}: {lead}"]
+    for key, val in params:
+        for piece in _encode_param(key, val):
+            if len(lines[-1]) + len(piece) + 2 <= _MAX_LINE:
+                lines[-1] += "; " + piece
+            else:
+                lines[-1] += ";"
+                lines.append(" " + piece)
+    return _CRLF.join(lines) + _CRLF
 
 
-_WIRE_POLICY = _WirePolicy(linesep="\r\n")
+def _fold(name: str, value: str) -> str:
+    """``Name: value`` with CRLF inserted before whitespace so lines stay within 78 characters where the
+    value allows it; unfolding (removing the CRLFs) gives the value back exactly."""
+    if "\r" in value or "\n" in value:  # a line break would end the header and start another
+        raise ValueError(f"Tiêu đề {name} của thư không được chứa ký tự xuống dòng: {value!r}")
+    line = f"{name}:"
+    if len(line) + 1 + len(value) <= _MAX_LINE:
+        return f"{line} {value}{_CRLF}"
+    out = [line]
+    width = len(line)
+    chunks = _FOLD_CHUNK.findall(" " + value)
+    if not chunks:  # nothing but blanks
+        return f"{line} {value}{_CRLF}"
+    chunks[-1] += value[len(value.rstrip(" \t")):]  # trailing blanks stay on the last line
+    for chunk in chunks:
+        if width + len(chunk) > _MAX_LINE and width > len(name) + 1:
+            out.append(_CRLF)
+            width = 0
+        out.append(chunk)
+        width += len(chunk)
+    out.append(_CRLF)
+    return "".join(out)
+
+
+def _encoded_words(name: str, text: str) -> str:
+    """``text`` as RFC 2047 base64 encoded words separated by spaces, each short enough to sit on a line of
+    its own when folded (the first after ``Name: ``), none longer than 75 characters.
+
+    The whole text is encoded, so every space is inside a word: RFC 2047 decoders drop the whitespace
+    between adjacent encoded words, and a space left between them (as Python's EmailPolicy folder leaves it)
+    would make units read "tuyên truyềncải cách". Words are cut between characters, never inside a UTF-8
+    sequence (what ``email.header.Header`` also does, at several times the cost)."""
+    words: list[str] = []
+    start = size = 0
+    room = _MAX_LINE - len(name) - 2  # after "Name: "
+    for i, ch in enumerate(text):
+        code = ord(ch)
+        n = 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+        if size and len(_EW_PREFIX) + 2 + (size + n + 2) // 3 * 4 > room:
+            words.append(text[start:i])
+            start, size, room = i, 0, _MAX_EW
+        size += n
+    words.append(text[start:])
+    return " ".join(f"{_EW_PREFIX}{base64.b64encode(w.encode()).decode('ascii')}?=" for w in words)
+
+
+def _text_header(name: str, text: str) -> str:
+    """A free-text header (Subject, X-Baocao-Key): readable as is when ASCII, encoded words otherwise."""
+    return _fold(name, text if text.isascii() else _encoded_words(name, text))
+
+
+@lru_cache(maxsize=64)
+def _from_header(display_name: str, addr: str) -> str:
+    """The From header, folded (one office sends them all: rendered once)."""
+    return _fold("From", _mailbox(display_name, addr))
+
+
+def _mailbox(display_name: str, addr: str) -> str:
+    if display_name.isascii():
+        return formataddr((display_name, addr))  # quoted when it holds specials
+    return f"{_encoded_words('From', display_name)} <{addr}>"
+
+
+def _base64_body(data: bytes) -> str:
+    """Base64 in lines of 76, each ended by CRLF (as email.encoders and the SMTP policy write it)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return "".join(encoded[i:i + 76] + _CRLF for i in range(0, len(encoded), 76))
+
+
+def _boundaries(count: int) -> list[str]:
+    """Distinct boundaries in email.generator's form. Every leaf is base64, which has no '-', so no body
+    line can ever read as a boundary."""
+    found: list[str] = []
+    while len(found) < count:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+        if boundary not in found:
+            found.append(boundary)
+    return found
+
+
+def _multipart_body(boundary: str, parts: list[str]) -> str:
+    """The body of a multipart entity, laid out as email.generator lays it out."""
+    return (f"--{boundary}{_CRLF}" + f"{_CRLF}--{boundary}{_CRLF}".join(parts)
+            + f"{_CRLF}--{boundary}--{_CRLF}")
 
 
 @dataclass(frozen=True)
@@ -189,11 +250,19 @@ def safe_filename(filename: str) -> str:
     return name
 
 
-def _mime_type_for(att: Attachment, filename: str) -> str:
+def _mime_type_for(att: Attachment, filename: str) -> tuple[str, list[tuple[str, str]]]:
+    """The attachment's media type (lower case) and any parameters the caller gave with it."""
     if att.mime_type and att.mime_type != DEFAULT_MIME_TYPE:
-        return att.mime_type
+        lead, _, rest = att.mime_type.partition(";")
+        lead = lead.strip().lower()
+        if _MEDIA_TYPE.fullmatch(lead):
+            if not rest.strip():
+                return lead, []
+            holder = Message()
+            holder["Content-Type"] = att.mime_type
+            return lead, [(k, collapse_rfc2231_value(v)) for k, v in (holder.get_params() or [])[1:]]
     guessed, _ = mimetypes.guess_type(filename)
-    return guessed or DEFAULT_MIME_TYPE
+    return guessed or DEFAULT_MIME_TYPE, []
 
 
 def _unique_recipients(mail: OutgoingMail) -> list[str]:
@@ -220,28 +289,50 @@ def _validate(mail: OutgoingMail) -> None:
         raise ValueError(f"Tiêu đề thư {mail.key} không được chứa ký tự xuống dòng")
 
 
-def _alternative_part(text: str, html: str) -> MIMEPart:
-    # base64 keeps the bodies 7-bit clean for servers without 8BITMIME.
-    alternative = MIMEPart(policy=SMTP_POLICY)
-    alternative.set_content(text, subtype="plain", charset="utf-8", cte="base64")
-    alternative.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
-    return alternative
+def _check_addresses(mail: OutgoingMail, sender_addr: str) -> None:
+    """yagmail's address check, as ``prepare_send`` applied it; no address may need SMTPUTF8."""
+    try:
+        validate_email_with_regex(sender_addr)
+    except YagInvalidEmailAddress as exc:
+        raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender_addr!r} ({exc})") from exc
+    if not sender_addr.isascii():
+        raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender_addr!r} (có ký tự ngoài ASCII)")
+    for raw in (*mail.to, *mail.cc):
+        try:
+            validate_email_with_regex(raw)
+        except YagInvalidEmailAddress as exc:
+            raise ValueError(f"Địa chỉ email không hợp lệ trong thư {mail.key}: {exc}") from exc
+        if not raw.isascii():
+            raise ValueError(f"Địa chỉ email không hợp lệ trong thư {mail.key}: {raw!r} có ký tự ngoài ASCII")
 
 
-def _fix_attachment(part: EmailMessage, att: Attachment, filename: str) -> None:
-    """Force our MIME type and an RFC 2231 filename (filename*=utf-8''...) on a yagmail part."""
-    mime_type = _mime_type_for(att, filename)
-    del part["Content-Type"]
-    part["Content-Type"] = mime_type
+def _text_part(text: str, subtype: str) -> str:
+    """A UTF-8 body in base64 (7-bit clean for servers without 8BITMIME), its lines ended by CRLF."""
+    data = b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
+    return (f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: base64{_CRLF}'
+            f"{_CRLF}{_base64_body(data)}")
+
+
+def _attachment_part(part: Message, att: Attachment, filename: str) -> str:
+    """yagmail's attachment part, with our media type and an RFC 2231 filename (filename*=utf-8''...)."""
+    if part.get("Content-Transfer-Encoding") != "base64":
+        raise RuntimeError("Unexpected attachment encoding from yagmail.prepare_message")
+    mime_type, given = _mime_type_for(att, filename)
+    params = dict((k.lower(), v) for k, v in given if k.lower() != "name")
     if mime_type.startswith("text/"):
         try:
             att.content.decode("utf-8")
-            part.set_param("charset", "utf-8")
+            params["charset"] = "utf-8"
         except UnicodeDecodeError:
             pass
-    part.set_param("name", filename)
-    del part["Content-Disposition"]
-    part.add_header("Content-Disposition", "attachment", filename=filename)
+    params["name"] = filename
+    head = [_fold(k, v) for k, v in part.items() if k.lower() not in ("content-type", "content-disposition")]
+    head.append(_param_header("Content-Type", mime_type, params.items()))
+    head.append(_param_header("Content-Disposition", "attachment", [("filename", filename)]))
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        raise RuntimeError("Unexpected attachment payload from yagmail.prepare_message")
+    return "".join(head) + _CRLF + payload.replace("\n", _CRLF)
 
 
 def compose_message(
@@ -261,6 +352,7 @@ def compose_message(
     sender_addr = parseaddr(sender)[1]
     if "@" not in sender_addr:
         raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender!r}")
+    _check_addresses(mail, sender_addr)
     domain = sender_addr.rpartition("@")[2]
     # Short enough to stay on the header line (folded IDs get a leading space in some parsers).
     token = secrets.token_hex(8) if fresh_id else hashlib.sha256(mail.key.encode()).hexdigest()[:16]
@@ -273,41 +365,48 @@ def compose_message(
         handle.name = name  # yagmail names the part after the handle's .name
         handles.append(handle)
 
-    headers = {
-        "Date": format_datetime(datetime.now(TZ).replace(microsecond=0)),
-        "X-Baocao-Key": _nfc(mail.key),
-        "X-Baocao-Kind": mail.kind,
-        # RFC 3834: tells auto-responders not to answer automated report mails.
-        "Auto-Submitted": "auto-generated",
-    }
-    yag = yagmail.SMTP(
-        user={sender_addr: _nfc(sender_name)}, smtp_skip_login=True, soft_email_validation=True
-    )
+    key = _nfc(mail.key)
+    subject = _nfc(mail.subject)
+    display_name = _nfc(sender_name)
     try:
-        _, msg_string = yag.prepare_send(
-            to=list(mail.to),
-            cc=list(mail.cc) or None,
-            subject=_nfc(mail.subject),
-            contents=None,
-            attachments=handles or None,
-            headers=headers,
-            prettify_html=False,
-            message_id=message_id,
+        skeleton = prepare_message(
+            sender_addr, display_name, resolve_addresses(sender_addr, display_name, list(mail.to),
+                                                         list(mail.cc) or None, None),
+            subject, None, handles or None,
+            {
+                "Date": format_datetime(datetime.now(TZ).replace(microsecond=0)),
+                "X-Baocao-Key": key,
+                "X-Baocao-Kind": mail.kind,
+                # RFC 3834: tells auto-responders not to answer automated report mails.
+                "Auto-Submitted": "auto-generated",
+            },
+            "utf-8", prettify_html=False, message_id=message_id,
         )
-    except (YagInvalidEmailAddress, YagAddressError) as exc:
+    except YagAddressError as exc:
         raise ValueError(f"Địa chỉ email không hợp lệ trong thư {mail.key}: {exc}") from exc
-    finally:
-        yag.is_closed = True  # nothing was connected; skip yagmail's close() on __del__
-
-    msg = email.message_from_string(msg_string, policy=SMTP_POLICY)
-    # The subject text itself, not yagmail's encoding of it; _WirePolicy folds it.
-    msg.replace_header("Subject", _nfc(mail.subject))
-    parts = msg.get_payload()
+    parts = skeleton.get_payload()
     if not isinstance(parts, list) or len(parts) != 1 + len(mail.attachments):
-        raise RuntimeError("Unexpected MIME structure from yagmail.prepare_send")
-    parts[0] = _alternative_part(_nfc(mail.text), _nfc(mail.html))
+        raise RuntimeError("Unexpected MIME structure from yagmail.prepare_message")
+
+    outer, inner = _boundaries(2)
+    # Our own renderings of what yagmail's part and header values cannot carry (see the module docstring).
+    own = {
+        "content-type": _param_header("Content-Type", "multipart/mixed", [("boundary", outer)]),
+        "subject": _text_header("Subject", subject),
+        "x-baocao-key": _text_header("X-Baocao-Key", key),
+        "from": _from_header(display_name, sender_addr),
+        "to": _fold("To", ", ".join(a.strip() for a in mail.to)),
+        "cc": _fold("Cc", ", ".join(a.strip() for a in mail.cc)),
+    }
+    if "Subject" not in skeleton:  # yagmail leaves an empty subject out
+        skeleton["Subject"] = subject
+    head = [own.get(name.lower()) or _text_header(name, str(value)) for name, value in skeleton.items()]
+    alternative = (_param_header("Content-Type", "multipart/alternative", [("boundary", inner)]) + _CRLF
+                   + _multipart_body(inner, [_text_part(_nfc(mail.text), "plain"),
+                                             _text_part(_nfc(mail.html), "html")]))
+    bodies = [alternative]
     for part, att, name in zip(parts[1:], mail.attachments, filenames, strict=True):
-        _fix_attachment(part, att, name)
+        bodies.append(_attachment_part(part, att, name))
     # CRLF line endings: smtplib sends bytes unchanged.
-    data = msg.as_bytes(policy=_WIRE_POLICY)
+    data = ("".join(head) + _CRLF + _multipart_body(outer, bodies)).encode("ascii")
     return ComposedMessage(mail=mail, recipients=recipients, data=data, message_id=message_id)
