@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
-from tasks.render.annex_xlsx import SHEET_ANNEX, SHEET_STATUS, render_annex_xlsx
+from tasks.render.annex_xlsx import SHEET_ANNEX, SHEET_STATUS, SHEET_TEXTS, render_annex_xlsx
 from tests.sample_consolidation import UNITS, sample_consolidation
 
 
@@ -22,7 +22,23 @@ def _rows(book: CalamineWorkbook, name: str) -> list[list]:
 
 
 def test_sheet_names(book: CalamineWorkbook) -> None:
-    assert book.sheet_names == ["Phụ lục", "Tình hình báo cáo"]
+    assert book.sheet_names == ["Phụ lục", "Tình hình báo cáo", "Nội dung báo cáo"]
+
+
+def test_texts_sheet_holds_every_units_words_in_full_as_text(tmp_path: Path) -> None:
+    c = sample_consolidation()
+    c["narratives"]["N03"][0]["text"] = "=HYPERLINK(\"http://x\",\"bấm\") đề nghị tăng kinh phí"
+    out = render_annex_xlsx(c, tmp_path / "phu-luc.xlsx")
+    rows = CalamineWorkbook.from_path(str(out)).get_sheet_by_name(SHEET_TEXTS).to_python()
+    assert rows[0][:3] == ["STT", "Cơ quan, đơn vị", "Mô tả hình thức tuyên truyền khác"]
+    assert "Đề xuất, kiến nghị" in rows[0]
+    col = rows[0].index("Đề xuất, kiến nghị")
+    first = c["narratives"]["N03"][0]
+    row = next(r for r in rows if r[1] == first["unit_name"])
+    assert row[col] == "=HYPERLINK(\"http://x\",\"bấm\") đề nghị tăng kinh phí"  # a string, never a formula
+    writers = {i["unit"] for items in c["narratives"].values() for i in items}
+    assert len(rows) - 1 == len({u for u in UNITS if u in writers or any(
+        str(v.get("K02") or "").strip() for k, v in c["values_by_unit"].items() if k == u)})
 
 
 def test_annex_header_units_and_totals(book: CalamineWorkbook) -> None:

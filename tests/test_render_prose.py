@@ -193,3 +193,41 @@ def test_chart_legend_says_how_many_units_each_period_counts() -> None:
     c["previous"]["accepted_count"] = 9
     legend = [t.get_text() for t in build_figure(c).legends[0].get_texts()]
     assert legend == ["Tháng 2 năm 2021 (9/9 đơn vị)", "Tháng 3 năm 2021 (7/9 đơn vị)"]
+
+
+def test_the_same_point_from_several_units_is_one_item_naming_them_all() -> None:
+    items = [("Văn phòng Sở", "Đề nghị tập huấn nghiệp vụ."), ("Thanh tra Sở", "- đề nghị tập huấn nghiệp vụ"),
+             ("Ban Tôn giáo", "Bổ sung kinh phí")]
+    assert [p.text for p in prose.text_items(items)] == [
+        "- Đề nghị tập huấn nghiệp vụ (Văn phòng Sở; Thanh tra Sở).", "- Bổ sung kinh phí (Ban Tôn giáo)."]
+
+
+def test_a_province_of_units_does_not_make_the_report_thousands_of_pages() -> None:
+    c = sample_consolidation()
+    units = {f"X{i:05d}": f"Xã số {i}" for i in range(10_000)}
+    c["units"] = units
+    c["narratives"]["N03"] = [{"unit": u, "unit_name": name, "text": "Đề nghị tập huấn nghiệp vụ"
+                               if i % 2 else f"Kiến nghị riêng số {i}"} for i, (u, name) in enumerate(units.items())]
+    comp = c["completeness"]
+    comp["missing"] = list(units)[:2_000]
+    paras = [p.text for s in prose.build_sections(c) for p in s.paragraphs]
+    proposals = [p for p in paras if "Kiến nghị riêng" in p or "tập huấn" in p or "nội dung khác" in p]
+    assert len(proposals) == 41  # 40 distinct points, then how many more and where they all are
+    assert proposals[1] == ("- Đề nghị tập huấn nghiệp vụ (" + "; ".join(f"Xã số {i}" for i in range(1, 61, 2))
+                            + " và 4.970 đơn vị khác).")
+    assert proposals[-1] == ("- 4.961 nội dung khác của 4.961 đơn vị: xem trang “Nội dung báo cáo” của tệp "
+                             "phụ lục .xlsx.")
+    missing = next(p for p in paras if p.startswith("- Đơn vị chưa gửi báo cáo"))
+    assert missing.endswith("Xã số 29 và 1.970 đơn vị khác (danh sách đầy đủ tại trang “Tình hình báo cáo” "
+                            "của tệp phụ lục .xlsx).")
+    assert sum(len(p) for p in paras) < 30_000
+
+
+def test_counts_of_units_are_grouped_the_vietnamese_way_at_province_scale() -> None:
+    c = sample_consolidation()
+    c["completeness"].update(expected_count=10_000, accepted_count=9_970, on_time_count=9_000,
+                             late=[f"X{i}" for i in range(970)])
+    text = " ".join(p.text for p in prose.completeness_paragraphs(c))
+    assert "phải báo cáo: 10.000. Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: 9.970/10.000" in text
+    assert "đúng hạn 9.000 đơn vị, muộn 970 đơn vị" in text
+    assert "Trên cơ sở báo cáo của 9.970/10.000 cơ quan" in " ".join(prose.intro_paragraphs(c))

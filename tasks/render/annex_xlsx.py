@@ -16,11 +16,12 @@ import xlsxwriter
 
 from tasks.periods import TZ
 from tasks.render import prose
-from tasks.render.vietnamese_dates import nfc, to_local_date
+from tasks.render.vietnamese_dates import format_number, nfc, to_local_date
 
 FONT = "Times New Roman"
 SHEET_ANNEX = "Phụ lục"
 SHEET_STATUS = "Tình hình báo cáo"
+SHEET_TEXTS = "Nội dung báo cáo"  # every unit's text in full (the report lists at most prose.TEXTS_SHOWN points)
 
 
 def _received_times(c: Mapping[str, Any]) -> dict[str, str]:
@@ -55,6 +56,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     integer = [i for i in c.get("indicators", []) if i.get("type") == "integer"]
     values = c.get("values_by_unit", {})
     totals = c.get("totals", {})
+    statuses = prose.unit_statuses(c)
 
     wb = xlsxwriter.Workbook(str(out_path), {"strings_to_numbers": False})
     # Fixed creation date keeps identical input -> identical file (xlsxwriter otherwise stamps "now").
@@ -100,7 +102,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
                 ws.write_number(row, 2 + k, v, num_fmt)
             else:
                 ws.write_blank(row, 2 + k, None, num_fmt)
-        ws.write_string(row, last_col, prose.unit_status(c, unit), centre_fmt)
+        ws.write_string(row, last_col, statuses.get(unit, prose.STATUS_MISSING), centre_fmt)
         row += 1
     ws.write_blank(row, 0, None, total_label_fmt)
     ws.write_string(row, 1, "Tổng cộng", total_label_fmt)
@@ -110,7 +112,8 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
             ws.write_blank(row, 2 + k, None, total_num_fmt)
         else:
             ws.write_number(row, 2 + k, v, total_num_fmt)
-    ws.write_string(row, last_col, f"{comp.get('accepted_count', len(accepted))}/{len(expected)} đơn vị",
+    ws.write_string(row, last_col, f"{format_number(comp.get('accepted_count', len(accepted)))}/"
+                                   f"{format_number(len(expected))} đơn vị",
                     total_label_fmt)
     ws.freeze_panes(header_row + 1, 2)
     ws.set_landscape()
@@ -127,7 +130,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     received = _received_times(c)
     on_time = set(comp.get("on_time", []))
     for r, unit in enumerate(expected, start=1):
-        status = prose.unit_status(c, unit)
+        status = statuses.get(unit, prose.STATUS_MISSING)
         st.write_number(r, 0, r, centre_fmt)
         st.write_string(r, 1, nfc(prose.unit_name(c, unit)), text_fmt)
         st.write_string(r, 2, status, centre_fmt)
@@ -143,5 +146,43 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     st.set_paper(9)
     st.fit_to_pages(1, 0)
     st.freeze_panes(1, 2)
+
+    # ---- sheet 3: what each unit wrote, in full (written as text: never read as a formula)
+    texts = _texts_by_unit(c)
+    if texts:
+        codes = [i["code"] for i in c.get("indicators", []) if i.get("type") == "text"
+                 and any(i["code"] in t for t in texts.values())]
+        labels = {i["code"]: i["label"] for i in c.get("indicators", [])}
+        tx = wb.add_worksheet(SHEET_TEXTS)
+        for col, text in enumerate(["STT", "Cơ quan, đơn vị", *[labels[code] for code in codes]]):
+            tx.write_string(0, col, nfc(text), head_fmt)
+        for r, unit in enumerate([u for u in expected if u in texts], start=1):
+            tx.write_number(r, 0, r, centre_fmt)
+            tx.write_string(r, 1, nfc(prose.unit_name(c, unit)), text_fmt)
+            for k, code in enumerate(codes):
+                tx.write_string(r, 2 + k, texts[unit].get(code, ""), text_fmt)
+        tx.set_column(0, 0, 6)
+        tx.set_column(1, 1, 36)
+        tx.set_column(2, 1 + len(codes), 60)
+        tx.set_landscape()
+        tx.set_paper(9)
+        tx.freeze_panes(1, 2)
     wb.close()
     return out_path
+
+
+def _texts_by_unit(c: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """{unit: {text indicator: text}} for every unit that wrote something (narratives, else unit values)."""
+    out: dict[str, dict[str, str]] = {}
+    text_codes = [i["code"] for i in c.get("indicators", []) if i.get("type") == "text"]
+    narratives = c.get("narratives") or {}
+    for code in text_codes:
+        if code in narratives:
+            for item in narratives[code]:
+                if str(item.get("text") or "").strip():
+                    out.setdefault(item["unit"], {})[code] = nfc(str(item["text"]).strip())
+        else:
+            for unit, vals in (c.get("values_by_unit") or {}).items():
+                if str(vals.get(code) or "").strip():
+                    out.setdefault(unit, {})[code] = nfc(str(vals[code]).strip())
+    return out

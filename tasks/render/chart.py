@@ -79,9 +79,10 @@ def build_figure(c: Mapping[str, Any], width_in: float = 6.3) -> Figure:
     # raw totals of periods with different numbers of reporting units: the legend says how many reported
     comp = c.get("completeness") or {}
     if comp.get("expected_count"):
-        cur_label += f" ({comp.get('accepted_count', 0)}/{comp['expected_count']} đơn vị)"
+        cur_label += f" ({format_number(comp.get('accepted_count', 0))}/{format_number(comp['expected_count'])} đơn vị)"
         if has_prev and prev and "accepted_count" in prev:
-            prev_label += f" ({prev['accepted_count']}/{prev.get('expected_count', comp['expected_count'])} đơn vị)"
+            prev_label += (f" ({format_number(prev['accepted_count'])}/"
+                           f"{format_number(prev.get('expected_count', comp['expected_count']))} đơn vị)")
     nrows, ncols = grid_shape(len(panels))
     titles = [panel_title(label, unit, ncols) for label, unit, _, _ in panels]
     # each row is as tall as its bars plus its longest title, so the chart is no taller than needed

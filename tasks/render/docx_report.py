@@ -181,7 +181,7 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
     values = c.get("values_by_unit", {})
     totals = c.get("totals", {})
     accepted_count = comp.get("accepted_count", len(accepted))
-    totals_status = f"{accepted_count}/{len(expected)} đơn vị"
+    totals_status = f"{format_number(accepted_count)}/{format_number(len(expected))} đơn vị"
 
     def fmt(v: Any) -> str:
         return format_number(v) if v is not None else ""
@@ -207,11 +207,12 @@ def annex_data(c: Mapping[str, Any], final: FinalInfo | None = None,
                              "cells": [fmt(sums.get(i["code"])) for i in inds],
                              "status": f"{format_number(members)} đơn vị"})
         else:
+            statuses = prose.unit_statuses(c)
             for no, unit in enumerate(expected, start=1):
                 unit_values = values.get(unit, {}) if unit in accepted else {}
                 rows.append({"no": str(no), "code": unit, "name": prose.unit_name(c, unit),
                              "cells": [fmt(unit_values.get(i["code"])) for i in inds],
-                             "status": prose.unit_status(c, unit)})
+                             "status": statuses.get(unit, prose.STATUS_MISSING)})
         columns = [_annex_column(i, numbered + k) for k, i in enumerate(inds, start=1)]
         numbered += len(inds)
         parts.append({

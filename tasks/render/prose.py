@@ -114,8 +114,22 @@ def unit_name(c: Mapping[str, Any], code: str) -> str:
     return c.get("units", {}).get(code, code)
 
 
-def _join_names(names: Sequence[str]) -> str:
-    return "; ".join(names)
+NAMES_SHOWN = 30  # units named in one sentence; past it "và N đơn vị khác" and the annex lists them all
+TEXTS_SHOWN = 40  # distinct points listed under one heading; past it the annex's sheet of texts has them all
+ANNEX_TEXTS = "trang “Nội dung báo cáo” của tệp phụ lục .xlsx"
+ANNEX_STATUS = "trang “Tình hình báo cáo” của tệp phụ lục .xlsx"
+
+
+def share(part: int, whole: int) -> str:
+    """'9.970/10.000': how many of how many, grouped the Vietnamese way."""
+    return f"{format_number(part)}/{format_number(whole)}"
+
+
+def _join_names(names: Sequence[str], separator: str = "; ") -> str:
+    """Every name up to NAMES_SHOWN, then how many more: a province's thousands of units do not go in a sentence."""
+    if len(names) <= NAMES_SHOWN:
+        return separator.join(names)
+    return f"{separator.join(names[:NAMES_SHOWN])} và {format_number(len(names) - NAMES_SHOWN)} đơn vị khác"
 
 
 def change_phrase(current: int | float, previous: int | float | None, unit: str, prev_label: str) -> str:
@@ -224,10 +238,10 @@ def intro_paragraphs(c: Mapping[str, Any]) -> list[str]:
         out.append(note)
     subject = lower_first(report_subject(c))
     if accepted:
-        out.append(f"Trên cơ sở báo cáo của {accepted}/{expected} cơ quan, đơn vị thuộc và trực thuộc Sở, "
+        out.append(f"Trên cơ sở báo cáo của {share(accepted, expected)} cơ quan, đơn vị thuộc và trực thuộc Sở, "
                    f"Văn phòng Sở tổng hợp {subject} như sau:")
     else:
-        out.append(f"Đến thời điểm tổng hợp, chưa có cơ quan, đơn vị nào trong số {expected} cơ quan, "
+        out.append(f"Đến thời điểm tổng hợp, chưa có cơ quan, đơn vị nào trong số {format_number(expected)} cơ quan, "
                    f"đơn vị thuộc và trực thuộc Sở gửi báo cáo hợp lệ về {subject}.")
     return [nfc(p) for p in out]
 
@@ -264,8 +278,7 @@ def _group_label(c: Mapping[str, Any], code: str) -> str:
 
 def _group_texts(c: Mapping[str, Any], groups: Sequence[str]) -> list[Paragraph]:
     """The units' descriptions that belong to figures (e.g. the other forms of communication)."""
-    return [Paragraph(attributed(body, who), "item")
-            for g in groups for code in _group_indicators(c, g, "text") for who, body in texts_for(c, code)]
+    return [p for g in groups for code in _group_indicators(c, g, "text") for p in text_items(texts_for(c, code))]
 
 
 def by_group_paragraphs(c: Mapping[str, Any], groups: Sequence[str]) -> list[Paragraph]:
@@ -304,12 +317,16 @@ def by_indicator_paragraphs(c: Mapping[str, Any], groups: Sequence[str], lead: s
 
 def unit_status(c: Mapping[str, Any], unit: str) -> str:
     """Status word used in the annex: Đúng hạn / Muộn / Bị trả lại / Chưa báo cáo."""
+    return unit_statuses(c).get(unit, STATUS_MISSING)
+
+
+def unit_statuses(c: Mapping[str, Any]) -> dict[str, str]:
+    """Every expected unit's status word, in one pass (an annex row per unit must not scan every list)."""
     comp = c.get("completeness", {})
-    if unit in comp.get("accepted", []):
-        return STATUS_LATE if unit in comp.get("late", []) else STATUS_ON_TIME
-    if unit in comp.get("rejected", []):
-        return STATUS_REJECTED
-    return STATUS_MISSING
+    late, rejected = set(comp.get("late", [])), set(comp.get("rejected", []))
+    out = {u: STATUS_REJECTED if u in rejected else STATUS_MISSING for u in comp.get("expected", [])}
+    out.update({u: STATUS_LATE if u in late else STATUS_ON_TIME for u in comp.get("accepted", [])})
+    return out
 
 
 def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
@@ -329,28 +346,32 @@ def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
     on_time_rate = comp.get("on_time_rate", on_time / expected if expected else 0)
 
     out: list[Paragraph] = []
-    text = (f"Tổng số cơ quan, đơn vị phải báo cáo: {expected}. Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: "
-            f"{accepted}/{expected} (tỷ lệ {format_percent(rate)})")
+    text = (f"Tổng số cơ quan, đơn vị phải báo cáo: {format_number(expected)}. "
+            f"Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: {share(accepted, expected)} (tỷ lệ {format_percent(rate)})")
     if accepted:
-        text += f", trong đó đúng hạn {on_time} đơn vị"
+        text += f", trong đó đúng hạn {format_number(on_time)} đơn vị"
         if late_units:
-            text += f", muộn {len(late_units)} đơn vị"
+            text += f", muộn {format_number(len(late_units))} đơn vị"
         text += f" (tỷ lệ đúng hạn {format_percent(on_time_rate)})"
     text += "."
     deadline = c.get("period", {}).get("unit_deadline")
     if deadline:
         text += f" Hạn gửi báo cáo của các đơn vị: {format_date(deadline)}."
     out.append(Paragraph(nfc(text)))
+    where = f" (danh sách đầy đủ tại {ANNEX_STATUS})"
     if late_units:
         names = _join_names([unit_name(c, u) for u in late_units])
-        out.append(Paragraph(nfc(f"- Đơn vị gửi báo cáo muộn: {names}."), "item"))
+        more = where if len(late_units) > NAMES_SHOWN else ""
+        out.append(Paragraph(nfc(f"- Đơn vị gửi báo cáo muộn: {names}{more}."), "item"))
     if missing:
         names = _join_names([unit_name(c, u) for u in missing])
-        out.append(Paragraph(nfc(f"- Đơn vị chưa gửi báo cáo: {names}."), "item"))
+        more = where if len(missing) > NAMES_SHOWN else ""
+        out.append(Paragraph(nfc(f"- Đơn vị chưa gửi báo cáo: {names}{more}."), "item"))
     if rejected:
         names = _join_names([unit_name(c, u) for u in rejected])
+        more = where if len(rejected) > NAMES_SHOWN else ""
         out.append(Paragraph(nfc(f"- Đơn vị có báo cáo chưa hợp lệ, đã được đề nghị hoàn thiện nhưng chưa gửi lại: "
-                                 f"{names}."), "item"))
+                                 f"{names}{more}."), "item"))
     if expected and accepted == expected and not late_units:
         out.append(Paragraph("- 100% cơ quan, đơn vị gửi báo cáo đúng hạn.", "item"))
     return out
@@ -360,7 +381,25 @@ def narrative_paragraphs(c: Mapping[str, Any], code: str, empty: str | None = No
     items = texts_for(c, code)
     if not items:
         return [Paragraph(nfc(empty or "Các cơ quan, đơn vị không báo cáo nội dung này."))]
-    return [Paragraph(attributed(text, who), "item") for who, text in items]
+    return text_items(items)
+
+
+def text_items(items: Sequence[tuple[str, str]]) -> list[Paragraph]:
+    """The units' points as list items, each credited to its units. The same point sent by several units is
+    one item naming them all; past TEXTS_SHOWN distinct points the rest are counted and left to the annex
+    (a province's thousands of units would otherwise make the report thousands of pages)."""
+    points: dict[str, tuple[str, list[str]]] = {}
+    for who, text in items:
+        body = clean_item(text)
+        points.setdefault(body.casefold(), (body, []))[1].append(who)
+    shown = list(points.values())[:TEXTS_SHOWN]
+    out = [Paragraph(nfc(f"- {body} ({_join_names(names)})."), "item") for body, names in shown]
+    if len(points) > TEXTS_SHOWN:
+        rest = list(points.values())[TEXTS_SHOWN:]
+        units = len({who for _, names in rest for who in names})
+        out.append(Paragraph(nfc(f"- {format_number(len(rest))} nội dung khác của {format_number(units)} đơn vị: "
+                                 f"xem {ANNEX_TEXTS}."), "item"))
+    return out
 
 
 def closing_paragraph(c: Mapping[str, Any]) -> str:
@@ -491,8 +530,9 @@ def summary_rows(c: Mapping[str, Any]) -> list[dict[str, str]]:
         prev_count = p.get("accepted_count", len(p.get("units", []))) if p else None
         rows.append({
             "no": str(n + 1), "code": "", "label": "Số cơ quan, đơn vị có báo cáo hợp lệ", "unit": "đơn vị",
-            "current": f"{completeness.get('accepted_count', 0)}/{expected}",
-            "previous": f"{prev_count}/{p.get('expected_count', expected)}" if p and "accepted_count" in p else "-",
+            "current": share(completeness.get("accepted_count", 0), expected),
+            "previous": (share(prev_count or 0, p.get("expected_count", expected))
+                         if p and "accepted_count" in p else "-"),
             "change": "-", "ytd": "-",
         })
     return rows
