@@ -59,7 +59,7 @@ def test_report_cycle_end_to_end(prefect_engine, ctx, config_dir, tmp_path):
     from python_calamine import CalamineWorkbook
 
     annex = CalamineWorkbook.from_path(str(out / "cchc-tuyen-truyen-2021-03.xlsx"))
-    assert annex.sheet_names == ["Phụ lục", "Tình hình báo cáo"]
+    assert annex.sheet_names == ["Phụ lục", "Tình hình báo cáo", "Nội dung báo cáo"]
 
     # the outbox holds real MIME messages, one per key
     outbox = ctx.outbox / "2021-03"
