@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from tasks.consolidation_types import CompletenessBrief, Consolidation, ConsolidationBrief
+from tasks.consolidation_types import CompletenessBrief, CompletenessCounts, Consolidation, ConsolidationBrief
 from tasks.context import Context
 from tasks.ledger import as_utc
 from tasks.merge import PeriodReports, RejectedReport, UnitReport, consolidate
@@ -35,11 +36,9 @@ BRIEF_UNITS = 30  # missing units named in a brief; the JSON and the document na
 def brief(consolidation: Consolidation, json_path: str) -> ConsolidationBrief:
     """The bounded summary of a consolidation, for Prefect results, artifacts and the command line."""
     c = consolidation["completeness"]
-    completeness: CompletenessBrief = {
-        "expected_count": c["expected_count"], "accepted_count": c["accepted_count"],
-        "on_time_count": c["on_time_count"], "late_count": c["late_count"], "missing_count": c["missing_count"],
-        "reporting_rate": c["reporting_rate"], "on_time_rate": c["on_time_rate"],
-        "missing": c["missing"][:BRIEF_UNITS], "missing_more": max(0, len(c["missing"]) - BRIEF_UNITS)}
+    counts = {k: c[k] for k in CompletenessCounts.__annotations__}  # type: ignore[literal-required]
+    completeness = cast(CompletenessBrief, {**counts, "missing": c["missing"][:BRIEF_UNITS],
+                                            "missing_more": max(0, len(c["missing"]) - BRIEF_UNITS)})
     labels = {i["code"]: i["label"] for i in consolidation["indicators"]}
     return {"period": consolidation["period"]["key"], "label": consolidation["period"]["label"], "json": json_path,
             "completeness": completeness,

@@ -77,13 +77,7 @@ class YearToDateBasis(TypedDict):
     shown: bool  # False: year_to_date is {} (nothing beyond this period, or a gap)
 
 
-class CompletenessInfo(TypedDict):
-    expected: list[str]
-    accepted: list[str]
-    on_time: list[str]
-    late: list[str]
-    missing: list[str]
-    rejected: list[str]
+class CompletenessCounts(TypedDict):
     expected_count: int
     accepted_count: int
     on_time_count: int
@@ -91,6 +85,15 @@ class CompletenessInfo(TypedDict):
     missing_count: int
     reporting_rate: float
     on_time_rate: float
+
+
+class CompletenessInfo(CompletenessCounts):
+    expected: list[str]
+    accepted: list[str]
+    on_time: list[str]
+    late: list[str]
+    missing: list[str]
+    rejected: list[str]
     received_at: dict[str, str]
 
 
@@ -140,16 +143,9 @@ class TotalLine(TypedDict):
     total: int
 
 
-class CompletenessBrief(TypedDict):
+class CompletenessBrief(CompletenessCounts):
     """The counts of CompletenessInfo, and at most BRIEF_UNITS of the missing units (`missing_more`: the rest)."""
 
-    expected_count: int
-    accepted_count: int
-    on_time_count: int
-    late_count: int
-    missing_count: int
-    reporting_rate: float
-    on_time_rate: float
     missing: list[str]
     missing_more: int
 

@@ -52,14 +52,22 @@ class Period:
 
     def previous(self) -> Period | None:
         """The period of the same kind just before, for change-over-period figures."""
+        return self.shifted(-1)
+
+    def next(self) -> Period | None:
+        """The period of the same kind just after."""
+        return self.shifted(1)
+
+    def shifted(self, step: int) -> Period | None:
+        """The period of the same kind `step` periods away (±1); None for an ad hoc period."""
         if self.kind == "month":
-            y, m = self.year, int(self.key[5:])
-            return parse_period(f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}")
+            months = self.year * 12 + int(self.key[5:]) - 1 + step
+            return parse_period(f"{months // 12}-{months % 12 + 1:02d}")
         if self.kind == "quarter":
-            q = int(self.key[-1])
-            return parse_period(f"{self.year - 1}-Q4" if q == 1 else f"{self.year}-Q{q - 1}")
+            quarters = self.year * 4 + int(self.key[-1]) - 1 + step
+            return parse_period(f"{quarters // 4}-Q{quarters % 4 + 1}")
         if self.kind in ("half", "nine_months", "year"):
-            return parse_period(self.key.replace(str(self.year), str(self.year - 1), 1))
+            return parse_period(self.key.replace(str(self.year), str(self.year + step), 1))
         return None
 
     def same_year_before(self) -> list[Period]:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from flows.web import views
 from flows.web.actions import ACTIONS
 from flows.web.pages import checked_form, download, known_period, message, need, period_of, render, web_state
-from tasks.periods import Period, current_period, parse_period
+from tasks.periods import Period, current_period
 from tasks.text import nfc
 
 router = APIRouter()
@@ -17,15 +17,7 @@ router = APIRouter()
 
 def next_period(period: Period) -> Period | None:
     """The period of the same kind just after (the board's "next" arrow)."""
-    if period.kind == "month":
-        y, m = period.year, int(period.key[5:])
-        return parse_period(f"{y + 1}-01" if m == 12 else f"{y}-{m + 1:02d}")
-    if period.kind == "quarter":
-        q = int(period.key[-1])
-        return parse_period(f"{period.year + 1}-Q1" if q == 4 else f"{period.year}-Q{q + 1}")
-    if period.kind in ("half", "nine_months", "year"):
-        return parse_period(period.key.replace(str(period.year), str(period.year + 1), 1))
-    return None
+    return period.next()
 
 
 @router.get("/")
