@@ -114,3 +114,13 @@ def test_reminders_only_on_configured_working_days(ctx):
     p = ctx.period("2021-03")  # deadline Tue 16/3; reminder days [2, 0, -1]
     sent = {d: len(reminder_mails(ctx, p, date(2021, 3, d))) for d in range(10, 20)}
     assert sent == {10: 0, 11: 0, 12: 9, 13: 0, 14: 0, 15: 0, 16: 9, 17: 9, 18: 0, 19: 0}
+
+
+def test_a_period_steps_to_the_one_before_and_after_across_years():
+    from tasks.periods import parse_period
+
+    steps = {k: (parse_period(k).previous(), parse_period(k).next()) for k in ("2021-01", "2021-12", "2021-Q1",
+                                                                              "2021-Q4", "2021-H1", "2021")}
+    assert {k: (a.key if a else None, b.key if b else None) for k, (a, b) in steps.items()} == {
+        "2021-01": ("2020-12", "2021-02"), "2021-12": ("2021-11", "2022-01"), "2021-Q1": ("2020-Q4", "2021-Q2"),
+        "2021-Q4": ("2021-Q3", "2022-Q1"), "2021-H1": ("2020-H1", "2022-H1"), "2021": ("2020", "2022")}
