@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
     cast,
     create_engine,
@@ -684,16 +685,14 @@ class Ledger:
                 .order_by(t.c.owed_at, t.c.submission_id).limit(limit))]
 
     def settle_replies(self, settled: Iterable[tuple[int, str, str]]) -> None:
-        """Mark owed replies (submission id, kind, message key) as done."""
-        rows = list(settled)
+        """Mark owed replies (submission id, kind, message key) as done (one executemany)."""
+        rows = [{"sid": sid, "k": kind, "key": key} for sid, kind, key in settled]
         if not rows:
             return
         t = _table(OwedReply)
-        now = utcnow()
         with self.session() as s:
-            for sid, kind, key in rows:
-                s.execute(t.update().where(t.c.submission_id == sid, t.c.kind == kind)
-                          .values(settled_at=now, message_key=key))
+            s.execute(t.update().where(t.c.submission_id == bindparam("sid"), t.c.kind == bindparam("k"))
+                      .values(settled_at=utcnow(), message_key=bindparam("key")), rows)
 
     def record_message(self, *, key: str, kind: str, report_id: str | None, period: str | None,
                        unit_code: str | None, recipients: list[str], subject: str, message_id: str,
@@ -705,38 +704,47 @@ class Ledger:
     def record_messages(self, records: Sequence[dict[str, Any]]) -> None:
         """Several messages' states in ONE transaction (each dict: the keyword arguments of `record_message`),
         with the same rules: a new key is inserted with one attempt, a known key gets its status, error and
-        Message-ID replaced and one more attempt; one audit row each, in order."""
+        Message-ID replaced and one more attempt; one audit row each, in order. Core statements, executemany:
+        a collect's thousands of receipts are three statements, not thousands of ORM objects."""
         if not records:
             return
         now = utcnow()
+        t = _table(MessageRecord)
         keys = list(dict.fromkeys(r["key"] for r in records))
         with self.session() as s:
-            existing: dict[str, MessageRecord] = {}
+            known: set[str] = set()
             for i in range(0, len(keys), 5000):
-                existing.update({m.key: m for m in s.scalars(select(MessageRecord).where(
-                    MessageRecord.key.in_(keys[i:i + 5000])).with_for_update())})
-            audit = []
-            for r in records:
-                rec = existing.get(r["key"])
-                if rec is None:
-                    rec = MessageRecord(key=r["key"], kind=r["kind"], report_id=r.get("report_id"),
+                known.update(s.scalars(select(t.c.key).where(t.c.key.in_(keys[i:i + 5000])).with_for_update()))
+            inserts: dict[str, dict[str, Any]] = {}
+            updates: dict[str, dict[str, Any]] = {}
+            for r in records:  # in order: a key seen twice in one batch is inserted, then updated
+                key = r["key"]
+                if key in known:
+                    row = updates.setdefault(key, {"k": key, "n": 0, "eml": None})
+                    row.update(st=r["status"], err=r.get("error"), mid=r["message_id"], n=row["n"] + 1,
+                               eml=r.get("eml_path") or row["eml"])
+                elif key in inserts:
+                    row = inserts[key]
+                    row.update(status=r["status"], error=r.get("error"), message_id=r["message_id"],
+                               attempts=row["attempts"] + 1, eml_path=r.get("eml_path") or row["eml_path"])
+                else:
+                    inserts[key] = dict(key=key, kind=r["kind"], report_id=r.get("report_id"),
                                         period=r.get("period"), unit_code=r.get("unit_code"),
                                         recipients=list(r.get("recipients") or []), subject=r["subject"],
                                         message_id=r["message_id"], status=r["status"], attempts=1,
                                         error=r.get("error"), eml_path=r.get("eml_path"), created_at=now,
                                         updated_at=now)
-                    s.add(rec)
-                    existing[r["key"]] = rec
-                else:
-                    rec.status, rec.error, rec.message_id = r["status"], r.get("error"), r["message_id"]
-                    rec.attempts += 1
-                    rec.updated_at = now
-                    rec.eml_path = r.get("eml_path") or rec.eml_path
-                audit.append({"at": now, "entity": "message", "entity_id": r["key"], "action": r["status"],
-                              "detail": json.loads(json.dumps({"error": r.get("error"), "message_id": r["message_id"],
-                                                               "eml": r.get("eml_path")}, default=str))})
-            s.flush()
-            s.execute(_table(AuditEvent).insert(), audit)
+            if inserts:
+                s.execute(t.insert(), list(inserts.values()))
+            if updates:
+                s.execute(t.update().where(t.c.key == bindparam("k")).values(
+                    status=bindparam("st"), error=bindparam("err"), message_id=bindparam("mid"),
+                    attempts=t.c.attempts + bindparam("n"), updated_at=now,
+                    eml_path=func.coalesce(bindparam("eml", type_=Text), t.c.eml_path)), list(updates.values()))
+            s.execute(_table(AuditEvent).insert(), [
+                {"at": now, "entity": "message", "entity_id": r["key"], "action": r["status"],
+                 "detail": json.loads(json.dumps({"error": r.get("error"), "message_id": r["message_id"],
+                                                  "eml": r.get("eml_path")}, default=str))} for r in records])
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
         with self.reading() as s:
