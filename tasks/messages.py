@@ -32,6 +32,7 @@ def _env() -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # packaged templates: no stat of two files per mail (thousands of receipts a collect)
     )
     env.filters["short_date"] = lambda d: f"{d:%d/%m/%Y}"
     env.filters["long_date"] = format_date

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tasks.context import Context
@@ -48,6 +49,7 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         if not resend else set()
     composed: list[ComposedMessage] = []
     written: list[dict[str, Any]] = []
+    folders: set[Path] = set()
     for mail in mails:
         if mail.key in done:
             report.skipped.append(mail.key)
@@ -58,13 +60,10 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         eml = None
         if settings.channels.outbox:
             folder = ctx.outbox / (mail.period or "khac") / mail.kind
-            folder.mkdir(parents=True, exist_ok=True)
-            eml = folder / _eml_name(mail.key)
-            n = 1
-            while eml.exists():  # a resend keeps every earlier copy: nothing is overwritten
-                n += 1
-                eml = folder / _eml_name(f"{mail.key}.{n}")
-            eml.write_bytes(msg.data)
+            if folder not in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                folders.add(folder)
+            eml = write_new_file(folder, mail.key, msg.data)
         written.append(_record(ctx, msg, "written", None, str(eml) if eml else None))
         if not smtp_on:
             report.written.append(mail.key)
@@ -86,6 +85,20 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
                 report.failed.append((outcome.key, outcome.error or "không rõ lỗi"))
         ctx.ledger.record_messages(results)
     return report
+
+
+def write_new_file(folder: Path, key: str, data: bytes) -> Path:
+    """The message as `<key>.eml`; a resend keeps every earlier copy (`<key>.2.eml`, ...): nothing is
+    overwritten (exclusive create, no separate existence check)."""
+    n = 1
+    while True:
+        eml = folder / _eml_name(key if n == 1 else f"{key}.{n}")
+        try:
+            with open(eml, "xb") as f:
+                f.write(data)
+            return eml
+        except FileExistsError:
+            n += 1
 
 
 def _record(ctx: Context, msg: ComposedMessage, status: str, error: str | None, eml: str | None) -> dict[str, Any]:

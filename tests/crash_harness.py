@@ -47,10 +47,10 @@ def _wrap(owner: Any, attr: str, before: str | None, after: str | None, reached:
 
 def install(point: str, n: int) -> None:
     import smtplib
-    from pathlib import Path
 
     import tasks.collect
     import tasks.ledger
+    import tasks.sending
     import tasks.transports.mail.imap
 
     reached = _die_at(point, n)
@@ -61,15 +61,8 @@ def install(point: str, n: int) -> None:
     _wrap(smtplib.SMTP, "sendmail", "before-smtp-send", "after-smtp-send", reached)  # mid SMTP batch
     _wrap(tasks.ledger.Ledger, "record_messages", "before-message-record", "after-message-record", reached)
     _wrap(tasks.ledger.Ledger, "settle_replies", "before-settle", "after-settle", reached)
-    real_write = Path.write_bytes
-
-    def write_bytes(self: Path, data: Any) -> int:
-        written = real_write(self, data)
-        if self.suffix == ".eml":
-            reached("after-eml-write")  # the .eml is in the outbox, the ledger does not know yet
-        return written
-
-    Path.write_bytes = write_bytes  # type: ignore[method-assign]
+    # the .eml is in the outbox, the ledger does not know yet
+    _wrap(tasks.sending, "write_new_file", None, "after-eml-write", reached)
 
 
 def run(config_dir: str, data_dir: str) -> None:

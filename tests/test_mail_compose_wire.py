@@ -222,3 +222,27 @@ def test_attachment_media_type_parameters_are_kept() -> None:
     part = next(_parse(compose_message(_one(attachments=(att,)), SENDER).data).iter_attachments())
     assert part.get_content_type() == "text/csv" and part.get_content_charset() == "windows-1258"
     assert part.get_filename() == "bang.csv" and part.get_payload(decode=True) == b"\xd0\xe3"
+
+
+@pytest.mark.parametrize("overrides", [{}, {"subject": ""}, {"cc": ("giamdoc@snv.tuyenquang.gov.vn",)},
+                                       {"to": ("a@snv.tuyenquang.gov.vn", "b@snv.tuyenquang.gov.vn")}])
+def test_a_mail_without_attachments_is_byte_for_byte_what_the_yagmail_skeleton_gives(
+        overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receipts skip building yagmail's MIME tree (its parts are replaced anyway): same bytes as through it."""
+    import random
+
+    from tasks.transports.mail import compose
+
+    mail = _one(**overrides)
+    monkeypatch.setattr(compose, "format_datetime", lambda _: "Mon, 15 Mar 2021 10:00:00 +0700")
+    random.seed(7)
+    direct = compose_message(mail, SENDER, OFFICE).data
+
+    def through_yagmail(mail: OutgoingMail, subject: str, extra: dict[str, str], message_id: str) -> Any:
+        skeleton = compose._yagmail_skeleton(mail, SENDER, OFFICE, subject, [], extra, message_id)
+        return [(k, str(v)) for k, v in skeleton.items()]
+
+    monkeypatch.setattr(compose, "bare_headers", through_yagmail)
+    random.seed(7)
+    assert compose_message(mail, SENDER, OFFICE).data == direct
+    assert b"\r\nSubject: " in direct and direct.count(b"\r\nMessage-ID: <baocao.receipt.") == 1
