@@ -144,8 +144,14 @@ _NO_VALUE_FORMULA = re.compile(
     rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*>\s*<f\b[^>]*?(?:/>|>([^<]*)</f>)\s*</c>')
 
 
+# A formula element straight before the end of its cell: no <v> (value) follows it. Literal-led searches, fast;
+# the full pattern runs only on sheets where one matches.
+_FORMULA_ENDS_CELL = (re.compile(rb"</f>\s*</c>"), re.compile(rb"<f\b[^>]*/>\s*</c>"))
+_LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # searched in lower-cased styles (re.I is slow)
+
+
 def _uncalculated(xml: bytes) -> dict[tuple[int, int], str]:
-    if b"<f" not in xml:
+    if b"<f" not in xml or not any(p.search(xml) for p in _FORMULA_ENDS_CELL):
         return {}
     return {(int(row) - 1, _col_number(col) - 1): "=" + unescape(formula.decode("utf-8", "replace"))
             for col, row, formula in _NO_VALUE_FORMULA.findall(xml)}
@@ -254,14 +260,16 @@ def _col_number(letters: bytes) -> int:
 
 
 _FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>')
-_ODD_CELL = re.compile(rb'<\w+:c[\s/>]|<c(?=[\s/>])(?! r=")')
+_CELL_WITHOUT_R = re.compile(rb'<c(?=[\s/>])(?! r=")')
+_PREFIXED_CELL = re.compile(rb"<\w+:c[\s/>]")
 
 
 def _filled_cells(xml: bytes) -> list[tuple[int, bytes]] | None:
     """(row, column letters) of every cell holding something, in two regex passes, when every cell is
     written `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed
-    tags, cells without `r`) to the tag-by-tag walk."""
-    if _ODD_CELL.search(xml):
+    tags, cells without `r`) to the tag-by-tag walk. Literal-led patterns and a substring test first:
+    this runs for every file a collect reads."""
+    if _CELL_WITHOUT_R.search(xml) or (b":c" in xml and _PREFIXED_CELL.search(xml)):
         return None
     return [(int(row), letters) for letters, row in _FILLED_CELL.findall(xml)]
 
@@ -274,7 +282,7 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
     if xml is None:
         return Facts()
     styles = _part(zf, "xl/styles.xml", filename, limits) or b""
-    legacy_xf = _legacy_styles(styles) if re.search(rb"""val=["'](?:\.vn|vni)""", styles, re.I) else {}
+    legacy_xf = _legacy_styles(styles) if _LEGACY_FONT.search(styles.lower()) else {}
     filled = None if legacy_xf else _filled_cells(xml)
     if filled is None:
         facts = _scan_cells(xml, legacy_xf, filename, limits)
@@ -282,7 +290,7 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
         facts = Facts()
         if filled:
             max_row = max(r for r, _ in filled)
-            max_col = max(_col_number(letters) for letters in {c for _, c in filled})
+            max_col = max(map(_col_number, {c for _, c in filled}))
             if max_row > limits.max_rows or max_col > limits.max_cols:
                 row, col = next((r, _col_number(c)) for r, c in filled
                                 if r > limits.max_rows or _col_number(c) > limits.max_cols)
