@@ -182,8 +182,16 @@ def normalise_text(text: str) -> CleanText:
 
 
 def clean(text: str) -> str:
-    """NFC, invisible characters removed, trimmed, inner whitespace collapsed (non-breaking spaces too)."""
+    """NFC, invisible characters removed, trimmed, inner whitespace collapsed (non-breaking spaces too).
+    Short texts (labels, codes: the same in every unit's workbook) are remembered, as in label_key."""
+    return _short_clean(str(text)) if len(text) <= _LABEL_CACHE_CHARS else _clean(text)
+
+
+def _clean(text: str) -> str:
     return _SPACES.sub(" ", strip_invisible(nfc(text))[0].replace("\u00a0", " ")).strip()
+
+
+_short_clean = lru_cache(maxsize=8192)(_clean)
 
 
 def label_key(text: str) -> str:

@@ -122,9 +122,24 @@ def _field(ind: Indicator) -> tuple[Any, Any]:
     return Annotated[str | None, BeforeValidator(_to_text)], Field(default=None, alias=ind.code)
 
 
-@lru_cache(maxsize=32)
 def submission_model(report: ReportDefinition) -> type[BaseModel]:
-    """A pydantic model of one unit's values for this report, built from the definition."""
+    """A pydantic model of one unit's values for this report, built from the definition. Looked up by the
+    definition object first: hashing a whole definition per document cost more than validating its values."""
+    hit = _MODEL_OF.get(id(report))
+    if hit is not None and hit[0] is report:  # the entry holds the definition: its id cannot be reused meanwhile
+        return hit[1]
+    if len(_MODEL_OF) >= 32:
+        _MODEL_OF.clear()
+    model = _built_model(report)
+    _MODEL_OF[id(report)] = (report, model)
+    return model
+
+
+_MODEL_OF: dict[int, tuple[ReportDefinition, type[BaseModel]]] = {}
+
+
+@lru_cache(maxsize=32)
+def _built_model(report: ReportDefinition) -> type[BaseModel]:
     fields = {ind.code.lower(): _field(ind) for ind in report.indicators}
     return create_model(  # type: ignore[call-overload]
         f"Submission_{report.id.replace('-', '_')}",
