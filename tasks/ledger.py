@@ -367,13 +367,21 @@ class Ledger:
 
     # ------------------------------------------------------------ submissions
 
-    def known_hashes(self, report_id: str, period: str | None = None) -> set[str]:
-        """Contents already recorded (for one period, or any): a file is processed once."""
+    def known_hashes(self, report_id: str, period: str | None = None,
+                     among: Iterable[str] | None = None) -> set[str]:
+        """Contents already recorded (for one period, or any): a file is processed once. `among`: only
+        these hashes are looked up (a chunk of new files asks about its own, not about every month's)."""
+        wanted = None if among is None else list(dict.fromkeys(among))
         with self.reading() as s:
             q = select(Submission.content_hash).where(Submission.report_id == report_id)
             if period is not None:
                 q = q.where(Submission.period == period)
-            return set(s.scalars(q))
+            if wanted is None:
+                return set(s.scalars(q))
+            found: set[str] = set()
+            for i in range(0, len(wanted), 5000):
+                found.update(s.scalars(q.where(Submission.content_hash.in_(wanted[i:i + 5000]))))
+            return found
 
     def record_submission(self, new: NewSubmission) -> Submission | None:
         """Store one submission; None when the same content was already recorded for this period.

@@ -47,7 +47,6 @@ class FolderWatcher:
 
     def scan(self) -> list[Path]:
         """Announce the files that are new and finished writing; returns them."""
-        known: set[str] | None = None
         now = time.time()
         new: list[Path] = []
         for path in self._files():
@@ -66,9 +65,7 @@ class FolderWatcher:
                 continue  # still being written (or copied): look again next scan
             self._done[rel] = sig
             digest = content_hash(path.read_bytes())
-            if known is None:
-                known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id)
-            if digest in known or digest in self._announced:
+            if digest in self._announced or self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=[digest]):
                 continue
             self._announced.add(digest)
             self._emit(path, rel, digest, st.st_size)

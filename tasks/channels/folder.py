@@ -115,6 +115,8 @@ class FolderChannel:
             subdirs = []
             for entry in entries:
                 ref = entry.path[start:]
+                if self.only is not None and ref not in self.only and not entry.is_dir(follow_symlinks=False):
+                    continue  # a chunk looks at its own files only (no stat of the other 9,000)
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
@@ -193,16 +195,18 @@ class FolderChannel:
     def documents(self, scan: FolderScan | None = None) -> list[Document]:
         """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
         scan = scan if scan is not None else self.scan()
-        known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id) if scan.ready else set()
-        docs: list[Document] = []
-        again: list[tuple[FileStamp, str]] = []
+        read: list[tuple[FileStamp, Arrival, Path, bytes, str]] = []
         for st, arrival in scan.ready:
             path = self.ctx.data_dir / st.source_ref
             try:
                 data = path.read_bytes()
             except OSError:
                 continue  # removed or unreadable since the scan: looked at again next run
-            digest = content_hash(data)
+            read.append((st, arrival, path, data, content_hash(data)))
+        known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=[r[4] for r in read]) if read else set()
+        docs: list[Document] = []
+        again: list[tuple[FileStamp, str]] = []
+        for st, arrival, path, data, digest in read:
             if digest in known:
                 again.append((st, digest))  # a copy or rename of a recorded file
                 continue
