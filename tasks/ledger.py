@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -684,13 +685,17 @@ class Ledger:
                     MessageRecord.key.in_(keys[i:i + 5000]), MessageRecord.status.in_(wanted))))
         return found
 
-    def owed_replies(self, report_id: str, limit: int = 5000) -> list[tuple[int, str]]:
-        """(submission id, kind) of the replies still owed for a report, oldest first."""
+    def owed_reply_page(self, report_id: str, limit: int = 5000,
+                        after: tuple[datetime, int, str] | None = None) -> list[tuple[datetime, int, str]]:
+        """One page of owed replies as (owed_at, submission id, kind), in the order the next page follows."""
         t = _table(OwedReply)
+        q = select(t.c.owed_at, t.c.submission_id, t.c.kind).where(t.c.report_id == report_id,
+                                                                      t.c.settled_at.is_(None))
+        if after is not None:
+            q = q.where(tuple_(t.c.owed_at, t.c.submission_id, t.c.kind) > tuple_(*after))
         with self.reading() as s:
-            return [(r.submission_id, r.kind) for r in s.execute(
-                select(t.c.submission_id, t.c.kind).where(t.c.report_id == report_id, t.c.settled_at.is_(None))
-                .order_by(t.c.owed_at, t.c.submission_id).limit(limit))]
+            return [(r.owed_at, r.submission_id, r.kind) for r in s.execute(
+                q.order_by(t.c.owed_at, t.c.submission_id, t.c.kind).limit(limit))]
 
     def settle_replies(self, settled: Iterable[tuple[int, str, str]]) -> None:
         """Mark owed replies (submission id, kind, message key) as done (one executemany)."""

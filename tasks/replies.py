@@ -103,13 +103,20 @@ def receipt_mails(ctx: Context, outcomes: Iterable[Outcome]) -> list[OutgoingMai
     return _answers(ctx, outcomes, OutcomeStatus.ACCEPTED, MessageKind.RECEIPT)
 
 
-def send_owed_replies(ctx: Context) -> DispatchReport:
+def send_owed_replies(ctx: Context, page: int = 5000) -> DispatchReport:
     """Send every reply still owed (recorded with its submission), whatever run recorded it, and mark each
     one settled once its message is written (outbox only) or sent (SMTP). A failed send stays owed for the
-    next run; a message already sent is not sent again (its key is in the ledger)."""
-    owed = ctx.ledger.owed_replies(ctx.cfg.report.id)
-    if not owed:
-        return DispatchReport()
+    next run; a message already sent is not sent again (its key is in the ledger). Pages of `page` replies
+    (memory stays bounded), every page in this run: 10,000 new files get 10,000 answers now, not half."""
+    report = DispatchReport()
+    after = None
+    while rows := ctx.ledger.owed_reply_page(ctx.cfg.report.id, page, after):
+        report.merge(_send_owed(ctx, [(sid, kind) for _, sid, kind in rows]))
+        after = rows[-1]
+    return report
+
+
+def _send_owed(ctx: Context, owed: list[tuple[int, str]]) -> DispatchReport:
     # a rejection refills the unit's values into its workbook; a receipt needs none (and most replies are receipts)
     refills = sorted({sid for sid, kind in owed if kind == MessageKind.REJECTION})
     plain = sorted({sid for sid, _ in owed} - set(refills))

@@ -177,3 +177,19 @@ def test_a_pdf_that_cannot_be_made_is_said_not_dropped(ctx, monkeypatch):
     assert "pdf" not in written.paths and "LibreOffice" in (written.pdf_problem or "")
     [event] = [e for e in ctx.ledger.audit_events("report") if e.action == "consolidated"]
     assert event.detail["pdf_problem"] == written.pdf_problem
+
+
+def test_every_owed_reply_is_sent_in_one_run_page_by_page(ctx):
+    """Replies are sent in pages (bounded memory), but all of them by the run: none waits for the next one."""
+    from tasks.replies import send_owed_replies
+    from tasks.samples import drop_samples
+
+    drop_samples(ctx, "2021-03")
+    outcomes = _collect(ctx)
+    answered = [o for o in outcomes if o.status in ("accepted", "rejected") and o.unit_code]  # 'ghi chu.txt': no one
+    report = send_owed_replies(ctx, page=2)
+    assert len(report.written) == len(set(report.written)) == len(answered) == 10
+    kinds = sorted(p.parent.name for p in ctx.outbox.rglob("*.eml"))
+    assert kinds == ["receipt"] * 8 + ["rejection"] * 2
+    assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == []  # every page settled, the unanswerable one too
+    assert send_owed_replies(ctx, page=2).written == []  # nothing goes twice
