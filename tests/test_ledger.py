@@ -356,3 +356,21 @@ def test_record_messages_in_one_transaction(ledger: Ledger) -> None:
     assert [(e.entity_id, e.action) for e in ledger.audit_events("message")] == [
         ("r1", "failed"), ("r1", "sent"), ("r2", "written"), ("r2", "sent")]
     assert ledger.sent_keys(["r1", "r2", "r3"]) == {"r1", "r2"}
+
+
+def test_owed_replies_page_through_every_reply_once_across_recording_times(ledger: Ledger) -> None:
+    """Keyset pages over (owed_at, submission, kind): replies recorded at different times, several kinds per
+    submission, each comes back exactly once, oldest first, whatever the page size."""
+    from dataclasses import replace
+
+    for batch in ("ab", "cde", "f"):  # three transactions: three owed_at times
+        ledger.record_submissions([replace(new(h, unit=f"U{h}"), owes=("receipt", "rejection")) for h in batch])
+    seen: list[tuple[Any, int, str]] = []
+    after = None
+    while page := ledger.owed_reply_page("cchc", 3, after):
+        seen += page
+        after = page[-1]
+    assert len(seen) == len(set(seen)) == 12
+    assert seen == sorted(seen)
+    ledger.settle_replies([(sid, kind, f"k{sid}{kind}") for _, sid, kind in seen[:5]])
+    assert ledger.owed_reply_page("cchc", 100) == seen[5:]
