@@ -147,7 +147,6 @@ _NO_VALUE_FORMULA = re.compile(
 # A formula element straight before the end of its cell: no <v> (value) follows it. Literal-led searches, fast;
 # the full pattern runs only on sheets where one matches.
 _FORMULA_ENDS_CELL = (re.compile(rb"</f>\s*</c>"), re.compile(rb"<f\b[^>]*/>\s*</c>"))
-_LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # searched in lower-cased styles (re.I is slow)
 
 
 def _uncalculated(xml: bytes) -> dict[tuple[int, int], str]:
@@ -272,6 +271,9 @@ def _filled_cells(xml: bytes) -> list[tuple[int, bytes]] | None:
     if _CELL_WITHOUT_R.search(xml) or (b":c" in xml and _PREFIXED_CELL.search(xml)):
         return None
     return [(int(row), letters) for letters, row in _FILLED_CELL.findall(xml)]
+
+
+_LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # a TCVN3/VNI font name, in lower-cased styles (re.I is slow)
 
 
 def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:

@@ -203,7 +203,8 @@ class FolderChannel:
             except OSError:
                 continue  # removed or unreadable since the scan: looked at again next run
             read.append((st, arrival, path, data, content_hash(data)))
-        known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=[r[4] for r in read]) if read else set()
+        digests = [digest for *_, digest in read]
+        known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests) if read else set()
         docs: list[Document] = []
         again: list[tuple[FileStamp, str]] = []
         for st, arrival, path, data, digest in read:

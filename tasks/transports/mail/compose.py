@@ -375,14 +375,17 @@ def compose_message(
         # RFC 3834: tells auto-responders not to answer automated report mails.
         "Auto-Submitted": "auto-generated",
     }
+    attached: list[Message] = []  # yagmail's base64 part of each attachment
     if handles:
         skeleton = _yagmail_skeleton(mail, sender_addr, display_name, subject, handles, extra, message_id)
         parts = skeleton.get_payload()
-        if not isinstance(parts, list) or len(parts) != 1 + len(mail.attachments):
+        if (not isinstance(parts, list) or len(parts) != 1 + len(mail.attachments)
+                or not all(isinstance(p, Message) for p in parts[1:])):
             raise RuntimeError("Unexpected MIME structure from yagmail.prepare_message")
+        attached = [p for p in parts[1:] if isinstance(p, Message)]  # all of them (checked above)
         items: list[tuple[str, str]] = [(k, str(v)) for k, v in skeleton.items()]
     else:  # most mails (every receipt): yagmail's header order, every value rendered below
-        items, parts = bare_headers(mail, subject, extra, message_id), [None]
+        items = bare_headers(mail, subject, extra, message_id)
 
     outer, inner = _boundaries(2)
     # Our own renderings of what yagmail's part and header values cannot carry (see the module docstring).
@@ -401,9 +404,7 @@ def compose_message(
                    + _multipart_body(inner, [_text_part(_nfc(mail.text), "plain"),
                                              _text_part(_nfc(mail.html), "html")]))
     bodies = [alternative]
-    for part, att, name in zip(parts[1:], mail.attachments, filenames, strict=True):
-        if not isinstance(part, Message):
-            raise RuntimeError("Unexpected attachment part from yagmail.prepare_message")
+    for part, att, name in zip(attached, mail.attachments, filenames, strict=True):
         bodies.append(_attachment_part(part, att, name))
     # CRLF line endings: smtplib sends bytes unchanged.
     data = ("".join(head) + _CRLF + _multipart_body(outer, bodies)).encode("ascii")
