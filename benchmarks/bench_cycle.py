@@ -43,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 BIN = Path(sys.executable).parent
 PERIOD = "2021-03"
+REPEATS = 3  # runs of "collect, nothing new" and of its empty-inbox baseline, alternated
 RECEIVED = "2021-03-15T09:00"
 MiB = 1024 * 1024
 
@@ -220,6 +221,12 @@ def run(name: str, cmd: list[str], env: dict[str, str], prefect_home: Path | Non
     return r
 
 
+def least(runs: list[Run]) -> Run:
+    """The run with the least CPU (the one least disturbed), or the first that failed."""
+    failed = [x for x in runs if x.rc != 0]
+    return failed[0] if failed else min(runs, key=lambda x: x.cpu)
+
+
 def bench_env(prefect_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BAOCAO_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
@@ -277,8 +284,16 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
     r["consolidate_empty"] = run("consolidate, empty inbox", baocao(cfg, empty, "consolidate", "--period", PERIOD),
                                  env_of[empty], prefect_home)
     r["collect"] = run("collect", baocao(cfg, full, "collect", "--period", PERIOD), env_of[full], prefect_home)
-    r["collect_again"] = run("collect again, nothing new", baocao(cfg, full, "collect", "--period", PERIOD),
-                             env_of[full], prefect_home)
+    # Nothing new against an empty inbox, alternated REPEATS times and the least CPU of each kept: every run
+    # adds to Prefect's database, which makes any later command cost more, so an empty-inbox run taken before
+    # the 10,000-file collect is not a fair baseline, and one run of each is within the noise of 5 %.
+    again, alone = [], []
+    for i in range(1, REPEATS + 1):
+        again.append(run(f"collect again, nothing new ({i})", baocao(cfg, full, "collect", "--period", PERIOD),
+                         env_of[full], prefect_home))
+        alone.append(run(f"collect, empty inbox ({i})", baocao(cfg, empty, "collect", "--period", PERIOD),
+                         env_of[empty], prefect_home))
+    r["collect_again"], r["collect_empty_beside"] = least(again), least(alone)
     r["consolidate"] = run("consolidate", baocao(cfg, full, "consolidate", "--period", PERIOD), env_of[full],
                            prefect_home)
     r["status"] = run("status", baocao(cfg, full, "status", "--period", PERIOD), env_of[full])
@@ -323,10 +338,11 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
                           f"{ours * 1000:.2f} ms vs {plain * 1000:.2f} ms = {ours / plain:.1f}×",
                           _verdict(ours / plain <= 3) if judged else "info (judged at N ≥ 1,000)"))
         # CPU seconds are the steadier figure on a shared machine: targets are judged on CPU, wall shown too
-        extra = r["collect_again"].cpu / r["collect_empty"].cpu
-        lines.append((f"N={n:,}: collect with nothing new ≤ 1.05× empty-inbox collect (CPU; wall)",
-                      f"{r['collect_again'].cpu:.2f} s / {r['collect_empty'].cpu:.2f} s = {extra:.2f}×; wall "
-                      f"{r['collect_again'].wall / r['collect_empty'].wall:.2f}×",
+        again, alone = r["collect_again"], r["collect_empty_beside"]
+        extra = again.cpu / alone.cpu
+        lines.append((f"N={n:,}: collect with nothing new ≤ 1.05× empty-inbox collect (CPU; wall; least of "
+                      f"{REPEATS} alternated runs each)",
+                      f"{again.cpu:.2f} s / {alone.cpu:.2f} s = {extra:.2f}×; wall {again.wall / alone.wall:.2f}×",
                       _verdict(extra <= 1.05) if n >= 10000 else f"info ({_verdict(extra <= 1.05)}; judged at 10,000)"))
         for key in ("collect_empty", "consolidate_empty"):
             fixed, bare = r[key].cpu / r["bare_flow"].cpu, r["bare_flow"]
@@ -342,7 +358,7 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
                       _verdict(r["status"].wall < 2) if n >= 10000 else
                       f"info ({_verdict(r['status'].wall < 2)}; judged at 10,000)"))
         refused = sum(x.output.count("Refusing to publish event") for x in r.values())
-        db = [r[k].prefect_db_kib for k in ("collect_empty", "collect") if r[k].prefect_db_kib is not None]
+        db = [kib for k in ("collect_empty", "collect") if (kib := r[k].prefect_db_kib) is not None]
         lines.append((f"N={n:,}: nothing sent to Prefect grows with N (events refused; Prefect DB growth "
                       "collect N vs empty)", f"{refused} refused; {db[1]:.0f} KiB vs {db[0]:.0f} KiB"
                       if len(db) == 2 else f"{refused} refused", _verdict(refused == 0 and len(db) == 2
