@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 BIN = Path(sys.executable).parent
 PERIOD = "2021-03"
-REPEATS = 3  # runs of "collect, nothing new" and of its empty-inbox baseline, alternated
+REPEATS = 3  # runs of "collect, nothing new", of consolidate and of their empty-inbox baselines, alternated
 RECEIVED = "2021-03-15T09:00"
 MiB = 1024 * 1024
 
@@ -294,8 +294,15 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
         alone.append(run(f"collect, empty inbox ({i})", baocao(cfg, empty, "collect", "--period", PERIOD),
                          env_of[empty], prefect_home))
     r["collect_again"], r["collect_empty_beside"] = least(again), least(alone)
-    r["consolidate"] = run("consolidate", baocao(cfg, full, "consolidate", "--period", PERIOD), env_of[full],
-                           prefect_home)
+    # consolidate and its empty-inbox baseline alternated the same way (a consolidation is rewritten each time)
+    made, bare = [], [r["consolidate_empty"]]
+    for i in range(1, REPEATS + 1):
+        made.append(run(f"consolidate ({i})", baocao(cfg, full, "consolidate", "--period", PERIOD), env_of[full],
+                        prefect_home))
+        if i < REPEATS:
+            bare.append(run(f"consolidate, empty inbox ({i + 1})", baocao(cfg, empty, "consolidate", "--period",
+                                                                           PERIOD), env_of[empty], prefect_home))
+    r["consolidate"], r["consolidate_empty"] = least(made), least(bare)
     r["status"] = run("status", baocao(cfg, full, "status", "--period", PERIOD), env_of[full])
     if n >= 10000 and shutil.which("soffice"):  # the document as delivered: with its PDF (LibreOffice)
         pdf_env = {k: v for k, v in env_of[full].items() if k != "BAOCAO_NO_PDF"}
