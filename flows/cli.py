@@ -5,6 +5,7 @@ Read-only commands (status, template, check-config) never import Prefect, so the
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -109,6 +110,7 @@ def _run(flow_name: str, **params: Any) -> Any:
     _prefect_env()
     from flows import cycle
 
+    gc.freeze()  # what the imports made lives as long as the process: full collections need not walk it
     params = {"config_dir": STATE["config"], "data_dir": STATE["data_dir"], **params}
     with console.status(f"Đang chạy {flow_name}…"):
         return getattr(cycle, flow_name)(**params)

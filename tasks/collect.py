@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from tasks.bulk import collector_paused
 from tasks.channels.base import Channel
 from tasks.config import Unit
 from tasks.context import Context
@@ -32,7 +33,7 @@ OWED: dict[str, tuple[str, ...]] = {SubmissionStatus.REJECTED: (MessageKind.REJE
 
 def collect_from(ctx: Context, period: Period, channel: Channel) -> list[Outcome]:
     """New documents of one channel → intake → one outcome each; the channel acknowledges once recorded."""
-    with channel.receive(period) as arrivals:
+    with collector_paused(), channel.receive(period) as arrivals:
         return process_documents(ctx, period, arrivals.documents) + arrivals.outcomes
 
 
@@ -43,7 +44,11 @@ def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) ->
     one, and recorded in one ledger transaction. A document that breaks baocao's own code is recorded as
     quarantined with the error, for the Office; it never stops the others.
     """
-    docs = list(docs)
+    with collector_paused():
+        return _process(ctx, period, list(docs))
+
+
+def _process(ctx: Context, period: Period, docs: list[Document]) -> list[Outcome]:
     to_read = [i for i, d in enumerate(docs) if d.grid is None and d.unreadable is None]
     grids: dict[int, Grid | UnreadableFile] = dict(zip(
         to_read, read_grids([(docs[i].content, docs[i].filename) for i in to_read]), strict=True))

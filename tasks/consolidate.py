@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
+from tasks.bulk import collector_paused
 from tasks.consolidation_types import CompletenessBrief, CompletenessCounts, Consolidation, ConsolidationBrief
 from tasks.context import Context
 from tasks.ledger import as_utc
@@ -21,6 +22,11 @@ def unit_reports(ctx: Context, period: Period) -> list[UnitReport]:
 
 
 def build_consolidation(ctx: Context, period: Period, now: datetime | None = None) -> Consolidation:
+    with collector_paused():  # every unit's values, this period and this year's earlier ones
+        return _build(ctx, period, now)
+
+
+def _build(ctx: Context, period: Period, now: datetime | None) -> Consolidation:
     report_id = ctx.cfg.report.id
     rejected = [RejectedReport(s.unit_code, as_utc(s.received_at), s.source_ref, s.errors)
                 for s in ctx.ledger.submissions(report_id, period.key, [SubmissionStatus.REJECTED])]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.bulk import collector_paused
 from tasks.context import Context
 from tasks.periods import Period
 
@@ -61,7 +62,8 @@ def write_json(ctx: Context, period: Period, consolidation: Any, out_dir: Path) 
 
 
 def read_json(ctx: Context, period: Period, out_dir: Path) -> Any:
-    return json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
+    with collector_paused():  # a dict per unit
+        return json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
 
 
 def render_documents(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Written:
@@ -71,8 +73,9 @@ def render_documents(ctx: Context, period: Period, consolidation: Any, out_dir: 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = output_paths(ctx, period, out_dir)
-    render_report_docx(consolidation, paths["docx"])
-    render_annex_xlsx(consolidation, paths["xlsx"])
+    with collector_paused():  # a cell object per unit and indicator
+        render_report_docx(consolidation, paths["docx"])
+        render_annex_xlsx(consolidation, paths["xlsx"])
     pdf, problem = to_pdf(paths["docx"])
     if pdf is not None:
         paths["pdf"] = pdf

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tasks.bulk import collector_paused
 from tasks.channels import channel_of
 from tasks.collect import unit_of_sender
 from tasks.config import Unit
@@ -111,7 +112,8 @@ def send_owed_replies(ctx: Context, page: int = 5000) -> DispatchReport:
     report = DispatchReport()
     after = None
     while rows := ctx.ledger.owed_reply_page(ctx.cfg.report.id, page, after):
-        report.merge(_send_owed(ctx, [(sid, kind) for _, sid, kind in rows]))
+        with collector_paused():
+            report.merge(_send_owed(ctx, [(sid, kind) for _, sid, kind in rows]))
         after = rows[-1]
     return report
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from tasks.bulk import collector_paused
 from tasks.context import Context
 from tasks.ledger import Submission, as_utc
 from tasks.periods import TZ, Period
@@ -23,6 +24,11 @@ def latest_by_unit(subs: Iterable[Submission]) -> dict[str, Submission]:
 
 def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     """One row per expected unit: what the operator watches during the period (one grouped ledger query)."""
+    with collector_paused():
+        return _rows(ctx, period)
+
+
+def _rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
     rows = []
     for unit in ctx.cfg.active_units:
