@@ -6,7 +6,7 @@ the same words (enums whose values are the strings stored in the ledger).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -92,7 +92,10 @@ class Issue:
     value: str | None = None  # what was found, as text
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k in _ISSUE_FIELDS if (v := getattr(self, k)) is not None}
+
+
+_ISSUE_FIELDS = tuple(f.name for f in fields(Issue))
 
 
 @dataclass(frozen=True)
@@ -146,4 +149,9 @@ class Outcome:
     period: str | None = None  # the period it was filed under
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A copy as plain data, the issue dicts copied too (dataclasses.asdict's deep walk, which looks for a
+        dataclass in every value, enum statuses included, cost more per file than validating it)."""
+        return {"source_ref": self.source_ref, "status": self.status, "unit_code": self.unit_code,
+                "submission_id": self.submission_id, "on_time": self.on_time,
+                "errors": [dict(e) for e in self.errors], "warnings": [dict(w) for w in self.warnings],
+                "reason": self.reason, "period": self.period}

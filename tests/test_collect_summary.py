@@ -53,3 +53,18 @@ def test_a_consolidation_hands_prefect_a_brief_that_does_not_grow_with_the_units
     assert b["completeness"]["missing"] == [f"U{i:05d}" for i in range(30)]
     assert missing_text(b["completeness"]).endswith("U00029 và 9.970 đơn vị khác")
     assert len(json.dumps(b, ensure_ascii=False)) < 3_000
+
+
+def test_outcome_and_issue_as_plain_data_match_dataclasses_asdict() -> None:
+    """to_dict is written out (asdict's deep walk was slow): same keys, order and values, issues copied."""
+    from dataclasses import asdict, fields
+
+    from tasks.types import Issue, Outcome, OutcomeStatus
+
+    issue = Issue("Chỉ tiêu W01 phải là số nguyên không âm.", code="W01", cell="E5", value="-1")
+    assert issue.to_dict() == {k: v for k, v in asdict(issue).items() if v is not None}
+    outcome = Outcome("inbox/VP.xlsx", OutcomeStatus.REJECTED, "VP", 7, True, [issue.to_dict()], [], None, "2021-03")
+    plain = outcome.to_dict()
+    assert plain == asdict(outcome) and list(plain) == [f.name for f in fields(Outcome)]
+    plain["errors"][0]["code"] = "changed"
+    assert outcome.errors[0]["code"] == "W01"
