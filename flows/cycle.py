@@ -24,7 +24,7 @@ from flows.alerts import alert_operator
 from flows.approval import approval_state, default_out, describe, tell_returned
 from flows.artifacts import status_artifact, summary_artifact
 from flows.events import publish_outcomes
-from flows.runtime import chunked, run_context, run_name
+from flows.runtime import chunk_runner, chunked, run_context, run_name
 from tasks.collect import merge_summaries
 from tasks.filing import delivered
 from tasks.outputs import output_paths
@@ -58,7 +58,7 @@ def request_reports(period: str | int | None = None, config_dir: str | None = No
 
 
 @flow(name="collect_submissions", flow_run_name=lambda: run_name("Thu báo cáo"), log_prints=True,
-      on_failure=[alert_operator])
+      on_failure=[alert_operator], task_runner=chunk_runner())
 def collect_submissions(period: str | int | None = None, config_dir: str | None = None,
                         data_dir: str | None = None) -> dict[str, Any]:
     """Thu báo cáo mới từ mọi kênh, kiểm tra, ghi vào sổ theo dõi và trả lời từng đơn vị.
