@@ -32,6 +32,7 @@ import zipfile
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 from xml.sax.saxutils import unescape
@@ -221,9 +222,12 @@ def _attrs(raw: bytes) -> dict[bytes, bytes]:
     return {k.split(b":")[-1]: (a if a is not None else b) for k, a, b in _ATTR.findall(raw)}
 
 
-def _rels(zf: zipfile.ZipFile, part: str, filename: str, limits: Limits) -> list[dict[bytes, bytes]]:
+def _rels_part(part: str) -> str:
     base, name = posixpath.split(part)
-    xml = _part(zf, posixpath.join(base, "_rels", name + ".rels"), filename, limits) or b""
+    return posixpath.join(base, "_rels", name + ".rels")
+
+
+def _relationships(xml: bytes) -> list[dict[bytes, bytes]]:
     return [_attrs(m) for m in re.findall(rb"<(?:\w+:)?Relationship\b([^>]*)>", xml)]
 
 
@@ -236,15 +240,29 @@ def _first_worksheet(zf: zipfile.ZipFile, filename: str, limits: Limits) -> str 
     """The part of the first worksheet in workbook order (chart sheets skipped, as the parser does)."""
     workbook = "xl/workbook.xml"
     if workbook not in zf.NameToInfo:  # only odd writers put it elsewhere; the package rels say where
-        workbook = next((_target("", r[b"Target"]) for r in _rels(zf, "", filename, limits)
+        package = _relationships(_part(zf, _rels_part(""), filename, limits) or b"")
+        workbook = next((_target("", r[b"Target"]) for r in package
                          if r.get(b"Type", b"").endswith(b"/officeDocument") and b"Target" in r), workbook)
-    rels = {r.get(b"Id"): r for r in _rels(zf, workbook, filename, limits)}
+    rels = _part(zf, _rels_part(workbook), filename, limits) or b""
     xml = _part(zf, workbook, filename, limits) or b""
-    for raw in re.findall(rb"<(?:\w+:)?sheet\b([^>]*)>", xml):
+    small = len(rels) + len(xml) <= _REMEMBERED_BYTES  # a hostile part is never kept for the next file
+    return (_remembered_worksheet if small else _worksheet_in)(workbook, rels, xml)
+
+
+def _worksheet_in(workbook: str, rels_xml: bytes, workbook_xml: bytes) -> str | None:
+    """The first worksheet named by these workbook and relationship parts."""
+    rels = {r.get(b"Id"): r for r in _relationships(rels_xml)}
+    for raw in re.findall(rb"<(?:\w+:)?sheet\b([^>]*)>", workbook_xml):
         rel = rels.get(_attrs(raw).get(b"id"))
         if rel and rel.get(b"Type", b"").endswith(b"/worksheet") and b"Target" in rel:
             return _target(workbook, rel[b"Target"])
     return None
+
+
+# Every unit sends back the template's own workbook and relationship parts, byte for byte, whatever it typed
+# into the sheet: the answer for small ones is remembered.
+_REMEMBERED_BYTES = 64 * 1024
+_remembered_worksheet = lru_cache(maxsize=64)(_worksheet_in)
 
 
 _TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
@@ -263,14 +281,14 @@ _CELL_WITHOUT_R = re.compile(rb'<c(?=[\s/>])(?! r=")')
 _PREFIXED_CELL = re.compile(rb"<\w+:c[\s/>]")
 
 
-def _filled_cells(xml: bytes) -> list[tuple[int, bytes]] | None:
-    """(row, column letters) of every cell holding something, in two regex passes, when every cell is
+def _filled_cells(xml: bytes) -> list[tuple[bytes, bytes]] | None:
+    """(column letters, row digits) of every cell holding something, in one regex pass, when every cell is
     written `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed
     tags, cells without `r`) to the tag-by-tag walk. Literal-led patterns and a substring test first:
     this runs for every file a collect reads."""
     if _CELL_WITHOUT_R.search(xml) or (b":c" in xml and _PREFIXED_CELL.search(xml)):
         return None
-    return [(int(row), letters) for letters, row in _FILLED_CELL.findall(xml)]
+    return _FILLED_CELL.findall(xml)
 
 
 _LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # a TCVN3/VNI font name, in lower-cased styles (re.I is slow)
@@ -291,11 +309,12 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
     else:
         facts = Facts()
         if filled:
-            max_row = max(r for r, _ in filled)
-            max_col = max(map(_col_number, {c for _, c in filled}))
+            letters, rows = zip(*filled, strict=True)  # in C: no Python step per cell
+            max_row = max(map(int, rows))
+            max_col = max(map(_col_number, set(letters)))
             if max_row > limits.max_rows or max_col > limits.max_cols:
-                row, col = next((r, _col_number(c)) for r, c in filled
-                                if r > limits.max_rows or _col_number(c) > limits.max_cols)
+                row, col = next((int(r), _col_number(c)) for c, r in filled
+                                if int(r) > limits.max_rows or _col_number(c) > limits.max_cols)
                 raise _out_of_range(filename, row, col, limits)
     facts.uncalculated = _uncalculated(xml)
     return facts

@@ -161,3 +161,28 @@ def test_chunks_are_bounded_by_files_and_bytes():
     assert _chunks([10] * 4, 2, limits) == [[0, 1], [2, 3]]  # both workers get a share
     assert _chunks([60, 60, 150, 10, 10], 1, limits) == [[0], [1], [2], [3, 4]]  # a big file goes alone
     assert _chunks([], 2, limits) == []
+
+
+def test_the_first_sheet_is_found_in_each_files_own_workbook_order():
+    """The first worksheet's part is remembered by the bytes of the workbook and relationship parts: a file
+    listing its sheets in another order is measured on its own first sheet, after the template's was seen."""
+    import re
+
+    import xlsxwriter
+
+    buf = BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    wb.add_worksheet("Báo cáo").write(0, 0, "Mã đơn vị")
+    wb.add_worksheet("Nháp").write(4999, 0, "ghi chú xa")
+    wb.close()
+    assert precheck(buf.getvalue(), "VP.xlsx").legacy_cells == {}  # the template order: measured on sheet 1
+    with zipfile.ZipFile(BytesIO(buf.getvalue())) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheets = re.findall(rb"<sheet [^>]*/>", parts["xl/workbook.xml"])
+    swapped = parts["xl/workbook.xml"].replace(sheets[0], b"\0").replace(sheets[1], sheets[0]).replace(b"\0", sheets[1])
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in parts.items():
+            z.writestr(n, swapped if n == "xl/workbook.xml" else b)
+    with pytest.raises(UnreadableFile, match="có dữ liệu tới ô A5000"):
+        precheck(out.getvalue(), "VP.xlsx")
