@@ -176,6 +176,7 @@ class Run:
     rc: int
     output: str = field(repr=False, default="")
     prefect_db_kib: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # what a command was measured doing (Sheets requests)
 
 
 def run(name: str, cmd: list[str], env: dict[str, str], prefect_home: Path | None = None) -> Run:
@@ -304,6 +305,8 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
                                                                            PERIOD), env_of[empty], prefect_home))
     r["consolidate"], r["consolidate_empty"] = least(made), least(bare)
     r["status"] = run("status", baocao(cfg, full, "status", "--period", PERIOD), env_of[full])
+    if not ledger_server:  # the Sheets channel's own data directory has a SQLite ledger
+        r["sheets_collect"] = bench_sheets(n, work, env, prefect_home)
     if n >= 10000 and shutil.which("soffice"):  # the document as delivered: with its PDF (LibreOffice)
         pdf_env = {k: v for k, v in env_of[full].items() if k != "BAOCAO_NO_PDF"}
         r["consolidate_pdf"] = run("consolidate with its PDF", baocao(cfg, full, "consolidate", "--period", PERIOD),
@@ -318,6 +321,93 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
     else:
         print(f"  no consolidated JSON at {out}")
     return r
+
+
+# ------------------------------------------------------------------ the Sheets channel
+
+SHEET_ID = "1bAoCaO-bench"
+
+
+def _sheet_key(endpoint: str, work: Path) -> Path:
+    """A service-account key file whose token URI is the fake's (google-auth signs a real JWT with it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    key = work / "sheets-key.json"
+    key.write_text(json.dumps({"type": "service_account", "project_id": "baocao-bench", "private_key_id": "k1",
+                               "private_key": pem, "client_email": "baocao@bench.iam.gserviceaccount.com",
+                               "client_id": "1", "token_uri": f"{endpoint}token"}), encoding="utf-8")
+    return key
+
+
+def _sheet_config(n: int, work: Path, endpoint: str) -> Path:
+    """The N-unit config with every unit on the Sheets channel, read as soon as a tab is seen."""
+    cfg = work / f"sheets-config-{n}"
+    shutil.copytree(units_config(n), cfg)
+    units = yaml.safe_load((cfg / "units.yaml").read_text(encoding="utf-8"))
+    for u in units["units"]:
+        u["channel"] = "sheet"
+    (cfg / "units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), encoding="utf-8")
+    settings = (cfg / "settings.yaml").read_text(encoding="utf-8")
+    old = '  sheets:\n    enabled: false\n    spreadsheet_id: ""\n    endpoint: null\n'
+    if old not in settings:
+        raise SystemExit("config/settings.yaml: the sheets section changed; update bench_cycle._sheet_config")
+    settings = settings.replace(old, f'  sheets:\n    enabled: true\n    spreadsheet_id: "{SHEET_ID}"\n'
+                                     f'    endpoint: "{endpoint}"\n')
+    (cfg / "settings.yaml").write_text(settings.replace("settle_minutes: 30", "settle_minutes: 0"), encoding="utf-8")
+    return cfg
+
+
+def most_in_a_minute(times: list[float]) -> int:
+    """The largest number of requests started within any 60 seconds."""
+    times, j, best = sorted(times), 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - 60:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def bench_sheets(n: int, work: Path, env: dict[str, str], prefect_home: Path) -> Run:
+    """`baocao collect` of N units on the Sheets channel through the real google-api-python-client, against
+    the fake Sheets v4 server of the tests (loopback, real clock, the shipped pacing of 60 reads a minute):
+    how many values:batchGet requests it makes and the most in any minute."""
+    sys.path.insert(0, str(ROOT))
+    from tasks.channels.sheets import tab_title
+    from tasks.context import open_context
+    from tasks.samples import BASE
+    from tasks.workbook import COL_CODE, COL_VALUE, template_grid
+    from tests.fake_sheets import FakeSheets
+
+    with FakeSheets() as fake:
+        cfg = _sheet_config(n, work, fake.endpoint)
+        data = work / f"sheets-{n}"
+        ctx = open_context(cfg, data)
+        period = ctx.period(PERIOD)
+        deadline = ctx.unit_deadline(period)
+        fake.add_spreadsheet(SHEET_ID)
+        for i, unit in enumerate(ctx.cfg.active_units):  # each tab typed in by its unit
+            grid = template_grid(ctx.cfg.report, unit, period, deadline)
+            for row in grid:
+                if isinstance(row[0], int) and (v := BASE["VP"].get(str(row[COL_CODE]))) is not None:
+                    row[COL_VALUE] = v + i % 7 if isinstance(v, int) else v
+            fake.add_tabs(SHEET_ID, [tab_title(unit, period)], grid)
+        sheet_env = {**env, "BAOCAO_SHEETS_CREDENTIALS": str(_sheet_key(fake.endpoint, work))}
+        subprocess.run(baocao(cfg, data, "status", "--period", PERIOD), env=sheet_env, capture_output=True,
+                       check=False)
+        fake.clear_log()
+        r = run("collect, Sheets channel", baocao(cfg, data, "collect", "--period", PERIOD), sheet_env, prefect_home)
+        calls = [q for q in fake.ops() if q.op != "token"]  # the OAuth token exchange is not a Sheets read
+        gets = [q for q in calls if q.op == "values.batchGet"]
+        r.counts = {"batch_gets": len(gets), "requests": len(calls),
+                    "most_in_a_minute": most_in_a_minute([q.at for q in calls]),
+                    "long_gets_not_posted": sum(len(q.ranges) > 20 and (q.wire_method, q.override) != ("POST", "GET")
+                                                for q in gets)}
+        said = next((line for line in r.output.splitlines() if "báo cáo mới" in line), "no summary line")
+        print(f"  Sheets: {r.counts}; {said}")
+        return r
 
 
 # ------------------------------------------------------------------ targets
@@ -392,8 +482,18 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
     if not pdf_runs:
         lines.append(("consolidate at 10,000 with its PDF, never dropped silently",
                       "not measured (N < 10,000 or no soffice)", "n/a"))
-    lines.append(("Sheets: ≤ 300 reads a minute, ≤ ceil(units/100)+2 batchGet", "not measured here (folder units)",
-                  "n/a"))
+    for n, r in sorted(results.items()):
+        if "sheets_collect" not in r:
+            continue
+        c, most_gets = r["sheets_collect"].counts, -(-n // 100) + 2
+        lines.append((f"N={n:,}: Sheets collect ≤ 300 reads in any minute, ≤ ceil(units/100)+2 = {most_gets:,} "
+                      "batchGet, long ones as POST", f"{c['batch_gets']:,} batchGet of {c['requests']:,} requests, "
+                      f"at most {c['most_in_a_minute']} in a minute, {c['long_gets_not_posted']} long GET not posted",
+                      _verdict(r["sheets_collect"].rc == 0 and c["batch_gets"] <= most_gets
+                               and c["most_in_a_minute"] <= 300 and c["long_gets_not_posted"] == 0)))
+    if not any("sheets_collect" in r for r in results.values()):
+        lines.append(("Sheets: ≤ 300 reads a minute, ≤ ceil(units/100)+2 batchGet", "not measured (--ledger-url)",
+                      "n/a"))
     return lines
 
 
