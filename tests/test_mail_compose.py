@@ -6,6 +6,7 @@ import email
 import email.policy
 import itertools
 import re
+import time
 import unicodedata
 from datetime import timedelta
 from email.header import decode_header, make_header
@@ -166,3 +167,12 @@ def test_ascii_subject_stays_readable_on_the_wire() -> None:
     composed = compose_message(_mail(subject=subject), SENDER)
     assert b"\r\nSubject: " + subject.encode() + b"\r\n" in composed.data
     assert _parse(composed)["Subject"] == subject
+
+
+def test_date_is_the_second_of_composing_and_a_bad_sender_is_refused_every_time() -> None:
+    before = int(time.time())
+    date = parsedate_to_datetime(_parse(compose_message(_mail(), SENDER))["Date"])
+    assert before <= date.timestamp() <= time.time() and date.utcoffset() == timedelta(hours=7)
+    for _ in range(2):  # the sender's check is remembered only when it passes
+        with pytest.raises(ValueError, match="Địa chỉ người gửi không hợp lệ"):
+            compose_message(_mail(), "Văn phòng <không-phải-địa-chỉ>")

@@ -35,6 +35,7 @@ import random
 import re
 import secrets
 import sys
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -289,14 +290,31 @@ def _validate(mail: OutgoingMail) -> None:
         raise ValueError(f"Tiêu đề thư {mail.key} không được chứa ký tự xuống dòng")
 
 
-def _check_addresses(mail: OutgoingMail, sender_addr: str) -> None:
-    """yagmail's address check, as ``prepare_send`` applied it; no address may need SMTPUTF8."""
+@lru_cache(maxsize=16)
+def _sender_address(sender: str) -> str:
+    """The sender's address, checked as yagmail's ``prepare_send`` checks it (one office sends every mail:
+    parsed and checked once)."""
+    sender_addr = parseaddr(sender)[1]
+    if "@" not in sender_addr:
+        raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender!r}")
     try:
         validate_email_with_regex(sender_addr)
     except YagInvalidEmailAddress as exc:
         raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender_addr!r} ({exc})") from exc
     if not sender_addr.isascii():
         raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender_addr!r} (có ký tự ngoài ASCII)")
+    return sender_addr
+
+
+@lru_cache(maxsize=4)
+def _date_header(second: int) -> str:
+    """The Date header of a mail composed in this second (thousands of receipts share a few seconds)."""
+    return format_datetime(datetime.fromtimestamp(second, TZ))
+
+
+def _check_addresses(mail: OutgoingMail) -> None:
+    """yagmail's address check of the recipients, as ``prepare_send`` applied it; no address may need
+    SMTPUTF8."""
     for raw in (*mail.to, *mail.cc):
         try:
             validate_email_with_regex(raw)
@@ -349,10 +367,8 @@ def compose_message(
         raise ValueError(
             f"Thư {mail.key} có {len(recipients)} người nhận, vượt giới hạn {MAX_RECIPIENTS} của máy chủ thư"
         )
-    sender_addr = parseaddr(sender)[1]
-    if "@" not in sender_addr:
-        raise ValueError(f"Địa chỉ người gửi không hợp lệ: {sender!r}")
-    _check_addresses(mail, sender_addr)
+    sender_addr = _sender_address(sender)
+    _check_addresses(mail)
     domain = sender_addr.rpartition("@")[2]
     # Short enough to stay on the header line (folded IDs get a leading space in some parsers).
     token = secrets.token_hex(8) if fresh_id else hashlib.sha256(mail.key.encode()).hexdigest()[:16]
@@ -369,7 +385,7 @@ def compose_message(
     subject = _nfc(mail.subject)
     display_name = _nfc(sender_name)
     extra = {
-        "Date": format_datetime(datetime.now(TZ).replace(microsecond=0)),
+        "Date": _date_header(int(time.time())),
         "X-Baocao-Key": key,
         "X-Baocao-Kind": mail.kind,
         # RFC 3834: tells auto-responders not to answer automated report mails.
