@@ -16,7 +16,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Pause automatic garbage collection for the block (nested blocks keep it paused until the outermost ends)."""
+    """Pause automatic garbage collection for the block, or for every call of a function decorated with
+    `@collector_paused()` (nested blocks keep it paused until the outermost ends)."""
     if not gc.isenabled():  # paused by an outer block, or by the application: leave it as it is
         yield
         return

@@ -37,6 +37,7 @@ def collect_from(ctx: Context, period: Period, channel: Channel) -> list[Outcome
         return process_documents(ctx, period, arrivals.documents) + arrivals.outcomes
 
 
+@collector_paused()
 def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) -> list[Outcome]:
     """Read, check and record a batch of documents: one outcome each, in order.
 
@@ -44,11 +45,7 @@ def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) ->
     one, and recorded in one ledger transaction. A document that breaks baocao's own code is recorded as
     quarantined with the error, for the Office; it never stops the others.
     """
-    with collector_paused():
-        return _process(ctx, period, list(docs))
-
-
-def _process(ctx: Context, period: Period, docs: list[Document]) -> list[Outcome]:
+    docs = list(docs)
     to_read = [i for i, d in enumerate(docs) if d.grid is None and d.unreadable is None]
     grids: dict[int, Grid | UnreadableFile] = dict(zip(
         to_read, read_grids([(docs[i].content, docs[i].filename) for i in to_read]), strict=True))

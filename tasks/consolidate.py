@@ -21,12 +21,8 @@ def unit_reports(ctx: Context, period: Period) -> list[UnitReport]:
             for r in ctx.ledger.counted_reports(ctx.cfg.report.id, period.key)]
 
 
+@collector_paused()  # every unit's values, this period and this year's earlier ones
 def build_consolidation(ctx: Context, period: Period, now: datetime | None = None) -> Consolidation:
-    with collector_paused():  # every unit's values, this period and this year's earlier ones
-        return _build(ctx, period, now)
-
-
-def _build(ctx: Context, period: Period, now: datetime | None) -> Consolidation:
     report_id = ctx.cfg.report.id
     rejected = [RejectedReport(s.unit_code, as_utc(s.received_at), s.source_ref, s.errors)
                 for s in ctx.ledger.submissions(report_id, period.key, [SubmissionStatus.REJECTED])]

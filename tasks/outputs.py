@@ -61,9 +61,9 @@ def write_json(ctx: Context, period: Period, consolidation: Any, out_dir: Path) 
     return path
 
 
+@collector_paused()  # a dict per unit
 def read_json(ctx: Context, period: Period, out_dir: Path) -> Any:
-    with collector_paused():  # a dict per unit
-        return json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
+    return json.loads(output_paths(ctx, period, out_dir)["json"].read_text(encoding="utf-8"))
 
 
 def render_documents(ctx: Context, period: Period, consolidation: Any, out_dir: Path) -> Written:

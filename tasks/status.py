@@ -22,13 +22,9 @@ def latest_by_unit(subs: Iterable[Submission]) -> dict[str, Submission]:
     return latest
 
 
+@collector_paused()
 def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     """One row per expected unit: what the operator watches during the period (one grouped ledger query)."""
-    with collector_paused():
-        return _rows(ctx, period)
-
-
-def _rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
     rows = []
     for unit in ctx.cfg.active_units:

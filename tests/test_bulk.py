@@ -43,3 +43,12 @@ def test_cycles_made_in_the_batch_are_collected_after_it() -> None:
         garbage_before = sum(isinstance(o, Node) for o in gc.get_objects(0) + gc.get_objects(1))
     assert garbage_before == 2
     assert not any(isinstance(o, Node) for o in gc.get_objects())
+
+
+def test_a_decorated_function_runs_with_the_collector_paused_each_call() -> None:
+    @collector_paused()
+    def batch() -> bool:
+        return gc.isenabled()
+
+    assert [batch(), batch()] == [False, False]
+    assert gc.isenabled()

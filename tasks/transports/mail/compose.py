@@ -434,7 +434,7 @@ def _yagmail_skeleton(mail: OutgoingMail, sender_addr: str, display_name: str, s
         return prepare_message(
             sender_addr, display_name, resolve_addresses(sender_addr, display_name, list(mail.to),
                                                          list(mail.cc) or None, None),
-            subject, None, handles or None, extra, "utf-8", prettify_html=False, message_id=message_id)
+            subject, None, handles, extra, "utf-8", prettify_html=False, message_id=message_id)
     except YagAddressError as exc:
         raise ValueError(f"Địa chỉ email không hợp lệ trong thư {mail.key}: {exc}") from exc
 
