@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -177,7 +177,6 @@ class Run:
     peak_mib: float
     rc: int
     output: str = field(repr=False, default="")
-    prefect_db_kib: float | None = None
     counts: dict[str, int] = field(default_factory=dict)  # what a command was measured doing (Sheets requests)
     prefect_rows: int | None = None  # rows the command added to Prefect's database (runs, states, events, logs…)
     task_seconds: float | None = None  # wall time of its task runs: its work without imports and server start
@@ -209,12 +208,6 @@ def task_seconds(home: Path, after_rowid: int) -> float:
 
 def run(name: str, cmd: list[str], env: dict[str, str], prefect_home: Path | None = None) -> Run:
     """Run one command as its own process; wall, CPU (user+sys of it and its reaped children), peak tree RSS."""
-    def db_size() -> int:
-        if prefect_home is None:
-            return 0
-        return sum(p.stat().st_size for p in prefect_home.glob("*.db*"))
-
-    db0 = db_size()
     rows0, last_task = prefect_rows(prefect_home) if prefect_home is not None else (0, 0)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -241,7 +234,6 @@ def run(name: str, cmd: list[str], env: dict[str, str], prefect_home: Path | Non
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     r = Run(name, wall, cpu, peak / MiB, rc, text)
     if prefect_home is not None:
-        r.prefect_db_kib = (db_size() - db0) / 1024
         r.prefect_rows = prefect_rows(prefect_home)[0] - rows0
         r.task_seconds = task_seconds(prefect_home, last_task)
     logs = CACHE / "logs"
@@ -681,7 +673,9 @@ def main() -> None:
         return
     if args.results:
         saved = json.loads(args.results.read_text(encoding="utf-8"))
-        report({int(n): {k: Run(**v) for k, v in r.items()} for n, r in saved["results"].items()}, saved["cores"])
+        known = {f.name for f in fields(Run)}  # results saved by an older bench may hold other figures
+        report({int(n): {k: Run(**{f: x for f, x in v.items() if f in known}) for k, v in r.items()}
+                for n, r in saved["results"].items()}, saved["cores"])
         return
     ns = [int(x.replace("_", "")) for x in args.units.split(",") if x.strip()]
     cores = os.cpu_count() or 1
