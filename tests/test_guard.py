@@ -14,6 +14,7 @@ from tasks.guard import (
     GuardedReader,
     Limits,
     UnreadableFile,
+    _precheck_groups,
     _SafeUnpickler,
     cfb_stream_names,
     precheck,
@@ -186,3 +187,26 @@ def test_the_first_sheet_is_found_in_each_files_own_workbook_order():
             z.writestr(n, swapped if n == "xl/workbook.xml" else b)
     with pytest.raises(UnreadableFile, match="có dữ liệu tới ô A5000"):
         precheck(out.getvalue(), "VP.xlsx")
+
+
+def test_small_files_are_prechecked_in_groups_and_big_ones_alone():
+    """The worker pre-checks up to 16 small files before parsing them; a big file is pre-checked just before
+    its own parse, so a slow pre-check never delays the answers of the files around it."""
+    small, big = b"x" * 10_000, b"x" * 100_000
+    chunk = [(i, big if i in (3, 4) else small, f"{i}.xlsx") for i in range(40)]
+    assert [[i for i, _, _ in g] for g in _precheck_groups(chunk)] == [
+        [0, 1, 2], [3], [4], list(range(5, 21)), list(range(21, 37)), [37, 38, 39]]
+
+
+def test_answers_come_in_order_from_grouped_prechecks(ctx):
+    """Refusals from the pre-check and grids from the parser, mixed in one chunk, each at its own index."""
+    good, empty = xlsx(grid(ctx)), b""
+    items = [(good if i % 3 else empty, f"{i}.xlsx") for i in range(20)]
+    r = GuardedReader(Limits(workers=1))
+    try:
+        results = r.read(items)
+    finally:
+        r.close()
+    assert [isinstance(x, UnreadableFile) for x in results] == [i % 3 == 0 for i in range(20)]
+    assert str(results[3]) == "Tệp '3.xlsx' rỗng (0 byte). Hãy gửi lại tệp báo cáo."
+    assert results[4][3][:2] == ["Mã đơn vị", "VP"]
