@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import itertools
@@ -14,7 +15,13 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from tasks.transports.mail.compose import Attachment, ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.compose import (
+    Attachment,
+    ComposedMessage,
+    OutgoingMail,
+    _encoded_words,
+    compose_message,
+)
 
 SENDER = "vanphong@snv.tuyenquang.gov.vn"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -176,3 +183,19 @@ def test_date_is_the_second_of_composing_and_a_bad_sender_is_refused_every_time(
     for _ in range(2):  # the sender's check is remembered only when it passes
         with pytest.raises(ValueError, match="Địa chỉ người gửi không hợp lệ"):
             compose_message(_mail(), "Văn phòng <không-phải-địa-chỉ>")
+
+
+@pytest.mark.parametrize("text", ["😀" * 40, "Báo cáo 😀 tháng 3 – " * 6, "e\u0301" * 50, "x", ""])
+def test_encoded_words_cut_between_characters_and_decode_back(text: str) -> None:
+    """Four-byte characters and combining marks are never split across two encoded words."""
+    for name in ("Subject", "X-Baocao-Key", "X-" + "N" * 70):
+        encoded = _encoded_words(name, text)
+        words = encoded.split(" ")
+        assert all(len(w) <= 75 for w in words[1:])
+        assert len(words[0]) <= max(78 - len(name) - 2, 20)  # one character at least, however long the name
+        assert "".join(base64.b64decode(w[len("=?utf-8?b?"):-2]).decode("utf-8") for w in words) == text
+
+
+def test_recipients_are_trimmed_and_counted_once() -> None:
+    mail = _mail(to=("vp@snv.example.vn", " TCCB@snv.example.vn", "vp@SNV.example.vn "), cc=("a.b+c@x-y.vn",))
+    assert compose_message(mail, SENDER).recipients == ["vp@snv.example.vn", "TCCB@snv.example.vn", "a.b+c@x-y.vn"]
