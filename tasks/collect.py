@@ -18,8 +18,8 @@ from tasks.channels.base import Channel
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.filing import delivered, filing_period
-from tasks.guard import Grid, UnreadableFile, read_grids
-from tasks.intake import content_hash, parse_grid
+from tasks.guard import Grid, UnreadableFile
+from tasks.intake import content_hash, parse_grid, read_sheets
 from tasks.ledger import NewSubmission, Recorded
 from tasks.periods import TZ, Period
 from tasks.types import Document, Issue, MessageKind, Outcome, OutcomeStatus, ParsedSheet, SubmissionStatus
@@ -41,19 +41,20 @@ def collect_from(ctx: Context, period: Period, channel: Channel) -> list[Outcome
 def process_documents(ctx: Context, period: Period, docs: Iterable[Document]) -> list[Outcome]:
     """Read, check and record a batch of documents: one outcome each, in order.
 
-    Files are read together in the guarded worker pool (a hostile file costs only itself), judged one by
-    one, and recorded in one ledger transaction. A document that breaks baocao's own code is recorded as
-    quarantined with the error, for the Office; it never stops the others.
+    Files are read together in the guarded worker pool (a hostile file costs only itself; the workers
+    also find the labelled cells), judged one by one, and recorded in one ledger transaction. A document
+    that breaks baocao's own code is recorded as quarantined with the error, for the Office; it never
+    stops the others.
     """
     docs = list(docs)
     to_read = [i for i, d in enumerate(docs) if d.grid is None and d.unreadable is None]
-    grids: dict[int, Grid | UnreadableFile] = dict(zip(
-        to_read, read_grids([(docs[i].content, docs[i].filename) for i in to_read]), strict=True))
+    read: dict[int, ParsedSheet | Grid | UnreadableFile] = dict(zip(
+        to_read, read_sheets([(docs[i].content, docs[i].filename) for i in to_read]), strict=True))
     filing = Filing(ctx)
     judged: list[Judged] = []
     for i, doc in enumerate(docs):
         try:
-            judged.append(judge(ctx, period, doc, grids.get(i), filing))
+            judged.append(judge(ctx, period, doc, read.get(i), filing))
         except Exception as exc:  # a bug costs this document its automatic answer, never the others' records
             judged.append(broken_document(ctx, period, doc, exc))
     recorded = ctx.ledger.record_submissions([j.new for j in judged])
@@ -99,16 +100,16 @@ class Filing:
         return self._delivered[period.key]
 
 
-def judge(ctx: Context, period: Period, doc: Document, grid: Grid | UnreadableFile | None,
+def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid | UnreadableFile | None,
           filing: Filing) -> Judged:
     """File under its period, validate, decide accepted / rejected / quarantined."""
-    if doc.unreadable is not None or isinstance(grid, UnreadableFile):
-        return unreadable(ctx, period, doc, doc.unreadable or str(grid))
-    cells = doc.grid if doc.grid is not None else grid
-    if cells is None:
+    if doc.unreadable is not None or isinstance(read, UnreadableFile):
+        return unreadable(ctx, period, doc, doc.unreadable or str(read))
+    found = doc.grid if doc.grid is not None else read
+    if found is None:
         raise ValueError(f"không có dữ liệu để đọc cho {doc.source_ref}")
     data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
-    sheet = parse_grid(cells)
+    sheet = found if isinstance(found, ParsedSheet) else parse_grid(found)
     if doc.source != "sheet":  # a unit's tab belongs to the tab's period, whatever is typed in it
         period = filing.period_of(sheet, period)
     on_time = doc.received_at.astimezone(TZ).date() <= ctx.unit_deadline(period)

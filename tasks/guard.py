@@ -685,9 +685,12 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     import python_calamine  # noqa: F401 - loaded before the first file, not during its CPU budget
 
+    from tasks.intake import parse_grid
+
     _write_frame(out, "ready")
 
-    while (chunk := _read_frame(inp, None)) is not None:
+    while (frame := _read_frame(inp, None)) is not None:
+        sheets, chunk = frame
         for group in _precheck_groups(chunk):
             # Two passes over a few small files: their pre-checks, then their parses. Each pass keeps its own
             # code and data in the CPU's caches (interleaved, a file cost a fifth more). Answers still go one
@@ -699,8 +702,11 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
             checked = [_guarded(partial(precheck, data, filename, limits), filename, limits)
                        for _, data, filename in group]
             for (index, data, filename), (ok, facts) in zip(group, checked, strict=True):
-                result = (index, *(_guarded(partial(parse_checked, data, filename, facts, limits), filename,
-                                            limits) if ok else (ok, facts)))
+                ok, payload = _guarded(partial(parse_checked, data, filename, facts, limits), filename,
+                                       limits) if ok else (ok, facts)
+                if ok and sheets:
+                    payload = _sheet_or_grid(parse_grid, payload)
+                result = (index, ok, payload)
                 try:
                     _write_frame(out, result)
                 except MemoryError:
@@ -721,6 +727,16 @@ def _precheck_groups(chunk: list[tuple[int, bytes, str]]) -> list[list[tuple[int
         else:
             groups.append([item])
     return groups
+
+
+def _sheet_or_grid(parse_grid: Callable[[Grid], Any], grid: Grid) -> Any:  # pragma: no cover - in the worker
+    """The labelled cells found here, sent back in plain values: a few hundred bytes for the parent to
+    unpickle instead of every cell. Should baocao's own parser fail, the grid goes back instead, and the
+    parent's parse says what broke (a bug of ours is never the unit's rejection)."""
+    try:
+        return parse_grid(grid).to_wire()
+    except Exception:
+        return grid
 
 
 def _guarded(step: Callable[[], Any], filename: str, limits: Limits) -> tuple[bool, Any]:  # pragma: no cover
@@ -799,14 +815,17 @@ class GuardedReader:
                 w.close()
                 self._workers[i] = None
 
-    def read(self, items: Sequence[tuple[bytes, str]]) -> list[Grid | UnreadableFile]:
-        """Each file's grid or its rejection, in order; never raises for a file's content."""
-        results: list[Grid | UnreadableFile | None] = [None] * len(items)
+    def read(self, items: Sequence[tuple[bytes, str]], sheets: bool = False) -> list[Any]:
+        """Each file's grid or its rejection, in order; never raises for a file's content. With `sheets`,
+        the worker also finds the labelled cells (tasks.intake.parse_grid) and sends them back as
+        ParsedSheet.to_wire() tuples (or the grid, should that parse fail)."""
+        results: list[Any] = [None] * len(items)
         if not items:
             return []
         chunks = deque(_chunks([len(data) for data, _ in items], len(self._workers), self.limits))
         with self._lock:
-            threads = [threading.Thread(target=self._drain, args=(slot, chunks, items, results), daemon=True)
+            threads = [threading.Thread(target=self._drain, args=(slot, chunks, items, results, sheets),
+                                        daemon=True)
                        for slot in range(min(len(self._workers), len(chunks)))]
             for t in threads:
                 t.start()
@@ -832,28 +851,28 @@ class GuardedReader:
             self._workers[slot] = None
 
     def _drain(self, slot: int, chunks: deque[list[int]], items: Sequence[tuple[bytes, str]],
-               results: list[Grid | UnreadableFile | None]) -> None:
+               results: list[Any], sheets: bool) -> None:
         try:
-            self._drain_chunks(slot, chunks, items, results)
+            self._drain_chunks(slot, chunks, items, results, sheets)
         except BaseException as exc:  # raised again by read(), in the caller's thread
             self._errors.append(exc)
             chunks.clear()
 
     def _drain_chunks(self, slot: int, chunks: deque[list[int]], items: Sequence[tuple[bytes, str]],
-                      results: list[Grid | UnreadableFile | None]) -> None:
+                      results: list[Any], sheets: bool) -> None:
         while True:
             try:
                 chunk = chunks.popleft()
             except IndexError:
                 return
             while chunk:
-                done = self._run(slot, chunk, items, results)
+                done = self._run(slot, chunk, items, results, sheets)
                 if done == len(chunk):
                     break
                 poisoned, chunk = chunk[done], chunk[done + 1:]
                 self.deaths += 1
                 for _ in range(self.limits.retries):
-                    if self._run(slot, [poisoned], items, results) == 1:
+                    if self._run(slot, [poisoned], items, results, sheets) == 1:
                         break
                     self.deaths += 1
                 else:
@@ -862,12 +881,12 @@ class GuardedReader:
                         f"{str(self.limits.wall_seconds).removesuffix('.0').replace('.', ',')} giây"))
 
     def _run(self, slot: int, chunk: list[int], items: Sequence[tuple[bytes, str]],
-             results: list[Grid | UnreadableFile | None]) -> int:
+             results: list[Any], sheets: bool) -> int:
         """Send a chunk, collect answers; the number answered before the worker died or hung."""
         w = self._worker(slot)
         done = 0
         try:
-            _write_frame(w.inp, [(i, items[i][0], items[i][1]) for i in chunk])
+            _write_frame(w.inp, (sheets, [(i, items[i][0], items[i][1]) for i in chunk]))
             while done < len(chunk):
                 frame = _read_frame(w.out, time.monotonic() + self.limits.wall_seconds)
                 if frame is None:
@@ -928,3 +947,9 @@ def _close_readers() -> None:
 def read_grids(items: Sequence[tuple[bytes, str]], limits: Limits = DEFAULT_LIMITS) -> list[Grid | UnreadableFile]:
     """The first worksheet of each (bytes, filename), or the unit's rejection for it, in order."""
     return reader(limits).read(items)
+
+
+def read_parsed(items: Sequence[tuple[bytes, str]], limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+    """Like read_grids, with the labelled cells found in the worker: ParsedSheet.to_wire() tuples (a grid
+    where that parse failed), or the unit's rejection (tasks.intake.read_sheets builds the sheets)."""
+    return reader(limits).read(items, sheets=True)

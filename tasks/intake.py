@@ -7,16 +7,17 @@ found by their labels, not by fixed positions.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
-from tasks.guard import DEFAULT_LIMITS, SPREADSHEET_SUFFIXES, Grid, Limits, UnreadableFile, read_grids
+from tasks.guard import DEFAULT_LIMITS, SPREADSHEET_SUFFIXES, Grid, Limits, UnreadableFile, read_grids, read_parsed
 from tasks.text import a1, clean, label_key
 from tasks.types import Issue, ParsedSheet, RawValue
 
 __all__ = ["SPREADSHEET_SUFFIXES", "UnreadableFile", "content_hash", "is_spreadsheet", "parse_grid", "read_grid",
-           "read_grids"]
+           "read_grids", "read_sheets"]
 
 _UNIT_LABEL = label_key("Mã đơn vị")
 _PERIOD_LABEL = label_key("Kỳ báo cáo")
@@ -43,6 +44,14 @@ def read_grid(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Gr
     if isinstance(result, UnreadableFile):
         raise result
     return result
+
+
+def read_sheets(items: Sequence[tuple[bytes, str]],
+                limits: Limits = DEFAULT_LIMITS) -> list[ParsedSheet | Grid | UnreadableFile]:
+    """Each file's labelled cells (parse_grid, run in the guarded worker next to the read, so only they
+    travel back, not every cell), or its rejection, in order. A grid comes back where the worker's parse
+    failed: parse it here, where the failure is baocao's to report."""
+    return [ParsedSheet.from_wire(r) if isinstance(r, tuple) else r for r in read_parsed(items, limits)]
 
 
 def _text(value: Any) -> str:

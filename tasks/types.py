@@ -115,6 +115,18 @@ class ParsedSheet:
     values: dict[str, RawValue] = field(default_factory=dict)
     problems: list[Issue] = field(default_factory=list)
 
+    def to_wire(self) -> tuple[Any, ...]:
+        """Plain values only (what the guard's worker may send back: its results are unpickled with cell
+        values allowed, no classes of ours but the cell types)."""
+        return (self.unit_code, self.unit_cell, self.period_text, self.period_cell,
+                [(code, v.raw, v.cell) for code, v in self.values.items()], [p.to_dict() for p in self.problems])
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> ParsedSheet:
+        unit_code, unit_cell, period_text, period_cell, values, problems = wire
+        return cls(unit_code, unit_cell, period_text, period_cell,
+                   {code: RawValue(raw, cell) for code, raw, cell in values}, [Issue(**p) for p in problems])
+
 
 @dataclass(frozen=True)
 class Document:

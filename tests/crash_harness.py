@@ -54,7 +54,7 @@ def install(point: str, n: int) -> None:
     import tasks.transports.mail.imap
 
     reached = _die_at(point, n)
-    _wrap(tasks.collect, "read_grids", None, "after-parse", reached)  # parsed, nothing recorded yet
+    _wrap(tasks.collect, "read_sheets", None, "after-parse", reached)  # parsed, nothing recorded yet
     _wrap(tasks.ledger.Ledger, "record_submissions", "before-record", "after-record", reached)
     _wrap(tasks.transports.mail.imap.ImapMailbox, "fetch_new", None, "mid-imap-fetch", reached)
     _wrap(tasks.transports.mail.imap.ImapMailbox, "mark_processed", "before-imap-mark", "after-imap-mark", reached)

@@ -11,7 +11,7 @@ import unicodedata
 import pytest
 
 from tasks.guard import GuardedReader, Limits, UnreadableFile
-from tasks.intake import parse_grid, read_grid, read_grids
+from tasks.intake import parse_grid, read_grid, read_grids, read_sheets
 from tasks.validation import check_submission
 from tests.hostile_corpus import PERIOD, Case, cases, cell_of, encrypted_xlsx, grid, xlsx
 
@@ -53,6 +53,43 @@ def test_every_case_gets_its_outcome_and_message(ctx):
         if problems:
             wrong.append((case.name, problems))
     assert wrong == [], "\n".join(f"{n}: {p}" for n, p in wrong)
+
+
+def test_the_worker_finds_the_same_cells_as_the_parent(ctx):
+    """A collect has the workers parse (only the labelled cells travel back): for every case of the corpus,
+    the same sheet, raw values of the same types (legacy-font and uncalculated markers kept), the same
+    rejections."""
+    corpus = cases(ctx)
+    items = [(c.data, c.filename) for c in corpus]
+    for case, grid_or_error, sheet in zip(corpus, read_grids(items), read_sheets(items), strict=True):
+        if isinstance(grid_or_error, UnreadableFile):
+            assert isinstance(sheet, UnreadableFile) and str(sheet) == str(grid_or_error), case.name
+            continue
+        expected = parse_grid(grid_or_error)
+        assert sheet == expected, case.name
+        assert [type(v.raw) for v in sheet.values.values()] == [type(v.raw) for v in expected.values.values()]
+
+
+def test_a_sheet_travels_as_plain_values():
+    from tasks.types import Issue, ParsedSheet, RawValue
+
+    sheet = ParsedSheet("VP", "B4", "2021-03", "B5", {"K01": RawValue(3.0, "D9"), "N01": RawValue("Đã", "D20")},
+                        [Issue("Chỉ tiêu K01 xuất hiện hai lần", code="K01", cell="D10")])
+    wire = sheet.to_wire()
+    assert wire == ("VP", "B4", "2021-03", "B5", [("K01", 3.0, "D9"), ("N01", "Đã", "D20")],
+                    [{"message": "Chỉ tiêu K01 xuất hiện hai lần", "severity": "error", "code": "K01", "cell": "D10"}])
+    assert ParsedSheet.from_wire(wire) == sheet
+
+
+def test_a_parse_that_fails_in_the_worker_sends_the_grid_back():
+    """baocao's own parser failing is not the unit's fault: the parent parses the grid and reports the bug."""
+    from tasks.guard import _sheet_or_grid
+
+    def broken(grid):
+        raise RuntimeError("bug")
+
+    assert _sheet_or_grid(broken, [["Mã đơn vị", "VP"]]) == [["Mã đơn vị", "VP"]]
+    assert _sheet_or_grid(parse_grid, [["Mã đơn vị", "VP"]])[:2] == ("VP", "B1")
 
 
 def test_stored_text_is_plain_str(ctx):
