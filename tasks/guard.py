@@ -150,8 +150,11 @@ _NO_VALUE_FORMULA = re.compile(
 _FORMULA_ENDS_CELL = (re.compile(rb"</f>\s*</c>"), re.compile(rb"<f\b[^>]*/>\s*</c>"))
 
 
+_FORMULA_TAG = re.compile(rb"<f\b")  # not <formula1> (data validation), which every template has
+
+
 def _uncalculated(xml: bytes) -> dict[tuple[int, int], str]:
-    if b"<f" not in xml or not any(p.search(xml) for p in _FORMULA_ENDS_CELL):
+    if not _FORMULA_TAG.search(xml) or not any(p.search(xml) for p in _FORMULA_ENDS_CELL):
         return {}
     return {(int(row) - 1, _col_number(col) - 1): "=" + unescape(formula.decode("utf-8", "replace"))
             for col, row, formula in _NO_VALUE_FORMULA.findall(xml)}
@@ -276,19 +279,37 @@ def _col_number(letters: bytes) -> int:
     return n
 
 
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"')
+_PAST_Z_OR_999 = re.compile(rb'<c r="(?:[A-Z]{2}|[A-Z]\d{4})')  # a column past Z or a row past 999
 _FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>')
 _CELL_WITHOUT_R = re.compile(rb'<c(?=[\s/>])(?! r=")')
 _PREFIXED_CELL = re.compile(rb"<\w+:c[\s/>]")
 
 
-def _filled_cells(xml: bytes) -> list[tuple[bytes, bytes]] | None:
-    """(column letters, row digits) of every cell holding something, in one regex pass, when every cell is
-    written `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets (prefixed
-    tags, cells without `r`) to the tag-by-tag walk. Literal-led patterns and a substring test first:
-    this runs for every file a collect reads."""
+def _filled_cells(xml: bytes, limits: Limits) -> list[tuple[bytes, bytes]] | None:
+    """(column letters, row digits) of the cells holding something that may lie outside the limits, when
+    every cell is written `<c r="..."` (Excel, LibreOffice, xlsxwriter, openpyxl do); None sends odd sheets
+    (prefixed tags, cells without `r`) to the tag-by-tag walk. Literal-led patterns and a substring test
+    first: this runs for every file a collect reads. Every cell's reference is looked at first (empty
+    styled cells too, a shorter pattern): when even those all lie inside the limits, no filled cell can
+    lie outside them, and the longer pattern that tells filled cells from empty ones is not run. A
+    template's sheet (A1:F41) is settled by one search that finds no reference past column Z or row 999."""
     if _CELL_WITHOUT_R.search(xml) or (b":c" in xml and _PREFIXED_CELL.search(xml)):
         return None
-    return _FILLED_CELL.findall(xml)
+    if limits.max_rows >= 999 and limits.max_cols >= 26 and not _PAST_Z_OR_999.search(xml):
+        return []
+    refs = _CELL_REF.findall(xml)
+    if refs and _beyond(refs, limits):
+        return _FILLED_CELL.findall(xml)
+    return []
+
+
+def _beyond(refs: list[tuple[bytes, bytes]], limits: Limits) -> bool:
+    """Whether any of these (column letters, row digits) lies outside the limits (in C but for the few
+    distinct rows and columns)."""
+    letters, rows = zip(*refs, strict=True)
+    return (max(map(int, set(rows))) > limits.max_rows
+            or max(map(_col_number, set(letters))) > limits.max_cols)
 
 
 _LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # a TCVN3/VNI font name, in lower-cased styles (re.I is slow)
@@ -303,19 +324,15 @@ def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
         return Facts()
     styles = _part(zf, "xl/styles.xml", filename, limits) or b""
     legacy_xf = _legacy_styles(styles) if _LEGACY_FONT.search(styles.lower()) else {}
-    filled = None if legacy_xf else _filled_cells(xml)
+    filled = None if legacy_xf else _filled_cells(xml, limits)
     if filled is None:
         facts = _scan_cells(xml, legacy_xf, filename, limits)
     else:
         facts = Facts()
-        if filled:
-            letters, rows = zip(*filled, strict=True)  # in C: no Python step per cell
-            max_row = max(map(int, rows))
-            max_col = max(map(_col_number, set(letters)))
-            if max_row > limits.max_rows or max_col > limits.max_cols:
-                row, col = next((int(r), _col_number(c)) for c, r in filled
-                                if int(r) > limits.max_rows or _col_number(c) > limits.max_cols)
-                raise _out_of_range(filename, row, col, limits)
+        if filled and _beyond(filled, limits):
+            row, col = next((int(r), _col_number(c)) for c, r in filled
+                            if int(r) > limits.max_rows or _col_number(c) > limits.max_cols)
+            raise _out_of_range(filename, row, col, limits)
     facts.uncalculated = _uncalculated(xml)
     return facts
 

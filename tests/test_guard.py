@@ -210,3 +210,32 @@ def test_answers_come_in_order_from_grouped_prechecks(ctx):
     assert [isinstance(x, UnreadableFile) for x in results] == [i % 3 == 0 for i in range(20)]
     assert str(results[3]) == "Tệp '3.xlsx' rỗng (0 byte). Hãy gửi lại tệp báo cáo."
     assert results[4][3][:2] == ["Mã đơn vị", "VP"]
+
+
+def _with_sheet_rows(data: bytes, rows_xml: bytes) -> bytes:
+    with zipfile.ZipFile(BytesIO(data)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(b"</sheetData>", rows_xml + b"</sheetData>")
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    return out.getvalue()
+
+
+def test_far_away_formatting_is_no_data_but_a_far_away_value_is(ctx):
+    """Cells that only carry a format (Excel writes them for a styled row) may lie anywhere; a value past
+    the limits is refused with the cell named, among thousands of in-range cells and empty far ones."""
+    for fonts in (("Times New Roman",), ("Times New Roman", ".VnTime")):  # the fast scan, the cell-by-cell walk
+        good = xlsx(grid(ctx), fonts=fonts)
+        styled = b'<row r="1048576"><c r="XFD1048576" s="0"/><c r="A1048576" s="0" /></row>'
+        assert precheck(_with_sheet_rows(good, styled), "VP.xlsx").uncalculated == {}
+    good = xlsx(grid(ctx), fonts=("Times New Roman",))
+    # '<c ...></c>' with nothing inside counts as filled (the parser's view), as does a value
+    with pytest.raises(UnreadableFile, match=r"có dữ liệu tới ô A1048576 \(1\.048\.576 dòng, 1 cột\)"):
+        precheck(_with_sheet_rows(good, b'<row r="1048576"><c r="A1048576" s="1"></c></row>'), "VP.xlsx")
+    with pytest.raises(UnreadableFile, match=r"có dữ liệu tới ô BZ3 \(3 dòng, 78 cột\)"):
+        precheck(_with_sheet_rows(good, b'<row r="3"><c r="BZ3" s="1"/><c r="BZ3"><v>1</v></c></row>'), "VP.xlsx")
+    with pytest.raises(UnreadableFile, match=r"giới hạn 1\.000 dòng, 3 cột"):  # limits below Z: no shortcut
+        precheck(good, "VP.xlsx", Limits(max_cols=3))
