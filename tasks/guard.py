@@ -32,7 +32,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 from xml.sax.saxutils import unescape
@@ -185,7 +185,7 @@ def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Fac
         if suffix == ".ods":
             _check_ods(zf, filename, limits)
             return Facts()
-        return _check_xlsx(zf, filename, limits)
+        return _check_xlsx(zf, data, filename, limits)
     except UnreadableFile:
         raise
     except Exception:
@@ -239,17 +239,23 @@ def _target(part: str, target: bytes) -> str:
     return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(part), t))
 
 
-def _first_worksheet(zf: zipfile.ZipFile, filename: str, limits: Limits) -> str | None:
+def _first_worksheet(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> str | None:
     """The part of the first worksheet in workbook order (chart sheets skipped, as the parser does)."""
     workbook = "xl/workbook.xml"
     if workbook not in zf.NameToInfo:  # only odd writers put it elsewhere; the package rels say where
         package = _relationships(_part(zf, _rels_part(""), filename, limits) or b"")
         workbook = next((_target("", r[b"Target"]) for r in package
                          if r.get(b"Type", b"").endswith(b"/officeDocument") and b"Target" in r), workbook)
-    rels = _part(zf, _rels_part(workbook), filename, limits) or b""
+    rels_name = _rels_part(workbook)
+    key = (workbook, _stored(zf, data, rels_name), _stored(zf, data, workbook))
+    if key in _FIRST_WORKSHEET:
+        return _FIRST_WORKSHEET[key]
+    rels = _part(zf, rels_name, filename, limits) or b""
     xml = _part(zf, workbook, filename, limits) or b""
-    small = len(rels) + len(xml) <= _REMEMBERED_BYTES  # a hostile part is never kept for the next file
-    return (_remembered_worksheet if small else _worksheet_in)(workbook, rels, xml)
+    found = _worksheet_in(workbook, rels, xml)
+    if None not in key and len(rels) + len(xml) <= _REMEMBERED_BYTES:  # a big part's answer is not kept
+        _remember(_FIRST_WORKSHEET, key, found)
+    return found
 
 
 def _worksheet_in(workbook: str, rels_xml: bytes, workbook_xml: bytes) -> str | None:
@@ -262,10 +268,38 @@ def _worksheet_in(workbook: str, rels_xml: bytes, workbook_xml: bytes) -> str | 
     return None
 
 
-# Every unit sends back the template's own workbook and relationship parts, byte for byte, whatever it typed
-# into the sheet: the answer for small ones is remembered.
+# Every unit sends back the template's own workbook, relationship and style parts, byte for byte, whatever it
+# typed into the sheet: what the pre-check learns from small ones is remembered, by their stored (compressed)
+# bytes, which inflate to the same content every time, so they are not even inflated again.
 _REMEMBERED_BYTES = 64 * 1024
-_remembered_worksheet = lru_cache(maxsize=64)(_worksheet_in)
+_REMEMBERED_ANSWERS = 64
+_Stored = tuple[int, int, int, bytes]
+_FIRST_WORKSHEET: dict[tuple[str, _Stored | None, _Stored | None], str | None] = {}
+_LEGACY_XF: dict[_Stored, dict[int, Legacy]] = {}
+
+
+def _stored(zf: zipfile.ZipFile, data: bytes, name: str) -> _Stored | None:
+    """A part as stored: what the archive declares of it (method, size, checksum) and its compressed bytes,
+    read from its local header (no inflating): the same key always reads to the same content. None when
+    absent, encrypted, big, or not laid out as its header says (then it is only inflated)."""
+    info = zf.NameToInfo.get(name)
+    if info is None or info.flag_bits & 0x1 or info.compress_size > _REMEMBERED_BYTES:
+        return None
+    at = info.header_offset
+    if data[at:at + 4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
+    start = at + 30 + name_len + extra_len
+    stored = data[start:start + info.compress_size]
+    if len(stored) != info.compress_size:
+        return None
+    return info.compress_type, info.file_size, info.CRC, stored
+
+
+def _remember(answers: dict[Any, Any], key: Any, answer: Any) -> None:
+    for oldest in list(answers)[:len(answers) + 1 - _REMEMBERED_ANSWERS]:
+        answers.pop(oldest, None)
+    answers[key] = answer
 
 
 _TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
@@ -315,15 +349,14 @@ def _beyond(refs: list[tuple[bytes, bytes]], limits: Limits) -> bool:
 _LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # a TCVN3/VNI font name, in lower-cased styles (re.I is slow)
 
 
-def _check_xlsx(zf: zipfile.ZipFile, filename: str, limits: Limits) -> Facts:
+def _check_xlsx(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> Facts:
     """The first worksheet's used range by cells that hold something (what the parser allocates for; its
     declared <dimension> neither bounds that nor drives it), and which cells use a legacy font."""
-    sheet = _first_worksheet(zf, filename, limits)
+    sheet = _first_worksheet(zf, data, filename, limits)
     xml = _part(zf, sheet, filename, limits) if sheet else None
     if xml is None:
         return Facts()
-    styles = _part(zf, "xl/styles.xml", filename, limits) or b""
-    legacy_xf = _legacy_styles(styles) if _LEGACY_FONT.search(styles.lower()) else {}
+    legacy_xf = _legacy_formats(zf, data, filename, limits)
     filled = None if legacy_xf else _filled_cells(xml, limits)
     if filled is None:
         facts = _scan_cells(xml, legacy_xf, filename, limits)
@@ -360,6 +393,18 @@ def _scan_cells(xml: bytes, legacy_xf: dict[int, Legacy], filename: str, limits:
         if legacy_xf and style.isdigit() and int(style) in legacy_xf:
             facts.legacy_cells[(row - 1, col - 1)] = legacy_xf[int(style)]
     return facts
+
+
+def _legacy_formats(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> dict[int, Legacy]:
+    """The cell formats of this workbook whose font is a legacy one (remembered for small style parts)."""
+    key = _stored(zf, data, "xl/styles.xml")
+    if key is not None and key in _LEGACY_XF:
+        return _LEGACY_XF[key]
+    styles = _part(zf, "xl/styles.xml", filename, limits) or b""
+    found = _legacy_styles(styles) if _LEGACY_FONT.search(styles.lower()) else {}
+    if key is not None and len(styles) <= _REMEMBERED_BYTES:
+        _remember(_LEGACY_XF, key, found)
+    return found
 
 
 def _legacy_styles(styles: bytes) -> dict[int, Legacy]:

@@ -22,7 +22,7 @@ from tasks.guard import (
     read_grids,
     reader,
 )
-from tests.hostile_corpus import csv_text, encrypted_xlsx, grid, xls, xlsx
+from tests.hostile_corpus import cell_of, csv_text, encrypted_xlsx, grid, xls, xlsx
 
 
 def test_cfb_directory_tells_an_encrypted_package_from_an_xls(ctx):
@@ -239,3 +239,15 @@ def test_far_away_formatting_is_no_data_but_a_far_away_value_is(ctx):
         precheck(_with_sheet_rows(good, b'<row r="3"><c r="BZ3" s="1"/><c r="BZ3"><v>1</v></c></row>'), "VP.xlsx")
     with pytest.raises(UnreadableFile, match=r"giới hạn 1\.000 dòng, 3 cột"):  # limits below Z: no shortcut
         precheck(good, "VP.xlsx", Limits(max_cols=3))
+
+
+def test_remembered_style_answers_follow_each_files_own_styles(ctx):
+    """What the pre-check learnt from one workbook's style part is reused only for the same stored bytes:
+    a workbook whose styles name a TCVN3 font is read as TCVN3 between two that do not."""
+    rows = grid(ctx, N01="Thaéng")
+    plain, legacy = xlsx(rows, fonts=("Times New Roman",)), xlsx(rows, fonts=("Times New Roman", ".VnTime"),
+                                                                  styles={cell_of(rows, "N01"): 1})
+    assert precheck(plain, "VP.xlsx").legacy_cells == {}
+    assert set(precheck(legacy, "VP.xlsx").legacy_cells.values()) == {"TCVN3"}
+    assert precheck(plain, "VP.xlsx").legacy_cells == {}
+    assert set(precheck(legacy, "VP.xlsx").legacy_cells.values()) == {"TCVN3"}
