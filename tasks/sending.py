@@ -49,7 +49,7 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         if not resend else set()
     composed: list[ComposedMessage] = []
     written: list[dict[str, Any]] = []
-    folders: set[Path] = set()
+    folders: dict[tuple[str | None, str], Path] = {}  # made once per batch, not per message
     for mail in mails:
         if mail.key in done:
             report.skipped.append(mail.key)
@@ -59,10 +59,10 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         composed.append(msg)
         eml = None
         if settings.channels.outbox:
-            folder = ctx.outbox / (mail.period or "khac") / mail.kind
-            if folder not in folders:
+            folder = folders.get((mail.period, mail.kind))
+            if folder is None:
+                folder = folders[mail.period, mail.kind] = ctx.outbox / (mail.period or "khac") / mail.kind
                 folder.mkdir(parents=True, exist_ok=True)
-                folders.add(folder)
             eml = write_new_file(folder, mail.key, msg.data)
         written.append(_record(ctx, msg, "written", None, str(eml) if eml else None))
         if not smtp_on:

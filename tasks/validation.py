@@ -218,9 +218,9 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
             errors.append(_value_issue(ind, cells.get(code), raw.get(code), err["type"], err.get("ctx") or {}))
         good = {k: v for k, v in raw.items() if k not in bad and k in report.by_code}
         parsed = model.model_validate(good)
-    values: dict[str, Any] = {
-        ind.code: getattr(parsed, ind.code.lower()) for ind in report.indicators if ind.code not in bad
-    }
+    values: dict[str, Any] = parsed.model_dump(by_alias=True)  # {code: value}, in the definition's order
+    for code in bad:
+        values.pop(code, None)
 
     for ind in report.indicators:
         if ind.code in bad:
