@@ -108,7 +108,6 @@ def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid 
     found = doc.grid if doc.grid is not None else read
     if found is None:
         raise ValueError(f"không có dữ liệu để đọc cho {doc.source_ref}")
-    data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
     sheet = found if isinstance(found, ParsedSheet) else parse_grid(found)
     if doc.source != "sheet":  # a unit's tab belongs to the tab's period, whatever is typed in it
         period = filing.period_of(sheet, period)
@@ -125,9 +124,16 @@ def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid 
     status = (SubmissionStatus.QUARANTINED if reason else
               SubmissionStatus.ACCEPTED if verdict.accepted else SubmissionStatus.REJECTED)
     # values that passed their checks are kept for rejected files too: the Office may accept one (reopen)
-    return Judged(doc, _new(ctx, period, doc, content_hash(data), unit_code, status, on_time,
+    # the channel's own hash when it made one: hashing again costs the time and hands the GIL to another thread
+    return Judged(doc, _new(ctx, period, doc, doc.digest or document_hash(doc), unit_code, status, on_time,
                             tuple(verdict.errors), tuple(verdict.warnings), tuple(verdict.values.items()), reason),
                   period)
+
+
+def document_hash(doc: Document) -> str:
+    """What identifies a readable document: its bytes, or a tab's cells as JSON."""
+    data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
+    return content_hash(data)
 
 
 def unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Judged:

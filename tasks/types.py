@@ -143,6 +143,7 @@ class Document:
     grid: list[list[Any]] | None = None  # already-read cells (Sheets), instead of parsing content
     unreadable: str | None = None  # why there is nothing to read (a mail without attachment), for the unit
     quarantine: str | None = None  # the channel's reason not to count it (a forged sender), for the operator
+    digest: str | None = None  # the content hash, when the channel already computed it (judged by it, not again)
     stamp: Any = None  # a folder file's FileStamp (path, size, mtime): remembered so later scans skip it unread
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from tasks.channels.folder import FolderChannel, note_arrival
 from tasks.collect import collect_from
+from tasks.intake import content_hash
 from tasks.ledger import as_utc
 from tasks.periods import TZ
 from tests.helpers import filled, mark_delivered
@@ -67,6 +68,15 @@ def test_received_time_is_first_sight_not_the_copied_mtime(ctx):
     assert outcome.status == "accepted" and outcome.on_time is False  # deadline 16/03
     (sub,) = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
     assert as_utc(sub.received_at) == seen
+    assert sub.content_hash == content_hash(path.read_bytes())  # the hash the channel made, recorded as is
+
+
+def test_documents_carry_the_hash_of_their_bytes(ctx):
+    ctx.inbox.mkdir(parents=True)
+    for unit in ("VP", "CCHC"):
+        (ctx.inbox / f"{unit}.xlsx").write_bytes(filled(ctx, unit, "2021-03"))
+    docs = FolderChannel(ctx, settle_seconds=0).documents()
+    assert len(docs) == 2 and all(d.digest == content_hash(d.content) for d in docs)
 
 
 def test_watcher_noted_arrival_is_the_received_time(ctx):

@@ -212,6 +212,6 @@ class FolderChannel:
                 again.append((st, digest))  # a copy or rename of a recorded file
                 continue
             docs.append(Document(source="folder", source_ref=st.source_ref, filename=path.name, content=data,
-                                 received_at=arrival.first_seen.astimezone(TZ), stamp=st))
+                                 received_at=arrival.first_seen.astimezone(TZ), stamp=st, digest=digest))
         self.ctx.ledger.remember_files(again)
         return docs

@@ -176,7 +176,8 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
                 out.unchanged.append(title)
             continue
         out.documents.append(Document(source="sheet", source_ref=ref, filename=title, content=b"",
-                                      received_at=first_seen, claimed_unit=unit.code, grid=read.grid))
+                                      received_at=first_seen, claimed_unit=unit.code, grid=read.grid,
+                                      digest=digest))
     _store_seen(ctx, changed)
     return out
 
