@@ -202,6 +202,7 @@ _PRIORITY = {OutcomeStatus.ERROR: 0, OutcomeStatus.QUARANTINED: 1, OutcomeStatus
              OutcomeStatus.ACCEPTED: 3, "superseded": 3, OutcomeStatus.DUPLICATE: 4}
 
 
+@collector_paused()
 def summarise(outcomes: Iterable[Outcome | dict[str, Any]], shown: int = SHOWN) -> dict[str, Any]:
     """A bounded account of a collect: counts per status, the periods touched, and at most `shown` outcomes,
     those that need the Office first (errors, quarantined, rejected). Its size does not grow with the number

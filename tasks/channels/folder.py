@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tasks.bulk import collector_paused
 from tasks.channels.base import Arrivals, UnitRequest, workbook_request
 from tasks.config import Unit
 from tasks.context import Context
@@ -156,6 +157,7 @@ class FolderChannel:
     def _store(self, changed: dict[str, Arrival]) -> None:
         self.ctx.ledger.set_cursors({arrival_key(ref): a.encode() for ref, a in changed.items()})
 
+    @collector_paused()
     def scan(self, wait: bool = True) -> FolderScan:
         """The files ready to judge. Files seen changing are looked at again after `settle_seconds` (once,
         when `wait`), so a collect run takes a file that has just finished copying."""
