@@ -76,7 +76,7 @@ _MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 
 def _encode_param(key: str, value: str) -> list[str]:
     """Encode one MIME parameter, using RFC 2231 (with continuations) for non-ASCII or long values."""
-    if value.isascii() and all(ch.isprintable() for ch in value):
+    if value.isascii() and value.isprintable():
         plain = '{}="{}"'.format(key, value.replace("\\", "\\\\").replace('"', '\\"'))
         if len(plain) <= _MAX_LINE - 2:
             return [plain]
@@ -179,8 +179,7 @@ def _mailbox(display_name: str, addr: str) -> str:
 
 def _base64_body(data: bytes) -> str:
     """Base64 in lines of 76, each ended by CRLF (as email.encoders and the SMTP policy write it)."""
-    encoded = base64.b64encode(data).decode("ascii")
-    return "".join(encoded[i:i + 76] + _CRLF for i in range(0, len(encoded), 76))
+    return base64.encodebytes(data).decode("ascii").replace("\n", _CRLF)  # lines of 76, each ended by \n
 
 
 def _boundaries(count: int) -> list[str]:
