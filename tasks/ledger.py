@@ -54,6 +54,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _json_safe(detail: dict[str, Any]) -> dict[str, Any]:
+    """An audit detail as JSON will store it (anything else as its text); a detail of plain values, as most
+    are (one per recorded submission and message), is taken as it is, without a round trip through JSON."""
+    if all(type(v) in _PLAIN for v in detail.values()):
+        return detail
+    return json.loads(json.dumps(detail, default=str))
+
+
 def as_utc(dt: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything is stored in UTC."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
@@ -363,8 +374,7 @@ class Ledger:
         return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
 
     def _audit(self, s: Session, entity: str, entity_id: Any, action: str, **detail: Any) -> None:
-        s.add(AuditEvent(entity=entity, entity_id=str(entity_id), action=action,
-                         detail=json.loads(json.dumps(detail, default=str))))
+        s.add(AuditEvent(entity=entity, entity_id=str(entity_id), action=action, detail=_json_safe(detail)))
 
     # ------------------------------------------------------------ submissions
 
@@ -495,7 +505,7 @@ class Ledger:
 
         def event(entity_id: int, action: str, **detail: Any) -> None:
             audit.append({"at": now, "entity": "submission", "entity_id": str(entity_id), "action": action,
-                          "detail": json.loads(json.dumps(detail, default=str))})
+                          "detail": _json_safe(detail)})
 
         for sid, new in recorded:
             event(sid, new.status, unit=new.unit_code, period=new.period, source=new.source_ref,
@@ -756,8 +766,8 @@ class Ledger:
                     eml_path=func.coalesce(bindparam("eml", type_=Text), t.c.eml_path)), list(updates.values()))
             s.execute(_table(AuditEvent).insert(), [
                 {"at": now, "entity": "message", "entity_id": r["key"], "action": r["status"],
-                 "detail": json.loads(json.dumps({"error": r.get("error"), "message_id": r["message_id"],
-                                                  "eml": r.get("eml_path")}, default=str))} for r in records])
+                 "detail": _json_safe({"error": r.get("error"), "message_id": r["message_id"],
+                                       "eml": r.get("eml_path")})} for r in records])
 
     def messages(self, period: str | None = None) -> list[MessageRecord]:
         with self.reading() as s:

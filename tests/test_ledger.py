@@ -374,3 +374,18 @@ def test_owed_replies_page_through_every_reply_once_across_recording_times(ledge
     assert seen == sorted(seen)
     ledger.settle_replies([(sid, kind, f"k{sid}{kind}") for _, sid, kind in seen[:5]])
     assert ledger.owed_reply_page("cchc", 100) == seen[5:]
+
+
+def test_audit_details_are_stored_as_json_would_read_them():
+    """Plain values go in as they are; anything else (a date, a status enum, a path) as JSON has it."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from tasks.ledger import _json_safe
+    from tasks.types import SubmissionStatus
+
+    plain = {"unit": "VP", "errors": 0, "ok": True, "reason": None, "ratio": 0.5}
+    assert _json_safe(plain) is plain
+    mixed = {"at": datetime(2021, 3, 16, 9, 30), "status": SubmissionStatus.ACCEPTED, "eml": Path("a/b.eml")}
+    assert _json_safe(mixed) == {"at": "2021-03-16 09:30:00", "status": "accepted", "eml": "a/b.eml"}
+    assert type(_json_safe(mixed)["status"]) is str
