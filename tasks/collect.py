@@ -7,7 +7,6 @@ nothing a unit sends raises out of here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -19,7 +18,7 @@ from tasks.config import Unit
 from tasks.context import Context
 from tasks.filing import delivered, filing_period
 from tasks.guard import Grid, UnreadableFile
-from tasks.intake import content_hash, parse_grid, read_sheets
+from tasks.intake import content_hash, grid_hash, parse_grid, read_sheets
 from tasks.ledger import NewSubmission, Recorded
 from tasks.periods import TZ, Period
 from tasks.types import Document, Issue, MessageKind, Outcome, OutcomeStatus, ParsedSheet, SubmissionStatus
@@ -131,9 +130,8 @@ def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid 
 
 
 def document_hash(doc: Document) -> str:
-    """What identifies a readable document: its bytes, or a tab's cells as JSON."""
-    data = doc.content if doc.grid is None else json.dumps(doc.grid, default=str, ensure_ascii=False).encode()
-    return content_hash(data)
+    """What identifies a readable document: its bytes, or a tab's cells."""
+    return content_hash(doc.content) if doc.grid is None else grid_hash(doc.grid)
 
 
 def unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Judged:

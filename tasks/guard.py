@@ -1010,8 +1010,3 @@ def read_grids(items: Sequence[tuple[bytes, str]], limits: Limits = DEFAULT_LIMI
     """The first worksheet of each (bytes, filename), or the unit's rejection for it, in order."""
     return reader(limits).read(items)
 
-
-def read_parsed(items: Sequence[tuple[bytes, str]], limits: Limits = DEFAULT_LIMITS) -> list[Any]:
-    """Like read_grids, with the labelled cells found in the worker: ParsedSheet.to_wire() tuples (a grid
-    where that parse failed), or the unit's rejection (tasks.intake.read_sheets builds the sheets)."""
-    return reader(limits).read(items, sheets=True)

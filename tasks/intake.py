@@ -7,17 +7,18 @@ found by their labels, not by fixed positions.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
-from tasks.guard import DEFAULT_LIMITS, SPREADSHEET_SUFFIXES, Grid, Limits, UnreadableFile, read_grids, read_parsed
+from tasks.guard import DEFAULT_LIMITS, SPREADSHEET_SUFFIXES, Grid, Limits, UnreadableFile, read_grids, reader
 from tasks.text import a1, clean, label_key
 from tasks.types import Issue, ParsedSheet, RawValue
 
-__all__ = ["SPREADSHEET_SUFFIXES", "UnreadableFile", "content_hash", "is_spreadsheet", "parse_grid", "read_grid",
-           "read_grids", "read_sheets"]
+__all__ = ["SPREADSHEET_SUFFIXES", "UnreadableFile", "content_hash", "grid_hash", "is_spreadsheet", "parse_grid",
+           "read_grid", "read_grids", "read_sheets"]
 
 _UNIT_LABEL = label_key("Mã đơn vị")
 _PERIOD_LABEL = label_key("Kỳ báo cáo")
@@ -30,6 +31,11 @@ _USE_TEMPLATE = "ở trang tính đầu tiên. Hãy dùng đúng biểu mẫu đ
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def grid_hash(grid: list[list[Any]]) -> str:
+    """The content hash of cells read without a file (a Sheets tab): of their JSON."""
+    return content_hash(json.dumps(grid, default=str, ensure_ascii=False).encode())
 
 
 def is_spreadsheet(filename: str) -> bool:
@@ -51,7 +57,8 @@ def read_sheets(items: Sequence[tuple[bytes, str]],
     """Each file's labelled cells (parse_grid, run in the guarded worker next to the read, so only they
     travel back, not every cell), or its rejection, in order. A grid comes back where the worker's parse
     failed: parse it here, where the failure is baocao's to report."""
-    return [ParsedSheet.from_wire(r) if isinstance(r, tuple) else r for r in read_parsed(items, limits)]
+    return [ParsedSheet.from_wire(r) if isinstance(r, tuple) else r
+            for r in reader(limits).read(items, sheets=True)]
 
 
 def _text(value: Any) -> str:

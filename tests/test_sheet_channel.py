@@ -25,11 +25,11 @@ from tasks.channels.sheets import (
     SheetsChannel,
     cursor_name,
     ensure_unit_tabs,
-    grid_hash,
     tab_title,
 )
 from tasks.collect import collect_from, process_documents
 from tasks.context import Context, open_context
+from tasks.intake import grid_hash
 from tasks.ledger import as_utc
 from tasks.periods import TZ, Period
 from tasks.replies import rejection_mails

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from sqlalchemy import select
 from tasks.channels.base import Arrivals, UnitRequest
 from tasks.config import Unit
 from tasks.context import Context
-from tasks.intake import content_hash
+from tasks.intake import grid_hash
 from tasks.ledger import Cursor
 from tasks.periods import TZ, Period
 from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabSpec
@@ -54,11 +53,6 @@ def _has_values(grid: list[list[Any]]) -> bool:
     if header is None:
         return True  # someone rearranged the tab: let validation explain what is wrong
     return any(len(row) > COL_VALUE and row[COL_VALUE] not in (None, "") for row in grid[header + 1:])
-
-
-def grid_hash(grid: list[list[Any]]) -> str:
-    """The content hash the ledger records for a tab's grid (the same bytes tasks.collect hashes)."""
-    return content_hash(json.dumps(grid, default=str, ensure_ascii=False).encode())
 
 
 @dataclass
