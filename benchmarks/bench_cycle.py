@@ -450,6 +450,12 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "NOT met")
 
 
+def least_empty_collect(r: dict[str, Run], basis: str) -> float:
+    """The empty-inbox collect that cost least (of the first and the alternated ones): the fixed cost drifts
+    by a second or more between runs, and the least baseline never flatters the per-unit figure."""
+    return min(getattr(r[k], basis) for k in ("collect_empty", "collect_empty_beside") if k in r)
+
+
 def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, str, str]]:
     """Each issue-10 target as (target, measured ratio, verdict); a failed command fails its targets."""
     lines: list[tuple[str, str, str]] = []
@@ -461,10 +467,8 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
         for basis in ("cpu", "wall"):
             def cost(key: str, basis: str = basis, r: dict[str, Run] = r) -> float:
                 return getattr(r[key], basis)
-            # the empty-inbox collect that cost least (of the first and the alternated ones): the fixed cost
-            # drifts by a second or more between runs, and the least baseline never flatters the per-unit figure
-            empty = min(cost(k) for k in ("collect_empty", "collect_empty_beside") if k in r)
-            ours = (cost("collect") + cost("consolidate") - empty - cost("consolidate_empty")) / n
+            ours = (cost("collect") + cost("consolidate") - least_empty_collect(r, basis)
+                    - cost("consolidate_empty")) / n
             plain = max((cost("plain") - cost("plain_empty")) / n, 1e-6)
             judged = n >= 1000
             lines.append((f"N={n:,}: per-unit cost collect+consolidate ≤ 3× plain ({basis})",
@@ -497,8 +501,7 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
                           for k in ("collect", "consolidate")
                           if r[k].prefect_rows is not None and r[k + "_empty"].prefect_rows is not None),
                       _verdict(refused == 0)))
-        files = n / max(r["collect"].cpu - min(r[k].cpu for k in ("collect_empty", "collect_empty_beside") if k in r),
-                        1e-6)
+        files = n / max(r["collect"].cpu - least_empty_collect(r, "cpu"), 1e-6)
         pfiles = n / max(r["plain"].cpu - r["plain_empty"].cpu, 1e-6)
         lines.append((f"N={n:,}: files per second per core (N / CPU s above the empty-inbox run)",
                       f"baocao collect {files:,.0f}, plain script {pfiles:,.0f}; {n / r['collect'].wall:,.0f} files "
