@@ -33,7 +33,8 @@ def _report_dict(r: DispatchReport) -> dict[str, Any]:
 def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key: str, unit_codes: list[str],
                         resend: bool) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
-    units = [u for u in ctx.cfg.active_units if u.code in unit_codes]
+    wanted = set(unit_codes)  # a chunk's codes: a set, or every unit is looked for in a list of thousands
+    units = [u for u in ctx.cfg.active_units if u.code in wanted]
     return _report_dict(dispatch(ctx, request.request_mails(ctx, ctx.period(period_key), units), resend=resend))
 
 

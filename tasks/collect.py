@@ -177,7 +177,7 @@ def quarantine_reason(ctx: Context, doc: Document, unit_code: str | None) -> str
     if doc.source != "email":
         return None
     sender = (doc.sender or "").lower()
-    owners = [u for u in ctx.cfg.units if sender in u.emails]
+    owners = ctx.cfg.units_of_email(sender)
     if not owners:
         return f"Người gửi {sender or '(không rõ)'} không phải đầu mối đã đăng ký của đơn vị nào."
     if doc.claimed_unit and unit_code and doc.claimed_unit.casefold() != unit_code.casefold():
@@ -189,7 +189,7 @@ def quarantine_reason(ctx: Context, doc: Document, unit_code: str | None) -> str
 
 def unit_of_sender(ctx: Context, sender: str | None) -> Unit | None:
     """The one unit whose registered contact sent it, when exactly one unit has that address."""
-    owners = [u for u in ctx.cfg.units if sender and sender.lower() in u.emails]
+    owners = ctx.cfg.units_of_email(sender) if sender else ()
     return owners[0] if len(owners) == 1 else None
 
 

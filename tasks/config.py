@@ -561,6 +561,20 @@ class AppConfig(_Model):
             by_key[key] = None if by_key.get(key, u) is not u else u
         return by_key
 
+    @cached_property
+    def _units_by_email(self) -> dict[str, tuple[Unit, ...]]:
+        """Contact address -> the units that list it, in config order (built once: mail from thousands of
+        units must not scan every unit per message)."""
+        by_email: dict[str, list[Unit]] = {}
+        for u in self.units:
+            for e in dict.fromkeys(u.emails):
+                by_email.setdefault(e, []).append(u)
+        return {e: tuple(us) for e, us in by_email.items()}
+
+    def units_of_email(self, address: str) -> tuple[Unit, ...]:
+        """The units whose registered contacts include this address (any case), in config order."""
+        return self._units_by_email.get(address.lower(), ())
+
     def unit(self, code: str) -> Unit | None:
         """The unit of this code: exact (case-insensitive), else typed without diacritics (TDKT for TĐKT) when
         exactly one unit's code reads so."""

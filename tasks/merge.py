@@ -68,8 +68,9 @@ def totals_of(cfg: AppConfig, reports: Iterable[UnitReport]) -> dict[str, int]:
 def latest_by_unit(reports: Iterable[UnitReport], expected: Sequence[str]) -> dict[str, UnitReport]:
     """Each expected unit's counted report (its latest), in config order."""
     latest: dict[str, UnitReport] = {}
+    wanted = set(expected)  # not the sequence: a lookup per report in a list of 10,000 units is quadratic
     for r in sorted(reports, key=lambda r: r.received_at):
-        if r.unit_code in expected:
+        if r.unit_code in wanted:
             latest[r.unit_code] = r
     return {c: latest[c] for c in expected if c in latest}
 
@@ -163,7 +164,8 @@ def consolidate(
     on_time = [c for c in latest if latest[c].on_time]
     late = [c for c in latest if not latest[c].on_time]
     missing = [c for c in expected if c not in latest]
-    rejected_units = [c for c in missing if any(r.unit_code == c for r in rejected)]
+    rejected_codes = {r.unit_code for r in rejected}
+    rejected_units = [c for c in missing if c in rejected_codes]
 
     previous: PreviousInfo | None = None
     comparison: ComparisonInfo | None = None

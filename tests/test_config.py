@@ -150,3 +150,16 @@ def test_a_province_units_file_is_parsed_once_then_read_from_its_json_copy(confi
     (config_dir / "units.yaml").write_text(yaml.safe_dump({"units": units}, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match="X0000"):
         load_config(config_dir)
+
+
+def test_units_are_found_by_contact_address_in_config_order(config_dir):
+    import yaml
+
+    units = [{"code": "A", "name": "Đơn vị A", "emails": ["chung@snv.example.vn", "a@snv.example.vn"]},
+             {"code": "B", "name": "Đơn vị B", "emails": ["Chung@SNV.example.vn"]},
+             {"code": "C", "name": "Đơn vị C", "emails": ["c@snv.example.vn", "c@snv.example.vn"]}]
+    (config_dir / "units.yaml").write_text(yaml.safe_dump({"units": units}, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(config_dir)
+    assert [u.code for u in cfg.units_of_email("CHUNG@snv.example.vn")] == ["A", "B"]
+    assert [u.code for u in cfg.units_of_email("c@snv.example.vn")] == ["C"]  # listed twice, one unit
+    assert cfg.units_of_email("khac@snv.example.vn") == ()

@@ -104,7 +104,7 @@ def ignore_reason(ctx: Context, mail: IncomingMail) -> str | None:
     senders = {mail.sender.strip().lower()}
     # When the Office address is also a unit's contact (VP in the shipped config), that unit reports
     # from it; baocao's own mail from it is told apart by the checks above.
-    office_is_contact = any(office in (e.lower() for e in u.emails) for u in ctx.cfg.units)
+    office_is_contact = bool(ctx.cfg.units_of_email(office))
     if office in senders and not office_is_contact:
         return f"Thư gửi từ chính hộp thư Văn phòng ({office}), không phải báo cáo của đơn vị"
     return None
