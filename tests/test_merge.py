@@ -59,3 +59,23 @@ def test_no_submissions_gives_zero_totals_and_all_missing(ctx):
     assert c["previous"] is None and c["comparison"] is None
     # January and February were never collected: March alone is not called year-to-date
     assert c["year_to_date"] == {} and c["year_to_date_basis"]["shown"] is False
+
+
+def test_the_consolidation_json_is_laid_out_as_json_dumps_writes_it_whatever_the_values():
+    import json
+    from datetime import date
+
+    import pytest
+
+    from tasks.outputs import json_bytes
+    from tests.sample_consolidation import sample_consolidation
+
+    c = sample_consolidation()
+    c["values_by_unit"]["VP"]["ghi_chu"] = "Dòng một\nDòng hai \"trích\" \u2028 \\ \x07 😀"
+    expected = json.dumps(c, ensure_ascii=False, indent=2).encode("utf-8")
+    assert json_bytes(c) == expected
+    assert json_bytes({}) == b"{}" and json_bytes([]) == b"[]" and json_bytes({"a": []}) == b'{\n  "a": []\n}'
+    for odd in ({1: "khóa số"}, {"lớn": 2 ** 70}):  # not orjson's: written by json, as before
+        assert json_bytes(odd) == json.dumps(odd, ensure_ascii=False, indent=2).encode("utf-8")
+    with pytest.raises(TypeError):  # a date is not JSON: refused as json refuses it, never written its own way
+        json_bytes({"ngày": date(2021, 3, 15)})
