@@ -634,12 +634,26 @@ class Ledger:
                               values[sid])
                 for sid, st in sorted(ids.items(), key=lambda kv: kv[1].unit_code)]
 
-    def submissions(self, report_id: str, period: str, statuses: Iterable[str] | None = None) -> list[Submission]:
+    def submissions(self, report_id: str, period: str, statuses: Iterable[str] | None = None,
+                    unit_code: str | None = None) -> list[Submission]:
+        """The period's submissions, oldest first; `unit_code` keeps one unit's (filtered in SQL: a unit's
+        page must not load the whole province's)."""
         with self.reading() as s:
             q = select(Submission).where(Submission.report_id == report_id, Submission.period == period)
             if statuses is not None:
                 q = q.where(Submission.status.in_(list(statuses)))
+            if unit_code is not None:
+                q = q.where(Submission.unit_code == unit_code)
             return list(s.scalars(q.order_by(Submission.received_at, Submission.id)))
+
+    def submission_sources(self, report_id: str, period: str) -> list[tuple[int, str | None, str]]:
+        """(id, unit code, channel) of every submission of the period, oldest first: what the board counts
+        and shows per unit, without loading every submission and its values."""
+        with self.reading() as s:
+            rows = s.execute(select(Submission.id, Submission.unit_code, Submission.source).where(
+                Submission.report_id == report_id, Submission.period == period,
+            ).order_by(Submission.received_at, Submission.id))
+            return [(sid, code, source) for sid, code, source in rows]
 
     def quarantined(self, report_id: str, period: str) -> list[Submission]:
         """Quarantined submissions and those no unit could be read from (filtered in SQL: the few the

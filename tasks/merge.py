@@ -119,12 +119,12 @@ def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
     if missing:
         basis["from_label"] = short_label(run[0])
     ytd: dict[str, int] = {}
+    summed = [totals_of(cfg, earlier[p.key].values()) for p in run]  # once a period, not once an indicator
     for ind in cfg.report.numeric:
         if ind.aggregation == "level":
             ytd[ind.code] = totals[ind.code]
         else:
-            ytd[ind.code] = totals[ind.code] + sum(
-                totals_of(cfg, earlier[p.key].values())[ind.code] for p in run)
+            ytd[ind.code] = totals[ind.code] + sum(t[ind.code] for t in summed)
     return ytd, basis
 
 

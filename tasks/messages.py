@@ -136,6 +136,7 @@ def receipt_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, sub
 
 def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any]) -> OutgoingMail:
     units = {u.code: u for u in cfg.units}
+    rejected = set(completeness["rejected"])
     pick = lambda key: [units[c] for c in completeness[key]]  # noqa: E731
     return _mail(cfg, key=message_key(MessageKind.OVERDUE, cfg.report.id, period.key), kind="overdue",
                  to=[cfg.settings.organisation.operator_email],
@@ -143,18 +144,22 @@ def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: M
                  tag=subject_tag(cfg, period), period=period, deadline=deadline,
                  expected=completeness["expected_count"], accepted=pick("accepted"), on_time=pick("on_time"),
                  late=pick("late"), rejected=pick("rejected"),
-                 missing=[u for u in pick("missing") if u.code not in completeness["rejected"]])
+                 missing=[u for u in pick("missing") if u.code not in rejected])
 
 
 def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:
     """(to, cc): the primary recipient (UBND tỉnh) in To, every other Nơi nhận address in Cc."""
     to: list[str] = []
     cc: list[str] = []
+    seen: set[str] = set()  # one address of thousands of units' contacts: a set, not a scan of the lists
     for r in cfg.report.recipients:
         emails = list(r.emails)
         if r.units == "all":
             emails += [e for u in cfg.active_units for e in u.emails]
-        (to if r.primary else cc).extend(e for e in emails if e not in to and e not in cc)
+        for e in emails:
+            if e not in seen:
+                seen.add(e)
+                (to if r.primary else cc).append(e)
     return to, cc
 
 

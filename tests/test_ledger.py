@@ -240,6 +240,14 @@ def test_unit_statuses(ledger: Ledger) -> None:
     assert [(c.unit_code, c.submission_id, c.on_time, c.values) for c in counted] == [
         ("VP", ids["v3"], True, {"W01": 12}), ("XDCQ", ids["x1"], False, {"W01": 12})]
 
+    # what a unit's page and the board read: one unit's submissions, and every submission's unit and channel
+    assert [s.filename for s in ledger.submissions("cchc", "2021-03", unit_code="VP")] == [
+        "v1.xlsx", "v2.xlsx", "v3.xlsx"]
+    assert ledger.submissions("cchc", "2021-03", unit_code="CCVC") == []
+    assert ledger.submission_sources("cchc", "2021-03") == [
+        (ids[k], unit, "folder") for k, unit in (("v1", "VP"), ("t1", "TTr"), ("q1", "BTG"), ("n1", None),
+                                                 ("t2", "TTr"), ("v2", "VP"), ("v3", "VP"), ("x1", "XDCQ"))]
+
 
 def test_reopen_is_seen_by_the_status(ledger: Ledger) -> None:
     ledger.record_submissions([new("a", minutes=0), new("b", minutes=5)])

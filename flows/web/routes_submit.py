@@ -60,7 +60,7 @@ def unit_page(request: Request, ctx: Context, unit: Unit, period: Period, token:
               result: dict[str, Any] | None, status: int = 200) -> HTMLResponse:
     rows = views.board(ctx, period)["rows"]
     row = next((r for r in rows if r["unit"] == unit.code), None)
-    mine = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.unit_code == unit.code]
+    mine = ctx.ledger.submissions(ctx.cfg.report.id, period.key, unit_code=unit.code)
     return render(request, "submit.html.j2", status=status, unit=unit, period=period, token=token,
                   deadline=ctx.unit_deadline(period), row=row, submissions=mine, result=result,
                   max_mb=views.vn_number(round(web_state(request).max_upload / 1024 / 1024, 1)),
@@ -100,7 +100,7 @@ async def upload(request: Request, token: str) -> Response:
 
 def last_values(ctx: Context, unit: Unit, period: Period) -> dict[str, str]:
     """The unit's latest values this period (accepted first), to correct rather than retype."""
-    mine = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.unit_code == unit.code]
+    mine = ctx.ledger.submissions(ctx.cfg.report.id, period.key, unit_code=unit.code)
     mine.sort(key=lambda s: (s.status == "accepted", s.id))
     if not mine:
         return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -143,13 +144,15 @@ def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], 
 
 def board(ctx: Context, period: Period) -> dict[str, Any]:
     rows = status_rows(ctx, period)
-    subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key)
+    sources = ctx.ledger.submission_sources(ctx.cfg.report.id, period.key)
+    # counted once, looked up per unit: a scan of every submission for each unit took 45 s at 10,000 units
+    versions = Counter(code for _, code, _ in sources)
+    source_of = {(code, sid): source for sid, code, source in sources}
     for r in rows:
-        mine = [s for s in subs if s.unit_code == r["unit"]]
-        r["versions"] = len(mine)
+        r["versions"] = versions.get(r["unit"], 0)
         r["channel_vi"] = CHANNEL_VI.get(r["channel"], r["channel"])
-        shown = next((s for s in mine if s.id == r["submission_id"]), None)
-        r["source_vi"] = CHANNEL_VI.get(shown.source, shown.source) if shown else ""
+        shown = source_of.get((r["unit"], r["submission_id"]))
+        r["source_vi"] = CHANNEL_VI.get(shown, shown) if shown else ""
     return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows)}
 
 
@@ -185,7 +188,7 @@ def original_path(ctx: Context, sub: Submission) -> Path | None:
 
 def versions(ctx: Context, period: Period, unit_code: str) -> list[Version]:
     """Every submission of the unit in the period, oldest first, each with what changed from the one before."""
-    subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.unit_code == unit_code]
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key, unit_code=unit_code)
     labels = {i.code: i.label for i in ctx.cfg.report.indicators}
     order = [i.code for i in ctx.cfg.report.indicators]
     out: list[Version] = []

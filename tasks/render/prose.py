@@ -341,7 +341,8 @@ def completeness_paragraphs(c: Mapping[str, Any]) -> list[Paragraph]:
     on_time = comp.get("on_time_count", len(comp.get("on_time", [])))
     late_units = list(comp.get("late", []))
     rejected = list(comp.get("rejected", []))
-    missing = [u for u in comp.get("missing", []) if u not in rejected]
+    rejected_set = set(rejected)
+    missing = [u for u in comp.get("missing", []) if u not in rejected_set]
     rate = comp.get("reporting_rate", accepted / expected if expected else 0)
     on_time_rate = comp.get("on_time_rate", on_time / expected if expected else 0)
 
