@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from tasks.bulk import collector_paused
 from tasks.context import Context
-from tasks.ledger import Submission, as_utc
+from tasks.ledger import as_utc
 from tasks.periods import TZ, Period
-from tasks.types import SubmissionStatus, UnitStatus
-
-
-def latest_by_unit(subs: Iterable[Submission]) -> dict[str, Submission]:
-    """Each unit's counted report: its latest accepted submission (subs in order of receipt)."""
-    latest: dict[str, Submission] = {}
-    for s in subs:
-        if s.unit_code and s.status == SubmissionStatus.ACCEPTED:
-            latest[s.unit_code] = s
-    return latest
+from tasks.types import UnitStatus
 
 
 @collector_paused()
