@@ -568,7 +568,7 @@ class Ledger:
 
     # ------------------------------------------------------------ status, in SQL
 
-    def unit_standings(self, report_id: str, period: str) -> dict[str, UnitStanding]:
+    def unit_standings(self, report_id: str, period: str, unit_code: str | None = None) -> dict[str, UnitStanding]:
         """Per unit with at least one non-quarantined submission in this report and period: its counted
         (latest accepted) submission, the timeliness of its first valid one, its latest rejected one and how
         many it sent. One query (window functions), at most two small rows per unit come back.
@@ -576,9 +576,11 @@ class Ledger:
         Units absent from the result have sent nothing countable ("Chưa báo cáo"). The status table's rules:
         a unit with an accepted submission is on time or late by `on_time`; without one, a unit that sent
         something shows its latest rejected submission (when no submission is accepted, no other status than
-        rejected can remain: superseding needs an accepted one).
+        rejected can remain: superseding needs an accepted one). `unit_code` asks for one unit's standing
+        (its page needs no other).
         """
         t = _table(Submission)
+        one_unit = t.c.unit_code == unit_code if unit_code is not None else t.c.unit_code.is_not(None)
         valid = t.c.status.in_((Sub.ACCEPTED, Sub.SUPERSEDED))
         ranked = select(
             t.c.id, t.c.unit_code, t.c.status, t.c.received_at, t.c.on_time,
@@ -589,7 +591,7 @@ class Ledger:
             func.count().over(partition_by=t.c.unit_code).label("n"),
             func.first_value(t.c.on_time).over(partition_by=(t.c.unit_code, valid),
                                                order_by=(t.c.received_at, t.c.id)).label("first_on_time"),
-        ).where(t.c.report_id == report_id, t.c.period == period, t.c.unit_code.is_not(None),
+        ).where(t.c.report_id == report_id, t.c.period == period, one_unit,
                 t.c.status != Sub.QUARANTINED).subquery()
         q = select(ranked).where(ranked.c.rn == 1, ranked.c.status.in_((Sub.ACCEPTED, Sub.REJECTED)))
         with self.reading() as s:
@@ -646,13 +648,16 @@ class Ledger:
                 q = q.where(Submission.unit_code == unit_code)
             return list(s.scalars(q.order_by(Submission.received_at, Submission.id)))
 
-    def submission_sources(self, report_id: str, period: str) -> list[tuple[int, str | None, str]]:
-        """(id, unit code, channel) of every submission of the period, oldest first: what the board counts
-        and shows per unit, without loading every submission and its values."""
+    def submission_sources(self, report_id: str, period: str,
+                           unit_code: str | None = None) -> list[tuple[int, str | None, str]]:
+        """(id, unit code, channel) of every submission of the period (or of one unit's), oldest first: what
+        the board counts and shows per unit, without loading every submission and its values."""
+        q = select(Submission.id, Submission.unit_code, Submission.source).where(
+            Submission.report_id == report_id, Submission.period == period)
+        if unit_code is not None:
+            q = q.where(Submission.unit_code == unit_code)
         with self.reading() as s:
-            rows = s.execute(select(Submission.id, Submission.unit_code, Submission.source).where(
-                Submission.report_id == report_id, Submission.period == period,
-            ).order_by(Submission.received_at, Submission.id))
+            rows = s.execute(q.order_by(Submission.received_at, Submission.id))
             return [(sid, code, source) for sid, code, source in rows]
 
     def quarantined(self, report_id: str, period: str) -> list[Submission]:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from tasks.bulk import collector_paused
+from tasks.config import Unit
 from tasks.context import Context
 from tasks.ledger import as_utc
 from tasks.periods import TZ, Period
@@ -13,11 +14,13 @@ from tasks.types import UnitStatus
 
 
 @collector_paused()
-def status_rows(ctx: Context, period: Period) -> list[dict[str, Any]]:
-    """One row per expected unit: what the operator watches during the period (one grouped ledger query)."""
-    standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
+def status_rows(ctx: Context, period: Period, only: Unit | None = None) -> list[dict[str, Any]]:
+    """One row per expected unit: what the operator watches during the period (one grouped ledger query).
+    With `only`, that unit's row alone (none when it no longer reports): its page needs no other."""
+    units = ctx.cfg.active_units if only is None else [only] if only.active else []
+    standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key, only.code if only else None)
     rows = []
-    for unit in ctx.cfg.active_units:
+    for unit in units:
         st = standings.get(unit.code)
         when: datetime | None = None
         shown_id: int | None = None

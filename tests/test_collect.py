@@ -55,6 +55,13 @@ def test_demo_month_outcomes(ctx):
         "CCVC": "Đúng hạn", "TĐKT": "Bị trả lại", "BTG": "Chưa báo cáo", "VTLT": "Đúng hạn"}
     assert rows["CCHC"]["submissions"] == 2
     assert any("giá trị “-1” nhỏ hơn" in e or "giá trị -1 nhỏ hơn" in e for e in rows["TĐKT"]["errors"])
+    # a unit's own page shows the board's row for it, computed alone
+    from flows.web.views import board, board_row
+
+    shown = {r["unit"]: r for r in board(ctx, ctx.period("2021-03"))["rows"]}
+    assert shown["CCVC"]["versions"] == 2 and shown["CCVC"]["source_vi"]
+    for unit in ctx.cfg.active_units:
+        assert board_row(ctx, ctx.period("2021-03"), unit) == shown[unit.code]
     # the audit trail has every state change
     actions = [(e.action) for e in ctx.ledger.audit_events("submission")]
     assert actions.count("superseded") == 1 and actions.count("accepted") == 8 and actions.count("rejected") == 3

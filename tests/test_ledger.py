@@ -244,6 +244,9 @@ def test_unit_statuses(ledger: Ledger) -> None:
     assert [s.filename for s in ledger.submissions("cchc", "2021-03", unit_code="VP")] == [
         "v1.xlsx", "v2.xlsx", "v3.xlsx"]
     assert ledger.submissions("cchc", "2021-03", unit_code="CCVC") == []
+    assert ledger.unit_standings("cchc", "2021-03", unit_code="TTr") == {"TTr": ttr}
+    assert ledger.unit_standings("cchc", "2021-03", unit_code="BTG") == {}  # quarantined only
+    assert ledger.submission_sources("cchc", "2021-03", unit_code="XDCQ") == [(ids["x1"], "XDCQ", "folder")]
     assert ledger.submission_sources("cchc", "2021-03") == [
         (ids[k], unit, "folder") for k, unit in (("v1", "VP"), ("t1", "TTr"), ("q1", "BTG"), ("n1", None),
                                                  ("t2", "TTr"), ("v2", "VP"), ("v3", "VP"), ("x1", "XDCQ"))]

@@ -50,7 +50,7 @@ def unit_versions(request: Request, key: str, unit: str) -> Response:
     period, u = period_of(ctx, key), ctx.cfg.unit(unit)
     if period is None or u is None:
         return message(request, "Không tìm thấy", "Không có kỳ báo cáo hoặc đơn vị này.", 404)
-    row = next((r for r in views.board(ctx, period)["rows"] if r["unit"] == u.code), None)
+    row = views.board_row(ctx, period, u)
     return render(request, "unit.html.j2", period=period, unit=u, row=row,
                   versions=views.versions(ctx, period, u.code), notice=request.session.pop("notice", None))
 

@@ -58,8 +58,7 @@ def checked(request: Request, ctx: Context, unit: Unit, period: Period, filename
 
 def unit_page(request: Request, ctx: Context, unit: Unit, period: Period, token: str,
               result: dict[str, Any] | None, status: int = 200) -> HTMLResponse:
-    rows = views.board(ctx, period)["rows"]
-    row = next((r for r in rows if r["unit"] == unit.code), None)
+    row = views.board_row(ctx, period, unit)
     mine = ctx.ledger.submissions(ctx.cfg.report.id, period.key, unit_code=unit.code)
     return render(request, "submit.html.j2", status=status, unit=unit, period=period, token=token,
                   deadline=ctx.unit_deadline(period), row=row, submissions=mine, result=result,
