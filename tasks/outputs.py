@@ -65,8 +65,8 @@ def write_json(ctx: Context, period: Period, consolidation: Any, out_dir: Path) 
 
 def json_bytes(data: Any) -> bytes:
     """UTF-8 JSON laid out as json.dumps(indent=2, ensure_ascii=False) writes it, by orjson's encoder (ten
-    times faster on 10,000 units' figures). What orjson would not take, or would write its own way (a key
-    that is not a string, an integer past 64 bits, a date, a dataclass), goes through json as before."""
+    times faster on 10,000 units' figures). What orjson would refuse or write its own way (a key that is not
+    a string, an integer past 64 bits, a date, a dataclass) goes to json, which writes or refuses it as before."""
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
                             | orjson.OPT_PASSTHROUGH_DATACLASS)
