@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tasks.context import Context
-from tasks.messages import DOCX, XLSX, delivery_mail
+from tasks.messages import DOCX, XLSX, delivery_messages
 from tasks.outputs import output_paths
 from tasks.periods import Period
 from tasks.transports.mail.compose import OutgoingMail
@@ -33,7 +33,7 @@ def delivery_mails(ctx: Context, period: Period, out_dir: Path, files: dict[str,
             f"(baocao consolidate --period {period.key})."
         )
     consolidation = json.loads(paths["json"].read_text(encoding="utf-8"))
-    return [delivery_mail(ctx.cfg, period, consolidation, attachments(ctx, period, files), resend)]
+    return delivery_messages(ctx.cfg, period, consolidation, attachments(ctx, period, files), resend)
 
 
 def sha256_of(files: dict[str, Path]) -> dict[str, str]:

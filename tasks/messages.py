@@ -6,6 +6,7 @@ Each message has a stable key, so a step run twice finds it in the ledger and se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -17,7 +18,7 @@ from tasks.periods import Period, working_days_until
 from tasks.render.vietnamese_dates import format_date, format_number, format_percent
 from tasks.resources import templates_dir
 from tasks.text import nfc
-from tasks.transports.mail.compose import Attachment, OutgoingMail
+from tasks.transports.mail.compose import MAX_RECIPIENTS, Attachment, OutgoingMail
 from tasks.types import MessageKind, message_key
 
 TEMPLATES_DIR = templates_dir()
@@ -163,8 +164,23 @@ def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:
     return to, cc
 
 
-def delivery_mail(cfg: AppConfig, period: Period, consolidation: Mapping[str, Any],
-                  files: list[tuple[str, bytes, str]], resend: int = 0) -> OutgoingMail:
+def recipient_batches(to: list[str], cc: list[str], limit: int = MAX_RECIPIENTS) -> list[tuple[list[str], list[str]]]:
+    """Split the delivery's recipients into messages the mail server accepts (at most `limit` each): the
+    first keeps To (UBND tỉnh) and as many copies as fit in Cc; every further one is a copy, its addresses in
+    To. `units: all` in Nơi nhận makes thousands of addresses at a province's scale."""
+    if len(to) > limit:
+        raise ValueError(f"Nơi nhận chính có {len(to)} địa chỉ, vượt giới hạn {limit} người nhận một thư")
+    room = limit - len(to)
+    batches = [(list(to), cc[:room])]
+    rest = cc[room:]
+    batches += [(rest[i:i + limit], []) for i in range(0, len(rest), limit)]
+    return batches
+
+
+def delivery_messages(cfg: AppConfig, period: Period, consolidation: Mapping[str, Any],
+                  files: list[tuple[str, bytes, str]], resend: int = 0) -> list[OutgoingMail]:
+    """The delivery as the messages it takes: the one to UBND tỉnh (the ledger's `delivery:<report>:<period>`,
+    which closes the period) and, past the server's recipient limit, copies keyed `…:copy<n>`."""
     to, cc = delivery_recipients(cfg)
     inds = {i["code"]: i for i in consolidation["indicators"]}
     key_numbers = [
@@ -172,11 +188,13 @@ def delivery_mail(cfg: AppConfig, period: Period, consolidation: Mapping[str, An
         for c in consolidation["main_indicators"]
     ]
     key = message_key(MessageKind.DELIVERY, cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
-    return _mail(cfg, key=key, kind="delivery", to=to, cc=tuple(cc),
-                 subject=f"Báo cáo {cfg.report.title.lower()} {period.label}", tag=subject_tag(cfg, period),
-                 period=period, recipient_line=cfg.report.recipient_line, key_numbers=key_numbers,
-                 c=consolidation["completeness"],
-                 attachments=tuple(Attachment(name, data, mime) for name, data, mime in files))
+    attached = tuple(Attachment(name, data, mime) for name, data, mime in files)
+    first = _mail(cfg, key=key, kind="delivery", to=to, subject=f"Báo cáo {cfg.report.title.lower()} {period.label}",
+                  tag=subject_tag(cfg, period), period=period, recipient_line=cfg.report.recipient_line,
+                  key_numbers=key_numbers, c=consolidation["completeness"], attachments=attached)
+    # One rendering for every message: the copies differ only in key and addresses.
+    return [replace(first, key=key if n == 0 else f"{key}:copy{n}", to=tuple(batch_to), cc=tuple(batch_cc))
+            for n, (batch_to, batch_cc) in enumerate(recipient_batches(to, cc))]
 
 
 def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, error: str, at: str,
