@@ -47,16 +47,19 @@ def publish_outcomes(ctx: Context, period: Period, summary: dict[str, Any],
                    resource={"prefect.resource.id": f"baocao.period.{report}.{period.key}",
                              "baocao.period": period.key, "baocao.report": report},
                    payload={"counts": summary["counts"], "total": summary["total"]})
+    if rows is None and not summary["counts"].get(OutcomeStatus.ACCEPTED):
+        return  # only an accepted report completes a period (a watcher's batch of rejections needs no status)
     for key in sorted({period.key, *summary["periods"]}):
         announce_if_complete(ctx, ctx.period(key), rows if key == period.key else None)
 
 
 def announce_if_complete(ctx: Context, period: Period, rows: list[dict[str, Any]] | None = None) -> None:
-    """Once per period: baocao.period.complete when every expected unit has a valid report."""
-    if not all_reported(rows if rows is not None else status_rows(ctx, period)):
-        return
+    """Once per period: baocao.period.complete when every expected unit has a valid report. A period already
+    announced costs one small query, not its status."""
     key = f"{ctx.cfg.report.id}:{period.key}"
-    if not any(e.entity_id == key and e.action == "complete" for e in ctx.ledger.audit_events("period")):
+    if any(e.entity_id == key and e.action == "complete" for e in ctx.ledger.audit_events("period")):
+        return
+    if all_reported(rows if rows is not None else status_rows(ctx, period)):
         ctx.ledger.audit("period", key, "complete")
         emit_event(event=PERIOD_COMPLETE,
                    resource={"prefect.resource.id": f"baocao.period.{ctx.cfg.report.id}.{period.key}",

@@ -536,13 +536,18 @@ class Ledger:
 
     def known_files(self, stamps: Iterable[FileStamp]) -> set[str]:
         """The source refs among `stamps` whose content is recorded and which are unchanged since (same size
-        and mtime): a scan skips them without reading or hashing. One query, whatever the number of files."""
+        and mtime): a scan skips them without reading or hashing. One query per 5,000 files, reading only
+        their rows (a chunk of a few hundred files does not read every file ever seen)."""
         wanted = {st.source_ref: st for st in stamps}
         if not wanted:
             return set()
         t = _table(SeenFile)
+        refs = list(wanted)
+        rows: list[Any] = []
         with self.reading() as s:
-            rows = s.execute(select(t.c.source_ref, t.c.size, t.c.mtime_ns)).all()
+            for i in range(0, len(refs), 5000):
+                rows += s.execute(select(t.c.source_ref, t.c.size, t.c.mtime_ns)
+                                  .where(t.c.source_ref.in_(refs[i:i + 5000]))).all()
         return {ref for ref, size, mtime_ns in rows
                 if (st := wanted.get(ref)) is not None and st.size == size and st.mtime_ns == mtime_ns}
 
@@ -812,6 +817,17 @@ class Ledger:
         with self.reading() as s:
             row = s.get(Cursor, name)
             return row.value if row else None
+
+    def get_cursors(self, names: Iterable[str]) -> dict[str, str]:
+        """The values of these cursors that exist, in one query per 500 names."""
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, str] = {}
+        with self.reading() as s:
+            for i in range(0, len(wanted), 500):
+                for name, value in s.execute(select(Cursor.name, Cursor.value).where(
+                        Cursor.name.in_(wanted[i:i + 500]))).all():
+                    found[name] = value
+        return found
 
     def set_cursors(self, values: dict[str, str]) -> None:
         """Many cursors in one transaction (insert or update), e.g. every Sheets tab's settle state."""

@@ -203,3 +203,33 @@ def test_watcher_waits_for_copies_to_finish_and_announces_each_content_once(ctx,
     resource = sent[0]["resource"]
     assert resource["baocao.period"] == "2021-03" and resource["baocao.file"] == "inbox/VP.xlsx"
     assert resource["prefect.resource.id"].startswith("baocao.inbox.cchc-tuyen-truyen.")
+
+
+def test_many_files_landing_at_once_make_one_event_and_one_run(ctx, monkeypatch) -> None:
+    """A province's units copy their files in the same minute: one event (one queued collect run) names a
+    bounded few and counts them all; arrivals are noted for every file; a file already recorded is not
+    announced again when the watcher restarts."""
+    import flows.watchers.folder as wf
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: sent.append(kw))
+    ctx.inbox.mkdir(parents=True)
+    base = filled(ctx, "VP", "2021-03")
+    names = [f"xa-{i:03d}.xlsx" for i in range(60)]
+    for i, name in enumerate(names):
+        (ctx.inbox / name).write_bytes(base + b" " * i)  # distinct contents
+        os.utime(ctx.inbox / name, (time.time() - 60, time.time() - 60))
+    watcher = wf.FolderWatcher(ctx, period="2021-03")
+    assert [p.name for p in watcher.scan()] == names
+    [event] = sent
+    assert event["payload"]["files"] == 60 and event["payload"]["names"] == names[:wf.NAMES_SHOWN]
+    assert event["payload"]["size"] == sum(len(base) + i for i in range(60))
+    assert event["resource"]["baocao.file"] == "inbox/xa-000.xlsx"
+    from tasks.channels.folder import Arrival, arrival_key
+
+    noted = ctx.ledger.get_cursors(arrival_key(f"inbox/{n}") for n in names)
+    assert len(noted) == 60 and all(Arrival.decode(v) is not None for v in noted.values())
+    assert watcher.scan() == [] and len(sent) == 1
+    (ctx.inbox / "late.xlsx").write_bytes(base + b"late")
+    os.utime(ctx.inbox / "late.xlsx", (time.time() - 60, time.time() - 60))
+    assert [p.name for p in watcher.scan()] == ["late.xlsx"] and sent[1]["payload"]["files"] == 1

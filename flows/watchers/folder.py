@@ -1,9 +1,10 @@
-"""Inbox folder watcher: announces each new spreadsheet as a `baocao.submission.received` Prefect event.
+"""Inbox folder watcher: announces new spreadsheets with a `baocao.submission.received` Prefect event.
 
 The `collect_submissions` deployment has a trigger on that event, so a file dropped in `<data_dir>/inbox`
 is validated within seconds instead of at the next 15-minute collection. Polling (not inotify) because
 the inbox is often a network share; a file is announced once its size and mtime stop changing, and once
-per content (renames and copies of a recorded file are not announced again).
+per content (renames and copies of a recorded file are not announced again). The files a scan finds go in
+one event, so 10,000 files dropped at once start one collect run, not 10,000 queued ones.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from flows.events import SUBMISSION_RECEIVED  # noqa: E402
-from tasks.channels.folder import note_arrival  # noqa: E402
+from tasks.channels.folder import note_arrivals  # noqa: E402
 from tasks.context import Context  # noqa: E402
+from tasks.display import shown  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
 from tasks.periods import TZ  # noqa: E402
+
+NAMES_SHOWN = 20  # file names an event carries: events stay small whatever lands in the inbox at once
 
 
 @dataclass
 class FolderWatcher:
-    """Remembers what it has seen between scans; `scan()` emits one event per newly complete file."""
+    """Remembers what it has seen between scans; `scan()` emits one event for the files newly complete."""
 
     ctx: Context
     period: str | None = None  # None: the current period at the time the file is seen
@@ -46,9 +50,10 @@ class FolderWatcher:
                       and not p.name.startswith((".", "~$")))
 
     def scan(self) -> list[Path]:
-        """Announce the files that are new and finished writing; returns them."""
+        """Announce the files that are new and finished writing, in one event; returns them."""
         now = time.time()
-        new: list[Path] = []
+        settled: list[tuple[Path, str, int]] = []
+        first_seen: list[Path] = []
         for path in self._files():
             rel = str(path.relative_to(self.ctx.data_dir))
             try:
@@ -59,30 +64,45 @@ class FolderWatcher:
             if self._done.get(rel) == sig:
                 continue
             if rel not in self._last:  # first sight: this is when the unit's report arrived
-                note_arrival(self.ctx, path, datetime.now(TZ), keep_earlier=True)
+                first_seen.append(path)
             previous, self._last[rel] = self._last.get(rel), sig
             if previous != sig and now - st.st_mtime < self.settle_seconds:
                 continue  # still being written (or copied): look again next scan
             self._done[rel] = sig
-            digest = content_hash(path.read_bytes())
-            if digest in self._announced or self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=[digest]):
+            settled.append((path, rel, st.st_size))
+        note_arrivals(self.ctx, first_seen, datetime.now(TZ), keep_earlier=True)
+        digests: dict[str, str] = {}
+        for path, rel, _ in settled:
+            try:
+                digests[rel] = content_hash(path.read_bytes())
+            except OSError:  # moved away or unreadable now: the collect run that finds it judges it
+                continue
+        recorded = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests.values()) if digests else set()
+        new: list[tuple[Path, str, int]] = []
+        for path, rel, size in settled:
+            digest = digests.get(rel)
+            if digest is None or digest in self._announced or digest in recorded:
                 continue
             self._announced.add(digest)
-            self._emit(path, rel, digest, st.st_size)
-            new.append(path)
+            new.append((path, rel, size))
         if new:
+            self._emit(new, digests[new[0][1]])
             from prefect.events.worker import EventsWorker
 
             EventsWorker.drain_all(timeout=30)
-        return new
+        return [path for path, _, _ in new]
 
-    def _emit(self, path: Path, rel: str, digest: str, size: int) -> None:
+    def _emit(self, files: list[tuple[Path, str, int]], digest: str) -> None:
+        """One event for a scan's new files, however many (one collect run reads them all): the first file
+        names it, the payload counts them and names a bounded few."""
         report = self.ctx.cfg.report.id
+        path, rel, _ = files[0]
         emit_event(event=SUBMISSION_RECEIVED,
                    resource={"prefect.resource.id": f"baocao.inbox.{report}.{digest[:16]}",
                              "prefect.resource.name": path.name, "baocao.report": report,
                              "baocao.period": self.ctx.period(self.period).key, "baocao.file": rel},
-                   payload={"size": size, "source": "folder"})
+                   payload={"files": len(files), "size": sum(size for _, _, size in files),
+                            "names": [shown(p.name, 120) for p, _, _ in files[:NAMES_SHOWN]], "source": "folder"})
 
 
 def watch(ctx: Context, interval: float = 10.0, period: str | None = None,

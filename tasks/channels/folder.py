@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from tasks.bulk import collector_paused
 from tasks.channels.base import Arrivals, UnitRequest, workbook_request
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.intake import content_hash
-from tasks.ledger import Cursor, FileStamp
+from tasks.ledger import FileStamp
 from tasks.periods import TZ, Period
 from tasks.types import Document, Source
 
@@ -67,11 +65,22 @@ def arrival_key(source_ref: str) -> str:
 def note_arrival(ctx: Context, path: Path, when: datetime, keep_earlier: bool = False) -> None:
     """Record that a file arrived at `when` (the folder watcher, or a demo replaying a month's arrivals);
     `keep_earlier` leaves an arrival already noted as it is."""
-    st = path.stat()
-    key = arrival_key(str(path.relative_to(ctx.data_dir)))
-    if keep_earlier and ctx.ledger.get_cursor(key) is not None:
-        return
-    ctx.ledger.set_cursor(key, Arrival(st.st_size, st.st_mtime_ns, when, when).encode())
+    note_arrivals(ctx, [path], when, keep_earlier)
+
+
+def note_arrivals(ctx: Context, paths: Iterable[Path], when: datetime, keep_earlier: bool = False) -> None:
+    """`note_arrival` for many files in two ledger round trips (a watcher's scan may see thousands)."""
+    stamps: dict[str, Arrival] = {}
+    for path in paths:
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # gone since it was listed: nothing arrived
+            continue
+        stamps[arrival_key(str(path.relative_to(ctx.data_dir)))] = Arrival(st.st_size, st.st_mtime_ns, when, when)
+    if keep_earlier:
+        for key in ctx.ledger.get_cursors(stamps):
+            del stamps[key]
+    ctx.ledger.set_cursors({key: a.encode() for key, a in stamps.items()})
 
 
 class FolderChannel:
@@ -144,15 +153,8 @@ class FolderChannel:
 
     def _arrivals(self, refs: list[str]) -> dict[str, Arrival]:
         keys = {arrival_key(r): r for r in refs}
-        found: dict[str, Arrival] = {}
-        names = list(keys)
-        with self.ctx.ledger.session() as s:
-            for i in range(0, len(names), 500):
-                for name, value in s.execute(select(Cursor.name, Cursor.value).where(
-                        Cursor.name.in_(names[i:i + 500]))).all():
-                    if (a := Arrival.decode(value)) is not None:
-                        found[keys[name]] = a
-        return found
+        return {keys[name]: a for name, value in self.ctx.ledger.get_cursors(keys).items()
+                if (a := Arrival.decode(value)) is not None}
 
     def _store(self, changed: dict[str, Arrival]) -> None:
         self.ctx.ledger.set_cursors({arrival_key(ref): a.encode() for ref, a in changed.items()})
