@@ -484,8 +484,10 @@ class Ledger:
         new_ids = {sid for sid, _ in recorded}
         if groups:
             if self.engine.dialect.name == "postgresql":  # two workers recording one unit: one after the other
-                for g in groups:
-                    s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "\x1f".join(map(str, g))})
+                # every group's lock in one round trip, taken in sorted order (two chunks cannot deadlock)
+                s.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
+                               "(SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k COLLATE \"C\") AS q"),
+                          {"keys": ["\x1f".join(map(str, g)) for g in groups]})
             units = {g[2] for g in groups}
             unit_filter: ColumnElement[bool] = table.c.unit_code.in_([u for u in units if u is not None])
             if None in units:
@@ -642,15 +644,17 @@ class Ledger:
                 for sid, st in sorted(ids.items(), key=lambda kv: kv[1].unit_code)]
 
     def submissions(self, report_id: str, period: str, statuses: Iterable[str] | None = None,
-                    unit_code: str | None = None) -> list[Submission]:
-        """The period's submissions, oldest first; `unit_code` keeps one unit's (filtered in SQL: a unit's
-        page must not load the whole province's)."""
+                    unit_code: str | None = None, source: str | None = None) -> list[Submission]:
+        """The period's submissions, oldest first; `unit_code` keeps one unit's, `source` one channel's
+        (filtered in SQL: a unit's page must not load the whole province's)."""
         with self.reading() as s:
             q = select(Submission).where(Submission.report_id == report_id, Submission.period == period)
             if statuses is not None:
                 q = q.where(Submission.status.in_(list(statuses)))
             if unit_code is not None:
                 q = q.where(Submission.unit_code == unit_code)
+            if source is not None:
+                q = q.where(Submission.source == source)
             return list(s.scalars(q.order_by(Submission.received_at, Submission.id)))
 
     def submission_sources(self, report_id: str, period: str,

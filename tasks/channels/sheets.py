@@ -125,7 +125,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     if not units:
         return out
     reads = gw.read_tabs(list(units))
-    subs = [s for s in ctx.ledger.submissions(ctx.cfg.report.id, period.key) if s.source == "sheet"]
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key, source="sheet")
     last = {s.source_ref: s for s in subs}  # ordered by received_at: the latest per tab wins
     by_hash = {s.content_hash: s for s in subs}
     now = _now(now)
