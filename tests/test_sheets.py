@@ -189,6 +189,21 @@ def test_ensure_tabs_grows_grid_for_wide_templates(fake: FakeSheets, sleeps: Sle
     assert protection["editors"]["users"] == [OFFICE]
 
 
+def test_a_unit_tab_is_as_big_as_its_template_and_the_range_read_back(fake: FakeSheets, sleeps: Sleeps) -> None:
+    """Not Google's default 1000 x 26: a spreadsheet's 10 million cells then hold ~8,300 unit tabs of
+    1,200 cells instead of ~384; every cell of the read range exists, so reading it back never runs off
+    the grid; a template longer than the range still fits."""
+    gw = make_gateway(fake, sleeps)
+    long = [[f"r{i}"] for i in range(250)]
+    gw.ensure_tabs([TabSpec("Phòng CCHC", TEMPLATE, ()), TabSpec("Dài", long, ())])
+    grid = {t: fake.sheet(SID, t)["properties"]["gridProperties"] for t in ("Phòng CCHC", "Dài")}
+    assert grid["Phòng CCHC"] == {"rowCount": 200, "columnCount": 6}  # read_range A1:F200
+    assert grid["Dài"] == {"rowCount": 250, "columnCount": 6}
+    assert fake.values(SID, "Dài") == long
+    read = gw.read_tabs(["Phòng CCHC"])["Phòng CCHC"]
+    assert read.error is None and read.grid is not None and read.grid[1] == TEMPLATE[1]
+
+
 def test_ensure_tabs_survives_a_lost_add_sheet_response(fake: FakeSheets, sleeps: Sleeps) -> None:
     # Google commits the addSheet, then answers 503; our retry meets "already exists" and must carry on.
     fake.fail(503, op="batchUpdate", after_apply=True)

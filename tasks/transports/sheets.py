@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -58,9 +59,11 @@ PROTECTION_PREFIX = "baocao:"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Fallback when a batch is refused: these concern one range (missing tab, no permission), so bisect.
 PER_RANGE_STATUSES = frozenset({400, 403, 404})
-# A new Google sheet is 1000 x 26; templates bigger than that need a bigger grid before writing.
+# A new Google sheet is 1000 x 26 (26,000 cells): a spreadsheet holds 10 million cells, so ~384 such tabs.
+# A unit's tab is made just big enough for its template and the range read back (A1:F200: 1,200 cells).
 DEFAULT_GRID_ROWS = 1000
 DEFAULT_GRID_COLUMNS = 26
+_A1_CELLS = re.compile(r"([A-Z]+)(\d+):([A-Z]+)(\d+)")
 
 Cell = str | int | float | None
 
@@ -135,6 +138,18 @@ def a1_range(title: str, cells: str = "A1:F200") -> str:
     """
     quoted = "'" + _nfc(title).replace("'", "''") + "'"
     return f"{quoted}!{cells}" if cells else quoted
+
+
+def read_extent(cells: str) -> tuple[int, int]:
+    """(rows, columns) a tab needs for `cells` ("A1:F200" -> (200, 6)) to be read; a whole-tab or other form
+    of range gets Google's default size."""
+    m = _A1_CELLS.fullmatch(cells.upper())
+    if m is None:
+        return DEFAULT_GRID_ROWS, DEFAULT_GRID_COLUMNS
+    columns = 0
+    for ch in m.group(3):
+        columns = columns * 26 + ord(ch) - ord("A") + 1
+    return int(m.group(4)), columns
 
 
 def column_letter(index: int) -> str:
@@ -428,6 +443,7 @@ class SheetsGateway:
         created: list[str] = []
         if missing:
             requests = []
+            read_rows, read_cols = read_extent(self.settings.read_range)
             for t in missing:
                 rows = len(t.grid)
                 cols = max((len(r) for r in t.grid), default=0)
@@ -437,8 +453,8 @@ class SheetsGateway:
                             "properties": {
                                 "title": t.title,
                                 "gridProperties": {
-                                    "rowCount": max(DEFAULT_GRID_ROWS, rows),
-                                    "columnCount": max(DEFAULT_GRID_COLUMNS, cols),
+                                    "rowCount": max(read_rows, rows, 1),
+                                    "columnCount": max(read_cols, cols, 1),
                                 },
                             }
                         }
