@@ -16,7 +16,7 @@ from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from, summarise
 from tasks.consolidation_types import ConsolidationBrief
-from tasks.deliver import delivery_mails, sha256_of
+from tasks.deliver import delivery_mails, owed_copy_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ
 from tasks.sending import DispatchReport, dispatch
@@ -170,8 +170,17 @@ def send_delivery(config_dir: str | None, data_dir: str | None, period_key: str,
     report = dispatch(ctx, delivery_mails(ctx, period, Path(out_dir), paths, resend), resend=resend > 0)
     if report.written or report.sent:
         ctx.ledger.audit("report", f"{ctx.cfg.report.id}:{period.key}", "delivered", sha256=sha256_of(paths),
-                         **record)
+                         files=files, resend=resend, **record)
     return _report_dict(report)
+
+
+@task(name="gửi nốt bản sao báo cáo", task_run_name="gửi nốt bản sao báo cáo {period_key}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=60)
+def send_owed_copies(config_dir: str | None, data_dir: str | None, period_key: str, out_dir: str) -> dict[str, Any]:
+    """The delivered report's messages still owed (refused, or a run stopped between them), same files."""
+    ctx = run_context(config_dir, data_dir)
+    period = ctx.period(period_key)
+    return _report_dict(dispatch(ctx, owed_copy_mails(ctx, period, Path(out_dir))))
 
 
 def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from flows.artifacts import status_artifact, summary_artifact
 from flows.events import publish_outcomes
 from flows.runtime import chunk_runner, chunked, run_context, run_name
 from tasks.collect import merge_summaries
+from tasks.deliver import owed_copies
 from tasks.filing import delivered
 from tasks.outputs import output_paths
 from tasks.periods import TZ
@@ -194,8 +195,12 @@ def deliver_report(period: str | int | None = None, config_dir: str | None = Non
         raise FileNotFoundError(f"Chưa có báo cáo tổng hợp kỳ {p.key} trong {out}: hãy chạy bước tổng hợp trước "
                                 f"(baocao consolidate --period {p.key}).")
     if delivered(ctx, p) and not resend:
-        return Completed(name=ALREADY_SENT, message=f"Báo cáo kỳ {p.key} đã gửi UBND tỉnh; không gửi lại "
-                                                     f"(muốn gửi lại: baocao deliver --period {p.key} --resend 1).")
+        owed = owed_copies(ctx, p)
+        finished = chunks.send_owed_copies(config_dir, data_dir, p.key, out) if owed else None
+        note = f" Đã gửi nốt {len(finished['sent']) + len(finished['written'])} bản sao còn thiếu." if finished else ""
+        return Completed(name=ALREADY_SENT, data=finished,
+                         message=f"Báo cáo kỳ {p.key} đã gửi UBND tỉnh; không gửi lại "
+                                 f"(muốn gửi lại: baocao deliver --period {p.key} --resend 1).{note}")
     decision = state.decision
     if ctx.cfg.settings.approval.enabled and state.standing != "approved":
         if state.standing == "returned" and decision is not None:
