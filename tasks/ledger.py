@@ -538,18 +538,19 @@ class Ledger:
 
     def known_files(self, stamps: Iterable[FileStamp]) -> set[str]:
         """The source refs among `stamps` whose content is recorded and which are unchanged since (same size
-        and mtime): a scan skips them without reading or hashing. One query per 5,000 files, reading only
-        their rows (a chunk of a few hundred files does not read every file ever seen)."""
+        and mtime): a scan skips them without reading or hashing. A chunk's few hundred files are looked up
+        by name; a whole inbox's thousands read the table once (half the time of looking each up, measured
+        at 10,000)."""
         wanted = {st.source_ref: st for st in stamps}
         if not wanted:
             return set()
         t = _table(SeenFile)
-        refs = list(wanted)
-        rows: list[Any] = []
+        query = select(t.c.source_ref, t.c.size, t.c.mtime_ns)
         with self.reading() as s:
-            for i in range(0, len(refs), 5000):
-                rows += s.execute(select(t.c.source_ref, t.c.size, t.c.mtime_ns)
-                                  .where(t.c.source_ref.in_(refs[i:i + 5000]))).all()
+            if len(wanted) > 2000:
+                rows = s.execute(query).all()
+            else:
+                rows = s.execute(query.where(t.c.source_ref.in_(list(wanted)))).all()
         return {ref for ref, size, mtime_ns in rows
                 if (st := wanted.get(ref)) is not None and st.size == size and st.mtime_ns == mtime_ns}
 
