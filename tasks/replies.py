@@ -60,11 +60,13 @@ def rejection_mail_for(ctx: Context, sub: Submission) -> OutgoingMail | None:
         return None
     period = ctx.period(sub.period)
     channel = channel_of(ctx, unit)
-    part = channel.request(unit, period)
+    # something was read (values, or errors about indicators): the unit's own values go back, marked, in
+    # place of the blank workbook (which is then not made at all: thousands of rejections a wrong month)
+    refill = bool(sub.values or any(e.get("code") for e in sub.errors))
+    part = channel.request(unit, period, workbook=not refill)
     deadline = ctx.unit_deadline(period)
     workbook, refilled = part.workbook, False
-    # something was read (values, or errors about indicators): the unit's own values go back, marked
-    if workbook is not None and (sub.values or any(e.get("code") for e in sub.errors)):
+    if refill and part.workbook_name:  # a channel that sends a workbook names it
         workbook = refilled_workbook(ctx.cfg.report, unit, period, deadline, refill_values(sub, sub.errors),
                                      sub.errors)
         refilled = True

@@ -34,10 +34,16 @@ def _rows(data):
     return ws, {ws.cell(r, 2).value: r for r in range(9, ws.max_row + 1) if ws.cell(r, 2).value}
 
 
-def test_rejection_hands_back_the_units_own_values_with_the_faults_marked(ctx):
+def test_rejection_hands_back_the_units_own_values_with_the_faults_marked(ctx, monkeypatch):
+    import tasks.channels.base as base
+
     drop_samples(ctx, PERIOD)
     outcomes = _collect(ctx)
+    blank: list[str] = []
+    real = base.unit_workbook
+    monkeypatch.setattr(base, "unit_workbook", lambda c, unit, p: blank.append(unit.code) or real(c, unit, p))
     mails = {m.unit_code: m for m in rejection_mails(ctx, outcomes)}
+    assert blank == []  # the refilled workbook is the only one made (no blank one made and dropped)
     assert set(mails) == {"CCHC", "TĐKT"}  # 'ghi chu.txt' names no unit and came from no known sender
     cchc = mails["CCHC"]
     [att] = cchc.attachments

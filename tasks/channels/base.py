@@ -35,7 +35,10 @@ class Channel(Protocol):
     name: Source
     how_to_return: str
 
-    def request(self, unit: Unit, period: Period) -> UnitRequest: ...
+    def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
+        """What the unit is sent; `workbook=False` names the workbook without making it (a rejection
+        sends its own refilled one)."""
+        ...
 
     def receive(self, period: Period) -> AbstractContextManager[Arrivals]: ...
 
@@ -46,6 +49,8 @@ def unit_workbook(ctx: Context, unit: Unit, period: Period) -> tuple[str, bytes]
     return template_filename(ctx.cfg.report, unit, period), write_template_xlsx(grid, ctx.cfg.report)
 
 
-def workbook_request(ctx: Context, unit: Unit, period: Period) -> UnitRequest:
+def workbook_request(ctx: Context, unit: Unit, period: Period, workbook: bool = True) -> UnitRequest:
+    if not workbook:
+        return UnitRequest(workbook_name=template_filename(ctx.cfg.report, unit, period))
     name, data = unit_workbook(ctx, unit, period)
     return UnitRequest(workbook=data, workbook_name=name)

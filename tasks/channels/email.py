@@ -146,8 +146,8 @@ class EmailChannel:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def request(self, unit: Unit, period: Period) -> UnitRequest:
-        return workbook_request(self.ctx, unit, period)
+    def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
+        return workbook_request(self.ctx, unit, period, workbook)
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:

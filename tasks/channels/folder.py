@@ -94,8 +94,8 @@ class FolderChannel:
         self.now = now
         self.settle = ctx.cfg.settings.channels.folder.settle_seconds if settle_seconds is None else settle_seconds
 
-    def request(self, unit: Unit, period: Period) -> UnitRequest:
-        return workbook_request(self.ctx, unit, period)
+    def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
+        return workbook_request(self.ctx, unit, period, workbook)
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:

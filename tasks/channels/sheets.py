@@ -185,7 +185,7 @@ class SheetsChannel:
     def __init__(self, ctx: Context, gateway: SheetsGateway | None = None, now: datetime | None = None):
         self.ctx, self.gateway, self.now = ctx, gateway, now
 
-    def request(self, unit: Unit, period: Period) -> UnitRequest:
+    def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
         sheet_id = self.ctx.cfg.settings.channels.sheets.spreadsheet_id
         url = f"https://docs.google.com/spreadsheets/d/{sheet_id}" if sheet_id else None
         return UnitRequest(sheet_tab=tab_title(unit, period), link=url)

@@ -34,10 +34,10 @@ class WebChannel:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def request(self, unit: Unit, period: Period) -> UnitRequest:
+    def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
         """The workbook (to fill offline) and the unit's page to upload it, or to type the figures in."""
-        workbook = workbook_request(self.ctx, unit, period)
-        return UnitRequest(workbook.workbook, workbook.workbook_name, link=unit_url(self.ctx, unit, period))
+        part = workbook_request(self.ctx, unit, period, workbook)
+        return UnitRequest(part.workbook, part.workbook_name, link=unit_url(self.ctx, unit, period))
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:
