@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.context import Context
-from tasks.messages import DOCX, XLSX, delivery_messages, delivery_recipients, recipient_batches
+from tasks.messages import DOCX, XLSX, delivery_keys, delivery_messages
 from tasks.outputs import output_paths
 from tasks.periods import Period
+from tasks.sending import done_keys
 from tasks.transports.mail.compose import OutgoingMail
-from tasks.types import MessageKind, message_key
 
 MIME = {".docx": DOCX, ".xlsx": XLSX, ".pdf": "application/pdf"}
 
@@ -41,29 +42,34 @@ def sha256_of(files: dict[str, Path]) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files.values()}
 
 
-def delivery_keys(ctx: Context, period: Period, resend: int = 0) -> list[str]:
-    """The ledger keys of every message of a delivery: UBND tỉnh's, then each copy past the recipient limit."""
-    key = message_key(MessageKind.DELIVERY, ctx.cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
-    n = len(recipient_batches(*delivery_recipients(ctx.cfg)))
-    return [key] + [f"{key}:copy{i}" for i in range(1, n)]
+@dataclass(frozen=True)
+class Delivered:
+    """What the last delivery of a period sent, as its `delivered` ledger record keeps it."""
+
+    files: dict[str, Path]
+    sha256: dict[str, str]
+    resend: int
 
 
-def last_delivery(ctx: Context, period: Period) -> dict[str, object] | None:
-    """What the last delivery of the period sent (its files, their SHA-256, which resend), from the ledger."""
+def last_delivery(ctx: Context, period: Period) -> Delivered | None:
+    """The period's last delivery, when its record names the files it sent (older records do not)."""
     entity = f"{ctx.cfg.report.id}:{period.key}"
-    sent = [e for e in ctx.ledger.audit_events("report") if e.entity_id == entity and e.action == "delivered"]
-    return dict(sent[-1].detail) if sent else None
+    sent = [e.detail for e in ctx.ledger.audit_events("report") if e.entity_id == entity and e.action == "delivered"]
+    if not sent or not isinstance(sent[-1].get("files"), dict):
+        return None
+    detail = sent[-1]
+    return Delivered({str(k): Path(str(v)) for k, v in detail["files"].items()}, dict(detail.get("sha256") or {}),
+                     int(detail.get("resend") or 0))
 
 
-def owed_copies(ctx: Context, period: Period) -> list[str]:
+def owed_copies(ctx: Context, period: Period, last: Delivered | None = None) -> list[str]:
     """Keys of the delivered report's messages not sent yet (a copy the server refused, a run stopped between
     messages): whatever delivery run comes next sends them."""
-    last = last_delivery(ctx, period)
-    if last is None or not isinstance(last.get("files"), dict):
+    last = last or last_delivery(ctx, period)
+    if last is None:
         return []
-    keys = delivery_keys(ctx, period, int(str(last.get("resend") or 0)))
-    statuses = ("sent",) if ctx.cfg.settings.channels.smtp.enabled else ("written", "sent")
-    done = ctx.ledger.sent_keys(keys, statuses)
+    keys = delivery_keys(ctx.cfg, period, last.resend)
+    done = done_keys(ctx, keys)
     return [k for k in keys if k not in done]
 
 
@@ -71,16 +77,13 @@ def owed_copy_mails(ctx: Context, period: Period, out_dir: Path) -> list[Outgoin
     """The owed messages of the last delivery, with exactly the files it sent (checked by SHA-256: a file
     changed since is not sent as if it were the issued report)."""
     last = last_delivery(ctx, period)
-    owed = set(owed_copies(ctx, period))
+    owed = set(owed_copies(ctx, period, last))
     if last is None or not owed:
         return []
-    raw = last.get("files")
-    files = {str(kind): Path(str(path)) for kind, path in raw.items()} if isinstance(raw, dict) else {}
-    missing = [str(p) for p in files.values() if not p.is_file()]
-    if missing or sha256_of(files) != last.get("sha256"):
-        shown = ", ".join(missing or map(str, files.values()))
+    missing = [str(p) for p in last.files.values() if not p.is_file()]
+    if missing or sha256_of(last.files) != last.sha256:
+        shown = ", ".join(missing or map(str, last.files.values()))
         raise ValueError(f"Không gửi nốt được bản sao báo cáo kỳ {period.key}: tệp đã gửi UBND tỉnh "
                          f"{'không còn' if missing else 'đã bị sửa'} ({shown}); "
                          f"gửi lại cả báo cáo: baocao deliver --period {period.key} --resend 1.")
-    mails = delivery_mails(ctx, period, out_dir, files, int(str(last.get("resend") or 0)))
-    return [m for m in mails if m.key in owed]
+    return [m for m in delivery_mails(ctx, period, out_dir, last.files, last.resend) if m.key in owed]

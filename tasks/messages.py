@@ -169,7 +169,8 @@ def recipient_batches(to: list[str], cc: list[str], limit: int = MAX_RECIPIENTS)
     first keeps To (UBND tỉnh) and as many copies as fit in Cc; every further one is a copy, its addresses in
     To. `units: all` in Nơi nhận makes thousands of addresses at a province's scale."""
     if len(to) > limit:
-        raise ValueError(f"Nơi nhận chính có {len(to)} địa chỉ, vượt giới hạn {limit} người nhận một thư")
+        raise ValueError(f"Nơi nhận chính (primary: true trong recipients của báo cáo) có {len(to)} địa chỉ, "
+                         f"vượt giới hạn {limit} người nhận một thư của máy chủ thư")
     room = limit - len(to)
     batches = [(list(to), cc[:room])]
     rest = cc[room:]
@@ -177,24 +178,32 @@ def recipient_batches(to: list[str], cc: list[str], limit: int = MAX_RECIPIENTS)
     return batches
 
 
+def delivery_keys(cfg: AppConfig, period: Period, resend: int = 0) -> list[str]:
+    """The ledger key of each message of a delivery, in the order of `recipient_batches`: UBND tỉnh's
+    (`delivery:<report>:<period>`, which closes the period), then `…:copy<n>` for each further batch."""
+    key = message_key(MessageKind.DELIVERY, cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
+    return [key] + [f"{key}:copy{n}" for n in range(1, len(recipient_batches(*delivery_recipients(cfg))))]
+
+
 def delivery_messages(cfg: AppConfig, period: Period, consolidation: Mapping[str, Any],
-                  files: list[tuple[str, bytes, str]], resend: int = 0) -> list[OutgoingMail]:
-    """The delivery as the messages it takes: the one to UBND tỉnh (the ledger's `delivery:<report>:<period>`,
-    which closes the period) and, past the server's recipient limit, copies keyed `…:copy<n>`."""
+                      files: list[tuple[str, bytes, str]], resend: int = 0) -> list[OutgoingMail]:
+    """The delivery as the messages it takes: the one to UBND tỉnh and, past the server's recipient limit,
+    copies of it (keys from `delivery_keys`)."""
     to, cc = delivery_recipients(cfg)
     inds = {i["code"]: i for i in consolidation["indicators"]}
     key_numbers = [
         {"label": inds[c]["label"], "value": format_number(consolidation["totals"].get(c, 0)), "unit": inds[c]["unit"]}
         for c in consolidation["main_indicators"]
     ]
-    key = message_key(MessageKind.DELIVERY, cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
+    keys = delivery_keys(cfg, period, resend)
     attached = tuple(Attachment(name, data, mime) for name, data, mime in files)
-    first = _mail(cfg, key=key, kind="delivery", to=to, subject=f"Báo cáo {cfg.report.title.lower()} {period.label}",
-                  tag=subject_tag(cfg, period), period=period, recipient_line=cfg.report.recipient_line,
-                  key_numbers=key_numbers, c=consolidation["completeness"], attachments=attached)
+    first = _mail(cfg, key=keys[0], kind="delivery", to=to,
+                  subject=f"Báo cáo {cfg.report.title.lower()} {period.label}", tag=subject_tag(cfg, period),
+                  period=period, recipient_line=cfg.report.recipient_line, key_numbers=key_numbers,
+                  c=consolidation["completeness"], attachments=attached)
     # One rendering for every message: the copies differ only in key and addresses.
-    return [replace(first, key=key if n == 0 else f"{key}:copy{n}", to=tuple(batch_to), cc=tuple(batch_cc))
-            for n, (batch_to, batch_cc) in enumerate(recipient_batches(to, cc))]
+    return [replace(first, key=key, to=tuple(batch_to), cc=tuple(batch_cc))
+            for key, (batch_to, batch_cc) in zip(keys, recipient_batches(to, cc), strict=True)]
 
 
 def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, error: str, at: str,

@@ -38,15 +38,20 @@ def smtp_settings(ctx: Context) -> SmtpSettings:
                         sender=org.office_email, sender_name=org.office_name)
 
 
+def done_keys(ctx: Context, keys: Iterable[str]) -> set[str]:
+    """The keys among `keys` whose message needs nothing more: sent, or written to the outbox while SMTP is
+    off (a written-only message still has to go out once SMTP is on)."""
+    statuses = ("sent",) if ctx.cfg.settings.channels.smtp.enabled else ("written", "sent")
+    return ctx.ledger.sent_keys(keys, statuses)
+
+
 def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) -> DispatchReport:
     """Write and send the messages not yet sent; returns what happened to each, failures included."""
     settings = ctx.cfg.settings
     smtp_on = settings.channels.smtp.enabled
     report = DispatchReport()
     mails = list(mails)
-    # written-only messages still need to go out once SMTP is on
-    done = ctx.ledger.sent_keys((m.key for m in mails), ("sent",) if smtp_on else ("written", "sent")) \
-        if not resend else set()
+    done = done_keys(ctx, (m.key for m in mails)) if not resend else set()
     composed: list[ComposedMessage] = []
     written: list[dict[str, Any]] = []
     folders: dict[tuple[str | None, str], Path] = {}  # made once per batch, not per message

@@ -86,19 +86,19 @@ class FolderWatcher:
             self._announced.add(digest)
             new.append((path, rel, size))
         if new:
-            self._emit(new, digests[new[0][1]])
+            self._emit(new, digests)
             from prefect.events.worker import EventsWorker
 
             EventsWorker.drain_all(timeout=30)
         return [path for path, _, _ in new]
 
-    def _emit(self, files: list[tuple[Path, str, int]], digest: str) -> None:
+    def _emit(self, files: list[tuple[Path, str, int]], digests: dict[str, str]) -> None:
         """One event for a scan's new files, however many (one collect run reads them all): the first file
         names it, the payload counts them and names a bounded few."""
         report = self.ctx.cfg.report.id
         path, rel, _ = files[0]
         emit_event(event=SUBMISSION_RECEIVED,
-                   resource={"prefect.resource.id": f"baocao.inbox.{report}.{digest[:16]}",
+                   resource={"prefect.resource.id": f"baocao.inbox.{report}.{digests[rel][:16]}",
                              "prefect.resource.name": path.name, "baocao.report": report,
                              "baocao.period": self.ctx.period(self.period).key, "baocao.file": rel},
                    payload={"files": len(files), "size": sum(size for _, _, size in files),

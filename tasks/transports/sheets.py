@@ -33,6 +33,7 @@ from typing import Any
 
 import httplib2
 from googleapiclient.errors import HttpError
+from xlsxwriter.utility import xl_cell_to_rowcol
 
 from tasks.text import nfc
 
@@ -63,7 +64,7 @@ PER_RANGE_STATUSES = frozenset({400, 403, 404})
 # A unit's tab is made just big enough for its template and the range read back (A1:F200: 1,200 cells).
 DEFAULT_GRID_ROWS = 1000
 DEFAULT_GRID_COLUMNS = 26
-_A1_CELLS = re.compile(r"([A-Z]+)(\d+):([A-Z]+)(\d+)")
+_A1_CELLS = re.compile(r"[A-Z]+\d+:[A-Z]+\d+", re.IGNORECASE)
 
 Cell = str | int | float | None
 
@@ -143,13 +144,10 @@ def a1_range(title: str, cells: str = "A1:F200") -> str:
 def read_extent(cells: str) -> tuple[int, int]:
     """(rows, columns) a tab needs for `cells` ("A1:F200" -> (200, 6)) to be read; a whole-tab or other form
     of range gets Google's default size."""
-    m = _A1_CELLS.fullmatch(cells.upper())
-    if m is None:
+    if _A1_CELLS.fullmatch(cells) is None:
         return DEFAULT_GRID_ROWS, DEFAULT_GRID_COLUMNS
-    columns = 0
-    for ch in m.group(3):
-        columns = columns * 26 + ord(ch) - ord("A") + 1
-    return int(m.group(4)), columns
+    row, col = xl_cell_to_rowcol(cells.upper().partition(":")[2])
+    return row + 1, col + 1
 
 
 def column_letter(index: int) -> str:
