@@ -37,12 +37,30 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # ---------------------------------------------------------------- units
 
 
+SPREADSHEET_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+SPREADSHEET_URL_RE = re.compile(r"^https://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)(?:[/?#].*)?$")
+
+
+def spreadsheet_id(value: str) -> str:
+    """A spreadsheet's id, from the id itself or the address the Office copies from the browser."""
+    value = value.strip()
+    if match := SPREADSHEET_URL_RE.match(value):
+        return match.group(1)
+    if value and not SPREADSHEET_ID_RE.match(value):
+        raise ValueError(f"mã bảng tính {value!r} không hợp lệ: ghi đường dẫn của bảng tính "
+                         "(https://docs.google.com/spreadsheets/d/…) hoặc phần mã giữa /d/ và /edit")
+    return value
+
+
 class Unit(_Model):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
     emails: tuple[str, ...] = ()
     channel: Literal["folder", "email", "sheet", "web"] = "folder"
     active: bool = True
+    # Sheets channel: the spreadsheet holding this unit's tabs ("" = channels.sheets.spreadsheet_id). A
+    # spreadsheet holds 10 million cells: a province spreads its units over several (e.g. one per district).
+    spreadsheet: str = ""
 
     @field_validator("code", "name")
     @classmethod
@@ -59,6 +77,11 @@ class Unit(_Model):
                 raise ValueError(f"địa chỉ email không hợp lệ: {e!r}")
             out.append(e)
         return tuple(out)
+
+    @field_validator("spreadsheet")
+    @classmethod
+    def _spreadsheet_id(cls, v: str) -> str:
+        return spreadsheet_id(v)
 
     @model_validator(mode="after")
     def _email_channel_needs_address(self) -> Unit:
@@ -382,13 +405,18 @@ class ImapChannel(_Model):
 
 class SheetsChannel(_Model):
     enabled: bool = False
-    spreadsheet_id: str = ""
+    spreadsheet_id: str = ""  # the default spreadsheet (units may name their own: `spreadsheet` in units.yaml)
     endpoint: str | None = None
     credentials_env: str = "BAOCAO_SHEETS_CREDENTIALS"
     credentials_block: str | None = None
     settle_minutes: float = Field(default=30, ge=0)  # a changed tab is collected once unchanged this long
     batch_size: int = Field(default=100, ge=1, le=1000)  # tabs per values:batchGet request
     reads_per_minute: int = Field(default=60, ge=1, le=300)  # Google: 60 per user, 300 per project
+
+    @field_validator("spreadsheet_id")
+    @classmethod
+    def _spreadsheet_id(cls, v: str) -> str:
+        return spreadsheet_id(v)
 
 
 class FolderChannel(_Model):
@@ -731,4 +759,19 @@ def load_config(config_dir: Path | str) -> AppConfig:
             f"{config_dir / 'settings.yaml'}: report: không có định nghĩa báo cáo {settings.report!r} "
             f"trong {config_dir / 'reports'} (hiện có: {known})"
         )
+    _check_spreadsheets(settings, units_file.units, config_dir)
     return AppConfig(config_dir=config_dir, settings=settings, units=units_file.units, reports=reports)
+
+
+def _check_spreadsheets(settings: Settings, units: tuple[Unit, ...], config_dir: Path) -> None:
+    """With the Sheets channel on, every active sheet unit must know its spreadsheet (its own or the default)."""
+    sheets = settings.channels.sheets
+    if not sheets.enabled or sheets.spreadsheet_id:
+        return
+    homeless = [u.code for u in units if u.active and u.channel == "sheet" and not u.spreadsheet]
+    if homeless:
+        shown = ", ".join(homeless[:10]) + (f" và {len(homeless) - 10} đơn vị khác" if len(homeless) > 10 else "")
+        raise ConfigError(
+            f"{config_dir / 'settings.yaml'}: channels.sheets.spreadsheet_id: chưa có mã bảng tính, mà các đơn vị "
+            f"{shown} dùng kênh sheet và không khai báo spreadsheet riêng trong units.yaml"
+        )

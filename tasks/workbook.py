@@ -127,6 +127,12 @@ def template_grid(report: ReportDefinition, unit: Unit, period: Period, deadline
         [INPUT_HINT, None, None, None, None, None],
         list(HEADER),
     ]
+    return grid + _body_rows(report)
+
+
+def _body_rows(report: ReportDefinition) -> list[list[Cell]]:
+    """The rows under the table header: the indicators by group, then the rules the unit is checked by."""
+    rows: list[list[Cell]] = []
     notes = indicator_notes(report)
     n = 0
     for group in report.groups:
@@ -134,19 +140,24 @@ def template_grid(report: ReportDefinition, unit: Unit, period: Period, deadline
         if not members:
             continue
         title = group.label if group.kind == "narrative" else f"{group.code}. {group.label}"
-        grid.append([None, None, title, None, None, None])
+        rows.append([None, None, title, None, None, None])
         for ind in members:
             n += 1
             note = "\n".join(notes.get(ind.code, [])) or None
-            grid.append([n, ind.code, ind.label, ind.unit or None, None, note])
+            rows.append([n, ind.code, ind.label, ind.unit or None, None, note])
     if report.rules:
-        grid.append([None] * 6)
-        grid.append([RULES_TITLE, None, None, None, None, None])
+        rows.append([None] * 6)
+        rows.append([RULES_TITLE, None, None, None, None, None])
         for rule in report.rules:
             text = rule.message if rule.severity == "error" else (
                 "Được nhắc kiểm tra lại (không bị trả lại) khi: " + rule.message[:1].lower() + rule.message[1:])
-            grid.append([f"- {text}", None, None, None, None, None])
-    return grid
+            rows.append([f"- {text}", None, None, None, None, None])
+    return rows
+
+
+def template_height(report: ReportDefinition) -> int:
+    """Rows of the template (the same for every unit and period)."""
+    return HEADER_ROW + 1 + len(_body_rows(report))
 
 
 def _lines(text: str, width: float) -> int:

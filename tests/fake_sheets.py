@@ -46,6 +46,7 @@ _DEFAULT_MESSAGES = {
     503: "The service is currently unavailable.",
 }
 
+CELL_LIMIT = 10_000_000  # Google: cells per spreadsheet, all tabs together
 DEFAULT_ROWS = 1000
 DEFAULT_COLUMNS = 26
 
@@ -484,6 +485,11 @@ class FakeSheets:
         counters = (self._next_sheet_id, self._next_protection_id)
         try:
             replies = [self._apply(spreadsheet_id, i, r) for i, r in enumerate(body.get("requests", []))]
+            cells = sum(s["properties"]["gridProperties"]["rowCount"] * s["properties"]["gridProperties"]["columnCount"]
+                        for s in book["sheets"])
+            if cells > CELL_LIMIT:
+                raise ApiError(400, "Invalid requests[0].addSheet: This action would increase the number of cells in "
+                                    f"the workbook above the limit of {CELL_LIMIT} cells.")
         except Exception:
             self.spreadsheets[spreadsheet_id] = snapshot
             self._next_sheet_id, self._next_protection_id = counters

@@ -49,6 +49,10 @@ def test_shipped_config_loads(config_dir):
          "chỉ tiêu W01 thuộc nhóm '9.9' chưa khai báo trong groups"),
         ("settings.yaml", "ledger_url: null", "ledger_url: postgresql://u:secret@db/x",
          "không ghi mật khẩu trong ledger_url"),
+        ("units.yaml", "    channel: folder\n  - code: TTr",
+         "    channel: folder\n    spreadsheet: Bảng tính VP\n  - code: TTr",
+         "units.yaml: units[0].spreadsheet (mã VP): mã bảng tính 'Bảng tính VP' không hợp lệ: ghi đường dẫn của "
+         "bảng tính (https://docs.google.com/spreadsheets/d/…) hoặc phần mã giữa /d/ và /edit"),
     ],
 )
 def test_config_errors_name_file_key_problem(config_dir, file, old, new, message):
@@ -163,3 +167,14 @@ def test_units_are_found_by_contact_address_in_config_order(config_dir):
     assert [u.code for u in cfg.units_of_email("CHUNG@snv.example.vn")] == ["A", "B"]
     assert [u.code for u in cfg.units_of_email("c@snv.example.vn")] == ["C"]  # listed twice, one unit
     assert cfg.units_of_email("khac@snv.example.vn") == ()
+
+
+def test_a_spreadsheet_is_named_by_its_id_or_the_address_copied_from_the_browser(config_dir):
+    _edit(config_dir / "units.yaml", "    channel: folder\n  - code: TTr",
+          "    channel: folder\n    spreadsheet: https://docs.google.com/spreadsheets/d/1AbC-d_9/edit#gid=0\n"
+          "  - code: TTr")
+    _edit(config_dir / "settings.yaml", 'spreadsheet_id: ""', 'spreadsheet_id: " 1XyZ_default-2 "')
+    cfg = load_config(config_dir)
+    assert cfg.units[0].spreadsheet == "1AbC-d_9"
+    assert cfg.units[1].spreadsheet == ""
+    assert cfg.settings.channels.sheets.spreadsheet_id == "1XyZ_default-2"

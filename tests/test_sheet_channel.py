@@ -25,6 +25,8 @@ from tasks.channels.sheets import (
     SheetsChannel,
     cursor_name,
     ensure_unit_tabs,
+    read_range,
+    sheets_settings,
     tab_title,
 )
 from tasks.collect import collect_from, process_documents
@@ -37,7 +39,7 @@ from tasks.samples import BASE
 from tasks.status import status_rows
 from tasks.transports.sheets import a1_range
 from tasks.types import Document, Outcome
-from tasks.workbook import COL_CODE, COL_VALUE, template_grid
+from tasks.workbook import COL_CODE, COL_VALUE, template_grid, template_height
 from tests.fake_sheets import FakeSheets, Sleeps
 
 SID = "1bAoCaO-kenh-sheets"
@@ -146,15 +148,15 @@ def _as_stored(grid: list[list[Any]]) -> list[list[Any]]:
     return out
 
 
-def _type(fake: FakeSheets, title: str, values: dict[str, Any]) -> None:
+def _type(fake: FakeSheets, title: str, values: dict[str, Any], sid: str = SID) -> None:
     """A unit typing into the 'Số liệu' column of its tab (None clears the cell)."""
-    grid = fake.values(SID, title)
+    grid = fake.values(sid, title)
     for row in grid:
         if len(row) > COL_CODE and row[COL_CODE] in values:
             while len(row) <= COL_VALUE:
                 row.append("")
             row[COL_VALUE] = "" if values[row[COL_CODE]] is None else values[row[COL_CODE]]
-    fake.set_values(SID, title, grid)
+    fake.set_values(sid, title, grid)
 
 
 def _valid(code: str, **changes: Any) -> dict[str, Any]:
@@ -267,6 +269,87 @@ def test_ensure_is_idempotent_when_google_lists_the_service_account_as_editor(
     assert ensure_unit_tabs(sctx, period)["protected"] == [title]
     assert _sheets_ops(fake) == ["get", "batchUpdate"]
     assert fake.sheet(SID, title)["protectedRanges"][0]["editors"]["users"] == ["tdkt@snv.tuyenquang.gov.vn", OFFICE]
+
+
+def test_units_spread_over_two_spreadsheets(sheet_config: Path, tmp_path: Path, fake: FakeSheets) -> None:
+    """A province puts its units in several spreadsheets (10 million cells each; one per district keeps a
+    district's tabs among its own staff): `spreadsheet:` in units.yaml; the rest use the default one."""
+    district = "1bAoCaO-huyen-Son_Duong"
+    fake.add_spreadsheet(district)
+    units_path = sheet_config / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    for u in data["units"]:
+        if u["code"] in ("TĐKT", "BTG"):
+            u["spreadsheet"] = district
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    ctx = open_context(sheet_config, tmp_path / "data")
+    period = ctx.period(PERIOD)
+    titles = {c: _title(ctx, c) for c in SHEET_UNITS}
+
+    result = ensure_unit_tabs(ctx, period)
+    assert result["created"] == [titles["CCHC"], titles["XDCQ"], titles["TĐKT"], titles["BTG"]]
+    assert fake.titles(SID) == ["Trang tính1", titles["CCHC"], titles["XDCQ"]]
+    assert fake.titles(district) == ["Trang tính1", titles["TĐKT"], titles["BTG"]]
+    (protection,) = fake.sheet(district, titles["TĐKT"])["protectedRanges"]
+    assert protection["editors"]["users"] == ["tdkt@snv.tuyenquang.gov.vn", OFFICE]
+
+    # each unit is sent the link of its own spreadsheet
+    channel = SheetsChannel(ctx)
+    links = {c: channel.request(ctx.cfg.unit(c), period).link for c in SHEET_UNITS}  # type: ignore[arg-type]
+    assert links == {"CCHC": f"https://docs.google.com/spreadsheets/d/{SID}",
+                     "XDCQ": f"https://docs.google.com/spreadsheets/d/{SID}",
+                     "TĐKT": f"https://docs.google.com/spreadsheets/d/{district}",
+                     "BTG": f"https://docs.google.com/spreadsheets/d/{district}"}
+
+    # collect: one batchGet per spreadsheet, each asking for its own tabs
+    _type(fake, titles["CCHC"], _valid("CCHC"))
+    _type(fake, titles["TĐKT"], _valid("TĐKT"), sid=district)
+    _type(fake, titles["BTG"], {**BASE["BTG"], "W01": -1}, sid=district)
+    fake.clear_log()
+    outcomes = collect_sheet_outcomes(ctx, period)
+    gets = fake.ops("values.batchGet")
+    assert [(g.path, g.ranges) for g in gets] == [
+        (f"/v4/spreadsheets/{SID}/values:batchGet", [a1_range(titles[c], "A1:F200") for c in ("CCHC", "XDCQ")]),
+        (f"/v4/spreadsheets/{district}/values:batchGet", [a1_range(titles[c], "A1:F200") for c in ("TĐKT", "BTG")]),
+    ]
+    assert {o.unit_code: o.status for o in outcomes} == {"CCHC": "accepted", "TĐKT": "accepted", "BTG": "rejected"}
+    tdkt = next(s for s in ctx.ledger.submissions(ctx.cfg.report.id, PERIOD) if s.unit_code == "TĐKT")
+    assert tdkt.value_map()["W01"] == BASE["TĐKT"]["W01"]
+    # the settle state is kept per spreadsheet and tab
+    assert ctx.ledger.get_cursor(cursor_name(district, titles["TĐKT"])) is not None
+    fake.clear_log()
+    assert collect_sheet_outcomes(ctx, period) == []
+    assert len(fake.ops("values.batchGet")) == 2
+
+
+def test_the_range_read_back_grows_with_a_long_outline(sctx: Context) -> None:
+    """A1:F200 holds the shipped template with room to spare; a report of 250 more indicators is read (and its
+    tabs sized) to its last row plus 100 rows a unit might insert, not cut at row 200."""
+    report = sctx.cfg.report
+    unit, period = sctx.cfg.unit("CCHC"), sctx.period(PERIOD)
+    assert unit is not None
+    deadline = sctx.unit_deadline(period)
+    assert template_height(report) == len(template_grid(report, unit, period, deadline)) < 100
+    assert read_range(report) == "A1:F200" == sheets_settings(sctx).read_range
+    first = report.indicators[0]
+    more = tuple(first.model_copy(update={"code": f"X{i:03d}"}) for i in range(250))
+    long = report.model_copy(update={"indicators": (*report.indicators, *more)})
+    rows = len(template_grid(long, unit, period, deadline))
+    assert template_height(long) == rows > 250
+    assert read_range(long) == f"A1:F{rows + 100}"
+
+
+def test_a_sheet_unit_without_a_spreadsheet_is_a_config_error(sheet_config: Path) -> None:
+    from tasks.config import ConfigError, load_config
+
+    settings_path = sheet_config / "settings.yaml"
+    settings_path.write_text(settings_path.read_text(encoding="utf-8").replace(f'spreadsheet_id: "{SID}"',
+                                                                               'spreadsheet_id: ""'), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(sheet_config)
+    assert str(err.value) == (
+        f"{sheet_config / 'settings.yaml'}: channels.sheets.spreadsheet_id: chưa có mã bảng tính, mà các đơn vị "
+        "CCHC, XDCQ, TĐKT, BTG dùng kênh sheet và không khai báo spreadsheet riêng trong units.yaml")
 
 
 # ---------------------------------------------------------------- collect

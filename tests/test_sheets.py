@@ -149,7 +149,8 @@ def test_ensure_tabs_creates_writes_and_protects(fake: FakeSheets, sleeps: Sleep
     assert again.unchanged == titles
     assert [r.op for r in fake.requests] == ["get"]
     assert gw2.request_count == 1
-    assert fake.requests[0].query["fields"] == ["sheets(properties(sheetId,title),protectedRanges)"]
+    assert fake.requests[0].query["fields"] == [
+        "sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),protectedRanges)"]
     assert fake.values(SID, "Phòng CCHC") == [["đơn vị đã nhập", 5]]
 
 
@@ -202,6 +203,26 @@ def test_a_unit_tab_is_as_big_as_its_template_and_the_range_read_back(fake: Fake
     assert fake.values(SID, "Dài") == long
     read = gw.read_tabs(["Phòng CCHC"])["Phòng CCHC"]
     assert read.error is None and read.grid is not None and read.grid[1] == TEMPLATE[1]
+
+
+def test_a_full_spreadsheet_is_refused_before_google_with_what_to_do(fake: FakeSheets, sleeps: Sleeps) -> None:
+    """Google caps a spreadsheet at 10 million cells; the Office is told which spreadsheet, by how much, and
+    how to go on (another spreadsheet for some units), and nothing is half-added."""
+    fake.add_tabs(SID, [f"Cũ {i}" for i in range(383)], [])  # 384 tabs of Google's 1000 x 26: 9,984,000 cells
+    gw = make_gateway(fake, sleeps)
+    fourteen = specs([f"Đơn vị {i}" for i in range(14)])  # 200 x 6 each: 16,800 cells
+    with pytest.raises(SheetsError) as info:
+        gw.ensure_tabs(fourteen)
+    assert str(info.value) == (
+        f"Bảng tính {SID} đã dùng 9.984.000 ô; thêm 14 trang tính mới (16.800 ô) sẽ vượt giới hạn 10.000.000 ô "
+        "của Google. Hãy tạo thêm bảng tính, chia sẻ quyền chỉnh sửa cho tài khoản của hệ thống, rồi ghi mã bảng "
+        "tính mới vào mục spreadsheet của một số đơn vị trong units.yaml.")
+    assert [r.op for r in fake.requests] == ["get"]
+    assert len(fake.titles(SID)) == 384
+
+    assert gw.ensure_tabs(fourteen[:13]).created == [t.title for t in fourteen[:13]]  # 9,999,600: fits
+    with pytest.raises(SheetsError):
+        gw.ensure_tabs(fourteen)
 
 
 def test_ensure_tabs_survives_a_lost_add_sheet_response(fake: FakeSheets, sleeps: Sleeps) -> None:
@@ -326,7 +347,8 @@ def test_a_hundred_long_titles_go_in_one_post_with_method_override(fake: FakeShe
     for i, title in enumerate(titles):
         fake.add_tab(SID, title, [["Số lượng", i]])
     gw = make_gateway(fake, sleeps)
-    assert len(gw._batch_get([a1_range(t) for t in titles[:100]]).uri) > 10_000  # far past any URL limit
+    request = gw._batch_get(SID, [a1_range(t) for t in titles[:100]])
+    assert len(request.uri) > 10_000  # far past any URL limit
     reads = gw.read_tabs(titles)
 
     first, second = fake.ops("values.batchGet")

@@ -11,20 +11,31 @@ from typing import Any
 from sqlalchemy import select
 
 from tasks.channels.base import Arrivals, UnitRequest
-from tasks.config import Unit
+from tasks.config import ReportDefinition, Unit
 from tasks.context import Context
 from tasks.intake import grid_hash
 from tasks.ledger import Cursor
 from tasks.periods import TZ, Period
-from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabSpec
+from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabRead, TabSpec, column_letter
 from tasks.types import Document, Outcome, OutcomeStatus, Source
-from tasks.workbook import COL_VALUE, HEADER, template_grid
+from tasks.workbook import COL_VALUE, HEADER, template_grid, template_height
+
+# Rows read back beyond the template: room for rows a unit inserts (above the table or among the notes).
+EXTRA_ROWS = 100
+MIN_READ_ROWS = 200
+
+
+def read_range(report: ReportDefinition) -> str:
+    """The cells read back from (and sized into) every tab: the template's columns, and its rows plus room
+    for inserted ones (A1:F200 for a template of up to 100 rows), so a long outline is never cut off."""
+    return f"A1:{column_letter(len(HEADER))}{max(MIN_READ_ROWS, template_height(report) + EXTRA_ROWS)}"
 
 
 def sheets_settings(ctx: Context) -> SheetsSettings:
     """The configured Sheets settings (minus the on/off switch); the Office always edits every tab."""
     return SheetsSettings(**ctx.cfg.settings.channels.sheets.model_dump(exclude={"enabled", "settle_minutes"}),
-                          office_account=ctx.cfg.settings.organisation.office_email)
+                          office_account=ctx.cfg.settings.organisation.office_email,
+                          read_range=read_range(ctx.cfg.report))
 
 
 def tab_title(unit: Unit, period: Period) -> str:
@@ -37,14 +48,40 @@ def sheet_units(ctx: Context) -> list[Unit]:
     return [u for u in ctx.cfg.active_units if u.channel == "sheet"]
 
 
+def spreadsheet_of(ctx: Context, unit: Unit) -> str:
+    """The spreadsheet holding the unit's tabs: its own, else the channel's default."""
+    return unit.spreadsheet or ctx.cfg.settings.channels.sheets.spreadsheet_id
+
+
+def units_by_spreadsheet(ctx: Context) -> dict[str, list[Unit]]:
+    """The sheet units grouped by spreadsheet, in config order (each spreadsheet is read in its own batches)."""
+    groups: dict[str, list[Unit]] = {}
+    for unit in sheet_units(ctx):
+        groups.setdefault(spreadsheet_of(ctx, unit), []).append(unit)
+    return groups
+
+
+def spreadsheet_url(spreadsheet_id: str) -> str | None:
+    return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}" if spreadsheet_id else None
+
+
 def ensure_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None = None) -> dict[str, Any]:
+    """Every sheet unit's tab for the period, in its own spreadsheet; one get (+ writes when new) per spreadsheet."""
     gw = gateway or SheetsGateway(sheets_settings(ctx))
     deadline = ctx.unit_deadline(period)
-    tabs = [TabSpec(tab_title(u, period), template_grid(ctx.cfg.report, u, period, deadline), u.emails)
-            for u in sheet_units(ctx)]
-    result = gw.ensure_tabs(tabs)
-    ctx.ledger.audit("sheets", period.key, "ensure_tabs", created=result.created, protected=result.protected)
-    return {"created": result.created, "protected": result.protected, "unchanged": result.unchanged}
+    created: list[str] = []
+    protected: list[str] = []
+    unchanged: list[str] = []
+    for sid, units in units_by_spreadsheet(ctx).items():
+        tabs = [TabSpec(tab_title(u, period), template_grid(ctx.cfg.report, u, period, deadline), u.emails)
+                for u in units]
+        result = gw.ensure_tabs(tabs, sid)
+        ctx.ledger.audit("sheets", period.key, "ensure_tabs", spreadsheet=sid, created=result.created,
+                         protected=result.protected)
+        created += result.created
+        protected += result.protected
+        unchanged += result.unchanged
+    return {"created": created, "protected": protected, "unchanged": unchanged}
 
 
 def _has_values(grid: list[list[Any]]) -> bool:
@@ -124,7 +161,12 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     out = SheetRead()
     if not units:
         return out
-    reads = gw.read_tabs(list(units))
+    names: dict[str, str] = {}  # tab title -> its settle cursor (which names the spreadsheet)
+    reads: dict[str, TabRead] = {}
+    for sid, members in units_by_spreadsheet(ctx).items():  # one pacer across them: the quota is the account's
+        titles = [tab_title(u, period) for u in members]
+        reads.update(gw.read_tabs(titles, sid))
+        names.update((title, cursor_name(sid, title)) for title in titles)
     subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key, source="sheet")
     last = {s.source_ref: s for s in subs}  # ordered by received_at: the latest per tab wins
     by_hash = {s.content_hash: s for s in subs}
@@ -132,8 +174,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     settle = timedelta(minutes=ctx.cfg.settings.channels.sheets.settle_minutes)
     if now.date() > ctx.unit_deadline(period):
         settle = timedelta(0)
-    sid = ctx.cfg.settings.channels.sheets.spreadsheet_id
-    seen = _load_seen(ctx, (cursor_name(sid, title) for title in reads))
+    seen = _load_seen(ctx, names.values())
     changed: dict[str, tuple[str, datetime]] = {}
     for title, read in reads.items():
         unit = units[title]
@@ -144,7 +185,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
             out.outcomes.append(Outcome(ref, OutcomeStatus.ERROR, unit.code, reason=reason))
             continue
         digest = grid_hash(read.grid)
-        name = cursor_name(sid, title)
+        name = names[title]
         state = seen.get(name)
         if state is None or state[0] != digest:
             # every change restarts the clock, a cleared tab or a return to the recorded content included
@@ -186,9 +227,7 @@ class SheetsChannel:
         self.ctx, self.gateway, self.now = ctx, gateway, now
 
     def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
-        sheet_id = self.ctx.cfg.settings.channels.sheets.spreadsheet_id
-        url = f"https://docs.google.com/spreadsheets/d/{sheet_id}" if sheet_id else None
-        return UnitRequest(sheet_tab=tab_title(unit, period), link=url)
+        return UnitRequest(sheet_tab=tab_title(unit, period), link=spreadsheet_url(spreadsheet_of(self.ctx, unit)))
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:

@@ -35,6 +35,7 @@ import httplib2
 from googleapiclient.errors import HttpError
 from xlsxwriter.utility import xl_cell_to_rowcol
 
+from tasks.render.vietnamese_dates import format_number
 from tasks.text import nfc
 
 __all__ = [
@@ -62,6 +63,7 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 PER_RANGE_STATUSES = frozenset({400, 403, 404})
 # A new Google sheet is 1000 x 26 (26,000 cells): a spreadsheet holds 10 million cells, so ~384 such tabs.
 # A unit's tab is made just big enough for its template and the range read back (A1:F200: 1,200 cells).
+SPREADSHEET_CELL_LIMIT = 10_000_000
 DEFAULT_GRID_ROWS = 1000
 DEFAULT_GRID_COLUMNS = 26
 _A1_CELLS = re.compile(r"[A-Z]+\d+:[A-Z]+\d+", re.IGNORECASE)
@@ -407,19 +409,40 @@ class SheetsGateway:
 
     # ------------------------------------------------------------ ensure_tabs
 
-    def _existing_sheets(self) -> dict[str, dict[str, Any]]:
-        """Tabs of the spreadsheet by NFC title, with their protected ranges (one spreadsheets.get)."""
+    def _spreadsheet(self, spreadsheet_id: str | None) -> str:
+        """The spreadsheet a call is about: the one named, else the configured default."""
+        return spreadsheet_id or self.settings.spreadsheet_id
+
+    def _existing_sheets(self, sid: str) -> dict[str, dict[str, Any]]:
+        """Tabs of the spreadsheet by NFC title, with their size and protected ranges (one spreadsheets.get)."""
         meta = self._execute_or_fail(
             self.service.spreadsheets().get(
-                spreadsheetId=self.settings.spreadsheet_id,
-                fields="sheets(properties(sheetId,title),protectedRanges)",
+                spreadsheetId=sid,
+                fields="sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),protectedRanges)",
             ),
             "đọc danh sách trang tính",
             read=True,
         )
         return {_nfc(sheet["properties"]["title"]): sheet for sheet in meta.get("sheets", [])}
 
-    def ensure_tabs(self, tabs: Sequence[TabSpec]) -> EnsureResult:
+    @staticmethod
+    def _check_capacity(sid: str, existing: dict[str, dict[str, Any]], new_cells: int, new_tabs: int) -> None:
+        """Refuse, in words the Office can act on, new tabs that would take the spreadsheet past Google's
+        10 million cells (Google's own refusal names neither the cause's remedy nor the units)."""
+        used = 0
+        for sheet in existing.values():
+            grid = sheet["properties"].get("gridProperties") or {}
+            used += int(grid.get("rowCount", DEFAULT_GRID_ROWS)) * int(grid.get("columnCount", DEFAULT_GRID_COLUMNS))
+        if used + new_cells > SPREADSHEET_CELL_LIMIT:
+            n = format_number
+            raise SheetsError(
+                f"Bảng tính {sid} đã dùng {n(used)} ô; thêm {n(new_tabs)} trang tính mới ({n(new_cells)} ô) sẽ vượt "
+                f"giới hạn {n(SPREADSHEET_CELL_LIMIT)} ô của Google. Hãy tạo thêm bảng tính, chia sẻ quyền chỉnh "
+                "sửa cho tài khoản của hệ thống, rồi ghi mã bảng tính mới vào mục spreadsheet của một số đơn vị "
+                "trong units.yaml."
+            )
+
+    def ensure_tabs(self, tabs: Sequence[TabSpec], spreadsheet_id: str | None = None) -> EnsureResult:
         """Make sure every unit has its tab (with the template) and the tab is protected for its editors.
 
         Costs one spreadsheets.get when nothing is missing; otherwise at most one addSheet batch, one
@@ -431,33 +454,23 @@ class SheetsGateway:
         if len(set(titles)) != len(titles):
             dupes = sorted({t for t in titles if titles.count(t) > 1})
             raise ValueError(f"duplicate tab titles: {dupes}")
-        sid = self.settings.spreadsheet_id
+        sid = self._spreadsheet(spreadsheet_id)
         sheets_api = self.service.spreadsheets()
 
-        existing = self._existing_sheets()
+        existing = self._existing_sheets(sid)
         sheet_ids = {t: int(s["properties"].get("sheetId", 0)) for t, s in existing.items()}
 
         missing = [t for t in specs if t.title not in existing]
         created: list[str] = []
         if missing:
-            requests = []
             read_rows, read_cols = read_extent(self.settings.read_range)
-            for t in missing:
-                rows = len(t.grid)
-                cols = max((len(r) for r in t.grid), default=0)
-                requests.append(
-                    {
-                        "addSheet": {
-                            "properties": {
-                                "title": t.title,
-                                "gridProperties": {
-                                    "rowCount": max(read_rows, rows, 1),
-                                    "columnCount": max(read_cols, cols, 1),
-                                },
-                            }
-                        }
-                    }
-                )
+            sizes = [(max(read_rows, len(t.grid), 1), max(read_cols, max((len(r) for r in t.grid), default=0), 1))
+                     for t in missing]
+            self._check_capacity(sid, existing, sum(r * c for r, c in sizes), len(missing))
+            requests = [
+                {"addSheet": {"properties": {"title": t.title, "gridProperties": {"rowCount": r, "columnCount": c}}}}
+                for t, (r, c) in zip(missing, sizes, strict=True)
+            ]
             try:
                 reply = self._execute(sheets_api.batchUpdate(spreadsheetId=sid, body={"requests": requests}))
                 for t, r in zip(missing, reply.get("replies", []), strict=True):
@@ -467,7 +480,7 @@ class SheetsGateway:
                 # (or another run added the same tabs): then every title exists; adopt them and go on.
                 if exc.resp.status != 400 or "already exists" not in _error_message(exc):
                     raise _operator_error(exc, "tạo trang tính mới") from exc
-                existing = self._existing_sheets()
+                existing = self._existing_sheets(sid)
                 if any(t.title not in existing for t in missing):
                     raise _operator_error(exc, "tạo trang tính mới") from exc
                 for t in missing:
@@ -558,14 +571,14 @@ class SheetsGateway:
 
     # ------------------------------------------------------------ read_tabs
 
-    def _batch_get(self, ranges: Sequence[str]) -> Any:
+    def _batch_get(self, sid: str, ranges: Sequence[str]) -> Any:
         # The values resource is built once: googleapiclient builds every method of a resource (docstrings
         # included) each time spreadsheets().values() is called, about 0.1 s, which at 100 batches was 3/4
         # of a 10,000-tab read.
         if self._values_api is None:
             self._values_api = self.service.spreadsheets().values()
         return self._values_api.batchGet(
-            spreadsheetId=self.settings.spreadsheet_id,
+            spreadsheetId=sid,
             ranges=list(ranges),
             valueRenderOption="UNFORMATTED_VALUE",
             majorDimension="ROWS",
@@ -582,7 +595,7 @@ class SheetsGateway:
             raise ValueError(f"batch_size must be >= 1, got {size}")
         return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
-    def read_tabs(self, titles: Sequence[str]) -> dict[str, TabRead]:
+    def read_tabs(self, titles: Sequence[str], spreadsheet_id: str | None = None) -> dict[str, TabRead]:
         """Read every unit's tab in ceil(tabs / batch_size) values:batchGet requests, paced to the quota.
 
         A 400/403/404 answer for a batch is bisected until the faulty tab is isolated, so one deleted or
@@ -590,15 +603,17 @@ class SheetsGateway:
         Raises SheetsUnavailable when Google stays overloaded after all retries.
         """
         unique = list(dict.fromkeys(titles))
+        sid = self._spreadsheet(spreadsheet_id)
         range_of = {t: a1_range(t, self.settings.read_range) for t in unique}
         results: dict[str, TabRead] = {}
         for batch in self.plan_batches(unique):
-            self._read_batch(batch, range_of, results)
+            self._read_batch(sid, batch, range_of, results)
         return {t: results[t] for t in unique}
 
-    def _read_batch(self, batch: list[str], range_of: dict[str, str], results: dict[str, TabRead]) -> None:
+    def _read_batch(self, sid: str, batch: list[str], range_of: dict[str, str],
+                    results: dict[str, TabRead]) -> None:
         try:
-            reply = self._execute(self._batch_get([range_of[t] for t in batch]), read=True)
+            reply = self._execute(self._batch_get(sid, [range_of[t] for t in batch]), read=True)
         except HttpError as exc:
             status = exc.resp.status
             if status not in PER_RANGE_STATUSES:
@@ -610,8 +625,8 @@ class SheetsGateway:
                 results[title] = TabRead(title, None, _tab_error(title, status, _error_message(exc)))
                 return
             mid = len(batch) // 2
-            self._read_batch(batch[:mid], range_of, results)
-            self._read_batch(batch[mid:], range_of, results)
+            self._read_batch(sid, batch[:mid], range_of, results)
+            self._read_batch(sid, batch[mid:], range_of, results)
             return
         value_ranges = reply.get("valueRanges", [])
         if len(value_ranges) != len(batch):
