@@ -359,6 +359,13 @@ def bench_n(n: int, work: Path, env: dict[str, str], prefect_home: Path, jobs: i
 # ------------------------------------------------------------------ the Sheets channel
 
 SHEET_ID = "1bAoCaO-bench"
+UNITS_PER_SPREADSHEET = 100  # 10,000 tabs of 1,200 cells would not fit one spreadsheet's 10 million cells
+
+
+def spreadsheet_for(i: int) -> str:
+    """The i-th unit's spreadsheet: the first 100 units in the default one, each next 100 in their own."""
+    group = i // UNITS_PER_SPREADSHEET
+    return SHEET_ID if group == 0 else f"{SHEET_ID}-{group:03d}"
 
 
 def _sheet_key(endpoint: str, work: Path) -> Path:
@@ -376,12 +383,15 @@ def _sheet_key(endpoint: str, work: Path) -> Path:
 
 
 def _sheet_config(n: int, work: Path, endpoint: str) -> Path:
-    """The N-unit config with every unit on the Sheets channel, read as soon as a tab is seen."""
+    """The N-unit config with every unit on the Sheets channel, read as soon as a tab is seen; 100 units a
+    spreadsheet, as operations.md tells a province to lay them out."""
     cfg = work / f"sheets-config-{n}"
     shutil.copytree(units_config(n), cfg)
     units = yaml.safe_load((cfg / "units.yaml").read_text(encoding="utf-8"))
-    for u in units["units"]:
+    for i, u in enumerate(units["units"]):
         u["channel"] = "sheet"
+        if spreadsheet_for(i) != SHEET_ID:
+            u["spreadsheet"] = spreadsheet_for(i)
     (cfg / "units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), encoding="utf-8")
     settings = (cfg / "settings.yaml").read_text(encoding="utf-8")
     old = '  sheets:\n    enabled: false\n    spreadsheet_id: ""\n    endpoint: null\n'
@@ -420,13 +430,14 @@ def bench_sheets(n: int, work: Path, env: dict[str, str], prefect_home: Path) ->
         ctx = open_context(cfg, data)
         period = ctx.period(PERIOD)
         deadline = ctx.unit_deadline(period)
-        fake.add_spreadsheet(SHEET_ID)
         for i, unit in enumerate(ctx.cfg.active_units):  # each tab typed in by its unit
+            if i % UNITS_PER_SPREADSHEET == 0:
+                fake.add_spreadsheet(spreadsheet_for(i))
             grid = template_grid(ctx.cfg.report, unit, period, deadline)
             for row in grid:
                 if isinstance(row[0], int) and (v := BASE["VP"].get(str(row[COL_CODE]))) is not None:
                     row[COL_VALUE] = v + i % 7 if isinstance(v, int) else v
-            fake.add_tabs(SHEET_ID, [tab_title(unit, period)], grid)
+            fake.add_tabs(spreadsheet_for(i), [tab_title(unit, period)], grid)
         sheet_env = {**env, "BAOCAO_SHEETS_CREDENTIALS": str(_sheet_key(fake.endpoint, work))}
         subprocess.run(baocao(cfg, data, "status", "--period", PERIOD), env=sheet_env, capture_output=True,
                        check=False)
@@ -434,7 +445,7 @@ def bench_sheets(n: int, work: Path, env: dict[str, str], prefect_home: Path) ->
         r = run("collect, Sheets channel", baocao(cfg, data, "collect", "--period", PERIOD), sheet_env, prefect_home)
         calls = [q for q in fake.ops() if q.op != "token"]  # the OAuth token exchange is not a Sheets read
         gets = [q for q in calls if q.op == "values.batchGet"]
-        r.counts = {"batch_gets": len(gets), "requests": len(calls),
+        r.counts = {"spreadsheets": len(fake.spreadsheets), "batch_gets": len(gets), "requests": len(calls),
                     "most_in_a_minute": most_in_a_minute([q.at for q in calls]),
                     "long_gets_not_posted": sum(len(q.ranges) > 20 and (q.wire_method, q.override) != ("POST", "GET")
                                                 for q in gets)}
@@ -542,7 +553,9 @@ def targets(results: dict[int, dict[str, Run]], cores: int) -> list[tuple[str, s
             continue
         c, most_gets = r["sheets_collect"].counts, -(-n // 100) + 2
         lines.append((f"N={n:,}: Sheets collect ≤ 300 reads in any minute, ≤ ceil(units/100)+2 = {most_gets:,} "
-                      "batchGet, long ones as POST", f"{c['batch_gets']:,} batchGet of {c['requests']:,} requests, "
+                      "batchGet, long ones as POST",
+                      f"{c['batch_gets']:,} batchGet of {c['requests']:,} requests "
+                      f"({c.get('spreadsheets', 1):,} spreadsheets), "
                       f"at most {c['most_in_a_minute']} in a minute, {c['long_gets_not_posted']} long GET not posted",
                       _verdict(r["sheets_collect"].rc == 0 and c["batch_gets"] <= most_gets
                                and c["most_in_a_minute"] <= 300 and c["long_gets_not_posted"] == 0)))
