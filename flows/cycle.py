@@ -50,12 +50,18 @@ def request_reports(period: str | int | None = None, config_dir: str | None = No
     """
     ctx = run_context(config_dir, data_dir)
     p = ctx.period(period)
-    if ctx.cfg.settings.channels.sheets.enabled:
-        chunks.ensure_sheet_tabs(config_dir, data_dir, p.key)
-    codes = [u.code for u in ctx.cfg.active_units]
+    tabs = chunks.ensure_sheet_tabs(config_dir, data_dir, p.key) if ctx.cfg.settings.channels.sheets.enabled else {}
+    not_ready = set(tabs.get("not_ready", ()))  # units whose spreadsheet refused their tab: asked once it is fixed
+    codes = [u.code for u in ctx.cfg.active_units if u.code not in not_ready]
     futures = [chunks.send_requests_chunk.submit(config_dir, data_dir, p.key, chunk, resend)
                for chunk in chunked(codes)]
-    return chunks.merge_reports([f.result() for f in futures])
+    sent = chunks.merge_reports([f.result() for f in futures])
+    if not_ready:  # everyone else was asked; the run fails so the operator is alerted with what to fix
+        from tasks.channels.sheets import tabs_not_ready_message
+        from tasks.transports.sheets import SheetsError
+
+        raise SheetsError(tabs_not_ready_message(tabs["failed"], len(not_ready), p.key))
+    return sent
 
 
 @flow(name="collect_submissions", flow_run_name=lambda: run_name("Thu báo cáo"), log_prints=True,

@@ -322,6 +322,49 @@ def test_units_spread_over_two_spreadsheets(sheet_config: Path, tmp_path: Path, 
     assert len(fake.ops("values.batchGet")) == 2
 
 
+def test_a_spreadsheet_google_refuses_holds_back_only_its_own_units(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, prefect_engine: None
+) -> None:
+    """A district's spreadsheet not yet created (or not shared): the other units get their tabs and requests;
+    its units get no request pointing at a tab that does not exist; the run fails with what to fix; once
+    fixed, the same command asks exactly the units left out."""
+    from flows.cycle import request_reports
+    from tasks.transports.sheets import SheetsError
+
+    district = "1bAoCaO-huyen-chua-tao"
+    units_path = sheet_config / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    for u in data["units"]:
+        if u["code"] in ("TĐKT", "BTG"):
+            u["spreadsheet"] = district
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    data_dir = tmp_path / "data"
+    outbox = data_dir / "outbox" / PERIOD / "request"
+
+    with pytest.raises(SheetsError) as err:
+        request_reports(PERIOD, str(sheet_config), str(data_dir))
+    assert str(err.value) == (
+        f"Chưa tạo được trang tính kỳ {PERIOD} cho 2 đơn vị dùng Google Sheets nên chưa gửi đề nghị báo cáo cho "
+        f"các đơn vị này; các đơn vị khác đã được gửi. Bảng tính {district}: Không thể đọc danh sách trang tính: "
+        "không tìm thấy bảng tính (kiểm tra mã bảng tính trong cấu hình) (HTTP 404: Requested entity was not "
+        f"found.). Sau khi sửa, chạy lại: baocao request --period {PERIOD}")
+    ctx = open_context(sheet_config, data_dir)
+    everyone = {u.code for u in ctx.cfg.active_units}
+    asked = {path.stem.rsplit("_", 1)[-1] for path in outbox.glob("*.eml")}
+    assert asked == everyone - {"TĐKT", "BTG"}
+    assert fake.titles(SID) == ["Trang tính1", _title(ctx, "CCHC"), _title(ctx, "XDCQ")]
+    (event,) = [e for e in ctx.ledger.audit_events("sheets") if e.action == "ensure_failed"]
+    assert event.detail["spreadsheet"] == district and event.detail["units"] == 2
+
+    fake.add_spreadsheet(district)  # the Office creates and shares it, then runs the step again
+    fake.clear_log()
+    result = request_reports(PERIOD, str(sheet_config), str(data_dir))
+    assert fake.titles(district) == ["Trang tính1", _title(ctx, "TĐKT"), _title(ctx, "BTG")]
+    assert sorted(k.rsplit(":", 1)[-1] for k in result["written"]) == ["BTG", "TĐKT"]
+    assert len(result["skipped"]) == len(everyone) - 2
+    assert {path.stem.rsplit("_", 1)[-1] for path in outbox.glob("*.eml")} == everyone
+
+
 def test_the_range_read_back_grows_with_a_long_outline(sctx: Context) -> None:
     """A1:F200 holds the shipped template with room to spare; a report of 250 more indicators is read (and its
     tabs sized) to its last row plus 100 rows a unit might insert, not cut at row 200."""

@@ -16,7 +16,16 @@ from tasks.context import Context
 from tasks.intake import grid_hash
 from tasks.ledger import Cursor
 from tasks.periods import TZ, Period
-from tasks.transports.sheets import SheetsGateway, SheetsSettings, TabRead, TabSpec, column_letter
+from tasks.render.vietnamese_dates import format_number
+from tasks.transports.sheets import (
+    SheetsError,
+    SheetsGateway,
+    SheetsSettings,
+    SheetsUnavailable,
+    TabRead,
+    TabSpec,
+    column_letter,
+)
 from tasks.types import Document, Outcome, OutcomeStatus, Source
 from tasks.workbook import COL_VALUE, HEADER, template_grid, template_height
 
@@ -66,22 +75,49 @@ def spreadsheet_url(spreadsheet_id: str) -> str | None:
 
 
 def ensure_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None = None) -> dict[str, Any]:
-    """Every sheet unit's tab for the period, in its own spreadsheet; one get (+ writes when new) per spreadsheet."""
+    """Every sheet unit's tab for the period, in its own spreadsheet; one get (+ writes when new) per spreadsheet.
+
+    A spreadsheet Google refuses (not shared, wrong id, full) is its own units' problem: the others still get
+    their tabs; `failed` says why per spreadsheet and `not_ready` lists the units left without a tab (they
+    must not be sent a request pointing at a tab that does not exist). Google being overloaded
+    (SheetsUnavailable) stops the step, to be retried.
+    """
     gw = gateway or SheetsGateway(sheets_settings(ctx))
     deadline = ctx.unit_deadline(period)
     created: list[str] = []
     protected: list[str] = []
     unchanged: list[str] = []
+    failed: dict[str, str] = {}
+    not_ready: list[str] = []
     for sid, units in units_by_spreadsheet(ctx).items():
         tabs = [TabSpec(tab_title(u, period), template_grid(ctx.cfg.report, u, period, deadline), u.emails)
                 for u in units]
-        result = gw.ensure_tabs(tabs, sid)
+        try:
+            result = gw.ensure_tabs(tabs, sid)
+        except SheetsUnavailable:
+            raise
+        except SheetsError as exc:
+            failed[sid] = str(exc)
+            not_ready += [u.code for u in units]
+            ctx.ledger.audit("sheets", period.key, "ensure_failed", spreadsheet=sid, error=str(exc),
+                             units=len(units))
+            continue
         ctx.ledger.audit("sheets", period.key, "ensure_tabs", spreadsheet=sid, created=result.created,
                          protected=result.protected)
         created += result.created
         protected += result.protected
         unchanged += result.unchanged
-    return {"created": created, "protected": protected, "unchanged": unchanged}
+    return {"created": created, "protected": protected, "unchanged": unchanged, "failed": failed,
+            "not_ready": not_ready}
+
+
+def tabs_not_ready_message(failed: dict[str, str], units: int, period_key: str) -> str:
+    """The operator's alert when some spreadsheets refused their tabs: what was and was not sent, why, and
+    the one command to run once the spreadsheets are fixed (units already sent are not sent again)."""
+    why = " ".join(f"Bảng tính {sid}: {reason}" for sid, reason in failed.items())
+    return (f"Chưa tạo được trang tính kỳ {period_key} cho {format_number(units)} đơn vị dùng Google Sheets nên "
+            f"chưa gửi đề nghị báo cáo cho các đơn vị này; các đơn vị khác đã được gửi. {why} Sau khi sửa, chạy "
+            f"lại: baocao request --period {period_key}")
 
 
 def _has_values(grid: list[list[Any]]) -> bool:
