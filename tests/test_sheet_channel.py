@@ -159,6 +159,16 @@ def _type(fake: FakeSheets, title: str, values: dict[str, Any], sid: str = SID) 
     fake.set_values(sid, title, grid)
 
 
+def _move_to_spreadsheet(config_dir: Path, codes: tuple[str, ...], spreadsheet: str) -> None:
+    """units.yaml gives these units their own spreadsheet."""
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    for u in data["units"]:
+        if u["code"] in codes:
+            u["spreadsheet"] = spreadsheet
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def _valid(code: str, **changes: Any) -> dict[str, Any]:
     values = {**BASE[code], **changes}
     values["H02"] = float(values["H02"])  # Sheets may hand back a whole number as 85.0
@@ -276,12 +286,7 @@ def test_units_spread_over_two_spreadsheets(sheet_config: Path, tmp_path: Path, 
     district's tabs among its own staff): `spreadsheet:` in units.yaml; the rest use the default one."""
     district = "1bAoCaO-huyen-Son_Duong"
     fake.add_spreadsheet(district)
-    units_path = sheet_config / "units.yaml"
-    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
-    for u in data["units"]:
-        if u["code"] in ("TĐKT", "BTG"):
-            u["spreadsheet"] = district
-    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
     ctx = open_context(sheet_config, tmp_path / "data")
     period = ctx.period(PERIOD)
     titles = {c: _title(ctx, c) for c in SHEET_UNITS}
@@ -332,12 +337,7 @@ def test_a_spreadsheet_google_refuses_holds_back_only_its_own_units(
     from tasks.transports.sheets import SheetsError
 
     district = "1bAoCaO-huyen-chua-tao"
-    units_path = sheet_config / "units.yaml"
-    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
-    for u in data["units"]:
-        if u["code"] in ("TĐKT", "BTG"):
-            u["spreadsheet"] = district
-    units_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
     data_dir = tmp_path / "data"
     outbox = data_dir / "outbox" / PERIOD / "request"
 
