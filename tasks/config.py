@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.periods import TZ, Period, deadline_by_rule
+from tasks.render.vietnamese_dates import format_number
 from tasks.text import nfc
 
 
@@ -770,7 +771,8 @@ def _check_spreadsheets(settings: Settings, units: tuple[Unit, ...], config_dir:
         return
     homeless = [u.code for u in units if u.active and u.channel == "sheet" and not u.spreadsheet]
     if homeless:
-        shown = ", ".join(homeless[:10]) + (f" và {len(homeless) - 10} đơn vị khác" if len(homeless) > 10 else "")
+        more = len(homeless) - 10
+        shown = ", ".join(homeless[:10]) + (f" và {format_number(more)} đơn vị khác" if more > 0 else "")
         raise ConfigError(
             f"{config_dir / 'settings.yaml'}: channels.sheets.spreadsheet_id: chưa có mã bảng tính, mà các đơn vị "
             f"{shown} dùng kênh sheet và không khai báo spreadsheet riêng trong units.yaml"

@@ -214,9 +214,9 @@ def test_a_full_spreadsheet_is_refused_before_google_with_what_to_do(fake: FakeS
     with pytest.raises(SheetsError) as info:
         gw.ensure_tabs(fourteen)
     assert str(info.value) == (
-        f"Bảng tính {SID} đã dùng 9.984.000 ô; thêm 14 trang tính mới (16.800 ô) sẽ vượt giới hạn 10.000.000 ô "
-        "của Google. Hãy tạo thêm bảng tính, chia sẻ quyền chỉnh sửa cho tài khoản của hệ thống, rồi ghi mã bảng "
-        "tính mới vào mục spreadsheet của một số đơn vị trong units.yaml.")
+        "Không thể tạo thêm 14 trang tính: bảng tính đã dùng 9.984.000 ô, thêm 16.800 ô sẽ vượt giới hạn "
+        "10.000.000 ô của Google. Hãy tạo thêm bảng tính, chia sẻ quyền chỉnh sửa cho tài khoản của hệ thống, rồi "
+        "ghi mã bảng tính mới vào mục spreadsheet của một số đơn vị trong units.yaml.")
     assert [r.op for r in fake.requests] == ["get"]
     assert len(fake.titles(SID)) == 384
 

@@ -193,16 +193,17 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     Once the unit deadline has passed a changed tab settles at once: waiting cannot make it on time.
     """
     gw = gateway or SheetsGateway(sheets_settings(ctx))
-    units = {tab_title(u, period): u for u in sheet_units(ctx)}
     out = SheetRead()
-    if not units:
-        return out
+    units: dict[str, Unit] = {}  # tab title -> its unit
     names: dict[str, str] = {}  # tab title -> its settle cursor (which names the spreadsheet)
     reads: dict[str, TabRead] = {}
     for sid, members in units_by_spreadsheet(ctx).items():  # one pacer across them: the quota is the account's
-        titles = [tab_title(u, period) for u in members]
-        reads.update(gw.read_tabs(titles, sid))
-        names.update((title, cursor_name(sid, title)) for title in titles)
+        titled = {tab_title(u, period): u for u in members}
+        units.update(titled)
+        names.update((title, cursor_name(sid, title)) for title in titled)
+        reads.update(gw.read_tabs(list(titled), sid))
+    if not units:
+        return out
     subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key, source="sheet")
     last = {s.source_ref: s for s in subs}  # ordered by received_at: the latest per tab wins
     by_hash = {s.content_hash: s for s in subs}

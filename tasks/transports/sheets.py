@@ -426,9 +426,10 @@ class SheetsGateway:
         return {_nfc(sheet["properties"]["title"]): sheet for sheet in meta.get("sheets", [])}
 
     @staticmethod
-    def _check_capacity(sid: str, existing: dict[str, dict[str, Any]], new_cells: int, new_tabs: int) -> None:
+    def _check_capacity(existing: dict[str, dict[str, Any]], new_cells: int, new_tabs: int) -> None:
         """Refuse, in words the Office can act on, new tabs that would take the spreadsheet past Google's
-        10 million cells (Google's own refusal names neither the cause's remedy nor the units)."""
+        10 million cells (Google's own refusal names no remedy). Like every gateway error it says what failed;
+        the channel says which spreadsheet."""
         used = 0
         for sheet in existing.values():
             grid = sheet["properties"].get("gridProperties") or {}
@@ -436,10 +437,10 @@ class SheetsGateway:
         if used + new_cells > SPREADSHEET_CELL_LIMIT:
             n = format_number
             raise SheetsError(
-                f"Bảng tính {sid} đã dùng {n(used)} ô; thêm {n(new_tabs)} trang tính mới ({n(new_cells)} ô) sẽ vượt "
-                f"giới hạn {n(SPREADSHEET_CELL_LIMIT)} ô của Google. Hãy tạo thêm bảng tính, chia sẻ quyền chỉnh "
-                "sửa cho tài khoản của hệ thống, rồi ghi mã bảng tính mới vào mục spreadsheet của một số đơn vị "
-                "trong units.yaml."
+                f"Không thể tạo thêm {n(new_tabs)} trang tính: bảng tính đã dùng {n(used)} ô, thêm {n(new_cells)} ô "
+                f"sẽ vượt giới hạn {n(SPREADSHEET_CELL_LIMIT)} ô của Google. Hãy tạo thêm bảng tính, chia sẻ quyền "
+                "chỉnh sửa cho tài khoản của hệ thống, rồi ghi mã bảng tính mới vào mục spreadsheet của một số đơn "
+                "vị trong units.yaml."
             )
 
     def ensure_tabs(self, tabs: Sequence[TabSpec], spreadsheet_id: str | None = None) -> EnsureResult:
@@ -466,7 +467,7 @@ class SheetsGateway:
             read_rows, read_cols = read_extent(self.settings.read_range)
             sizes = [(max(read_rows, len(t.grid), 1), max(read_cols, max((len(r) for r in t.grid), default=0), 1))
                      for t in missing]
-            self._check_capacity(sid, existing, sum(r * c for r, c in sizes), len(missing))
+            self._check_capacity(existing, sum(r * c for r, c in sizes), len(missing))
             requests = [
                 {"addSheet": {"properties": {"title": t.title, "gridProperties": {"rowCount": r, "columnCount": c}}}}
                 for t, (r, c) in zip(missing, sizes, strict=True)
