@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta
 
-from tasks.channels.folder import FolderChannel, note_arrival
+from tasks.channels.folder import CLOCK_FILE, FolderChannel, note_arrival
 from tasks.collect import collect_from
 from tasks.intake import content_hash
 from tasks.ledger import as_utc
@@ -53,6 +54,50 @@ def test_a_file_still_being_copied_is_judged_once_it_has_settled(ctx):
     assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
     (sub,) = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
     assert sub.errors == [] and as_utc(sub.received_at) == T0  # never rejected half-written; first sight
+
+
+def _no_sleep(monkeypatch):
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"waited {seconds} s for a file nothing had touched")
+
+    monkeypatch.setattr("tasks.channels.folder.time.sleep", refuse)
+
+
+def test_a_file_untouched_for_the_settle_time_is_ready_without_waiting(ctx, monkeypatch):
+    """A collect that finds files copied in a while ago reads them at once (no settle wait): their ctime, which
+    every write, rename and time change sets, is older than settle_seconds by the inbox's own clock."""
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    time.sleep(0.3)
+    _no_sleep(monkeypatch)
+    scan = FolderChannel(ctx, settle_seconds=0.2).scan()
+    assert [st.source_ref for st, _ in scan.ready] == ["inbox/VP.xlsx"] and scan.unsettled == []
+    assert (ctx.data_dir / CLOCK_FILE).is_file() and [p.name for p in ctx.inbox.iterdir()] == ["VP.xlsx"]
+    assert FolderChannel(ctx, settle_seconds=0.2).scan().ready[0][0].source_ref == "inbox/VP.xlsx"
+
+
+def test_a_copy_keeping_an_old_mtime_still_waits_for_its_ctime(ctx):
+    """`cp -p` and Explorer set the old mtime back when the copy ends; the ctime says the file just changed."""
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    path.write_bytes(filled(ctx, "VP", "2021-03"))
+    old = datetime(2021, 3, 1, 8, 0, tzinfo=TZ).timestamp()
+    os.utime(path, (old, old))
+    first = FolderChannel(ctx, now=T0, settle_seconds=30)
+    assert first.documents() == [] and first.scan().unsettled == ["inbox/VP.xlsx"]
+
+
+def test_a_link_planted_at_the_clock_file_is_not_followed(ctx, tmp_path, monkeypatch):
+    ctx.inbox.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"x")
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    (ctx.data_dir / CLOCK_FILE).symlink_to(target)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    time.sleep(0.3)
+    scan = FolderChannel(ctx, now=T0, settle_seconds=0.2).scan(wait=False)
+    assert scan.unsettled == ["inbox/VP.xlsx"]  # no clock to trust: the file waits as any new file
+    assert target.stat().st_mtime == 1_000_000_000 and target.read_bytes() == b"x"
 
 
 def test_received_time_is_first_sight_not_the_copied_mtime(ctx):

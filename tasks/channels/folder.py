@@ -1,9 +1,12 @@
 """The folder channel (the embedded default): files dropped in <data_dir>/inbox, never moved or changed.
 
-A file is judged only once it has stopped changing (size and mtime the same for `settle_seconds`): a file
-still being copied is not rejected half-written. It is received when baocao first saw it, not at its
-mtime, which copies keep. Symbolic links and special files are never followed or read; they are listed
-for the Office. Files whose content is already recorded are skipped by name, size and mtime, unread.
+A file is judged only once it has stopped changing: a file still being copied is not rejected half-written.
+A file nothing has touched for `settle_seconds` (its ctime, which every write, rename and time change sets
+and no copy can set back, that old by the inbox filesystem's own clock) is ready at once; a newer one is
+looked at again after `settle_seconds` and read if its size and mtime stayed the same. It is received when
+baocao first saw it, not at its mtime, which copies keep. Symbolic links and special files are never
+followed or read; they are listed for the Office. Files whose content is already recorded are skipped by
+name, size and mtime, unread.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ class FolderScan:
     ready: list[tuple[FileStamp, Arrival]] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, Vietnamese reason)
+    changed_ns: dict[str, int] = field(default_factory=dict)  # source ref -> ctime (last change of any kind)
+
+
+CLOCK_FILE = "inbox.clock"  # in the data directory, touched by a scan to read the inbox filesystem's clock
 
 
 def arrival_key(source_ref: str) -> str:
@@ -145,6 +152,7 @@ class FolderChannel:
                     out.skipped.append((ref, "không phải tệp thông thường: không đọc"))
                 else:
                     stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
+                    out.changed_ns[ref] = st.st_ctime_ns
             for sub in subdirs:
                 visit(sub)
 
@@ -169,13 +177,15 @@ class FolderChannel:
         todo = [st for st in stamps if st.source_ref not in known]
         seen = self._arrivals([st.source_ref for st in todo])
         now = self._clock()
+        still_since = self._untouched_since() if todo else None
         changed: dict[str, Arrival] = {}
         waiting: list[FileStamp] = []
         for st in todo:
             a = seen.get(st.source_ref)
             if a is None or (a.size, a.mtime_ns) != (st.size, st.mtime_ns):
                 a = changed[st.source_ref] = Arrival(st.size, st.mtime_ns, a.first_seen if a else now, now)
-            if (now - a.changed_seen).total_seconds() >= self.settle:
+            if ((now - a.changed_seen).total_seconds() >= self.settle
+                    or (still_since is not None and out.changed_ns[st.source_ref] <= still_since)):
                 out.ready.append((st, a))
             else:
                 waiting.append(st)
@@ -195,6 +205,28 @@ class FolderChannel:
                 self.ctx.ledger.audit("folder", ref[:255], "skipped", reason=why)
         out.ready.sort(key=lambda r: (r[1].first_seen, r[0].source_ref))  # in order of arrival
         return out
+
+    def _untouched_since(self) -> int | None:
+        """The ctime (ns) a file must be at most to have been left alone for `settle_seconds`, on the inbox
+        filesystem's own clock (a network share's server may be minutes off ours): our clock file beside the
+        inbox (never in it: the units' folder is not ours to change) is touched and its new ctime is that
+        filesystem's now. None when it cannot tell (the inbox is another filesystem mounted there, the data
+        directory is read-only): every new file then waits `settle_seconds` and is looked at again."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a planted link or pipe
+        try:
+            fd = os.open(self.ctx.data_dir / CLOCK_FILE, flags, 0o644)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_dev != os.stat(self.ctx.inbox).st_dev:
+                return None
+            os.utime(fd)
+            fs_now = os.fstat(fd).st_ctime_ns
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return fs_now - int(self.settle * 1e9)
 
     def documents(self, scan: FolderScan | None = None) -> list[Document]:
         """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
