@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import atexit
 import csv
+import functools
+import html
+import importlib.util
 import io
-import logging
 import os
 import pickle
 import posixpath
@@ -35,11 +37,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
-from xml.sax.saxutils import unescape
 
 from tasks.text import Legacy, LegacyText, a1, font_encoding
 
-log = logging.getLogger(__name__)
 Grid = list[list[Any]]
 MiB = 1 << 20
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
@@ -156,7 +156,7 @@ _FORMULA_TAG = re.compile(rb"<f\b")  # not <formula1> (data validation), which e
 def _uncalculated(xml: bytes) -> dict[tuple[int, int], str]:
     if not _FORMULA_TAG.search(xml) or not any(p.search(xml) for p in _FORMULA_ENDS_CELL):
         return {}
-    return {(int(row) - 1, _col_number(col) - 1): "=" + unescape(formula.decode("utf-8", "replace"))
+    return {(int(row) - 1, _col_number(col) - 1): "=" + html.unescape(formula.decode("utf-8", "replace"))
             for col, row, formula in _NO_VALUE_FORMULA.findall(xml)}
 
 
@@ -818,8 +818,20 @@ def _guarded(step: Callable[[], Any], filename: str, limits: Limits) -> tuple[bo
 
 
 _ROOT = str(Path(__file__).resolve().parents[1])
-_WORKER_CMD = [sys.executable, "-I", "-c",
-               f"import sys; sys.path.insert(0, {_ROOT!r}); from tasks.guard import _worker_main; _worker_main()"]
+
+
+@functools.cache
+def _worker_cmd() -> list[str]:
+    """The worker's command line: isolated (-I), and without `site` (-S) when python-calamine's directory is
+    known, which is then the only one added: a worker starts in half the time (two start per collect)."""
+    spec = importlib.util.find_spec("python_calamine")
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        paths, flags = [_ROOT], ["-I"]
+    else:
+        paths, flags = [_ROOT, str(Path(origin).resolve().parents[1])], ["-I", "-S"]
+    return [sys.executable, *flags, "-c",
+            f"import sys; sys.path[:0] = {paths!r}; from tasks.guard import _worker_main; _worker_main()"]
 
 
 class GuardUnavailable(RuntimeError):
@@ -833,7 +845,7 @@ class _Worker:
     """One child process and its pipes."""
 
     def __init__(self, limits: Limits) -> None:
-        self.proc = subprocess.Popen(_WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(_worker_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, close_fds=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.inp = self.proc.stdin.fileno()
@@ -962,8 +974,10 @@ class GuardedReader:
             pass
         if done < len(chunk):
             code = w.proc.poll()
-            log.warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid, items[chunk[done]][1],
-                        "hung, killed" if code is None else code)
+            import logging  # the parent's only log line: the workers never import logging
+
+            logging.getLogger(__name__).warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid,
+                                                items[chunk[done]][1], "hung, killed" if code is None else code)
             self._drop(slot)
         return done
 

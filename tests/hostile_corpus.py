@@ -431,8 +431,8 @@ def cases(ctx: Context) -> list[Case]:
         f"nội dung dài {len(too_long):,} ký tự".replace(",", ".") + ", vượt giới hạn 10.000 ký tự")
     add("1 MB narrative in xlsx", "VP long.xlsx", xlsx_with(N01=too_long_varied), "rejected",
         "vượt giới hạn 10.000 ký tự")
-    add("formula without cached value", "VP nocalc.xlsx", xlsx(grid(ctx, W01=Formula("SUM(A1:A3)&\"x\""))),
-        "rejected", "(ô E10): ô có công thức “=SUM(A1:A3)&\"x\"” nhưng tệp không lưu kết quả tính")
+    add("formula without cached value", "VP nocalc.xlsx", xlsx(grid(ctx, W01=Formula("IF(A1<>0,SUM(A1:A3),0)&\"x\""))),
+        "rejected", "(ô E10): ô có công thức “=IF(A1<>0,SUM(A1:A3),0)&\"x\"” nhưng tệp không lưu kết quả tính")
     add("formula without cached value in text", "VP nocalc text.xlsx", xlsx(grid(ctx, N01=Formula("B1"))),
         "rejected", "(ô E32): ô có công thức “=B1” nhưng tệp không lưu kết quả tính")
     add("duplicated indicator row", "VP dup.xlsx", xlsx(g + [list(g[w01[0]])]), "rejected", "xuất hiện hai lần")

@@ -109,7 +109,7 @@ def test_a_worker_that_cannot_start_rejects_no_file(ctx, monkeypatch):
 
     import tasks.guard as guard
 
-    monkeypatch.setattr(guard, "_WORKER_CMD", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    monkeypatch.setattr(guard, "_worker_cmd", lambda: [sys.executable, "-c", "import sys; sys.exit(3)"])
     r = GuardedReader(Limits(workers=2))
     with pytest.raises(guard.GuardUnavailable, match="guard worker did not start"):
         r.read([(xlsx(grid(ctx)), f"{i}.xlsx") for i in range(4)])
