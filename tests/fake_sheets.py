@@ -3,7 +3,8 @@
 It speaks the same HTTP/JSON as sheets.googleapis.com for the calls baocao makes, so the real
 google-api-python-client can be pointed at it (``client_options={"api_endpoint": server.endpoint}``).
 State is kept in memory; every request is logged so tests can count what a user would pay for in
-quota, and faults (429 with Retry-After, 5xx, 403 on a given tab) can be injected per request.
+quota, and faults (429 with Retry-After, 5xx, 403 on a given tab) can be injected per request. A spreadsheet
+can be made unshared (every call on it answers 403, as Google does for an account it was never shared with).
 
 Like Google, a POST carrying ``X-HTTP-Method-Override: GET`` and a form-encoded body is the GET whose query
 is that body: google-api-python-client sends every GET whose URL exceeds 2,048 characters that way
@@ -248,6 +249,7 @@ class FakeSheets:
         self._mutations = 0
         self.requests: list[LoggedRequest] = []
         self.rules: list[FaultRule] = []
+        self.unshared: set[str] = set()  # spreadsheets the service account may not open (403 on every call)
         self.lock = threading.RLock()
         self._next_sheet_id = 1_000_000
         self._next_protection_id = 500
@@ -399,6 +401,8 @@ class FakeSheets:
 
     # --- API implementation
     def _spreadsheet(self, spreadsheet_id: str) -> dict[str, Any]:
+        if spreadsheet_id in self.unshared:
+            raise ApiError(403, _DEFAULT_MESSAGES[403])
         try:
             return self.spreadsheets[spreadsheet_id]
         except KeyError:

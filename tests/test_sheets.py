@@ -523,9 +523,27 @@ def test_403_on_one_tab_isolated_by_bisection(nine_units: FakeSheets, sleeps: Sl
     assert [reads[t].grid[1][2] for t in others] == [10 + UNITS.index(t) for t in others]
     # 9 -> [4 | 5] -> the half with the bad tab is bisected again ... never one request per tab
     n = len(nine_units.ops("values.batchGet"))
-    assert n == gw.request_count
     assert n <= 1 + 2 * 4  # log2(9) levels, two requests each
+    # before bisecting, one look at the spreadsheet itself: it answers, so the refusal is a tab's
+    assert [r.op for r in nine_units.requests][:2] == ["values.batchGet", "get"]
+    (check,) = nine_units.ops("get")
+    assert check.status == 200 and check.query["fields"] == ["spreadsheetId"]
+    assert gw.request_count == gw.read_count == n + 1  # the check is paced as a read
     assert sleeps == []
+
+
+def test_the_spreadsheet_is_checked_once_per_read(nine_units: FakeSheets, sleeps: Sleeps) -> None:
+    """Refused tabs in two batches: the spreadsheet answered the first check; the second batch is bisected
+    without asking again."""
+    nine_units.fail(403, op="values.batchGet", tab="TTr - Thanh tra Sở", times=None)
+    nine_units.fail(403, op="values.batchGet", tab="Ban TĐKT", times=None)
+    gw = make_gateway(nine_units, sleeps, batch_size=3)
+    reads = gw.read_tabs(UNITS)
+    assert [t for t, r in reads.items() if r.error is not None] == ["TTr - Thanh tra Sở", "Ban TĐKT"]
+    assert not any(r.unreachable for r in reads.values())
+    assert len(nine_units.ops("get")) == 1
+    # batches [3 refused -> 1 ok, 2 refused -> 1, 1] [3 ok] [3 refused -> 1 refused, 2 ok]
+    assert [len(r.ranges) for r in nine_units.ops("values.batchGet")] == [3, 1, 2, 1, 1, 3, 3, 1, 2]
 
 
 def test_missing_tab_gets_its_own_error(nine_units: FakeSheets, sleeps: Sleeps) -> None:
@@ -552,11 +570,37 @@ def test_two_bad_tabs_and_a_retry_in_the_middle(nine_units: FakeSheets, sleeps: 
     assert sleeps == [1]
 
 
-def test_whole_spreadsheet_missing_is_per_tab_not_a_crash(fake: FakeSheets, sleeps: Sleeps) -> None:
+REFUSED_SPREADSHEET = {
+    404: "Không thể đọc trang tính của các đơn vị: không tìm thấy bảng tính (kiểm tra mã bảng tính trong cấu hình) "
+         "(HTTP 404: Requested entity was not found.). Hãy ghi đúng mã bảng tính vào units.yaml (mục spreadsheet "
+         "của đơn vị) hoặc settings.yaml (channels.sheets.spreadsheet_id), hoặc khôi phục bảng tính nếu đã bị xóa.",
+    403: "Không thể đọc trang tính của các đơn vị: tài khoản dịch vụ chưa được cấp quyền chỉnh sửa bảng tính "
+         "(HTTP 403: The caller does not have permission). Hãy chia sẻ bảng tính cho tài khoản dịch vụ của hệ "
+         "thống với quyền chỉnh sửa.",
+}
+
+
+@pytest.mark.parametrize("status", [404, 403])
+def test_a_refused_spreadsheet_costs_one_batch_and_one_check(fake: FakeSheets, sleeps: Sleeps, status: int) -> None:
+    """A spreadsheet that does not exist (404) or was never shared (403) is not bisected (2n - 1 reads for n
+    tabs): one refused batch, one look at the spreadsheet, and every tab gets the operator's message."""
+    titles = [f"Đơn vị {i:03}" for i in range(250)]  # three batches of 100
+    if status == 403:
+        fake.unshared.add(SID)
+    gw = make_gateway(fake, sleeps)
+    reads = gw.read_tabs(titles, SID if status == 403 else "khong-ton-tai")
+    assert [(r.op, r.status) for r in fake.requests] == [("values.batchGet", status), ("get", status)]
+    assert gw.request_count == gw.read_count == 2
+    assert list(reads) == titles
+    assert {(r.grid, r.error, r.unreachable) for r in reads.values()} == {(None, REFUSED_SPREADSHEET[status], True)}
+    assert unicodedata.is_normalized("NFC", REFUSED_SPREADSHEET[status])
+
+
+def test_whole_spreadsheet_missing_is_not_a_crash(fake: FakeSheets, sleeps: Sleeps) -> None:
     settings = SheetsSettings(spreadsheet_id="khong-ton-tai", endpoint=fake.endpoint)
     gw = SheetsGateway(settings, build_service(settings, AnonymousCredentials()), sleep=sleeps)
     reads = gw.read_tabs(["A", "B"])
-    assert all(r.error and r.error.startswith("Không tìm thấy") for r in reads.values())
+    assert all(r.unreachable and r.error == REFUSED_SPREADSHEET[404] for r in reads.values())
     with pytest.raises(SheetsError) as info:
         gw.ensure_tabs(specs(["A"]))
     assert info.value.status == 404 and "không tìm thấy bảng tính" in str(info.value)

@@ -13,7 +13,11 @@ user, and baocao reads as one user (its service account), so:
 - 429/5xx are still retried with capped exponential backoff honouring ``Retry-After`` (another program on
   the same account, or Google's own accounting, may disagree with the window);
 - a fault on one unit's tab (deleted, renamed, not shared) refuses the whole batch; the batch is bisected
-  until that tab is isolated, and it becomes a Vietnamese message for that unit only.
+  until that tab is isolated, and it becomes a Vietnamese message for that unit only;
+- but a 403/404 may be the whole spreadsheet (not shared with the service account, wrong id, deleted): one
+  spreadsheets.get of its id tells which before bisecting, which would cost 2n - 1 reads for n tabs (199 of
+  the 60 a minute for 100 units) and blame every unit's tab for the Office's sharing. A refused spreadsheet
+  costs that batch and the check; all its tabs get the one operator's message and no other batch is sent.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ PROTECTION_PREFIX = "baocao:"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Fallback when a batch is refused: these concern one range (missing tab, no permission), so bisect.
 PER_RANGE_STATUSES = frozenset({400, 403, 404})
+# ... unless the spreadsheet itself is refused (not shared, wrong id): checked once before bisecting.
+SPREADSHEET_STATUSES = frozenset({403, 404})
 # A new Google sheet is 1000 x 26 (26,000 cells): a spreadsheet holds 10 million cells, so ~384 such tabs.
 # A unit's tab is made just big enough for its template and the range read back (A1:F200: 1,200 cells).
 SPREADSHEET_CELL_LIMIT = 10_000_000
@@ -108,11 +114,24 @@ class EnsureResult:
 
 @dataclass(frozen=True)
 class TabRead:
-    """One unit's tab as read: values, or a Vietnamese error that concerns this unit only."""
+    """One unit's tab as read: values, or a Vietnamese error that concerns this unit only (unless
+    `unreachable`: the spreadsheet itself was refused, and the error is the operator's, the same for every tab)."""
 
     title: str
     grid: list[list[object]] | None
     error: str | None = None
+    unreachable: bool = False
+
+
+@dataclass
+class _Read:
+    """One read_tabs call: the tabs' ranges, what was read, and the spreadsheet's verdict once checked."""
+
+    sid: str
+    range_of: dict[str, str]
+    results: dict[str, TabRead] = field(default_factory=dict)
+    checked: bool = False
+    refused: str | None = None  # the operator's message when the spreadsheet itself is refused
 
 
 class SheetsError(RuntimeError):
@@ -600,34 +619,40 @@ class SheetsGateway:
         """Read every unit's tab in ceil(tabs / batch_size) values:batchGet requests, paced to the quota.
 
         A 400/403/404 answer for a batch is bisected until the faulty tab is isolated, so one deleted or
-        unshared tab gives that unit a Vietnamese error while all other units are still read.
+        unshared tab gives that unit a Vietnamese error while all other units are still read. A 403/404 is
+        first checked against the spreadsheet itself (once per call): if that is refused too, nothing more is
+        sent and every tab gets TabRead(unreachable=True) with the operator's message.
         Raises SheetsUnavailable when Google stays overloaded after all retries.
         """
         unique = list(dict.fromkeys(titles))
-        sid = self._spreadsheet(spreadsheet_id)
-        range_of = {t: a1_range(t, self.settings.read_range) for t in unique}
-        results: dict[str, TabRead] = {}
+        read = _Read(self._spreadsheet(spreadsheet_id), {t: a1_range(t, self.settings.read_range) for t in unique})
         for batch in self.plan_batches(unique):
-            self._read_batch(sid, batch, range_of, results)
-        return {t: results[t] for t in unique}
+            self._read_batch(read, batch)
+            if read.refused is not None:
+                return {t: TabRead(t, None, read.refused, unreachable=True) for t in unique}
+        return {t: read.results[t] for t in unique}
 
-    def _read_batch(self, sid: str, batch: list[str], range_of: dict[str, str],
-                    results: dict[str, TabRead]) -> None:
+    def _read_batch(self, read: _Read, batch: list[str]) -> None:
         try:
-            reply = self._execute(self._batch_get(sid, [range_of[t] for t in batch]), read=True)
+            reply = self._execute(self._batch_get(read.sid, [read.range_of[t] for t in batch]), read=True)
         except HttpError as exc:
             status = exc.resp.status
             if status not in PER_RANGE_STATUSES:
                 raise SheetsError(
                     f"Không đọc được bảng tính báo cáo (HTTP {status}: {_error_message(exc)}).", status=status
                 ) from exc
+            if status in SPREADSHEET_STATUSES and not read.checked:
+                read.checked = True
+                read.refused = self._spreadsheet_refusal(read.sid)
+                if read.refused is not None:
+                    return
             if len(batch) == 1:
                 title = batch[0]
-                results[title] = TabRead(title, None, _tab_error(title, status, _error_message(exc)))
+                read.results[title] = TabRead(title, None, _tab_error(title, status, _error_message(exc)))
                 return
             mid = len(batch) // 2
-            self._read_batch(sid, batch[:mid], range_of, results)
-            self._read_batch(sid, batch[mid:], range_of, results)
+            self._read_batch(read, batch[:mid])
+            self._read_batch(read, batch[mid:])
             return
         value_ranges = reply.get("valueRanges", [])
         if len(value_ranges) != len(batch):
@@ -636,7 +661,21 @@ class SheetsGateway:
                 f"cho {len(batch)} trang tính đã yêu cầu."
             )
         for title, vr in zip(batch, value_ranges, strict=True):
-            results[title] = TabRead(title, vr.get("values", []))
+            read.results[title] = TabRead(title, vr.get("values", []))
+
+    def _spreadsheet_refusal(self, sid: str) -> str | None:
+        """The operator's message if Google refuses the spreadsheet itself, else None (a tab's fault: bisect).
+
+        One spreadsheets.get of the id alone, paced like a read: Google counts it as one.
+        """
+        request = self.service.spreadsheets().get(spreadsheetId=sid, fields="spreadsheetId")
+        try:
+            self._execute(request, read=True)
+        except HttpError as exc:
+            if exc.resp.status not in SPREADSHEET_STATUSES:
+                raise _operator_error(exc, "đọc bảng tính") from exc
+            return _refused_spreadsheet(exc, self._account)
+        return None
 
 
 def _operator_error(exc: HttpError, what: str) -> SheetsError:
@@ -651,6 +690,16 @@ def _operator_error(exc: HttpError, what: str) -> SheetsError:
     else:
         hint = "Google từ chối yêu cầu"
     return SheetsError(f"Không thể {what}: {hint} (HTTP {status}: {_error_message(exc)}).", status=status)
+
+
+def _refused_spreadsheet(exc: HttpError, account: str) -> str:
+    """Vietnamese, for the operator: the spreadsheet itself refused, and what to do (the channel names it)."""
+    cause = str(_operator_error(exc, "đọc trang tính của các đơn vị"))
+    if exc.resp.status == 403:
+        who = f"tài khoản dịch vụ {account}" if account else "tài khoản dịch vụ của hệ thống"
+        return f"{cause} Hãy chia sẻ bảng tính cho {who} với quyền chỉnh sửa."
+    return (f"{cause} Hãy ghi đúng mã bảng tính vào units.yaml (mục spreadsheet của đơn vị) hoặc settings.yaml "
+            "(channels.sheets.spreadsheet_id), hoặc khôi phục bảng tính nếu đã bị xóa.")
 
 
 def _tab_error(title: str, status: int, message: str) -> str:
