@@ -71,7 +71,8 @@ def collect_folder_chunk(config_dir: str | None, data_dir: str | None, period_ke
       cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def collect_channel(config_dir: str | None, data_dir: str | None, period_key: str,
                     channel: str) -> dict[str, Any]:
-    """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's."""
+    """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's;
+    what the channel itself cannot reach (the mailbox, a spreadsheet) is one warning for the operator."""
     ctx = run_context(config_dir, data_dir)
     try:
         outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
@@ -80,7 +81,9 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
         ctx.ledger.audit("channel", channel, "unavailable", cause=exc.cause, message=exc.message)
         return summarise([Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=exc.message)])
     for o in outcomes:
-        if o.status == OutcomeStatus.ERROR:
+        if o.status == OutcomeStatus.ERROR and o.unit_code is None:  # e.g. a spreadsheet not shared: no unit's fault
+            get_run_logger().warning("%s", shown(o.reason))
+        elif o.status == OutcomeStatus.ERROR:
             get_run_logger().warning("Đơn vị %s: %s", shown(o.unit_code), shown(o.reason))
     return summarise(outcomes)
 

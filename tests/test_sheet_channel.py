@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -519,6 +520,71 @@ def test_403_on_one_tab_is_that_units_error(sctx: Context, fake: FakeSheets, sle
     later = _by_unit(collect_sheet_outcomes(sctx, period))
     assert later["TĐKT"].status == "error" and "Không tìm thấy trang tính" in (later["TĐKT"].reason or "")
     assert later["BTG"].status == "rejected"
+
+
+def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A district's spreadsheet no longer shared with the service account: bisecting it would cost 2n - 1 reads
+    of the 60 a minute and tell every unit its tab is faulty. It costs one refused batch and one look at the
+    spreadsheet; the other spreadsheet's units are collected; its units get nothing (no outcome, no reply,
+    settle state untouched) and the operator one warning with the spreadsheet and what to do. Once it is
+    shared again, the next collect reads them."""
+    from flows.cycle import collect_submissions
+
+    district = "1bAoCaO-huyen-Son_Duong"
+    fake.add_spreadsheet(district)
+    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
+    data_dir = tmp_path / "data"
+    ctx = open_context(sheet_config, data_dir)
+    period = ctx.period(PERIOD)
+    ensure_unit_tabs(ctx, period)
+    titles = {c: _title(ctx, c) for c in SHEET_UNITS}
+    assert collect_sheet_outcomes(ctx, period) == []  # the empty tabs' settle state is stored
+    cursors = {c: ctx.ledger.get_cursor(cursor_name(district, titles[c])) for c in ("TĐKT", "BTG")}
+    assert all(cursors.values())
+    _type(fake, titles["CCHC"], _valid("CCHC"))
+    _type(fake, titles["XDCQ"], _valid("XDCQ"))
+    _type(fake, titles["TĐKT"], _valid("TĐKT"), sid=district)
+    _type(fake, titles["BTG"], {**BASE["BTG"], "W01": -1}, sid=district)
+    fake.unshared.add(district)
+    fake.clear_log()
+
+    task_log = logging.getLogger("prefect.task_runs")  # Prefect's loggers do not propagate to the root
+    task_log.addHandler(caplog.handler)
+    try:
+        summary = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+    finally:
+        task_log.removeHandler(caplog.handler)
+
+    assert [(r.op, r.path.split("/")[3], r.status) for r in fake.requests if r.op != "token"] == [
+        ("values.batchGet", SID, 200), ("values.batchGet", district, 403), ("get", district, 403)]
+    message = (
+        f"Chưa thu được báo cáo kỳ {PERIOD} của 2 đơn vị dùng Google Sheets ở bảng tính {district}; các đơn vị "
+        "khác vẫn được thu. Không thể đọc trang tính của các đơn vị: tài khoản dịch vụ chưa được cấp quyền chỉnh "
+        "sửa bảng tính (HTTP 403: The caller does not have permission). Hãy chia sẻ bảng tính cho tài khoản dịch "
+        f"vụ {ROBOT} với quyền chỉnh sửa. Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
+    assert [(o["unit_code"], o["status"], o["reason"]) for o in summary["outcomes"]] == [
+        (None, "error", message), ("CCHC", "accepted", None), ("XDCQ", "accepted", None)]
+    assert summary["outcomes"][0]["source_ref"] == f"sheet:{district}"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "prefect.task_runs"
+            and r.levelno >= logging.WARNING] == [("WARNING", message)]  # the collect task's one warning, no unit's
+    assert sorted(s.unit_code for s in _sheet_subs(ctx)) == ["CCHC", "XDCQ"]
+    assert not list((data_dir / "outbox" / PERIOD / "rejection").glob("*.eml"))
+    events = ctx.ledger.audit_events("sheets")
+    assert not [e for e in events if e.action == "read_error"]  # no unit is blamed for its tab
+    (event,) = [e for e in events if e.action == "read_failed"]
+    assert event.detail["spreadsheet"] == district and event.detail["units"] == 2
+    assert {c: ctx.ledger.get_cursor(cursor_name(district, titles[c])) for c in cursors} == cursors
+
+    fake.unshared.discard(district)  # the Office shares it again
+    fake.clear_log()
+    again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))["outcomes"]
+    assert sorted((o["unit_code"], o["status"]) for o in again) == [("BTG", "rejected"), ("TĐKT", "accepted")]
+    assert _sheets_ops(fake) == ["values.batchGet", "values.batchGet"]
+    (rejection,) = (data_dir / "outbox" / PERIOD / "rejection").glob("*.eml")
+    assert "_BTG_" in rejection.stem
 
 
 def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(

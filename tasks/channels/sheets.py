@@ -120,6 +120,14 @@ def tabs_not_ready_message(failed: dict[str, str], units: int, period_key: str) 
             f"lại: baocao request --period {period_key}")
 
 
+def unreachable_message(spreadsheet_id: str, reason: str, units: int, period_key: str) -> str:
+    """The operator's warning when collect cannot reach a spreadsheet: whose reports wait, why, and that the
+    next collect reads them once it is fixed (its units are sent nothing meanwhile)."""
+    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets ở bảng tính "
+            f"{spreadsheet_id}; các đơn vị khác vẫn được thu. {reason} Sau khi sửa, lần thu sau sẽ đọc lại trang "
+            "tính của các đơn vị này.")
+
+
 def _has_values(grid: list[list[Any]]) -> bool:
     """A tab nobody has typed into yet is not a submission (no rejection mail for an empty tab)."""
     header = next((i for i, row in enumerate(grid) if [str(c) for c in row[:6]] == list(HEADER)), None)
@@ -183,6 +191,10 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
                    now: datetime | None = None) -> SheetRead:
     """All unit tabs, 100 per values:batchGet paced to the read quota (gateway); a tab's error is its unit's.
 
+    A spreadsheet Google refuses (not shared, wrong id) is the Office's problem, not its units': they get no
+    outcome and their settle state is left as it was (the next collect reads them as if this one had not), and
+    one ERROR outcome without a unit carries the operator's message (and an audit row), as a mailbox down does.
+
     A tab whose grid equals its last recorded submission gives nothing (no re-validation, no reply); a tab
     put back to a content accepted earlier makes that submission current again instead of being ignored
     as a duplicate by the ledger.
@@ -199,9 +211,16 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     reads: dict[str, TabRead] = {}
     for sid, members in units_by_spreadsheet(ctx).items():  # one pacer across them: the quota is the account's
         titled = {tab_title(u, period): u for u in members}
+        got = gw.read_tabs(list(titled), sid)
+        refused = next((r.error for r in got.values() if r.unreachable), None)
+        if refused is not None:
+            ctx.ledger.audit("sheets", period.key, "read_failed", spreadsheet=sid, error=refused, units=len(members))
+            out.outcomes.append(Outcome(f"sheet:{sid}", OutcomeStatus.ERROR,
+                                        reason=unreachable_message(sid, refused, len(members), period.key)))
+            continue
         units.update(titled)
         names.update((title, cursor_name(sid, title)) for title in titled)
-        reads.update(gw.read_tabs(list(titled), sid))
+        reads.update(got)
     if not units:
         return out
     subs = ctx.ledger.submissions(ctx.cfg.report.id, period.key, source="sheet")
