@@ -254,7 +254,10 @@ def least(runs: list[Run]) -> Run:
 def bench_env(prefect_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BAOCAO_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-               BAOCAO_NO_PDF="1", TZ="Asia/Ho_Chi_Minh", PYTHONUNBUFFERED="1")
+               BAOCAO_NO_PDF="1", TZ="Asia/Ho_Chi_Minh", PYTHONUNBUFFERED="1",
+               # what the baocao CLI sets for itself, so the bare flow gets the same patience: on a loaded VM the
+               # first temporary server (creating Prefect's database) took over Prefect's default 20 s to answer
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     return env
 
 
