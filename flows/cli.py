@@ -230,17 +230,28 @@ def request(period: str | None = PeriodOpt, resend: bool = typer.Option(False, h
 def collect(period: str | None = PeriodOpt) -> None:
     """Thu và kiểm tra báo cáo mới từ thư mục inbox, hộp thư và Google Sheets."""
     summary = _run("collect_submissions", period=period)
-    n = summary["counts"]
-    new = summary["total"] - n.get("duplicate", 0)
-    console.print(f"{new} báo cáo mới: {n.get('accepted', 0) + n.get('superseded', 0)} hợp lệ, "
-                  f"{n.get('rejected', 0)} bị trả lại, {n.get('quarantined', 0)} bị cách ly"
-                  + (f", {n['error']} lỗi khi đọc." if n.get("error") else "."))
-    shown_rows = summary["outcomes"]
-    for o in shown_rows:
-        if o["status"] in ("rejected", "quarantined", "error"):
+    for line in collect_summary_lines(summary):
+        console.print(line)
+    for o in summary["outcomes"]:
+        if o["status"] in ("rejected", "quarantined", "error") and o["unit_code"]:
             _print_outcome(o)
-    if summary["total"] > len(shown_rows):
-        console.print(f"(Chỉ liệt kê {len(shown_rows)} trong {summary['total']}; xem đủ: baocao status.)")
+    if summary["total"] > len(summary["outcomes"]):
+        console.print(f"(Chỉ liệt kê {len(summary['outcomes'])} trong {summary['total']}; xem đủ: baocao status.)")
+
+
+def collect_summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The collect's count line, then what could not be reached at all (a mailbox down, a spreadsheet not
+    shared: an error outcome without a unit, listed first in the summary), which is no report and no unit's."""
+    n = summary["counts"]
+    unreached = [o for o in summary["outcomes"] if o["status"] == "error" and not o["unit_code"]]
+    new = summary["total"] - n.get("duplicate", 0) - len(unreached)
+    errors = n.get("error", 0) - len(unreached)
+    lines = [f"{new} báo cáo mới: {n.get('accepted', 0) + n.get('superseded', 0)} hợp lệ, "
+             f"{n.get('rejected', 0)} bị trả lại, {n.get('quarantined', 0)} bị cách ly"
+             + (f", {errors} lỗi khi đọc." if errors else ".")]
+    # the Sheets message says what was not collected; a mailbox's says only what is wrong with the server
+    return lines + [f"[red]{'Không thu được thư: ' if o['source_ref'].startswith('email') else ''}"
+                    f"{t(o['reason'])}[/red]" for o in unreached]
 
 
 @app.command()

@@ -144,3 +144,21 @@ def test_status_of_a_province_lists_the_counts_and_the_units_needing_attention(c
     assert "đã báo cáo hợp lệ 0/250 đơn vị; chưa báo cáo 250." in result.output
     assert "X0001 | Xã số 1 | Chưa báo cáo" in result.output and "X0201" not in result.output
     assert "(và 50 đơn vị khác cần chú ý; xem đủ: --all hoặc --json)" in result.output
+
+
+def test_a_channel_that_could_not_be_reached_is_no_new_report():
+    """A mailbox down or a spreadsheet not shared is said as such, not counted as a new report with '1 lỗi'."""
+    from flows.cli import collect_summary_lines
+
+    reason = "Chưa thu được báo cáo kỳ 2021-03 của 2 đơn vị dùng Google Sheets ở bảng tính S1; [x] các đơn vị khác…"
+    down = "Máy chủ IMAP mail.snv:993 từ chối kết nối (không có dịch vụ nào ở cổng này); kiểm tra host."
+    summary = {"total": 4, "counts": {"error": 3, "accepted": 1}, "periods": ["2021-03"], "outcomes": [
+        {"status": "error", "unit_code": None, "source_ref": "email:", "reason": down},
+        {"status": "error", "unit_code": None, "source_ref": "sheet:S1", "reason": reason},
+        {"status": "error", "unit_code": "VP", "source_ref": "sheet:S2/VP", "reason": "Không tìm thấy trang tính"},
+        {"status": "accepted", "unit_code": "TTr", "source_ref": "inbox/TTr.xlsx", "reason": None}]}
+    assert collect_summary_lines(summary) == [
+        "2 báo cáo mới: 1 hợp lệ, 0 bị trả lại, 0 bị cách ly, 1 lỗi khi đọc.",
+        f"[red]Không thu được thư: {down}[/red]",
+        "[red]Chưa thu được báo cáo kỳ 2021-03 của 2 đơn vị dùng Google Sheets ở bảng tính S1; \\[x] các đơn vị "
+        "khác…[/red]"]
