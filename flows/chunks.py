@@ -12,6 +12,7 @@ from prefect.cache_policies import NONE
 from flows import approval
 from flows.runtime import run_context
 from tasks import consolidate, outputs, remind, replies, request
+from tasks.channel_health import record_channel_health
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from, summarise
@@ -79,7 +80,10 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
     except MailTransportError as exc:  # the mailbox is down: one clear line; the other channels still run
         get_run_logger().warning("Không thu được thư: %s", exc.message)
         ctx.ledger.audit("channel", channel, "unavailable", cause=exc.cause, message=exc.message)
-        return summarise([Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=exc.message)])
+        outcomes = [Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=exc.message)]
+        record_channel_health(ctx, channel, outcomes)  # the Office's board says so until a collect reads it
+        return summarise(outcomes)
+    record_channel_health(ctx, channel, outcomes)
     for o in outcomes:
         if o.status == OutcomeStatus.ERROR and o.unit_code is None:  # e.g. a spreadsheet not shared: no unit's fault
             get_run_logger().warning("%s", shown(o.reason))

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import tasks.transports.sheets as sheets_mod
+from tasks.channel_health import channel_problems
 from tasks.channels.sheets import (
     SheetsChannel,
     cursor_name,
@@ -578,6 +579,8 @@ def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
     (event,) = [e for e in events if e.action == "read_failed"]
     assert event.detail["spreadsheet"] == district and event.detail["units"] == 2
     assert {c: ctx.ledger.get_cursor(cursor_name(district, titles[c])) for c in cursors} == cursors
+    (problem,) = channel_problems(ctx)  # what the Office's board shows until a collect reads it again
+    assert (problem.channel, problem.message, problem.since == problem.last) == (f"sheet:{district}", message, True)
 
     fake.unshared.discard(district)  # the Office shares it again
     fake.clear_log()
@@ -586,6 +589,7 @@ def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
     assert _sheets_ops(fake) == ["values.batchGet", "values.batchGet"]
     (rejection,) = (data_dir / "outbox" / PERIOD / "rejection").glob("*.eml")
     assert "_BTG_" in rejection.stem
+    assert channel_problems(ctx) == []
 
 
 def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(

@@ -382,3 +382,38 @@ def test_an_inactive_units_link_is_invalid(config_dir: Path, tmp_path: Path) -> 
     r = client.get(_link(ctx, "BTG"))
     assert r.status_code == 404 and "Đường dẫn không hợp lệ" in r.text and "Ban Tôn giáo" not in r.text
     assert client.get(_link(ctx, "VP")).status_code == 200
+
+
+def test_the_board_says_which_channel_the_last_collect_could_not_reach(config_dir: Path, tmp_path: Path) -> None:
+    """A mailbox down leaves its units' reports uncollected while the run succeeds: the clerk sees it on the
+    board (what, since when, what to do) until a collect reads the mailbox again."""
+    from flows.web import create_app
+    from tasks.channel_health import channel_problems, record_channel_health
+    from tasks.types import Outcome, OutcomeStatus
+
+    settings = config_dir / "settings.yaml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    data["channels"]["imap"]["enabled"] = True
+    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    units = config_dir / "units.yaml"
+    listed = yaml.safe_load(units.read_text(encoding="utf-8"))
+    listed["units"][0]["channel"] = "email"
+    units.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    down = "Máy chủ IMAP mail.snv:993 từ chối kết nối <b>(không có dịch vụ nào ở cổng này)</b>."
+    for minutes in (0, 15):
+        record_channel_health(ctx, "email", [Outcome("email:", OutcomeStatus.ERROR, reason=down)],
+                              now=MARCH_16 + timedelta(minutes=minutes))
+    (problem,) = channel_problems(ctx)
+    assert (problem.channel, problem.since, problem.last) == ("email", MARCH_16, MARCH_16 + timedelta(minutes=15))
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    assert _login(client, "vanphong").status_code == 303
+    page = client.get("/bang/2021-03").text
+    alert = page[page.index('id="channel-problems"'):page.index("</div>", page.index('id="channel-problems"'))]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", alert))
+    assert "Lần thu gần nhất không đọc được 1 nguồn báo cáo; báo cáo của các đơn vị gửi qua đó chưa được thu:" in text
+    assert ("Hộp thư của Văn phòng (1 đơn vị): Máy chủ IMAP mail.snv:993 từ chối kết nối &lt;b&gt;(không có dịch "
+            "vụ nào ở cổng này)&lt;/b&gt;. Lỗi từ 10:00 16/03/2021, lần thu gần nhất 10:15 16/03/2021.") in text
+    record_channel_health(ctx, "email", [], now=MARCH_16 + timedelta(minutes=30))  # read again
+    assert channel_problems(ctx) == [] and 'id="channel-problems"' not in client.get("/bang/2021-03").text

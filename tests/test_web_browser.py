@@ -234,3 +234,45 @@ def test_wrong_password_expired_link_and_forged_csrf_are_refused(web, tmp_path: 
         response = page.goto(forged)
         assert response is not None and response.status == 404
         assert page.locator("h1").inner_text() == "Đường dẫn không hợp lệ"
+
+
+def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config_dir: Path, tmp_path: Path) -> None:
+    """A spreadsheet not shared with baocao's account stops its units' reports while every run succeeds: the
+    board says so in red, above the figures, with what to do; once a collect reads it, the notice is gone."""
+    import yaml
+
+    from flows.web import create_app
+    from tasks.channel_health import record_channel_health
+    from tasks.context import open_context
+    from tasks.types import Outcome, OutcomeStatus
+
+    settings = config_dir / "settings.yaml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    data["channels"]["sheets"].update(enabled=True, spreadsheet_id="1bAoCaO-huyen-Son_Duong")
+    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    units = config_dir / "units.yaml"
+    listed = yaml.safe_load(units.read_text(encoding="utf-8"))
+    for u in listed["units"][:3]:
+        u["channel"] = "sheet"
+    units.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    why = ("Chưa thu được báo cáo kỳ 2021-03 của 3 đơn vị dùng Google Sheets ở bảng tính 1bAoCaO-huyen-Son_Duong; "
+           "các đơn vị khác vẫn được thu. Hãy chia sẻ bảng tính cho tài khoản dịch vụ với quyền chỉnh sửa.")
+    record_channel_health(ctx, "sheet", [Outcome("sheet:1bAoCaO-huyen-Son_Duong", OutcomeStatus.ERROR, reason=why)],
+                          now=datetime(2021, 3, 16, 9, 45, tzinfo=TZ))
+    app = create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(datetime(2021, 3, 16, 10, 5, tzinfo=TZ)))
+    with live_server(app) as base, chromium() as browser:
+        clerk = browser.new_page()
+        _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
+        clerk.goto(f"{base}/bang/2021-03")
+        alert = clerk.get_by_role("alert")
+        assert alert.inner_text().split("\n")[0] == (
+            "Lần thu gần nhất không đọc được 1 nguồn báo cáo; báo cáo của các đơn vị gửi qua đó chưa được thu:")
+        shown = alert.inner_text()
+        assert f"Bảng tính Google 1bAoCaO-huyen-Son_Duong (3 đơn vị): {why} Lỗi từ 09:45 16/03/2021" in shown
+        assert alert.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 232, 230)"  # the error red
+        screenshot(clerk, tmp_path / "screenshots", "board-channel-problem", docs=False, full_page=False)
+        record_channel_health(ctx, "sheet", [])  # the Office shared it; the next collect read it
+        clerk.reload()
+        assert clerk.get_by_role("alert").count() == 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.approvals import Decision, file_digests, latest_decisions
+from tasks.channel_health import channel_problems, place_of
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.filing import delivered as _delivered
@@ -145,7 +146,20 @@ def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], 
 
 def board(ctx: Context, period: Period) -> dict[str, Any]:
     rows = _board_rows(ctx, period, status_rows(ctx, period))
-    return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows)}
+    return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows),
+            "problems": channel_problem_rows(ctx)}
+
+
+def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:
+    """The channels the last collect could not reach, named for the Office, with how many units they hold."""
+    problems = channel_problems(ctx)
+    if not problems:
+        return []
+    holding = Counter(place_of(ctx, u) for u in ctx.cfg.active_units)
+    return [{"label": "Hộp thư của Văn phòng" if p.channel == "email" else
+             f"Bảng tính Google {p.channel.removeprefix('sheet:')}",
+             "units": holding.get(p.channel, 0), "message": p.message, "since": p.since, "last": p.last}
+            for p in problems]
 
 
 def board_row(ctx: Context, period: Period, unit: Unit) -> dict[str, Any] | None:

@@ -1,0 +1,87 @@
+"""Whether each polled channel (the mailbox, each Google spreadsheet) could be read at its last collect.
+
+A channel that cannot be reached (mailbox down, spreadsheet not shared) leaves its units' reports uncollected
+through no fault of theirs, and the collect itself still succeeds (every other channel was read), so its
+warning would only sit in a task log. The Office's board shows what is recorded here instead: since when a
+channel fails and why, until a collect reads it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tasks.config import Unit
+from tasks.context import Context
+from tasks.periods import TZ
+from tasks.types import Outcome, OutcomeStatus
+
+PREFIX = "channel-problem:"  # ledger cursor per channel: the problem as JSON, "" once read again
+
+
+@dataclass(frozen=True)
+class ChannelProblem:
+    channel: str  # "email", or "sheet:<spreadsheet id>"
+    message: str  # Vietnamese, for the Office: what is wrong and what to do
+    since: datetime  # the first collect of this run of failures
+    last: datetime  # the latest collect that failed
+
+
+def place_of(ctx: Context, unit: Unit) -> str:
+    """Where a unit's report is read from: its channel, and for a sheet unit its spreadsheet."""
+    if unit.channel != "sheet":
+        return unit.channel
+    return f"sheet:{unit.spreadsheet or ctx.cfg.settings.channels.sheets.spreadsheet_id}"
+
+
+def channel_keys(ctx: Context) -> list[str]:
+    """What a collect polls and can fail to reach: the mailbox, each spreadsheet of the sheet units."""
+    channels = ctx.cfg.settings.channels
+    keys = ["email"] if channels.imap.enabled else []
+    if channels.sheets.enabled:
+        keys += list(dict.fromkeys(place_of(ctx, u) for u in ctx.cfg.active_units if u.channel == "sheet"))
+    return [k for k in keys if k != "sheet:"]
+
+
+def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome],
+                          now: datetime | None = None) -> None:
+    """After a collect of `channel` ("email", "sheet"): each of its places that failed (an ERROR outcome
+    without a unit, whose source names it: "email:", "sheet:<id>") is noted, keeping when it started; every
+    other place of the channel is read again, so its problem is cleared."""
+    failed = {o.source_ref.removesuffix(":"): o.reason or "" for o in outcomes
+              if o.status == OutcomeStatus.ERROR and o.unit_code is None}
+    mine = [k for k in channel_keys(ctx) if k == channel or k.startswith(channel + ":")]
+    names = [PREFIX + k for k in mine]
+    known = ctx.ledger.get_cursors(names)
+    at = (now or datetime.now(TZ)).isoformat(timespec="seconds")
+    changes: dict[str, str] = {}
+    for key, name in zip(mine, names, strict=True):
+        if key in failed:
+            since = _decode(known.get(name, "")).get("since") or at
+            changes[name] = json.dumps({"message": failed[key], "since": since, "last": at}, ensure_ascii=False)
+        elif known.get(name):
+            changes[name] = ""
+    ctx.ledger.set_cursors(changes)
+
+
+def channel_problems(ctx: Context) -> list[ChannelProblem]:
+    """The channels failing at their last collect, in config order (one ledger query)."""
+    keys = channel_keys(ctx)
+    known = ctx.ledger.get_cursors(PREFIX + k for k in keys)
+    out = []
+    for key in keys:
+        value = _decode(known.get(PREFIX + key, ""))
+        if value.get("message") and value.get("since") and value.get("last"):
+            out.append(ChannelProblem(key, str(value["message"]), datetime.fromisoformat(value["since"]),
+                                      datetime.fromisoformat(value["last"])))
+    return out
+
+
+def _decode(value: str) -> dict[str, str]:
+    try:
+        found = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
