@@ -828,10 +828,12 @@ def _worker_cmd() -> list[str]:
     origin = spec.origin if spec is not None else None
     if origin is None:
         paths, flags = [_ROOT], ["-I"]
-    else:
-        paths, flags = [_ROOT, str(Path(origin).resolve().parents[1])], ["-I", "-S"]
+    else:  # a package's __init__ lies one level deeper than a lone module
+        package = spec is not None and spec.submodule_search_locations is not None
+        paths, flags = [_ROOT, str(Path(origin).parents[1 if package else 0])], ["-I", "-S"]
+    # appended, after the standard library: a stale backport in site-packages (pathlib, enum34) must not shadow it
     return [sys.executable, *flags, "-c",
-            f"import sys; sys.path[:0] = {paths!r}; from tasks.guard import _worker_main; _worker_main()"]
+            f"import sys; sys.path += {paths!r}; from tasks.guard import _worker_main; _worker_main()"]
 
 
 class GuardUnavailable(RuntimeError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -59,7 +60,31 @@ class FolderScan:
     ready: list[tuple[FileStamp, Arrival]] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, Vietnamese reason)
-    changed_ns: dict[str, int] = field(default_factory=dict)  # source ref -> ctime (last change of any kind)
+    # source ref -> (ctime: its last change of any kind, device: a subfolder may be another mounted filesystem)
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+_NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "davfs"})
+
+
+def _on_network_filesystem(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
+    """Whether `path` lies on a network (or FUSE) filesystem, by the longest mount point above it in
+    /proc/self/mountinfo; True when that cannot be read (no settle shortcut is the safe side)."""
+    try:
+        mounts = mountinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return True
+    real = os.path.realpath(path)
+    best, kind = "", ""
+    for line in mounts:
+        fields, _, tail = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 5 or not tail:
+            continue
+        mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), parts[4])  # "\040" is a space
+        if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+            best, kind = mount, tail.split()[0]
+    return kind.startswith("fuse") or kind in _NETWORK_FILESYSTEMS
 
 
 CLOCK_FILE = "inbox.clock"  # in the data directory, touched by a scan to read the inbox filesystem's clock
@@ -152,7 +177,7 @@ class FolderChannel:
                     out.skipped.append((ref, "không phải tệp thông thường: không đọc"))
                 else:
                     stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
-                    out.changed_ns[ref] = st.st_ctime_ns
+                    out.changed[ref] = (st.st_ctime_ns, st.st_dev)
             for sub in subdirs:
                 visit(sub)
 
@@ -172,20 +197,21 @@ class FolderChannel:
         """The files ready to judge. Files seen changing are looked at again after `settle_seconds` (once,
         when `wait`), so a collect run takes a file that has just finished copying."""
         out = FolderScan()
+        quiet = self._untouched_since() if self.ctx.inbox.is_dir() else None
         stamps = self._walk(out)
         known = self.ctx.ledger.known_files(stamps)
         todo = [st for st in stamps if st.source_ref not in known]
         seen = self._arrivals([st.source_ref for st in todo])
         now = self._clock()
-        still_since = self._untouched_since() if todo else None
         changed: dict[str, Arrival] = {}
         waiting: list[FileStamp] = []
         for st in todo:
             a = seen.get(st.source_ref)
             if a is None or (a.size, a.mtime_ns) != (st.size, st.mtime_ns):
                 a = changed[st.source_ref] = Arrival(st.size, st.mtime_ns, a.first_seen if a else now, now)
-            if ((now - a.changed_seen).total_seconds() >= self.settle
-                    or (still_since is not None and out.changed_ns[st.source_ref] <= still_since)):
+            ctime, device = out.changed[st.source_ref]
+            if (now - a.changed_seen).total_seconds() >= self.settle or (
+                    quiet is not None and device == quiet[1] and ctime < quiet[0]):  # same clock, quiet long enough
                 out.ready.append((st, a))
             else:
                 waiting.append(st)
@@ -206,27 +232,31 @@ class FolderChannel:
         out.ready.sort(key=lambda r: (r[1].first_seen, r[0].source_ref))  # in order of arrival
         return out
 
-    def _untouched_since(self) -> int | None:
-        """The ctime (ns) a file must be at most to have been left alone for `settle_seconds`, on the inbox
-        filesystem's own clock (a network share's server may be minutes off ours): our clock file beside the
-        inbox (never in it: the units' folder is not ours to change) is touched and its new ctime is that
-        filesystem's now. None when it cannot tell (the inbox is another filesystem mounted there, the data
-        directory is read-only): every new file then waits `settle_seconds` and is looked at again."""
+    def _untouched_since(self) -> tuple[int, int] | None:
+        """(ctime in ns, device): a file on that device whose ctime is below it has been left alone for
+        `settle_seconds` (and a second more: some filesystems keep whole seconds), by the inbox filesystem's
+        own clock. Our clock file beside the inbox (never in it: the units' folder is not ours to change) is
+        touched and its new ctime is that filesystem's now. Read before the inbox is looked at, so the time
+        the scan itself takes is never counted as quiet time. None when it cannot tell (a network filesystem,
+        whose server's clock utime may not set; a read-only data directory; tests that set `now`): every new
+        file then waits `settle_seconds` and is looked at again."""
+        if self.now is not None or _on_network_filesystem(self.ctx.data_dir):
+            return None
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a planted link or pipe
         try:
             fd = os.open(self.ctx.data_dir / CLOCK_FILE, flags, 0o644)
         except OSError:
             return None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_dev != os.stat(self.ctx.inbox).st_dev:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             os.utime(fd)
-            fs_now = os.fstat(fd).st_ctime_ns
+            clock = os.fstat(fd)
         except OSError:
             return None
         finally:
             os.close(fd)
-        return fs_now - int(self.settle * 1e9)
+        return clock.st_ctime_ns - int((self.settle + 1) * 1e9), clock.st_dev
 
     def documents(self, scan: FolderScan | None = None) -> list[Document]:
         """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
