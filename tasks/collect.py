@@ -209,7 +209,9 @@ def summarise(outcomes: Iterable[Outcome | dict[str, Any]], shown: int = SHOWN) 
     counts: dict[str, int] = {}
     for o in rows:
         counts[str(o["status"])] = counts.get(str(o["status"]), 0) + 1
-    ordered = sorted(rows, key=lambda o: _PRIORITY.get(o["status"], 5))  # stable: arrival order kept within
+    # stable: arrival order kept within; a channel not reached (an error without a unit) before any unit's
+    ordered = sorted(rows, key=lambda o: -1 if o["status"] == OutcomeStatus.ERROR and not o.get("unit_code")
+                     else _PRIORITY.get(o["status"], 5))
     return {"total": len(rows), "counts": counts, "periods": sorted({o["period"] for o in rows if o.get("period")}),
             "outcomes": [{**o, "status": str(o["status"])} for o in ordered[:shown]]}
 

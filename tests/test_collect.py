@@ -200,3 +200,17 @@ def test_every_owed_reply_is_sent_in_one_run_page_by_page(ctx):
     assert kinds == ["receipt"] * 8 + ["rejection"] * 2
     assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == []  # every page settled, the unanswerable one too
     assert send_owed_replies(ctx, page=2).written == []  # nothing goes twice
+
+
+def test_a_channel_not_reached_is_shown_before_any_units_errors():
+    """At 10,000 units a summary may hold hundreds of per-tab errors; the mailbox that was down (an error without
+    a unit) still comes first among the outcomes shown, so the operator is told."""
+    from tasks.collect import summarise
+    from tasks.types import Outcome, OutcomeStatus
+
+    tabs = [Outcome(f"sheet:S1/U{i}", OutcomeStatus.ERROR, f"U{i}", reason="Không tìm thấy trang tính")
+            for i in range(250)]
+    down = Outcome("email:", OutcomeStatus.ERROR, reason="Máy chủ IMAP từ chối kết nối")
+    summary = summarise([*tabs, down], shown=200)
+    assert summary["total"] == 251 and summary["counts"] == {"error": 251}
+    assert [o["source_ref"] for o in summary["outcomes"][:2]] == ["email:", "sheet:S1/U0"]

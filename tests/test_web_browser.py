@@ -270,7 +270,7 @@ def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config
         assert alert.inner_text().split("\n")[0] == (
             "Lần thu gần nhất không đọc được 1 nguồn báo cáo; báo cáo của các đơn vị gửi qua đó chưa được thu:")
         shown = alert.inner_text()
-        assert f"Bảng tính Google 1bAoCaO-huyen-Son_Duong (3 đơn vị): {why} Lỗi từ 09:45 16/03/2021" in shown
+        assert f"Bảng tính Google 1bAoCaO-huyen-Son_Duong: {why} Lỗi từ 09:45 16/03/2021" in shown
         assert alert.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 232, 230)"  # the error red
         screenshot(clerk, tmp_path / "screenshots", "board-channel-problem", docs=False, full_page=False)
         record_channel_health(ctx, "sheet", [])  # the Office shared it; the next collect read it

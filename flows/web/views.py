@@ -158,7 +158,8 @@ def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:
     holding = Counter(place_of(ctx, u) for u in ctx.cfg.active_units)
     return [{"label": "Hộp thư của Văn phòng" if p.channel == "email" else
              f"Bảng tính Google {p.channel.removeprefix('sheet:')}",
-             "units": holding.get(p.channel, 0), "message": p.message, "since": p.since, "last": p.last}
+             "units": holding.get(p.channel, 0), "message": p.message, "since": p.since, "last": p.last,
+             "count_units": p.channel == "email"}  # a spreadsheet's message counts its units itself
             for p in problems]
 
 

@@ -652,7 +652,8 @@ class SheetsGateway:
                 return
             mid = len(batch) // 2
             self._read_batch(read, batch[:mid])
-            self._read_batch(read, batch[mid:])
+            if read.refused is None:  # the spreadsheet was found refused meanwhile: nothing more to send
+                self._read_batch(read, batch[mid:])
             return
         value_ranges = reply.get("valueRanges", [])
         if len(value_ranges) != len(batch):
