@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from tasks.channel_health import channel_problems, place_of
 from tasks.channels import channel_of
 from tasks.consolidation_types import Consolidation
 from tasks.context import Context
@@ -13,17 +14,20 @@ from tasks.transports.mail.compose import OutgoingMail
 
 
 def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False) -> list[OutgoingMail]:
-    """Units with no accepted submission, on the configured working days before the deadline (or when forced)."""
+    """Units with no accepted submission, on the configured working days before the deadline (or when forced).
+    Not the units whose mailbox or spreadsheet the last collect could not reach: their report may be there,
+    unread, and the Office's board says so (tasks.channel_health)."""
     deadline = ctx.unit_deadline(period)
     days_left = working_days_until(today, deadline)
     if not force and (not is_working_day(today) or days_left not in ctx.cfg.settings.deadlines.reminder_days_before):
         return []
     # one grouped query: each unit's counted report and its latest rejection (not every submission's values)
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
+    unread = {p.channel for p in channel_problems(ctx)}
     mails = []
     for unit in ctx.cfg.active_units:
         st = standings.get(unit.code)
-        if (st is not None and st.accepted_id is not None) or not unit.emails:
+        if (st is not None and st.accepted_id is not None) or not unit.emails or place_of(ctx, unit) in unread:
             continue
         channel = channel_of(ctx, unit)
         part = channel.request(unit, period)
