@@ -48,3 +48,22 @@ def approve(ctx: Context, period: str, out: Path | None = None, number: str = "2
     record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period=period, decision=APPROVED, username=username,
                     name=ctx.cfg.settings.approval.signer, sha256=draft_digests(ctx, p, out or default_out(ctx, p)),
                     document_number=number, issue_date=issued)
+
+
+def reconfigure(config_dir: Path, channels: dict[str, dict[str, Any]] | None = None,
+                unit_channels: dict[str, str] | None = None) -> None:
+    """Edit the test copy of the config: settings.yaml's `channels.<name>` keys, and some units' channel."""
+    import yaml
+
+    for name, edit in (("settings.yaml", channels), ("units.yaml", unit_channels)):
+        if not edit:
+            continue
+        path = config_dir / name
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if name == "settings.yaml":
+            for channel, values in edit.items():
+                data["channels"][channel].update(values)
+        else:
+            for unit in data["units"]:
+                unit["channel"] = edit.get(unit["code"], unit["channel"])
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

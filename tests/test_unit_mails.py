@@ -177,22 +177,12 @@ def test_unit_data_is_shown_as_data_never_as_a_template(ctx):
 def test_units_whose_mailbox_could_not_be_read_are_not_reminded(ctx, config_dir):
     """Their reports may be in the mailbox the last collect could not reach: no "you have not reported" mail
     until it is read again (the board tells the Office)."""
-    import yaml
-
     from tasks.channel_health import record_channel_health
     from tasks.context import open_context
     from tasks.types import Outcome, OutcomeStatus
+    from tests.helpers import reconfigure
 
-    settings = config_dir / "settings.yaml"
-    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
-    data["channels"]["imap"]["enabled"] = True
-    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    units = config_dir / "units.yaml"
-    listed = yaml.safe_load(units.read_text(encoding="utf-8"))
-    for u in listed["units"]:
-        if u["code"] in ("VP", "BTG"):
-            u["channel"] = "email"
-    units.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email", "BTG": "email"})
     ctx = open_context(config_dir, ctx.data_dir)
     period = ctx.period(PERIOD)
     record_channel_health(ctx, "email", [Outcome("email:", OutcomeStatus.ERROR, reason="Máy chủ IMAP từ chối")])

@@ -17,7 +17,7 @@ from tasks.context import Context, open_context
 from tasks.periods import TZ
 from tasks.types import Document
 from tests.browser import PASSWORDS, SECRET, Clock, Recorder, add_accounts, consolidate
-from tests.helpers import filled, mark_delivered
+from tests.helpers import filled, mark_delivered, reconfigure
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -391,14 +391,7 @@ def test_the_board_says_which_channel_the_last_collect_could_not_reach(config_di
     from tasks.channel_health import channel_problems, record_channel_health
     from tasks.types import Outcome, OutcomeStatus
 
-    settings = config_dir / "settings.yaml"
-    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
-    data["channels"]["imap"]["enabled"] = True
-    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    units = config_dir / "units.yaml"
-    listed = yaml.safe_load(units.read_text(encoding="utf-8"))
-    listed["units"][0]["channel"] = "email"
-    units.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email"})
     add_accounts(config_dir)
     ctx = open_context(config_dir, tmp_path / "data")
     down = "Máy chủ IMAP mail.snv:993 từ chối kết nối <b>(không có dịch vụ nào ở cổng này)</b>."

@@ -239,22 +239,14 @@ def test_wrong_password_expired_link_and_forged_csrf_are_refused(web, tmp_path: 
 def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config_dir: Path, tmp_path: Path) -> None:
     """A spreadsheet not shared with baocao's account stops its units' reports while every run succeeds: the
     board says so in red, above the figures, with what to do; once a collect reads it, the notice is gone."""
-    import yaml
-
     from flows.web import create_app
     from tasks.channel_health import record_channel_health
     from tasks.context import open_context
     from tasks.types import Outcome, OutcomeStatus
+    from tests.helpers import reconfigure
 
-    settings = config_dir / "settings.yaml"
-    data = yaml.safe_load(settings.read_text(encoding="utf-8"))
-    data["channels"]["sheets"].update(enabled=True, spreadsheet_id="1bAoCaO-huyen-Son_Duong")
-    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    units = config_dir / "units.yaml"
-    listed = yaml.safe_load(units.read_text(encoding="utf-8"))
-    for u in listed["units"][:3]:
-        u["channel"] = "sheet"
-    units.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    reconfigure(config_dir, {"sheets": {"enabled": True, "spreadsheet_id": "1bAoCaO-huyen-Son_Duong"}},
+                dict.fromkeys(("VP", "TTr", "TCBC"), "sheet"))
     add_accounts(config_dir)
     ctx = open_context(config_dir, tmp_path / "data")
     why = ("Chưa thu được báo cáo kỳ 2021-03 của 3 đơn vị dùng Google Sheets ở bảng tính 1bAoCaO-huyen-Son_Duong; "
