@@ -29,11 +29,14 @@ class ChannelProblem:
     last: datetime  # the latest collect that failed
 
 
+def sheet_place(spreadsheet_id: str) -> str:
+    """A spreadsheet as a place a collect reads (and the source of the outcome saying it was not reached)."""
+    return f"sheet:{spreadsheet_id}"
+
+
 def place_of(ctx: Context, unit: Unit) -> str:
     """Where a unit's report is read from: its channel, and for a sheet unit its spreadsheet."""
-    if unit.channel != "sheet":
-        return unit.channel
-    return f"sheet:{unit.spreadsheet or ctx.cfg.settings.channels.sheets.spreadsheet_id}"
+    return sheet_place(ctx.cfg.spreadsheet_of(unit)) if unit.channel == "sheet" else unit.channel
 
 
 def channel_keys(ctx: Context) -> list[str]:
@@ -42,7 +45,7 @@ def channel_keys(ctx: Context) -> list[str]:
     keys = ["email"] if channels.imap.enabled else []
     if channels.sheets.enabled:
         keys += list(dict.fromkeys(place_of(ctx, u) for u in ctx.cfg.active_units if u.channel == "sheet"))
-    return [k for k in keys if k != "sheet:"]
+    return [k for k in keys if k != sheet_place("")]
 
 
 def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome],

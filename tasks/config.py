@@ -573,6 +573,10 @@ class AppConfig(_Model):
     def active_units(self) -> list[Unit]:
         return [u for u in self.units if u.active]
 
+    def spreadsheet_of(self, unit: Unit) -> str:
+        """The spreadsheet holding a sheet unit's tabs: its own, else the Sheets channel's default."""
+        return unit.spreadsheet or self.settings.channels.sheets.spreadsheet_id
+
     @cached_property
     def _units_by_key(self) -> dict[str, Unit]:
         """Casefolded NFC code -> unit, built once (lookups run several times per document)."""

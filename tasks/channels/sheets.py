@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tasks.channel_health import sheet_place
 from tasks.channels.base import Arrivals, UnitRequest
 from tasks.config import ReportDefinition, Unit
 from tasks.context import Context
@@ -57,16 +58,11 @@ def sheet_units(ctx: Context) -> list[Unit]:
     return [u for u in ctx.cfg.active_units if u.channel == "sheet"]
 
 
-def spreadsheet_of(ctx: Context, unit: Unit) -> str:
-    """The spreadsheet holding the unit's tabs: its own, else the channel's default."""
-    return unit.spreadsheet or ctx.cfg.settings.channels.sheets.spreadsheet_id
-
-
 def units_by_spreadsheet(ctx: Context) -> dict[str, list[Unit]]:
     """The sheet units grouped by spreadsheet, in config order (each spreadsheet is read in its own batches)."""
     groups: dict[str, list[Unit]] = {}
     for unit in sheet_units(ctx):
-        groups.setdefault(spreadsheet_of(ctx, unit), []).append(unit)
+        groups.setdefault(ctx.cfg.spreadsheet_of(unit), []).append(unit)
     return groups
 
 
@@ -215,7 +211,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
         refused = next((r.error for r in got.values() if r.unreachable), None)
         if refused is not None:
             ctx.ledger.audit("sheets", period.key, "read_failed", spreadsheet=sid, error=refused, units=len(members))
-            out.outcomes.append(Outcome(f"sheet:{sid}", OutcomeStatus.ERROR,
+            out.outcomes.append(Outcome(sheet_place(sid), OutcomeStatus.ERROR,
                                         reason=unreachable_message(sid, refused, len(members), period.key)))
             continue
         units.update(titled)
@@ -283,7 +279,7 @@ class SheetsChannel:
         self.ctx, self.gateway, self.now = ctx, gateway, now
 
     def request(self, unit: Unit, period: Period, *, workbook: bool = True) -> UnitRequest:
-        return UnitRequest(sheet_tab=tab_title(unit, period), link=spreadsheet_url(spreadsheet_of(self.ctx, unit)))
+        return UnitRequest(sheet_tab=tab_title(unit, period), link=spreadsheet_url(self.ctx.cfg.spreadsheet_of(unit)))
 
     @contextmanager
     def receive(self, period: Period) -> Iterator[Arrivals]:
