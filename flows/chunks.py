@@ -78,9 +78,10 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
     try:
         outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
     except MailTransportError as exc:  # the mailbox is down: one clear line; the other channels still run
-        get_run_logger().warning("Không thu được thư: %s", exc.message)
+        reason = f"Không thu được thư: {exc.message}"  # says what was not done, wherever it is shown
+        get_run_logger().warning("%s", reason)
         ctx.ledger.audit("channel", channel, "unavailable", cause=exc.cause, message=exc.message)
-        outcomes = [Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=exc.message)]
+        outcomes = [Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=reason)]
         record_channel_health(ctx, channel, outcomes)  # the Office's board says so until a collect reads it
         return summarise(outcomes)
     record_channel_health(ctx, channel, outcomes)

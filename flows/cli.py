@@ -249,9 +249,7 @@ def collect_summary_lines(summary: dict[str, Any]) -> list[str]:
     lines = [f"{new} báo cáo mới: {n.get('accepted', 0) + n.get('superseded', 0)} hợp lệ, "
              f"{n.get('rejected', 0)} bị trả lại, {n.get('quarantined', 0)} bị cách ly"
              + (f", {errors} lỗi khi đọc." if errors else ".")]
-    # the Sheets message says what was not collected; a mailbox's says only what is wrong with the server
-    return lines + [f"[red]{'Không thu được thư: ' if o['source_ref'].startswith('email') else ''}"
-                    f"{t(o['reason'])}[/red]" for o in unreached]
+    return lines + [f"[red]{t(o['reason'])}[/red]" for o in unreached]
 
 
 @app.command()

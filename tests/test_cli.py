@@ -153,7 +153,7 @@ def test_a_channel_that_could_not_be_reached_is_no_new_report():
     reason = "Chưa thu được báo cáo kỳ 2021-03 của 2 đơn vị dùng Google Sheets ở bảng tính S1; [x] các đơn vị khác…"
     down = "Máy chủ IMAP mail.snv:993 từ chối kết nối (không có dịch vụ nào ở cổng này); kiểm tra host."
     summary = {"total": 4, "counts": {"error": 3, "accepted": 1}, "periods": ["2021-03"], "outcomes": [
-        {"status": "error", "unit_code": None, "source_ref": "email:", "reason": down},
+        {"status": "error", "unit_code": None, "source_ref": "email:", "reason": f"Không thu được thư: {down}"},
         {"status": "error", "unit_code": None, "source_ref": "sheet:S1", "reason": reason},
         {"status": "error", "unit_code": "VP", "source_ref": "sheet:S2/VP", "reason": "Không tìm thấy trang tính"},
         {"status": "accepted", "unit_code": "TTr", "source_ref": "inbox/TTr.xlsx", "reason": None}]}
