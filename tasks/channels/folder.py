@@ -61,7 +61,7 @@ class FolderScan:
     unsettled: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, Vietnamese reason)
     # source ref -> (ctime: its last change of any kind, device: a subfolder may be another mounted filesystem)
-    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    last_change: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 _NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "davfs"})
@@ -177,7 +177,7 @@ class FolderChannel:
                     out.skipped.append((ref, "không phải tệp thông thường: không đọc"))
                 else:
                     stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
-                    out.changed[ref] = (st.st_ctime_ns, st.st_dev)
+                    out.last_change[ref] = (st.st_ctime_ns, st.st_dev)
             for sub in subdirs:
                 visit(sub)
 
@@ -209,7 +209,7 @@ class FolderChannel:
             a = seen.get(st.source_ref)
             if a is None or (a.size, a.mtime_ns) != (st.size, st.mtime_ns):
                 a = changed[st.source_ref] = Arrival(st.size, st.mtime_ns, a.first_seen if a else now, now)
-            ctime, device = out.changed[st.source_ref]
+            ctime, device = out.last_change[st.source_ref]
             if (now - a.changed_seen).total_seconds() >= self.settle or (
                     quiet is not None and device == quiet[1] and ctime < quiet[0]):  # same clock, quiet long enough
                 out.ready.append((st, a))
