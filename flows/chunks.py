@@ -12,14 +12,15 @@ from prefect.cache_policies import NONE
 from flows import approval
 from flows.runtime import run_context
 from tasks import consolidate, outputs, remind, replies, request
-from tasks.channel_health import record_channel_health
+from tasks.channel_health import channel_alert_mails, record_channel_health
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from, summarise
 from tasks.consolidation_types import ConsolidationBrief
+from tasks.context import Context
 from tasks.deliver import delivery_mails, owed_copy_mails, sha256_of
 from tasks.display import shown
-from tasks.periods import TZ
+from tasks.periods import TZ, Period
 from tasks.sending import DispatchReport, dispatch
 from tasks.transports.mail.errors import MailTransportError
 from tasks.types import Outcome, OutcomeStatus
@@ -75,22 +76,30 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
     """One polled channel (mailbox, Sheets): a tab or mail it cannot read is its unit's problem, not the run's;
     what the channel itself cannot reach (the mailbox, a spreadsheet) is one warning for the operator."""
     ctx = run_context(config_dir, data_dir)
+    period = ctx.period(period_key)
     try:
-        outcomes = collect_from(ctx, ctx.period(period_key), channel_named(ctx, channel))
+        outcomes = collect_from(ctx, period, channel_named(ctx, channel))
     except MailTransportError as exc:  # the mailbox is down: one clear line; the other channels still run
         reason = f"Không thu được thư: {exc.message}"  # says what was not done, wherever it is shown
-        get_run_logger().warning("%s", reason)
         ctx.ledger.audit("channel", channel, "unavailable", cause=exc.cause, message=exc.message)
         outcomes = [Outcome(f"{channel}:", OutcomeStatus.ERROR, reason=reason)]
-        record_channel_health(ctx, channel, outcomes)  # the Office's board says so until a collect reads it
-        return summarise(outcomes)
-    record_channel_health(ctx, channel, outcomes)
     for o in outcomes:
         if o.status == OutcomeStatus.ERROR and o.unit_code is None:  # e.g. a spreadsheet not shared: no unit's fault
             get_run_logger().warning("%s", shown(o.reason))
         elif o.status == OutcomeStatus.ERROR:
             get_run_logger().warning("Đơn vị %s: %s", shown(o.unit_code), shown(o.reason))
+    tell_operator_of_channels(ctx, period, channel, outcomes)
     return summarise(outcomes)
+
+
+def tell_operator_of_channels(ctx: Context, period: Period, channel: str, outcomes: list[Outcome]) -> None:
+    """The board shows each place this collect could not reach until one reads it again; the operator is
+    mailed once a place has been unreadable for hours, and when it is read again after that."""
+    now = datetime.now(TZ)
+    cleared = record_channel_health(ctx, channel, outcomes, now)
+    report = dispatch(ctx, channel_alert_mails(ctx, period, cleared, now, approval.board_url(ctx, period)))
+    for key, why in report.failed:  # e.g. the mail server is down too: sent again by the next collect
+        get_run_logger().warning("Chưa gửi được thư báo cho Văn phòng (%s): %s", key, shown(why))
 
 
 def polled_channel_names(config_dir: str | None, data_dir: str | None) -> list[str]:

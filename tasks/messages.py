@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tasks.config import AppConfig, Unit
-from tasks.periods import Period, working_days_until
+from tasks.periods import TZ, Period, working_days_until
 from tasks.render.vietnamese_dates import format_date, format_number, format_percent
 from tasks.resources import templates_dir
 from tasks.text import nfc
@@ -213,6 +213,38 @@ def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, er
                  subject=f"Lỗi khi chạy {flow_name} ({period.label})", tag=subject_tag(cfg, period),
                  period=period, flow_name=flow_name, flow_run=flow_run, error=error, at=at, command=command,
                  url=url)
+
+
+def channel_down_mail(cfg: AppConfig, period: Period, *, place: str, label: str, units: int, message: str,
+                      since: datetime, last: datetime, hours: float, url: str | None) -> OutgoingMail:
+    """Tell the operator a mailbox or spreadsheet has not been read for hours; once per outage (the key
+    holds when it began)."""
+    return _mail(cfg, key=channel_down_key(place, since), kind="channel_down",
+                 to=[cfg.settings.organisation.operator_email],
+                 subject=f"Đã {format_number(hours)} giờ không đọc được {_lower_first(label)}",
+                 tag=subject_tag(cfg, period), period=period, label=label, units=units, message=message,
+                 since=_clock(since), last=_clock(last), url=url)
+
+
+def channel_down_key(place: str, since: datetime) -> str:
+    return message_key(MessageKind.CHANNEL_DOWN, place, since.isoformat(timespec="seconds"))
+
+
+def channel_back_mail(cfg: AppConfig, period: Period, *, place: str, label: str, units: int, since: datetime,
+                      at: datetime, url: str | None) -> OutgoingMail:
+    """Tell the operator a place reported down is read again (its units' reports are being collected)."""
+    return _mail(cfg, key=message_key(MessageKind.CHANNEL_BACK, place, since.isoformat(timespec="seconds")),
+                 kind="channel_back", to=[cfg.settings.organisation.operator_email],
+                 subject=f"Đã đọc lại được {_lower_first(label)}", tag=subject_tag(cfg, period), period=period,
+                 label=label, units=units, since=_clock(since), at=_clock(at), url=url)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _clock(when: datetime) -> str:
+    return f"{when.astimezone(TZ):%H:%M ngày %d/%m/%Y}"
 
 
 def approval_mail(cfg: AppConfig, period: Period, *, version: str, url: str,

@@ -73,6 +73,8 @@ class MessageKind(StrEnum):
     APPROVAL = "approval"
     APPROVAL_REJECT = "approval_reject"
     ALERT = "alert"
+    CHANNEL_DOWN = "channel_down"  # the operator: a mailbox or spreadsheet unread for hours
+    CHANNEL_BACK = "channel_back"  # the operator: read again after such an alert
 
 
 def message_key(kind: MessageKind, *parts: object) -> str:

@@ -50,9 +50,10 @@ def approve(ctx: Context, period: str, out: Path | None = None, number: str = "2
                     document_number=number, issue_date=issued)
 
 
-def reconfigure(config_dir: Path, channels: dict[str, dict[str, Any]] | None = None,
+def reconfigure(config_dir: Path, channels: dict[str, Any] | None = None,
                 unit_channels: dict[str, str] | None = None) -> None:
-    """Edit the test copy of the config: settings.yaml's `channels.<name>` keys, and some units' channel."""
+    """Edit the test copy of the config: settings.yaml's `channels.<name>` keys (a channel's dict is merged, a
+    plain setting replaced), and some units' channel."""
     import yaml
 
     for name, edit in (("settings.yaml", channels), ("units.yaml", unit_channels)):
@@ -62,7 +63,10 @@ def reconfigure(config_dir: Path, channels: dict[str, dict[str, Any]] | None = N
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if name == "settings.yaml":
             for channel, values in edit.items():
-                data["channels"][channel].update(values)
+                if isinstance(values, dict):
+                    data["channels"][channel].update(values)
+                else:
+                    data["channels"][channel] = values
         else:
             for unit in data["units"]:
                 unit["channel"] = edit.get(unit["code"], unit["channel"])

@@ -7,9 +7,13 @@ certificate, a wrong password, a non-ASCII password and a missing one, against a
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ import pytest
 from tasks.channels.email import EmailChannel
 from tasks.collect import collect_from
 from tasks.context import open_context
+from tasks.periods import TZ
 from tasks.transports.mail.compose import OutgoingMail, compose_message
 from tasks.transports.mail.errors import MailTransportError
 from tasks.transports.mail.imap import ImapLoginError, ImapMailbox, ImapSettings
@@ -352,8 +357,17 @@ def test_collect_with_the_mailbox_down_says_so_in_one_line_and_reads_the_folder(
     mark_delivered(ctx, "2021-02")
     ctx.inbox.mkdir(parents=True)
     (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    since = (datetime.now(TZ) - timedelta(hours=5)).replace(microsecond=0)  # earlier collects failed too
+    ctx.ledger.set_cursor("channel-problem:email", json.dumps({"message": "x", "since": since.isoformat(),
+                                                               "last": since.isoformat()}))
     result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(data_dir), "collect",
                                       "--period", "2021-03"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "1 hợp lệ" in result.output and "Traceback" not in result.output
     assert "từ chối kết nối (không có dịch vụ nào ở cổng này)" in result.output
+    # down for five hours: the operator is mailed (once: the key holds when the outage began)
+    (alert,) = (data_dir / "outbox" / "2021-03" / "channel_down").glob("*.eml")
+    message = email.message_from_bytes(alert.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "[BC-CCHC 2021-03] Đã 4 giờ không đọc được hộp thư của Văn phòng"
+    assert message["To"] == "vanphong@snv.tuyenquang.gov.vn"
+    assert ctx.ledger.message(f"channel_down:email:{since.isoformat()}") is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.approvals import Decision, file_digests, latest_decisions
-from tasks.channel_health import channel_problems, place_of
+from tasks.channel_health import channel_problems, units_at
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.filing import delivered as _delivered
@@ -155,12 +155,9 @@ def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:
     problems = channel_problems(ctx)
     if not problems:
         return []
-    holding = Counter(place_of(ctx, u) for u in ctx.cfg.active_units)
-    return [{"label": "Hộp thư của Văn phòng" if p.channel == "email" else
-             f"Bảng tính Google {p.channel.removeprefix('sheet:')}",
-             "units": holding.get(p.channel, 0), "message": p.message, "since": p.since, "last": p.last,
-             "count_units": p.channel == "email"}  # a spreadsheet's message counts its units itself
-            for p in problems]
+    holding = units_at(ctx)
+    return [{"label": p.label, "units": holding.get(p.channel, 0), "message": p.message, "since": p.since,
+             "last": p.last, "count_units": p.counts_units} for p in problems]
 
 
 def board_row(ctx: Context, period: Period, unit: Unit) -> dict[str, Any] | None:

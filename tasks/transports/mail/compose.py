@@ -52,11 +52,9 @@ from yagmail.validate import validate_email_with_regex
 
 from tasks.periods import TZ
 from tasks.text import nfc
+from tasks.types import MessageKind
 
-MAIL_KINDS = frozenset(
-    {"request", "reminder", "rejection", "receipt", "overdue", "delivery", "alert", "approval",
-     "approval_reject"}
-)
+MAIL_KINDS = frozenset(k.value for k in MessageKind)
 # Google Workspace accepts at most 100 recipients per message (see DOMAIN.md).
 MAX_RECIPIENTS = 100
 DEFAULT_MIME_TYPE = "application/octet-stream"

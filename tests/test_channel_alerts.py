@@ -1,0 +1,96 @@
+"""A mailbox or spreadsheet no collect can read for hours: the operator gets one mail, and one when it is back.
+
+The board shows such a place from the first failing collect, but nobody watches it at night or over a weekend;
+the mail is what reaches the Office before the units' deadline passes.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tasks.channel_health import channel_alert_mails, record_channel_health
+from tasks.context import Context, open_context
+from tasks.periods import TZ
+from tasks.sending import dispatch
+from tasks.types import Outcome, OutcomeStatus
+from tests.helpers import reconfigure
+
+PERIOD = "2021-03"
+START = datetime(2021, 3, 12, 18, 0, tzinfo=TZ)  # a Friday evening
+DOWN = "Không thu được thư: Máy chủ IMAP mail.snv:993 từ chối kết nối (không có dịch vụ nào ở cổng này)."
+BOARD = "http://127.0.0.1:8080/bang/2021-03"
+
+
+def _collect(ctx: Context, at: datetime, reachable: bool) -> tuple[list[str], list[str]]:
+    """What one collect of the mailbox at `at` does for the operator: (messages written, messages skipped)."""
+    outcomes = [] if reachable else [Outcome("email:", OutcomeStatus.ERROR, reason=DOWN)]
+    cleared = record_channel_health(ctx, "email", outcomes, now=at)
+    report = dispatch(ctx, channel_alert_mails(ctx, ctx.period(PERIOD), cleared, at, BOARD))
+    return report.written, report.skipped
+
+
+def _eml(ctx: Context, kind: str) -> list[email.message.EmailMessage]:
+    found = sorted((ctx.outbox / PERIOD / kind).glob("*.eml")) if (ctx.outbox / PERIOD / kind).exists() else []
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in found]  # type: ignore[misc]
+
+
+def _text(msg: email.message.EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return " ".join(part.get_content().split())
+
+
+def test_a_mailbox_down_for_four_hours_is_mailed_once_and_its_return_once(config_dir: Path, tmp_path: Path) -> None:
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email", "BTG": "email"})
+    ctx = open_context(config_dir, tmp_path / "data")
+    for minutes in range(0, 240, 15):  # every collect of the first four hours: the board only
+        assert _collect(ctx, START + timedelta(minutes=minutes), reachable=False) == ([], [])
+    written, _ = _collect(ctx, START + timedelta(hours=4), reachable=False)
+    assert written == ["channel_down:email:2021-03-12T18:00:00+07:00"]
+    for minutes in (15, 30, 600):  # later collects of the same outage: nothing new
+        assert _collect(ctx, START + timedelta(hours=4, minutes=minutes), reachable=False) == \
+            ([], ["channel_down:email:2021-03-12T18:00:00+07:00"])
+    (down,) = _eml(ctx, "channel_down")
+    assert down["To"] == "vanphong@snv.tuyenquang.gov.vn"
+    assert down["Subject"] == "[BC-CCHC 2021-03] Đã 4 giờ không đọc được hộp thư của Văn phòng"
+    assert _text(down) == (
+        "Kính gửi: Văn phòng Từ 18:00 ngày 12/03/2021 đến lần thu gần nhất (22:00 ngày 12/03/2021), hệ thống không "
+        "đọc được Hộp thư của Văn phòng (2 đơn vị gửi báo cáo qua đó). Lý do: " + DOWN + " Trong thời gian này báo "
+        "cáo của các đơn vị đó chưa được thu, và các đơn vị đó không bị nhắc báo cáo. Đề nghị Văn phòng kiểm tra, "
+        f"khắc phục; bảng theo dõi: {BOARD}. Khi đọc lại được, hệ thống sẽ báo và thu ngay các báo cáo đang chờ.")
+    assert _collect(ctx, START + timedelta(hours=15), reachable=True) == \
+        (["channel_back:email:2021-03-12T18:00:00+07:00"], [])
+    (back,) = _eml(ctx, "channel_back")
+    assert back["Subject"] == "[BC-CCHC 2021-03] Đã đọc lại được hộp thư của Văn phòng"
+    assert "Lần thu lúc 09:00 ngày 13/03/2021 đã đọc lại được Hộp thư của Văn phòng (2 đơn vị gửi báo cáo qua " \
+           "đó), không đọc được từ 18:00 ngày 12/03/2021." in _text(back)
+    assert _collect(ctx, START + timedelta(hours=15, minutes=15), reachable=True) == ([], [])
+    # a new outage is a new mail, four hours after it began
+    assert _collect(ctx, START + timedelta(days=1), reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(days=1, hours=4), reachable=False)[0] == \
+        ["channel_down:email:2021-03-13T18:00:00+07:00"]
+
+
+def test_a_short_outage_is_not_mailed_nor_its_end(config_dir: Path, tmp_path: Path) -> None:
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email"})
+    ctx = open_context(config_dir, tmp_path / "data")
+    assert _collect(ctx, START, reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(hours=3, minutes=59), reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(hours=4, minutes=15), reachable=True) == ([], [])
+    assert not (ctx.outbox / PERIOD).exists()
+
+
+def test_the_hours_are_configured_and_zero_means_never(config_dir: Path, tmp_path: Path) -> None:
+    reconfigure(config_dir, {"imap": {"enabled": True}, "alert_after_hours": 0}, {"VP": "email"})
+    ctx = open_context(config_dir, tmp_path / "data")
+    assert _collect(ctx, START, reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(days=3), reachable=False) == ([], [])
+    reconfigure(config_dir, {"alert_after_hours": 1.5}, {})
+    ctx = open_context(config_dir, tmp_path / "data")
+    assert _collect(ctx, START + timedelta(days=3, minutes=15), reachable=False)[0] == \
+        ["channel_down:email:2021-03-12T18:00:00+07:00"]
+    (down,) = _eml(ctx, "channel_down")
+    assert down["Subject"] == "[BC-CCHC 2021-03] Đã 1,5 giờ không đọc được hộp thư của Văn phòng"
