@@ -34,8 +34,11 @@ class ChannelProblem:
     @property
     def label(self) -> str:
         """The place as the Office knows it."""
-        return "Hộp thư của Văn phòng" if self.channel == "email" else \
-            f"Bảng tính Google {self.channel.removeprefix('sheet:')}"
+        if self.channel == "email":
+            return "Hộp thư của Văn phòng"
+        if self.channel == "sheet":  # Google refused the service account: no spreadsheet could be read
+            return "Google Sheets (mọi bảng tính)"
+        return f"Bảng tính Google {self.channel.removeprefix('sheet:')}"
 
     @property
     def counts_units(self) -> bool:
@@ -58,7 +61,8 @@ def channel_keys(ctx: Context) -> list[str]:
     channels = ctx.cfg.settings.channels
     keys = ["email"] if channels.imap.enabled else []
     if channels.sheets.enabled:
-        keys += list(dict.fromkeys(place_of(ctx, u) for u in ctx.cfg.active_units if u.channel == "sheet"))
+        places = list(dict.fromkeys(place_of(ctx, u) for u in ctx.cfg.active_units if u.channel == "sheet"))
+        keys += ["sheet"] * bool(places) + places  # "sheet": the service account itself refused
     return [k for k in keys if k != sheet_place("")]
 
 
@@ -70,11 +74,14 @@ def units_at(ctx: Context) -> Counter[str]:
 def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome],
                           now: datetime | None = None) -> list[ChannelProblem]:
     """After a collect of `channel` ("email", "sheet"): each of its places that failed (an ERROR outcome
-    without a unit, whose source names it: "email:", "sheet:<id>") is noted, keeping when it started; every
-    other place of the channel is read again, so its problem is cleared. Returns the problems cleared."""
+    without a unit, whose source names it: "email:", "sheet:<id>"; "sheet:" when Google refused the service
+    account) is noted, keeping when it started; every other place of the channel was read, so its problem is
+    cleared (unless the channel itself failed: then nothing else was tried). Returns the problems cleared."""
     failed = {o.source_ref.removesuffix(":"): o.reason or "" for o in outcomes
               if o.status == OutcomeStatus.ERROR and o.unit_code is None}
     mine = [k for k in channel_keys(ctx) if k == channel or k.startswith(channel + ":")]
+    if channel in failed:  # the channel itself (its account) was refused: its places were not tried
+        mine = [channel]
     names = [PREFIX + k for k in mine]
     known = ctx.ledger.get_cursors(names)
     at = (now or datetime.now(TZ)).isoformat(timespec="seconds")

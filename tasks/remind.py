@@ -27,7 +27,8 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     mails = []
     for unit in ctx.cfg.active_units:
         st = standings.get(unit.code)
-        if (st is not None and st.accepted_id is not None) or not unit.emails or place_of(ctx, unit) in unread:
+        if (st is not None and st.accepted_id is not None) or not unit.emails or place_of(ctx, unit) in unread \
+                or unit.channel in unread:
             continue
         channel = channel_of(ctx, unit)
         part = channel.request(unit, period)

@@ -47,6 +47,10 @@ _DEFAULT_MESSAGES = {
     503: "The service is currently unavailable.",
 }
 
+SERVICE_DISABLED = ("Google Sheets API has not been used in project 123456 before or it is disabled. Enable it by "
+                    "visiting https://console.developers.google.com/apis/api/sheets.googleapis.com/overview?"
+                    "project=123456 then retry.")
+
 CELL_LIMIT = 10_000_000  # Google: cells per spreadsheet, all tabs together
 DEFAULT_ROWS = 1000
 DEFAULT_COLUMNS = 26
@@ -55,11 +59,13 @@ DEFAULT_COLUMNS = 26
 class ApiError(Exception):
     """An error answered in Google's JSON error shape."""
 
-    def __init__(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, code: int, message: str, headers: dict[str, str] | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.reason = reason  # google.rpc.ErrorInfo's reason, sent in "details" when given
 
 
 # ---------------------------------------------------------------- A1 notation
@@ -250,6 +256,7 @@ class FakeSheets:
         self.requests: list[LoggedRequest] = []
         self.rules: list[FaultRule] = []
         self.unshared: set[str] = set()  # spreadsheets the service account may not open (403 on every call)
+        self.api_disabled = False  # the Sheets API not enabled for the account's project: 403 on every call
         self.lock = threading.RLock()
         self._next_sheet_id = 1_000_000
         self._next_protection_id = 500
@@ -401,6 +408,8 @@ class FakeSheets:
 
     # --- API implementation
     def _spreadsheet(self, spreadsheet_id: str) -> dict[str, Any]:
+        if self.api_disabled:
+            raise ApiError(403, SERVICE_DISABLED, reason="SERVICE_DISABLED")
         if spreadsheet_id in self.unshared:
             raise ApiError(403, _DEFAULT_MESSAGES[403])
         try:
@@ -768,13 +777,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, result)
         except ApiError as exc:
             req.status = exc.code
-            payload = {
+            payload: dict[str, Any] = {
                 "error": {
                     "code": exc.code,
                     "message": exc.message,
                     "status": _STATUS_NAMES.get(exc.code, "UNKNOWN"),
                 }
             }
+            if exc.reason:
+                payload["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                                "reason": exc.reason, "domain": "googleapis.com",
+                                                "metadata": {"service": "sheets.googleapis.com"}}]
             self._send(exc.code, payload, exc.headers)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

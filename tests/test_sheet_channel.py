@@ -592,6 +592,56 @@ def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
     assert channel_problems(ctx) == []
 
 
+def test_sheets_api_not_enabled_is_the_accounts_problem_not_each_spreadsheets(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None
+) -> None:
+    """Google refuses the service account itself (the Sheets API not enabled for its project): every
+    spreadsheet would answer the same 403, so one read is sent, not one refused batch and one check per
+    spreadsheet, and the operator is told to enable the API rather than to share each spreadsheet again."""
+    from flows.cycle import collect_submissions
+    from tests.fake_sheets import SERVICE_DISABLED
+
+    district = "1bAoCaO-huyen-Son_Duong"
+    fake.add_spreadsheet(district)
+    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
+    data_dir = tmp_path / "data"
+    ctx = open_context(sheet_config, data_dir)
+    period = ctx.period(PERIOD)
+    ensure_unit_tabs(ctx, period)
+    titles = {c: _title(ctx, c) for c in SHEET_UNITS}
+    assert collect_sheet_outcomes(ctx, period) == []
+    cursors = {c: ctx.ledger.get_cursor(cursor_name(SID, titles[c])) for c in ("CCHC", "XDCQ")}
+    _type(fake, titles["CCHC"], _valid("CCHC"))
+    _type(fake, titles["TĐKT"], _valid("TĐKT"), sid=district)
+    fake.api_disabled = True
+    fake.clear_log()
+
+    summary = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+
+    assert [(r.op, r.path.split("/")[3], r.status) for r in fake.requests if r.op != "token"] == [
+        ("values.batchGet", SID, 403)]
+    message = (
+        f"Chưa thu được báo cáo kỳ {PERIOD} của 4 đơn vị dùng Google Sheets. Google Sheets từ chối tài khoản dịch "
+        "vụ của hệ thống nên không đọc được bảng tính nào: Google Sheets API chưa được bật cho dự án Google Cloud "
+        "của tài khoản dịch vụ; hãy bật Google Sheets API cho dự án đó (đường dẫn có trong lỗi), chờ vài phút "
+        f"(HTTP 403: {SERVICE_DISABLED}). Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
+    assert [(o["unit_code"], o["status"], o["reason"]) for o in summary["outcomes"]] == [(None, "error", message)]
+    assert _sheet_subs(ctx) == []
+    assert {c: ctx.ledger.get_cursor(cursor_name(SID, titles[c])) for c in cursors} == cursors
+    (event,) = [e for e in ctx.ledger.audit_events("sheets") if e.action == "read_failed"]
+    assert event.detail["account"] is True and event.detail["units"] == 4
+    (problem,) = channel_problems(ctx)
+    assert (problem.channel, problem.label, problem.message) == ("sheet", "Google Sheets (mọi bảng tính)", message)
+    assert sleeps == []  # a refusal is not retried
+
+    fake.api_disabled = False  # the Office enables the API
+    fake.clear_log()
+    again = collect_submissions(PERIOD, str(sheet_config), str(data_dir))["outcomes"]
+    assert sorted((o["unit_code"], o["status"]) for o in again) == [("CCHC", "accepted"), ("TĐKT", "accepted")]
+    assert _sheets_ops(fake) == ["values.batchGet", "values.batchGet"]
+    assert channel_problems(ctx) == []
+
+
 def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(
     sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None
 ) -> None:

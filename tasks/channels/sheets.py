@@ -19,6 +19,7 @@ from tasks.ledger import Cursor
 from tasks.periods import TZ, Period
 from tasks.render.vietnamese_dates import format_number
 from tasks.transports.sheets import (
+    SheetsAccountRefused,
     SheetsError,
     SheetsGateway,
     SheetsSettings,
@@ -124,6 +125,12 @@ def unreachable_message(spreadsheet_id: str, reason: str, units: int, period_key
             "tính của các đơn vị này.")
 
 
+def account_refused_message(reason: str, units: int, period_key: str) -> str:
+    """The operator's warning when Google refuses the service account itself: no spreadsheet could be read."""
+    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets. {reason} "
+            "Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
+
+
 def _has_values(grid: list[list[Any]]) -> bool:
     """A tab nobody has typed into yet is not a submission (no rejection mail for an empty tab)."""
     header = next((i for i, row in enumerate(grid) if [str(c) for c in row[:6]] == list(HEADER)), None)
@@ -205,9 +212,17 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     units: dict[str, Unit] = {}  # tab title -> its unit
     names: dict[str, str] = {}  # tab title -> its settle cursor (which names the spreadsheet)
     reads: dict[str, TabRead] = {}
-    for sid, members in units_by_spreadsheet(ctx).items():  # one pacer across them: the quota is the account's
+    spreadsheets = list(units_by_spreadsheet(ctx).items())
+    for i, (sid, members) in enumerate(spreadsheets):  # one pacer across them: the quota is the account's
         titled = {tab_title(u, period): u for u in members}
-        got = gw.read_tabs(list(titled), sid)
+        try:
+            got = gw.read_tabs(list(titled), sid)
+        except SheetsAccountRefused as exc:  # every spreadsheet alike: none is tried, none is blamed
+            waiting = sum(len(m) for _, m in spreadsheets[i:])
+            ctx.ledger.audit("sheets", period.key, "read_failed", account=True, error=str(exc), units=waiting)
+            out.outcomes.append(Outcome(sheet_place(""), OutcomeStatus.ERROR,
+                                        reason=account_refused_message(str(exc), waiting, period.key)))
+            break
         refused = next((r.error for r in got.values() if r.unreachable), None)
         if refused is not None:
             ctx.ledger.audit("sheets", period.key, "read_failed", spreadsheet=sid, error=refused, units=len(members))

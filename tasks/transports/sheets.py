@@ -146,6 +146,22 @@ class SheetsUnavailable(SheetsError):
     """Google kept answering 429/5xx (or the network failed) after every retry."""
 
 
+class SheetsAccountRefused(SheetsError):
+    """Google refuses the service account itself (API not enabled for its project, key revoked, missing scope):
+    every spreadsheet would be refused alike, so nothing more is sent and no spreadsheet is blamed."""
+
+
+# google.rpc.ErrorInfo reasons of a 403 that refuses the caller, whatever the spreadsheet; the hint says what to do
+ACCOUNT_REFUSALS = {
+    "SERVICE_DISABLED": "Google Sheets API chưa được bật cho dự án Google Cloud của tài khoản dịch vụ; hãy bật "
+                        "Google Sheets API cho dự án đó (đường dẫn có trong lỗi), chờ vài phút",
+    "ACCESS_TOKEN_SCOPE_INSUFFICIENT": "khóa truy cập của tài khoản dịch vụ không có phạm vi dùng Google Sheets",
+    "BILLING_DISABLED": "dự án Google Cloud của tài khoản dịch vụ chưa bật thanh toán",
+    "CONSUMER_INVALID": "dự án Google Cloud của tài khoản dịch vụ không còn hợp lệ (đã bị xóa hoặc khóa)",
+    "USER_PROJECT_DENIED": "tài khoản dịch vụ không được dùng dự án Google Cloud của nó",
+}
+
+
 # ---------------------------------------------------------------- A1 helpers
 
 
@@ -263,6 +279,29 @@ def _error_message(exc: HttpError) -> str:
         return str(payload["error"]["message"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return str(getattr(exc, "reason", "") or exc)
+
+
+def _error_reason(exc: HttpError) -> str | None:
+    """The google.rpc.ErrorInfo reason of an error answer ("SERVICE_DISABLED", ...), when Google gives one."""
+    try:
+        payload = json.loads(exc.content.decode("utf-8") if isinstance(exc.content, bytes) else exc.content)
+        return next((str(d["reason"]) for d in payload["error"].get("details", [])
+                     if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo")), None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _account_refusal(exc: HttpError) -> SheetsAccountRefused | None:
+    """The operator's error when Google refused the service account itself rather than one spreadsheet."""
+    status, reason = exc.resp.status, _error_reason(exc)
+    if status == 401:
+        hint = "khóa tài khoản dịch vụ không hợp lệ hoặc đã bị thu hồi; hãy tạo khóa mới cho tài khoản dịch vụ"
+    elif status == 403 and reason in ACCOUNT_REFUSALS:
+        hint = ACCOUNT_REFUSALS[reason]
+    else:
+        return None
+    return SheetsAccountRefused(f"Google Sheets từ chối tài khoản dịch vụ của hệ thống nên không đọc được bảng tính "
+                                f"nào: {hint} (HTTP {status}: {_error_message(exc)}).", status=status)
 
 
 def _clean_cell(value: Cell) -> Cell:
@@ -622,7 +661,8 @@ class SheetsGateway:
         unshared tab gives that unit a Vietnamese error while all other units are still read. A 403/404 is
         first checked against the spreadsheet itself (once per call): if that is refused too, nothing more is
         sent and every tab gets TabRead(unreachable=True) with the operator's message.
-        Raises SheetsUnavailable when Google stays overloaded after all retries.
+        Raises SheetsAccountRefused when Google refuses the service account itself (no spreadsheet is at fault),
+        SheetsUnavailable when Google stays overloaded after all retries.
         """
         unique = list(dict.fromkeys(titles))
         read = _Read(self._spreadsheet(spreadsheet_id), {t: a1_range(t, self.settings.read_range) for t in unique})
@@ -637,6 +677,8 @@ class SheetsGateway:
             reply = self._execute(self._batch_get(read.sid, [read.range_of[t] for t in batch]), read=True)
         except HttpError as exc:
             status = exc.resp.status
+            if (account := _account_refusal(exc)) is not None:  # no spreadsheet check: it would be refused too
+                raise account from exc
             if status not in PER_RANGE_STATUSES:
                 raise SheetsError(
                     f"Không đọc được bảng tính báo cáo (HTTP {status}: {_error_message(exc)}).", status=status
@@ -673,6 +715,8 @@ class SheetsGateway:
         try:
             self._execute(request, read=True)
         except HttpError as exc:
+            if (account := _account_refusal(exc)) is not None:
+                raise account from exc
             if exc.resp.status not in SPREADSHEET_STATUSES:
                 raise _operator_error(exc, "đọc bảng tính") from exc
             return _refused_spreadsheet(exc, self._account)
