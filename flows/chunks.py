@@ -94,10 +94,15 @@ def collect_channel(config_dir: str | None, data_dir: str | None, period_key: st
 
 def tell_operator_of_channels(ctx: Context, period: Period, channel: str, outcomes: list[Outcome]) -> None:
     """The board shows each place this collect could not reach until one reads it again; the operator is
-    mailed once a place has been unreadable for hours, and when it is read again after that."""
-    now = datetime.now(TZ)
-    cleared = record_channel_health(ctx, channel, outcomes, now)
-    report = dispatch(ctx, channel_alert_mails(ctx, period, cleared, now, approval.board_url(ctx, period)))
+    mailed once a place has been unreadable for hours, and when it is read again after that. Only notices:
+    whatever goes wrong here is logged, and the reports this collect recorded stand (no retry reads again)."""
+    try:
+        change = record_channel_health(ctx, channel, outcomes)
+        report = dispatch(ctx, channel_alert_mails(ctx, period, change, approval.board_url(ctx, period)))
+    except Exception as exc:  # noqa: BLE001 - a notice that failed must not fail the collect it reports on
+        get_run_logger().warning("Không ghi được tình trạng kênh %s: %s: %s", channel, type(exc).__name__,
+                                 shown(str(exc)))
+        return
     for key, why in report.failed:  # e.g. the mail server is down too: sent again by the next collect
         get_run_logger().warning("Chưa gửi được thư báo cho Văn phòng (%s): %s", key, shown(why))
 

@@ -26,7 +26,7 @@ PREFIX = "channel-problem:"  # ledger cursor per channel: the problem as JSON, "
 
 @dataclass(frozen=True)
 class ChannelProblem:
-    channel: str  # "email", or "sheet:<spreadsheet id>"
+    channel: str  # "email", "sheet:<spreadsheet id>", or "sheet" (Google refused the service account)
     message: str  # Vietnamese, for the Office: what is wrong and what to do
     since: datetime  # the first collect of this run of failures
     last: datetime  # the latest collect that failed
@@ -39,6 +39,11 @@ class ChannelProblem:
         if self.channel == "sheet":  # Google refused the service account: no spreadsheet could be read
             return "Google Sheets (mọi bảng tính)"
         return f"Bảng tính Google {self.channel.removeprefix('sheet:')}"
+
+    @property
+    def in_sentence(self) -> str:
+        """The label inside a sentence ("không đọc được hộp thư của Văn phòng")."""
+        return self.label if self.channel == "sheet" else self.label[:1].lower() + self.label[1:]
 
     @property
     def counts_units(self) -> bool:
@@ -71,53 +76,70 @@ def units_at(ctx: Context) -> Counter[str]:
     return Counter(place_of(ctx, u) for u in ctx.cfg.active_units)
 
 
+@dataclass(frozen=True)
+class HealthChange:
+    """What one collect of a channel found: its places that failed (with since when) and those read again."""
+
+    at: datetime  # when the collect looked
+    failing: list[ChannelProblem]
+    cleared: list[ChannelProblem]
+
+
 def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome],
-                          now: datetime | None = None) -> list[ChannelProblem]:
+                          now: datetime | None = None) -> HealthChange:
     """After a collect of `channel` ("email", "sheet"): each of its places that failed (an ERROR outcome
     without a unit, whose source names it: "email:", "sheet:<id>"; "sheet:" when Google refused the service
     account) is noted, keeping when it started; every other place of the channel was read, so its problem is
-    cleared (unless the channel itself failed: then nothing else was tried). Returns the problems cleared."""
+    cleared (unless the channel itself failed: then nothing else was tried). A place failing once its channel
+    is back has been unread since the channel's outage began, and keeps that start."""
     failed = {o.source_ref.removesuffix(":"): o.reason or "" for o in outcomes
               if o.status == OutcomeStatus.ERROR and o.unit_code is None}
     mine = [k for k in channel_keys(ctx) if k == channel or k.startswith(channel + ":")]
     if channel in failed:  # the channel itself (its account) was refused: its places were not tried
         mine = [channel]
     names = [PREFIX + k for k in mine]
-    known = ctx.ledger.get_cursors(names)
-    at = (now or datetime.now(TZ)).isoformat(timespec="seconds")
+    recorded = ctx.ledger.get_cursors(names)
+    known = {name: _problem(name.removeprefix(PREFIX), value) for name, value in recorded.items()}
+    at = (now or datetime.now(TZ)).replace(microsecond=0)
+    whole = known.get(PREFIX + channel)  # the channel's own outage, if it had one
     changes: dict[str, str] = {}
+    failing: list[ChannelProblem] = []
     cleared: list[ChannelProblem] = []
     for key, name in zip(mine, names, strict=True):
+        was = known.get(name)
         if key in failed:
-            since = _decode(known.get(name, "")).get("since") or at
-            changes[name] = json.dumps({"message": failed[key], "since": since, "last": at}, ensure_ascii=False)
-        elif known.get(name):
+            starts = [at] + ([was.since] if was else []) + ([whole.since] if whole and key != channel else [])
+            since = min(starts)
+            failing.append(ChannelProblem(key, failed[key], since, at))
+            changes[name] = json.dumps({"message": failed[key], "since": since.isoformat(), "last": at.isoformat()},
+                                       ensure_ascii=False)
+        elif recorded.get(name):
             changes[name] = ""
-            if (was := _problem(key, known[name])) is not None:
+            if was is not None and not (key == channel and failed):  # still unread in part: not "back" yet
                 cleared.append(was)
     ctx.ledger.set_cursors(changes)
-    return cleared
+    return HealthChange(at, failing, cleared)
 
 
-def channel_alert_mails(ctx: Context, period: Period, cleared: Iterable[ChannelProblem], now: datetime,
-                        url: str | None = None) -> list[OutgoingMail]:
-    """The operator's mail for each place no collect has read for `channels.alert_after_hours` (one per
-    outage: its key holds when the outage began, so later collects find it sent), and the all-clear for
-    each place cleared by this collect whose outage was mailed. Nobody opens the board at night: a mailbox
-    down from Friday evening would otherwise be found on Monday, with the deadline passed."""
+def channel_alert_mails(ctx: Context, period: Period, change: HealthChange, url: str | None = None
+                        ) -> list[OutgoingMail]:
+    """The operator's mail for each place this collect could not read and none has read for
+    `channels.alert_after_hours` (one per outage: its key holds when the outage began, so later collects
+    find it sent), and the all-clear for each place read again whose outage was mailed. Nobody opens the
+    board at night: a mailbox down from Friday evening would otherwise be found on Monday, deadline passed."""
     hours = ctx.cfg.settings.channels.alert_after_hours
-    cleared = list(cleared)
     if not hours:
         return []
     holding = units_at(ctx)
-    mails = [channel_down_mail(ctx.cfg, period, place=p.channel, label=p.label, message=p.message,
-                               units=holding.get(p.channel, 0) if p.counts_units else 0,
-                               since=p.since, last=p.last, hours=hours, url=url)
-             for p in channel_problems(ctx) if now - p.since >= timedelta(hours=hours)]
-    alerted = ctx.ledger.sent_keys([channel_down_key(p.channel, p.since) for p in cleared])
-    mails += [channel_back_mail(ctx.cfg, period, place=p.channel, label=p.label, since=p.since, at=now, url=url,
-                                units=holding.get(p.channel, 0) if p.counts_units else 0)
-              for p in cleared if channel_down_key(p.channel, p.since) in alerted]
+    mails = [channel_down_mail(ctx.cfg, period, place=p.channel, label=p.label, in_sentence=p.in_sentence,
+                               units=holding.get(p.channel, 0) if p.counts_units else 0, message=p.message,
+                               since=p.since, last=p.last, url=url)
+             for p in change.failing if p.last - p.since >= timedelta(hours=hours)]
+    alerted = ctx.ledger.sent_keys([channel_down_key(p.channel, p.since) for p in change.cleared])
+    mails += [channel_back_mail(ctx.cfg, period, place=p.channel, label=p.label, in_sentence=p.in_sentence,
+                                units=holding.get(p.channel, 0) if p.counts_units else 0, since=p.since,
+                                at=change.at, url=url)
+              for p in change.cleared if channel_down_key(p.channel, p.since) in alerted]
     return mails
 
 
@@ -132,11 +154,15 @@ def _problem(key: str, recorded: str) -> ChannelProblem | None:
     value = _decode(recorded)
     try:
         if value.get("message") and value.get("since") and value.get("last"):
-            return ChannelProblem(key, str(value["message"]), datetime.fromisoformat(value["since"]),
-                                  datetime.fromisoformat(value["last"]))
+            return ChannelProblem(key, str(value["message"]), _aware(datetime.fromisoformat(value["since"])),
+                                  _aware(datetime.fromisoformat(value["last"])))
     except (TypeError, ValueError):
         pass
     return None
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=TZ) if when.tzinfo is None else when
 
 
 def _decode(value: str) -> dict[str, str]:

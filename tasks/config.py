@@ -427,7 +427,7 @@ class FolderChannel(_Model):
 class Channels(_Model):
     outbox: bool = True
     # a mailbox or spreadsheet no collect could read for this long: the operator gets one mail (0 = never)
-    alert_after_hours: float = Field(default=4, ge=0)
+    alert_after_hours: float = Field(default=4, ge=0, le=24 * 31, allow_inf_nan=False)
     folder: FolderChannel = FolderChannel()
     smtp: SmtpChannel = SmtpChannel()
     imap: ImapChannel = ImapChannel()

@@ -215,32 +215,34 @@ def alert_mail(cfg: AppConfig, period: Period, flow_name: str, flow_run: str, er
                  url=url)
 
 
-def channel_down_mail(cfg: AppConfig, period: Period, *, place: str, label: str, units: int, message: str,
-                      since: datetime, last: datetime, hours: float, url: str | None) -> OutgoingMail:
-    """Tell the operator a mailbox or spreadsheet has not been read for hours; once per outage (the key
-    holds when it began)."""
+def channel_down_mail(cfg: AppConfig, period: Period, *, place: str, label: str, in_sentence: str, units: int,
+                      message: str, since: datetime, last: datetime, url: str | None) -> OutgoingMail:
+    """Tell the operator a mailbox or spreadsheet has not been read since `since` (to `last`, the collect
+    that sends this); once per outage (the key holds when it began)."""
+    minutes = int((last - since).total_seconds() // 60)
+    took = " ".join(([f"{minutes // 60} giờ"] if minutes >= 60 else []) +
+                    ([f"{minutes % 60} phút"] if minutes % 60 or minutes < 60 else []))
     return _mail(cfg, key=channel_down_key(place, since), kind="channel_down",
                  to=[cfg.settings.organisation.operator_email],
-                 subject=f"Đã {format_number(hours)} giờ không đọc được {_lower_first(label)}",
-                 tag=subject_tag(cfg, period), period=period, label=label, units=units, message=message,
-                 since=_clock(since), last=_clock(last), url=url)
+                 subject=f"Đã {took} không đọc được {in_sentence}", tag=subject_tag(cfg, period), period=period,
+                 label=label, units=units, message=message, since=_clock(since), last=_clock(last), url=url)
 
 
 def channel_down_key(place: str, since: datetime) -> str:
     return message_key(MessageKind.CHANNEL_DOWN, place, since.isoformat(timespec="seconds"))
 
 
-def channel_back_mail(cfg: AppConfig, period: Period, *, place: str, label: str, units: int, since: datetime,
-                      at: datetime, url: str | None) -> OutgoingMail:
+def channel_back_key(place: str, since: datetime) -> str:
+    return message_key(MessageKind.CHANNEL_BACK, place, since.isoformat(timespec="seconds"))
+
+
+def channel_back_mail(cfg: AppConfig, period: Period, *, place: str, label: str, in_sentence: str, units: int,
+                      since: datetime, at: datetime, url: str | None) -> OutgoingMail:
     """Tell the operator a place reported down is read again (its units' reports are being collected)."""
-    return _mail(cfg, key=message_key(MessageKind.CHANNEL_BACK, place, since.isoformat(timespec="seconds")),
-                 kind="channel_back", to=[cfg.settings.organisation.operator_email],
-                 subject=f"Đã đọc lại được {_lower_first(label)}", tag=subject_tag(cfg, period), period=period,
-                 label=label, units=units, since=_clock(since), at=_clock(at), url=url)
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
+    return _mail(cfg, key=channel_back_key(place, since), kind="channel_back",
+                 to=[cfg.settings.organisation.operator_email], subject=f"Đã đọc lại được {in_sentence}",
+                 tag=subject_tag(cfg, period), period=period, label=label, units=units, since=_clock(since),
+                 at=_clock(at), url=url)
 
 
 def _clock(when: datetime) -> str:

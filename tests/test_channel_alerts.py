@@ -11,7 +11,10 @@ import email.policy
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tasks.channel_health import channel_alert_mails, record_channel_health
+import pytest
+
+from tasks.channel_health import channel_alert_mails, channel_problems, record_channel_health
+from tasks.config import ConfigError
 from tasks.context import Context, open_context
 from tasks.periods import TZ
 from tasks.sending import dispatch
@@ -26,9 +29,12 @@ BOARD = "http://127.0.0.1:8080/bang/2021-03"
 
 def _collect(ctx: Context, at: datetime, reachable: bool) -> tuple[list[str], list[str]]:
     """What one collect of the mailbox at `at` does for the operator: (messages written, messages skipped)."""
-    outcomes = [] if reachable else [Outcome("email:", OutcomeStatus.ERROR, reason=DOWN)]
-    cleared = record_channel_health(ctx, "email", outcomes, now=at)
-    report = dispatch(ctx, channel_alert_mails(ctx, ctx.period(PERIOD), cleared, at, BOARD))
+    return _look(ctx, "email", at, [] if reachable else [Outcome("email:", OutcomeStatus.ERROR, reason=DOWN)])
+
+
+def _look(ctx: Context, channel: str, at: datetime, outcomes: list[Outcome]) -> tuple[list[str], list[str]]:
+    change = record_channel_health(ctx, channel, outcomes, now=at)
+    report = dispatch(ctx, channel_alert_mails(ctx, ctx.period(PERIOD), change, BOARD))
     return report.written, report.skipped
 
 
@@ -90,7 +96,80 @@ def test_the_hours_are_configured_and_zero_means_never(config_dir: Path, tmp_pat
     assert _collect(ctx, START + timedelta(days=3), reachable=False) == ([], [])
     reconfigure(config_dir, {"alert_after_hours": 1.5}, {})
     ctx = open_context(config_dir, tmp_path / "data")
-    assert _collect(ctx, START + timedelta(days=3, minutes=15), reachable=False)[0] == \
-        ["channel_down:email:2021-03-12T18:00:00+07:00"]
+    assert _collect(ctx, START + timedelta(days=3, minutes=15), reachable=True) == ([], [])  # never mailed
+    assert _collect(ctx, START + timedelta(days=4), reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(days=4, hours=1, minutes=29), reachable=False) == ([], [])
+    assert _collect(ctx, START + timedelta(days=4, hours=1, minutes=30), reachable=False)[0] == \
+        ["channel_down:email:2021-03-16T18:00:00+07:00"]
     (down,) = _eml(ctx, "channel_down")
-    assert down["Subject"] == "[BC-CCHC 2021-03] Đã 1,5 giờ không đọc được hộp thư của Văn phòng"
+    assert down["Subject"] == "[BC-CCHC 2021-03] Đã 1 giờ 30 phút không đọc được hộp thư của Văn phòng"
+    for bad in (-1.0, float("inf"), 100000.0):  # a value that could stop every collect is refused on load
+        reconfigure(config_dir, {"alert_after_hours": bad}, {})
+        with pytest.raises(ConfigError, match="alert_after_hours"):
+            open_context(config_dir, tmp_path / "data")
+
+
+SID, DISTRICT = "1bAoCaO-kenh-sheets", "1bAoCaO-huyen-Son_Duong"
+REFUSED = "Chưa thu được báo cáo kỳ 2021-03 của 1 đơn vị dùng Google Sheets ở bảng tính 1bAoCaO-huyen-Son_Duong."
+ACCOUNT = "Chưa thu được báo cáo kỳ 2021-03 của 2 đơn vị dùng Google Sheets. Google Sheets từ chối tài khoản dịch vụ."
+
+
+def _sheet_ctx(config_dir: Path, tmp_path: Path) -> Context:
+    import yaml
+
+    reconfigure(config_dir, {"imap": {"enabled": True}, "sheets": {"enabled": True, "spreadsheet_id": SID}},
+                {"VP": "email", "CCHC": "sheet", "BTG": "sheet"})
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    for unit in data["units"]:
+        if unit["code"] == "BTG":
+            unit["spreadsheet"] = DISTRICT
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return open_context(config_dir, tmp_path / "data")
+
+
+def test_a_collect_mails_only_about_the_places_it_tried(config_dir: Path, tmp_path: Path) -> None:
+    """The Sheets collect runs before the mailbox's: it must not mail about the mailbox (whose record is from
+    the previous collect) nor count the outage to a time the mailbox was not looked at."""
+    ctx = _sheet_ctx(config_dir, tmp_path)
+    down = [Outcome("email:", OutcomeStatus.ERROR, reason=DOWN)]
+    assert _look(ctx, "email", START, down) == ([], [])
+    assert _look(ctx, "email", START + timedelta(hours=3, minutes=45), down) == ([], [])
+    assert _look(ctx, "sheet", START + timedelta(hours=4, minutes=5), []) == ([], [])
+    assert _look(ctx, "email", START + timedelta(hours=4, minutes=6), down)[0] == \
+        ["channel_down:email:2021-03-12T18:00:00+07:00"]
+    (mail,) = _eml(ctx, "channel_down")
+    assert mail["Subject"] == "[BC-CCHC 2021-03] Đã 4 giờ 6 phút không đọc được hộp thư của Văn phòng"
+
+
+def test_the_account_back_with_a_spreadsheet_still_refused_is_not_all_clear(config_dir: Path, tmp_path: Path) -> None:
+    """Google refused the service account for hours (mailed); then the account works but the district's
+    spreadsheet is still not shared: no "read again" for Sheets, and the spreadsheet, unread since the account
+    outage began, is mailed at once."""
+    ctx = _sheet_ctx(config_dir, tmp_path)
+    account = [Outcome("sheet:", OutcomeStatus.ERROR, reason=ACCOUNT)]
+    assert _look(ctx, "sheet", START, account) == ([], [])
+    assert _look(ctx, "sheet", START + timedelta(hours=4), account)[0] == \
+        ["channel_down:sheet:2021-03-12T18:00:00+07:00"]
+    (mail,) = _eml(ctx, "channel_down")
+    assert mail["Subject"] == "[BC-CCHC 2021-03] Đã 4 giờ không đọc được Google Sheets (mọi bảng tính)"
+    assert "Lý do: " + ACCOUNT in _text(mail)
+    refused = [Outcome(f"sheet:{DISTRICT}", OutcomeStatus.ERROR, reason=REFUSED)]
+    assert _look(ctx, "sheet", START + timedelta(hours=5), refused)[0] == \
+        [f"channel_down:sheet:{DISTRICT}:2021-03-12T18:00:00+07:00"]
+    assert [p.channel for p in channel_problems(ctx)] == [f"sheet:{DISTRICT}"]
+    assert not (ctx.outbox / PERIOD / "channel_back").exists()
+    assert _look(ctx, "sheet", START + timedelta(hours=6), [])[0] == \
+        [f"channel_back:sheet:{DISTRICT}:2021-03-12T18:00:00+07:00"]
+    (back,) = _eml(ctx, "channel_back")
+    assert back["Subject"] == f"[BC-CCHC 2021-03] Đã đọc lại được bảng tính Google {DISTRICT}"
+
+
+def test_an_account_refusal_leaves_the_spreadsheets_records_as_they_were(config_dir: Path, tmp_path: Path) -> None:
+    """Nothing was tried behind a refused account: a spreadsheet's own outage is neither cleared nor extended."""
+    ctx = _sheet_ctx(config_dir, tmp_path)
+    _look(ctx, "sheet", START, [Outcome(f"sheet:{DISTRICT}", OutcomeStatus.ERROR, reason=REFUSED)])
+    _look(ctx, "sheet", START + timedelta(hours=1), [Outcome("sheet:", OutcomeStatus.ERROR, reason=ACCOUNT)])
+    assert [(p.channel, p.since, p.last) for p in channel_problems(ctx)] == [
+        ("sheet", START + timedelta(hours=1), START + timedelta(hours=1)),
+        (f"sheet:{DISTRICT}", START, START)]

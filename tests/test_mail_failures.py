@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -357,7 +358,7 @@ def test_collect_with_the_mailbox_down_says_so_in_one_line_and_reads_the_folder(
     mark_delivered(ctx, "2021-02")
     ctx.inbox.mkdir(parents=True)
     (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
-    since = (datetime.now(TZ) - timedelta(hours=5)).replace(microsecond=0)  # earlier collects failed too
+    since = (datetime.now(TZ) - timedelta(hours=5, minutes=30)).replace(microsecond=0)  # earlier collects failed
     ctx.ledger.set_cursor("channel-problem:email", json.dumps({"message": "x", "since": since.isoformat(),
                                                                "last": since.isoformat()}))
     result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(data_dir), "collect",
@@ -368,6 +369,7 @@ def test_collect_with_the_mailbox_down_says_so_in_one_line_and_reads_the_folder(
     # down for five hours: the operator is mailed (once: the key holds when the outage began)
     (alert,) = (data_dir / "outbox" / "2021-03" / "channel_down").glob("*.eml")
     message = email.message_from_bytes(alert.read_bytes(), policy=email.policy.default)
-    assert message["Subject"] == "[BC-CCHC 2021-03] Đã 4 giờ không đọc được hộp thư của Văn phòng"
+    assert re.fullmatch(r"\[BC-CCHC 2021-03\] Đã 5 giờ 3\d phút không đọc được hộp thư của Văn phòng",
+                        message["Subject"]), message["Subject"]  # the minutes the collect itself took may add
     assert message["To"] == "vanphong@snv.tuyenquang.gov.vn"
     assert ctx.ledger.message(f"channel_down:email:{since.isoformat()}") is not None
