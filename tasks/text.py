@@ -205,6 +205,16 @@ def label_key(text: str) -> str:
 _LABEL_CACHE_CHARS = 200
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def search_key(text: str) -> str:
+    """A form for finding names typed in a hurry: "Đền 'Mẫu'" == 'den mau' (no marks, đ as d, any case,
+    punctuation as spaces)."""
+    stripped = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", stripped.replace("đ", "d").replace("Đ", "D").casefold()).split())
+
+
 def _label_key(text: str) -> str:
     return clean(text).rstrip(":").strip().casefold()
 

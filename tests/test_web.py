@@ -410,3 +410,80 @@ def test_the_board_says_which_channel_the_last_collect_could_not_reach(config_di
             "vụ nào ở cổng này)&lt;/b&gt;. Lỗi từ 10:00 16/03/2021, lần thu gần nhất 10:15 16/03/2021.") in text
     record_channel_health(ctx, "email", [], now=MARCH_16 + timedelta(minutes=30))  # read again
     assert channel_problems(ctx) == [] and 'id="channel-problems"' not in client.get("/bang/2021-03").text
+
+
+def test_unit_page_filters_searches_and_pages() -> None:
+    """The board's unit list: a department's few units all at once; a province's, those needing attention,
+    100 a page, searched by code or name with or without Vietnamese marks."""
+    from flows.web.views import unit_page
+
+    names = {"VP": "Văn phòng Sở", "TĐKT": "Ban Thi đua - Khen thưởng", "BTG": "Ban Tôn giáo (Đền 'Mẫu')",
+             "CCHC": "Phòng Cải cách hành chính"}
+    statuses = {"VP": "on_time", "TĐKT": "late", "BTG": "rejected", "CCHC": "missing"}
+    rows = [{"unit": c, "name": n, "status": statuses[c]} for c, n in names.items()]
+    few = unit_page(rows)
+    assert (few.show, [r["unit"] for r in few.rows], few.pages, few.first) == ("tat-ca", list(names), 1, 1)
+    assert few.counts == {"can-chu-y": 3, "chua-bao-cao": 1, "bi-tra-lai": 1, "muon": 1, "dung-han": 1, "tat-ca": 4}
+    many = unit_page(rows, size=2)  # more units than a page: those needing attention, by default
+    assert (many.show, [r["unit"] for r in many.rows], many.matched, many.pages) == (
+        "can-chu-y", ["TĐKT", "BTG"], 3, 2)
+    second = unit_page(rows, "can-chu-y", page="2", size=2)
+    assert ([r["unit"] for r in second.rows], second.first) == (["CCHC"], 3)
+    assert unit_page(rows, page="99", size=2).page == 2 and unit_page(rows, page="hai", size=2).page == 1
+    assert [r["unit"] for r in unit_page(rows, "tat-ca", "den mau").rows] == ["BTG"]  # no marks typed
+    assert [r["unit"] for r in unit_page(rows, "tat-ca", "tđkt").rows] == ["TĐKT"]
+    assert [r["unit"] for r in unit_page(rows, "tat-ca", "CẢI CÁCH").rows] == ["CCHC"]
+    assert [r["unit"] for r in unit_page(rows, "dung-han", "phong").rows] == ["VP"]  # "Văn phòng", on time
+    none = unit_page(rows, "bi-tra-lai", "thanh tra")
+    assert (none.rows, none.matched, none.first, none.pages) == ([], 0, 0, 1)
+    assert unit_page(rows, "muon", "Đền", page=1).url(trang=2) == "?loc=muon&tim=%C4%90%E1%BB%81n&trang=2"
+    assert unit_page(rows, "tat-ca").url() == "?loc=tat-ca"
+
+
+def test_a_provinces_board_lists_a_page_of_the_units_needing_attention(config_dir: Path, tmp_path: Path) -> None:
+    """10,000 units made a 15 MB board: the list is now 100 a page, filtered and searched over HTTP."""
+    from flows.web import create_app
+
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    data["units"] += [{"code": f"X{i:03d}", "name": f"Xã số {i}", "emails": [f"x{i}@xa.test"], "channel": "folder"}
+                      for i in range(241)]
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    for code in ("VP", "TTr"):
+        _folder(ctx, code, MARCH_16 - timedelta(days=1))
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    _login(client, "vanphong")
+
+    def listed(query: str = "") -> tuple[list[str], str, str]:
+        page = client.get("/bang/2021-03" + query)
+        assert page.status_code == 200
+        units = page.text[page.text.index('id="units"'):page.text.index("</table>", page.text.index('id="units"'))] \
+            if 'id="units"' in page.text else ""
+        count = re.search(r'<p class="muted small" id="unit-count">(.*?)</p>', page.text, re.S)[1]
+        count = re.sub(r"<[^>]+>", "", count)
+        pager = re.search(r'<p class="pager small">(.*?)</p>', page.text, re.S)
+        return re.findall(r'<tr id="unit-([^"]+)"', units), count, re.sub(r"<[^>]+>", "", pager[1]) if pager else ""
+
+    rows, count, pager = listed()
+    assert len(rows) == 100 and rows[:3] == ["TCBC", "CCHC", "XDCQ"]  # VP and TTr reported on time
+    assert count == "Đang xem 1–100 trong 248 đơn vị thuộc mục “cần chú ý” (tổng số 250 đơn vị)."
+    assert pager.split() == ["Trang", "1/3", "Trang", "sau", "→"]
+    rows, count, _ = listed("?loc=can-chu-y&trang=3")
+    assert rows[-1] == "X240" and len(rows) == 48
+    assert count == "Đang xem 201–248 trong 248 đơn vị thuộc mục “cần chú ý” (tổng số 250 đơn vị)."
+    rows, count, pager = listed("?loc=dung-han")
+    assert (rows, pager) == (["VP", "TTr"], "")
+    assert count == "Đang xem 2 đơn vị thuộc mục “đúng hạn” (tổng số 250 đơn vị)."
+    rows, count, _ = listed("?loc=tat-ca&tim=xa+so+7")  # typed without marks
+    assert rows == ["X007", "X070", "X071", "X072", "X073", "X074", "X075", "X076", "X077", "X078", "X079"]
+    assert count == "Đang xem 11 đơn vị khớp với “xa so 7” (tổng số 250 đơn vị)."
+    rows, count, _ = listed("?loc=bi-tra-lai&tim=%3Cb%3Ex")
+    assert rows == [] and count == ("Không có đơn vị nào thuộc mục “bị trả lại” khớp với “&lt;b&gt;x” "
+                                    "(tổng số 250 đơn vị).")  # what was typed is shown, never as markup
+    board = client.get("/bang/2021-03").text
+    assert 'Cần chú ý <span class="count">248</span>' in board and 'Tất cả <span class="count">250</span>' in board
+    grid = board[board.index('id="grid"'):]
+    assert len(re.findall(r'<td class="unit">', grid)) == 100  # the same units as the list above
+    assert "2/250" in board  # the figures count every unit

@@ -268,3 +268,45 @@ def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config
         record_channel_health(ctx, "sheet", [])  # the Office shared it; the next collect read it
         clerk.reload()
         assert clerk.get_by_role("alert").count() == 0
+
+
+def test_the_clerk_finds_a_commune_among_hundreds_on_the_board(config_dir: Path, tmp_path: Path) -> None:
+    """A province's board lists the units needing attention, 100 a page: the clerk moves between pages, picks
+    a status and finds a commune by typing its name without Vietnamese marks."""
+    import yaml
+
+    from flows.web import create_app
+    from tasks.context import open_context
+
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    data["units"] += [{"code": f"X{i:03d}", "name": f"Xã Đồng số {i}", "emails": [f"x{i}@xa.test"],
+                       "channel": "folder"} for i in range(241)]
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    _folder(ctx, "VP", "2021-03", "2021-03-15T09:12")
+    app = create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(datetime(2021, 3, 16, 10, 5, tzinfo=TZ)))
+    with live_server(app) as base, chromium() as browser:
+        clerk = browser.new_page()
+        _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
+        clerk.goto(f"{base}/bang/2021-03")
+        rows = clerk.locator("#units tbody tr")
+        assert rows.count() == 100
+        assert clerk.locator("#unit-count").inner_text() == (
+            "Đang xem 1–100 trong 249 đơn vị thuộc mục “cần chú ý” (tổng số 250 đơn vị).")
+        clerk.get_by_role("link", name="Trang sau →").first.click()
+        clerk.wait_for_url("**trang=2")
+        assert rows.first.get_attribute("id") == "unit-X092"  # 8 of the office's units and X000-X091 before
+        clerk.get_by_role("link", name=re.compile(r"^Đúng hạn")).click()
+        assert [r.get_attribute("id") for r in rows.all()] == ["unit-VP"]
+        clerk.get_by_role("link", name=re.compile(r"^Tất cả")).click()
+        clerk.get_by_role("searchbox", name="Tìm theo mã hoặc tên đơn vị").fill("xa dong so 24")
+        clerk.keyboard.press("Enter")
+        clerk.wait_for_url("**tim=xa+dong+so+24")
+        assert [r.get_attribute("id") for r in rows.all()] == [
+            "unit-X024", "unit-X240"]
+        assert clerk.locator("#unit-count").inner_text() == (
+            "Đang xem 2 đơn vị khớp với “xa dong so 24” (tổng số 250 đơn vị).")
+        assert clerk.locator("#grid td.unit").all_inner_texts() == ["X024", "X240"]
+        screenshot(clerk, tmp_path / "screenshots", "board-search", docs=False, full_page=False)

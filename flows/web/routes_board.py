@@ -30,14 +30,17 @@ def home(request: Request) -> Response:
 
 
 @router.get("/bang/{key}", response_class=HTMLResponse)
-def board(request: Request, key: str) -> Response:
+def board(request: Request, key: str, loc: str | None = None, tim: str = "", trang: str = "1") -> Response:
     need(request)
     ctx = web_state(request).ctx_factory()
     period = known_period(request, ctx, key)
     data = views.board(ctx, period)
+    listed = views.unit_page(data.pop("rows"), loc, nfc(tim.strip())[:100], trang)
     periods, cells = views.grid(ctx, period)
-    return render(request, "board.html.j2", period=period, report=ctx.cfg.report, **data,
-                  periods=periods, cells=cells, units=ctx.cfg.active_units, this=periods[-1],
+    units = {u.code: u for u in ctx.cfg.active_units}
+    return render(request, "board.html.j2", period=period, report=ctx.cfg.report, **data, listed=listed,
+                  rows=listed.rows, filters=views.FILTERS, periods=periods, cells=cells,
+                  units=[units[r["unit"]] for r in listed.rows if r["unit"] in units], this=periods[-1],
                   unit_deadline=ctx.unit_deadline(period), report_deadline=ctx.report_deadline(period),
                   actions=ACTIONS, prev=period.previous(), next=next_period(period),
                   notice=request.session.pop("notice", None))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from tasks.approvals import Decision, file_digests, latest_decisions
 from tasks.channel_health import channel_problems, units_at
@@ -24,6 +26,7 @@ from tasks.ledger import Submission, as_utc
 from tasks.periods import TZ, Period
 from tasks.render.vietnamese_dates import format_number, format_percent
 from tasks.status import quarantine_rows, status_rows
+from tasks.text import search_key
 
 CHANNEL_VI = {"folder": "Thư mục", "email": "Thư điện tử", "sheet": "Google Sheets", "web": "Trang web"}
 SUB_STATUS_VI = {"accepted": "Hợp lệ", "rejected": "Bị trả lại", "superseded": "Đã thay bằng bản sau",
@@ -148,6 +151,60 @@ def board(ctx: Context, period: Period) -> dict[str, Any]:
     rows = _board_rows(ctx, period, status_rows(ctx, period))
     return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows),
             "problems": channel_problem_rows(ctx)}
+
+
+PAGE_SIZE = 100  # units a board page lists: a province's 10,000 rows were a 15 MB page
+# The board's unit filters: query value -> (label, statuses listed; None = every unit)
+FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
+    "can-chu-y": ("Cần chú ý", frozenset({"missing", "rejected", "late"})),
+    "chua-bao-cao": ("Chưa báo cáo", frozenset({"missing"})),
+    "bi-tra-lai": ("Bị trả lại", frozenset({"rejected"})),
+    "muon": ("Muộn", frozenset({"late"})),
+    "dung-han": ("Đúng hạn", frozenset({"on_time"})),
+    "tat-ca": ("Tất cả", None),
+}
+
+
+@dataclass
+class UnitPage:
+    """One page of the board's unit list: the rows of a filter and a search, and how to reach the others."""
+
+    rows: list[dict[str, Any]]
+    show: str  # the filter (a FILTERS key)
+    query: str  # the search as typed
+    counts: dict[str, int]  # units per filter, before the search
+    matched: int  # units of the filter that match the search
+    page: int  # 1-based
+    pages: int
+    first: int  # position of the page's first row among those matched (1-based; 0 when none)
+
+    def url(self, **changes: Any) -> str:
+        """The query string of this list with some parameters changed (a page, another filter)."""
+        params = {"loc": self.show, "tim": self.query, "trang": self.page} | changes
+        return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
+
+
+def unit_page(rows: list[dict[str, Any]], show: str | None = None, query: str = "", page: int | str = 1,
+              size: int = PAGE_SIZE) -> UnitPage:
+    """The units of a filter matching a search (code or name, with or without Vietnamese marks), one page of
+    `size`. With no filter chosen, a department's few units are all listed; a province's, those needing
+    attention (not reported, returned, late)."""
+    if show not in FILTERS:
+        show = "tat-ca" if len(rows) <= size else "can-chu-y"
+    counts = {key: sum(1 for r in rows if wanted is None or r["status"] in wanted)
+              for key, (_, wanted) in FILTERS.items()}
+    wanted = FILTERS[show][1]
+    needle = search_key(query)  # as typed, in the code or the name
+    chosen = [r for r in rows if (wanted is None or r["status"] in wanted)
+              and (not needle or needle in search_key(f"{r['unit']} {r['name']}"))]
+    pages = max(1, math.ceil(len(chosen) / size))
+    try:
+        number = min(max(1, int(page)), pages)
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * size
+    return UnitPage(chosen[start:start + size], show, query, counts, len(chosen), number, pages,
+                    start + 1 if chosen else 0)
 
 
 def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:
