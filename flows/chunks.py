@@ -159,7 +159,8 @@ def send_overdue(config_dir: str | None, data_dir: str | None, period_key: str, 
     period = ctx.period(period_key)
     day = datetime.fromisoformat(today).date() if today else datetime.now(TZ).date()
     consolidation = outputs.read_json(ctx, period, Path(out_dir))
-    return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, period, day, consolidation)))
+    board = approval.board_url(ctx, period)
+    return _report_dict(dispatch(ctx, remind.overdue_mails(ctx, period, day, consolidation, board)))
 
 
 @task(name="trình Giám đốc phê duyệt", task_run_name="trình phê duyệt {period_key}", cache_policy=NONE,

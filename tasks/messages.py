@@ -38,6 +38,7 @@ def _env() -> Environment:
     env.filters["short_date"] = lambda d: f"{d:%d/%m/%Y}"
     env.filters["long_date"] = format_date
     env.filters["percent"] = format_percent
+    env.filters["num"] = format_number
     return env
 
 
@@ -135,17 +136,24 @@ def receipt_mail(cfg: AppConfig, unit: Unit, period: Period, deadline: date, sub
                  filename=filename, received_at=received_at, on_time=on_time, warnings=warnings, source=source)
 
 
-def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any]) -> OutgoingMail:
+NAMES_SHOWN = 30  # units a mail names in one list; a province's thousands are counted and linked instead
+
+
+def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: Mapping[str, Any],
+                 board_url: str | None = None) -> OutgoingMail:
+    """The đôn đốc summary: counts, and who is missing, returned or late (at most NAMES_SHOWN named per list;
+    the rest counted, with the board's page listing them all)."""
     units = {u.code: u for u in cfg.units}
     rejected = set(completeness["rejected"])
     pick = lambda key: [units[c] for c in completeness[key]]  # noqa: E731
     return _mail(cfg, key=message_key(MessageKind.OVERDUE, cfg.report.id, period.key), kind="overdue",
                  to=[cfg.settings.organisation.operator_email],
-                 subject=f"Đôn đốc: {completeness['missing_count']} đơn vị chưa có báo cáo hợp lệ {period.label}",
+                 subject=f"Đôn đốc: {format_number(completeness['missing_count'])} đơn vị chưa có báo cáo hợp lệ "
+                         f"{period.label}",
                  tag=subject_tag(cfg, period), period=period, deadline=deadline,
                  expected=completeness["expected_count"], accepted=pick("accepted"), on_time=pick("on_time"),
                  late=pick("late"), rejected=pick("rejected"),
-                 missing=[u for u in pick("missing") if u.code not in rejected])
+                 missing=[u for u in pick("missing") if u.code not in rejected], shown=NAMES_SHOWN, board=board_url)
 
 
 def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:

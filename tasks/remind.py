@@ -38,10 +38,11 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     return mails
 
 
-def overdue_mails(ctx: Context, period: Period, today: date, consolidation: Consolidation) -> list[OutgoingMail]:
+def overdue_mails(ctx: Context, period: Period, today: date, consolidation: Consolidation,
+                  board_url: str | None = None) -> list[OutgoingMail]:
     """The đôn đốc summary to the Office, once the unit deadline has passed and someone is missing."""
     deadline = ctx.unit_deadline(period)
     c = consolidation["completeness"]
     if today <= deadline or (not c["missing"] and not c["late"]):
         return []
-    return [overdue_mail(ctx.cfg, period, deadline, c)]
+    return [overdue_mail(ctx.cfg, period, deadline, c, board_url)]

@@ -444,7 +444,7 @@ def test_reminders_and_overdue_summary(mail: Mail) -> None:
     assert summary["Subject"].startswith("[BC-CCHC 2021-03] Đôn đốc: 7 đơn vị chưa có báo cáo hợp lệ")
     text = body_text(summary, "plain")
     assert "Đã báo cáo hợp lệ: 2/9" in text and "Ban Tôn giáo (BTG)" in text
-    assert "Báo cáo muộn: Phòng Xây dựng chính quyền và Công tác thanh niên (XDCQ)" in text
+    assert "Báo cáo muộn (1): Phòng Xây dựng chính quyền và Công tác thanh niên (XDCQ)." in text
     assert "Thanh tra Sở (TTr)" in text
 
 

@@ -190,3 +190,35 @@ def test_units_whose_mailbox_could_not_be_read_are_not_reminded(ctx, config_dir)
     assert reminded == sorted(u.code for u in ctx.cfg.active_units if u.code not in ("VP", "BTG"))
     record_channel_health(ctx, "email", [])  # the next collect read the mailbox
     assert len(reminder_mails(ctx, period, date(2021, 3, 12), force=True)) == 9
+
+
+def test_the_overdue_summary_names_thirty_units_a_list_and_links_the_rest(config_dir, tmp_path):
+    """A province's 2,000 missing communes were 2,000 names in one mail: each list names 30 and links the
+    board's page of the rest; the counts are the full ones."""
+    import yaml
+
+    from tasks.context import open_context
+    from tasks.messages import overdue_mail
+
+    units_path = config_dir / "units.yaml"
+    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
+    data["units"] += [{"code": f"X{i:04d}", "name": f"Xã số {i}", "emails": [f"x{i}@xa.test"], "channel": "folder"}
+                      for i in range(2000)]
+    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    ctx = open_context(config_dir, tmp_path / "data")
+    communes = [f"X{i:04d}" for i in range(2000)]
+    completeness = {"expected_count": 2009, "missing_count": 2001, "accepted": ["VP", "TTr", "TCBC", "CCHC", "XDCQ",
+                                                                                "CCVC", "TĐKT", "BTG"],
+                    "on_time": ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT"], "late": ["BTG"],
+                    "rejected": ["VTLT"], "missing": ["VTLT", *communes]}
+    board = "http://127.0.0.1:8080/bang/2021-03"
+    mail = overdue_mail(ctx.cfg, ctx.period(PERIOD), date(2021, 3, 16), completeness, board)
+    assert mail.subject == "[BC-CCHC 2021-03] Đôn đốc: 2.001 đơn vị chưa có báo cáo hợp lệ tháng 3 năm 2021"
+    lines = mail.text.splitlines()
+    assert lines[3] == "- Đã báo cáo hợp lệ: 8/2.009 đơn vị, trong đó đúng hạn 7, muộn 1."
+    missing = "; ".join(f"Xã số {i} (X{i:04d})" for i in range(30))
+    assert lines[4] == (f"- Chưa báo cáo (2.000): {missing}; và 1.970 đơn vị khác (xem đủ: {board}?loc=chua-bao-cao).")
+    assert lines[5] == f"- Đã gửi nhưng chưa hợp lệ (1): {ctx.cfg.unit('VTLT').name} (VTLT)."
+    assert lines[6] == "- Báo cáo muộn (1): Ban Tôn giáo (BTG)."
+    assert len(mail.text) < 3000 and len(mail.html) < 6000
+    assert f'và <a href="{board}?loc=chua-bao-cao">1.970 đơn vị khác</a>' in mail.html
