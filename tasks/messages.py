@@ -268,7 +268,7 @@ def approval_mail(cfg: AppConfig, period: Period, *, version: str, url: str,
     return _mail(cfg, key=key, kind="approval", to=[approval.signer_email],
                  subject=f"{prefix}Đề nghị phê duyệt báo cáo {cfg.report.title.lower()} {period.label}",
                  tag=subject_tag(cfg, period), period=period, signer=approval.signer, url=url,
-                 c=completeness, reminder=reminder, waited_hours=round(waited_hours),
+                 c=completeness, reminder=reminder, waited_hours=round(waited_hours), shown=NAMES_SHOWN,
                  attachments=tuple(Attachment(name, data, mime) for name, data, mime in files))
 
 

@@ -222,3 +222,16 @@ def test_the_overdue_summary_names_thirty_units_a_list_and_links_the_rest(config
     assert lines[6] == "- Báo cáo muộn (1): Ban Tôn giáo (BTG)."
     assert len(mail.text) < 3000 and len(mail.html) < 6000
     assert f'và <a href="{board}?loc=chua-bao-cao">1.970 đơn vị khác</a>' in mail.html
+
+
+def test_the_approval_mail_counts_the_missing_units_beyond_thirty(ctx):
+    from tasks.messages import approval_mail
+
+    missing = [f"X{i:04d}" for i in range(1234)]
+    completeness = {"accepted_count": 8766, "expected_count": 10000, "on_time_count": 8000, "late_count": 766,
+                    "missing": missing}
+    mail = approval_mail(ctx.cfg, ctx.period(PERIOD), version="v1", url="http://127.0.0.1:8080/duyet/2021-03",
+                         files=[], completeness=completeness)
+    assert "- Đã báo cáo: 8.766/10.000 đơn vị (đúng hạn 8.000, muộn 766)." in mail.text
+    assert f"- Chưa báo cáo: {', '.join(missing[:30])} và 1.204 đơn vị khác." in mail.text
+    assert "X0030" not in mail.text and "X0030" not in mail.html
