@@ -724,6 +724,17 @@ class Ledger:
                     MessageRecord.key.in_(keys[i:i + 5000]), MessageRecord.status.in_(wanted))))
         return found
 
+    def eml_paths(self, keys: Iterable[str]) -> dict[str, str]:
+        """The .eml written for each of `keys` that has one (one query per 5,000 keys)."""
+        keys = list(keys)
+        found: dict[str, str] = {}
+        t = _table(MessageRecord)
+        with self.reading() as s:
+            for i in range(0, len(keys), 5000):
+                found.update((r.key, r.eml_path) for r in s.execute(select(t.c.key, t.c.eml_path).where(
+                    t.c.key.in_(keys[i:i + 5000]), t.c.eml_path.is_not(None))))
+        return found
+
     def owed_reply_page(self, report_id: str, limit: int = 5000,
                         after: tuple[datetime, int, str] | None = None) -> list[tuple[datetime, int, str]]:
         """One page of owed replies as (owed_at, submission id, kind), in the order the next page follows."""

@@ -52,6 +52,10 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
     report = DispatchReport()
     mails = list(mails)
     done = done_keys(ctx, (m.key for m in mails)) if not resend else set()
+    # a message tried before (SMTP failed) keeps its one outbox copy: an outage of a day is not 96 copies of
+    # every owed receipt; only a resend, which is a new message, is written again
+    kept = {} if resend or not settings.channels.outbox else \
+        ctx.ledger.eml_paths(m.key for m in mails if m.key not in done)
     composed: list[ComposedMessage] = []
     written: list[dict[str, Any]] = []
     folders: dict[tuple[str | None, str], Path] = {}  # made once per batch, not per message
@@ -62,8 +66,8 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
         msg = compose_message(mail, settings.organisation.office_email, settings.organisation.office_name,
                               fresh_id=resend)
         composed.append(msg)
-        eml = None
-        if settings.channels.outbox:
+        eml = Path(kept[mail.key]) if mail.key in kept and Path(kept[mail.key]).is_file() else None
+        if settings.channels.outbox and eml is None:
             folder = folders.get((mail.period, mail.kind))
             if folder is None:
                 folder = folders[mail.period, mail.kind] = ctx.outbox / (mail.period or "khac") / mail.kind

@@ -224,7 +224,12 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     again = dispatch(m.ctx, request_mails(m.ctx, period, m.ctx.cfg.active_units))
     assert again.sent == [f"request:cchc-tuyen-truyen:{PERIOD}:BTG"] and again.failed == []
     assert len(again.skipped) == 8 and len(m.smtp.received) == 9
-    assert m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG").status == "sent"
+    btg = m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG")
+    assert btg.status == "sent"
+    # the retry kept the outbox copy written at the first attempt (an SMTP outage is not a copy per collect)
+    assert [p.name for p in (m.data_dir / "outbox" / PERIOD / "request").glob("*_BTG*.eml")] == [
+        "request_cchc-tuyen-truyen_2021-03_BTG.eml"]
+    assert btg.eml_path == str(m.data_dir / "outbox" / PERIOD / "request" / "request_cchc-tuyen-truyen_2021-03_BTG.eml")
 
 
 # ------------------------------------------------------------------ inbound: replies
