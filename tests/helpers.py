@@ -71,3 +71,16 @@ def reconfigure(config_dir: Path, channels: dict[str, Any] | None = None,
             for unit in data["units"]:
                 unit["channel"] = edit.get(unit["code"], unit["channel"])
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def add_communes(config_dir: Path, n: int, name: str = "Xã số {i}", digits: int = 3) -> list[str]:
+    """Append n folder units (X000, X001, ... named by `name`) to the test config: a province's scale."""
+    import yaml
+
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    codes = [f"X{i:0{digits}d}" for i in range(n)]
+    data["units"] += [{"code": code, "name": name.format(i=i), "emails": [f"x{i}@xa.test"], "channel": "folder"}
+                      for i, code in enumerate(codes)]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return codes

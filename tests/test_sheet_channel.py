@@ -524,6 +524,19 @@ def test_403_on_one_tab_is_that_units_error(sctx: Context, fake: FakeSheets, sle
     assert later["BTG"].status == "rejected"
 
 
+DISTRICT = "1bAoCaO-huyen-Son_Duong"
+
+
+def _two_spreadsheets(config_dir: Path, data_dir: Path, fake: FakeSheets) -> tuple[Context, Period, dict[str, str]]:
+    """TĐKT and BTG moved to a district's own spreadsheet, every unit's tab made: (ctx, period, tab titles)."""
+    fake.add_spreadsheet(DISTRICT)
+    _move_to_spreadsheet(config_dir, ("TĐKT", "BTG"), DISTRICT)
+    ctx = open_context(config_dir, data_dir)
+    period = ctx.period(PERIOD)
+    ensure_unit_tabs(ctx, period)
+    return ctx, period, {c: _title(ctx, c) for c in SHEET_UNITS}
+
+
 def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
     sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None
 ) -> None:
@@ -534,14 +547,8 @@ def test_a_spreadsheet_not_shared_is_one_warning_not_every_units_error(
     shared again, the next collect reads them."""
     from flows.cycle import collect_submissions
 
-    district = "1bAoCaO-huyen-Son_Duong"
-    fake.add_spreadsheet(district)
-    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
-    data_dir = tmp_path / "data"
-    ctx = open_context(sheet_config, data_dir)
-    period = ctx.period(PERIOD)
-    ensure_unit_tabs(ctx, period)
-    titles = {c: _title(ctx, c) for c in SHEET_UNITS}
+    district, data_dir = DISTRICT, tmp_path / "data"
+    ctx, period, titles = _two_spreadsheets(sheet_config, data_dir, fake)
     assert collect_sheet_outcomes(ctx, period) == []  # the empty tabs' settle state is stored
     cursors = {c: ctx.ledger.get_cursor(cursor_name(district, titles[c])) for c in ("TĐKT", "BTG")}
     assert all(cursors.values())
@@ -601,14 +608,8 @@ def test_sheets_api_not_enabled_is_the_accounts_problem_not_each_spreadsheets(
     from flows.cycle import collect_submissions
     from tests.fake_sheets import SERVICE_DISABLED
 
-    district = "1bAoCaO-huyen-Son_Duong"
-    fake.add_spreadsheet(district)
-    _move_to_spreadsheet(sheet_config, ("TĐKT", "BTG"), district)
-    data_dir = tmp_path / "data"
-    ctx = open_context(sheet_config, data_dir)
-    period = ctx.period(PERIOD)
-    ensure_unit_tabs(ctx, period)
-    titles = {c: _title(ctx, c) for c in SHEET_UNITS}
+    district, data_dir = DISTRICT, tmp_path / "data"
+    ctx, period, titles = _two_spreadsheets(sheet_config, data_dir, fake)
     assert collect_sheet_outcomes(ctx, period) == []
     cursors = {c: ctx.ledger.get_cursor(cursor_name(SID, titles[c])) for c in ("CCHC", "XDCQ")}
     _type(fake, titles["CCHC"], _valid("CCHC"))

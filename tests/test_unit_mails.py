@@ -195,18 +195,12 @@ def test_units_whose_mailbox_could_not_be_read_are_not_reminded(ctx, config_dir)
 def test_the_overdue_summary_names_thirty_units_a_list_and_links_the_rest(config_dir, tmp_path):
     """A province's 2,000 missing communes were 2,000 names in one mail: each list names 30 and links the
     board's page of the rest; the counts are the full ones."""
-    import yaml
-
     from tasks.context import open_context
     from tasks.messages import overdue_mail
+    from tests.helpers import add_communes
 
-    units_path = config_dir / "units.yaml"
-    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
-    data["units"] += [{"code": f"X{i:04d}", "name": f"Xã số {i}", "emails": [f"x{i}@xa.test"], "channel": "folder"}
-                      for i in range(2000)]
-    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    communes = add_communes(config_dir, 2000, digits=4)
     ctx = open_context(config_dir, tmp_path / "data")
-    communes = [f"X{i:04d}" for i in range(2000)]
     completeness = {"expected_count": 2009, "missing_count": 2001, "accepted": ["VP", "TTr", "TCBC", "CCHC", "XDCQ",
                                                                                 "CCVC", "TĐKT", "BTG"],
                     "on_time": ["VP", "TTr", "TCBC", "CCHC", "XDCQ", "CCVC", "TĐKT"], "late": ["BTG"],

@@ -17,7 +17,7 @@ from tasks.context import Context, open_context
 from tasks.periods import TZ
 from tasks.types import Document
 from tests.browser import PASSWORDS, SECRET, Clock, Recorder, add_accounts, consolidate
-from tests.helpers import filled, mark_delivered, reconfigure
+from tests.helpers import add_communes, filled, mark_delivered, reconfigure
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -444,11 +444,7 @@ def test_a_provinces_board_lists_a_page_of_the_units_needing_attention(config_di
     """10,000 units made a 15 MB board: the list is now 100 a page, filtered and searched over HTTP."""
     from flows.web import create_app
 
-    units_path = config_dir / "units.yaml"
-    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
-    data["units"] += [{"code": f"X{i:03d}", "name": f"Xã số {i}", "emails": [f"x{i}@xa.test"], "channel": "folder"}
-                      for i in range(241)]
-    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    add_communes(config_dir, 241)
     add_accounts(config_dir)
     ctx = open_context(config_dir, tmp_path / "data")
     for code in ("VP", "TTr"):

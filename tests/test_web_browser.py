@@ -81,6 +81,14 @@ def _login(page, base: str, user: str, password: str, then: str = "/") -> None:
     page.click("button[type=submit]")
 
 
+def _clerk_at_board(browser, base: str, period: str = "2021-03"):
+    """The Office clerk, logged in, on the period's board."""
+    clerk = browser.new_page()
+    _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
+    clerk.goto(f"{base}/bang/{period}")
+    return clerk
+
+
 def test_unit_uploads_wrong_then_right_file_and_clerk_sees_board_change(web, tmp_path: Path) -> None:
     from flows.web import unit_link
 
@@ -255,9 +263,7 @@ def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config
                           now=datetime(2021, 3, 16, 9, 45, tzinfo=TZ))
     app = create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(datetime(2021, 3, 16, 10, 5, tzinfo=TZ)))
     with live_server(app) as base, chromium() as browser:
-        clerk = browser.new_page()
-        _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
-        clerk.goto(f"{base}/bang/2021-03")
+        clerk = _clerk_at_board(browser, base)
         alert = clerk.get_by_role("alert")
         assert alert.inner_text().split("\n")[0] == (
             "Lần thu gần nhất không đọc được 1 nguồn báo cáo; báo cáo của các đơn vị gửi qua đó chưa được thu:")
@@ -273,24 +279,17 @@ def test_the_clerk_sees_on_the_board_that_a_spreadsheet_could_not_be_read(config
 def test_the_clerk_finds_a_commune_among_hundreds_on_the_board(config_dir: Path, tmp_path: Path) -> None:
     """A province's board lists the units needing attention, 100 a page: the clerk moves between pages, picks
     a status and finds a commune by typing its name without Vietnamese marks."""
-    import yaml
-
     from flows.web import create_app
     from tasks.context import open_context
+    from tests.helpers import add_communes
 
-    units_path = config_dir / "units.yaml"
-    data = yaml.safe_load(units_path.read_text(encoding="utf-8"))
-    data["units"] += [{"code": f"X{i:03d}", "name": f"Xã Đồng số {i}", "emails": [f"x{i}@xa.test"],
-                       "channel": "folder"} for i in range(241)]
-    units_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    add_communes(config_dir, 241, "Xã Đồng số {i}")
     add_accounts(config_dir)
     ctx = open_context(config_dir, tmp_path / "data")
     _folder(ctx, "VP", "2021-03", "2021-03-15T09:12")
     app = create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(datetime(2021, 3, 16, 10, 5, tzinfo=TZ)))
     with live_server(app) as base, chromium() as browser:
-        clerk = browser.new_page()
-        _login(clerk, base, "vanphong", PASSWORDS["vanphong"])
-        clerk.goto(f"{base}/bang/2021-03")
+        clerk = _clerk_at_board(browser, base)
         rows = clerk.locator("#units tbody tr")
         assert rows.count() == 100
         assert clerk.locator("#unit-count").inner_text() == (
