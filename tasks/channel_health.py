@@ -22,6 +22,9 @@ from tasks.transports.mail.compose import OutgoingMail
 from tasks.types import Outcome, OutcomeStatus
 
 PREFIX = "channel-problem:"  # ledger cursor per channel: the problem as JSON, "" once read again
+# A failure recorded longer ago than this is not the same outage (collects run every few minutes): the place
+# was not polled meanwhile (its channel turned off, removed from units.yaml), so a new failure starts anew
+SAME_OUTAGE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
     for key, name in zip(mine, names, strict=True):
         was = known.get(name)
         if key in failed:
+            was = was if was and at - was.last <= SAME_OUTAGE else None
+            whole = whole if whole and at - whole.last <= SAME_OUTAGE else None
             starts = [at] + ([was.since] if was else []) + ([whole.since] if whole and key != channel else [])
             since = min(starts)
             failing.append(ChannelProblem(key, failed[key], since, at))

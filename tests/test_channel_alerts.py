@@ -173,3 +173,17 @@ def test_an_account_refusal_leaves_the_spreadsheets_records_as_they_were(config_
     assert [(p.channel, p.since, p.last) for p in channel_problems(ctx)] == [
         ("sheet", START + timedelta(hours=1), START + timedelta(hours=1)),
         (f"sheet:{DISTRICT}", START, START)]
+
+
+def test_a_failure_long_after_the_last_one_is_a_new_outage(config_dir: Path, tmp_path: Path) -> None:
+    """The mailbox failed, then was not polled for weeks (IMAP turned off); turned on again and failing, it is
+    a new outage: no "Đã 500 giờ" at once, the board counts from now, the mail comes four hours later."""
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email"})
+    ctx = open_context(config_dir, tmp_path / "data")
+    assert _collect(ctx, START, reachable=False) == ([], [])
+    later = START + timedelta(days=21)
+    assert _collect(ctx, later, reachable=False) == ([], [])
+    (problem,) = channel_problems(ctx)
+    assert (problem.since, problem.last) == (later, later)
+    assert _collect(ctx, later + timedelta(hours=4), reachable=False)[0] == \
+        ["channel_down:email:2021-04-02T18:00:00+07:00"]
