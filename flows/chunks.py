@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 from flows import approval
 from flows.runtime import run_context
 from tasks import consolidate, outputs, remind, replies, request
-from tasks.channel_health import channel_alert_mails, record_channel_health
+from tasks.channel_health import channel_alert_mails, forget_unpolled, record_channel_health
 from tasks.channels import channel_named, polled_channels
 from tasks.channels.folder import FolderChannel
 from tasks.collect import collect_from, summarise
@@ -109,6 +109,11 @@ def tell_operator_of_channels(ctx: Context, period: Period, channel: str, outcom
 
 def polled_channel_names(config_dir: str | None, data_dir: str | None) -> list[str]:
     return [ch.name for ch in polled_channels(run_context(config_dir, data_dir))]
+
+
+def forget_unpolled_channels(config_dir: str | None, data_dir: str | None) -> None:
+    """A mailbox or spreadsheet no longer polled is no longer reported as failing (one ledger query)."""
+    forget_unpolled(run_context(config_dir, data_dir))
 
 
 @task(name="trả lời đơn vị (trả lại, xác nhận đã nhận)", task_run_name="trả lời đơn vị {period_key}",

@@ -85,6 +85,7 @@ def collect_submissions(period: str | int | None = None, config_dir: str | None 
     parts = [f.result() for f in futures]
     for channel in chunks.polled_channel_names(config_dir, data_dir):
         parts.append(chunks.collect_channel(config_dir, data_dir, p.key, channel))
+    chunks.forget_unpolled_channels(config_dir, data_dir)
     summary = merge_summaries(parts)
     chunks.send_owed_replies(config_dir, data_dir, p.key)
     rows = status_rows(ctx, p)

@@ -22,9 +22,6 @@ from tasks.transports.mail.compose import OutgoingMail
 from tasks.types import Outcome, OutcomeStatus
 
 PREFIX = "channel-problem:"  # ledger cursor per channel: the problem as JSON, "" once read again
-# A failure recorded longer ago than this is not the same outage (collects run every few minutes): the place
-# was not polled meanwhile (its channel turned off, removed from units.yaml), so a new failure starts anew
-SAME_OUTAGE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -111,8 +108,6 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
     for key, name in zip(mine, names, strict=True):
         was = known.get(name)
         if key in failed:
-            was = was if was and at - was.last <= SAME_OUTAGE else None
-            whole = whole if whole and at - whole.last <= SAME_OUTAGE else None
             starts = [at] + ([was.since] if was else []) + ([whole.since] if whole and key != channel else [])
             since = min(starts)
             failing.append(ChannelProblem(key, failed[key], since, at))
@@ -124,6 +119,15 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
                 cleared.append(was)
     ctx.ledger.set_cursors(changes)
     return HealthChange(at, failing, cleared)
+
+
+def forget_unpolled(ctx: Context) -> None:
+    """Clear the record of every place no longer polled (its channel turned off, its spreadsheet no longer in
+    units.yaml): its outage is over as far as anyone can tell, and one polled again later and failing starts
+    a new one (not a mail saying "Đã 500 giờ" at once). Every collect calls this, whatever its channels."""
+    polled = {PREFIX + k for k in channel_keys(ctx)}
+    stale = {name: "" for name, value in ctx.ledger.cursors_starting(PREFIX).items() if value and name not in polled}
+    ctx.ledger.set_cursors(stale)
 
 
 def channel_alert_mails(ctx: Context, period: Period, change: HealthChange, url: str | None = None

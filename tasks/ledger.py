@@ -845,6 +845,12 @@ class Ledger:
                     found[name] = value
         return found
 
+    def cursors_starting(self, prefix: str) -> dict[str, str]:
+        """Every cursor whose name starts with `prefix` (a family of them, e.g. each channel's problem)."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.reading() as s:
+            return dict(s.execute(select(Cursor.name, Cursor.value).where(Cursor.name.like(like, escape="\\"))).all())
+
     def set_cursors(self, values: dict[str, str]) -> None:
         """Many cursors in one transaction (insert or update), e.g. every Sheets tab's settle state."""
         if not values:

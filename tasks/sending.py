@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tasks.context import Context
-from tasks.transports.mail.compose import ComposedMessage, OutgoingMail, compose_message
+from tasks.transports.mail.compose import ComposedMessage, OutgoingMail, compose_message, same_message
 from tasks.transports.mail.smtp import SmtpBatchSender, SmtpSettings
 
 
@@ -52,8 +52,9 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
     report = DispatchReport()
     mails = list(mails)
     done = done_keys(ctx, (m.key for m in mails)) if not resend else set()
-    # a message tried before (SMTP failed) keeps its one outbox copy: an outage of a day is not 96 copies of
-    # every owed receipt; only a resend, which is a new message, is written again
+    # a message tried before (SMTP failed) is sent as its outbox copy when nothing in it changed: an outage of a
+    # day is not 96 copies of every owed receipt; changed (new counts, a corrected address) or resent, it is a
+    # new copy
     kept = {} if resend or not settings.channels.outbox else \
         ctx.ledger.eml_paths(m.key for m in mails if m.key not in done)
     composed: list[ComposedMessage] = []
@@ -65,15 +66,17 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
             continue
         msg = compose_message(mail, settings.organisation.office_email, settings.organisation.office_name,
                               fresh_id=resend)
+        eml = _earlier_copy(kept.get(mail.key), msg)
+        if eml is not None:
+            msg = replace(msg, data=eml.read_bytes())  # the outbox holds exactly what is sent
         composed.append(msg)
-        eml = Path(kept[mail.key]) if mail.key in kept and Path(kept[mail.key]).is_file() else None
         if settings.channels.outbox and eml is None:
             folder = folders.get((mail.period, mail.kind))
             if folder is None:
                 folder = folders[mail.period, mail.kind] = ctx.outbox / (mail.period or "khac") / mail.kind
                 folder.mkdir(parents=True, exist_ok=True)
             eml = write_new_file(folder, mail.key, msg.data)
-        written.append(_record(ctx, msg, "written", None, str(eml) if eml else None))
+        written.append(_record(ctx, msg, "written", None, str(eml.absolute()) if eml else None))
         if not smtp_on:
             report.written.append(mail.key)
     ctx.ledger.record_messages(written)  # one transaction for the batch (an .eml without record is rewritten)
@@ -94,6 +97,14 @@ def dispatch(ctx: Context, mails: Iterable[OutgoingMail], resend: bool = False) 
                 report.failed.append((outcome.key, outcome.error or "không rõ lỗi"))
         ctx.ledger.record_messages(results)
     return report
+
+
+def _earlier_copy(path: str | None, msg: ComposedMessage) -> Path | None:
+    """The .eml of an earlier attempt at this message, if it is still there and says the same."""
+    try:
+        return Path(path) if path and same_message(Path(path).read_bytes(), msg.data) else None
+    except OSError:  # moved, unreadable: a new copy is written
+        return None
 
 
 def write_new_file(folder: Path, key: str, data: bytes) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.channel_health import channel_alert_mails, channel_problems, record_channel_health
+from tasks.channel_health import channel_alert_mails, channel_problems, forget_unpolled, record_channel_health
 from tasks.config import ConfigError
 from tasks.context import Context, open_context
 from tasks.periods import TZ
@@ -175,15 +175,24 @@ def test_an_account_refusal_leaves_the_spreadsheets_records_as_they_were(config_
         (f"sheet:{DISTRICT}", START, START)]
 
 
-def test_a_failure_long_after_the_last_one_is_a_new_outage(config_dir: Path, tmp_path: Path) -> None:
-    """The mailbox failed, then was not polled for weeks (IMAP turned off); turned on again and failing, it is
-    a new outage: no "Đã 500 giờ" at once, the board counts from now, the mail comes four hours later."""
-    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email"})
+def test_a_place_no_longer_polled_is_forgotten_and_a_new_failure_is_a_new_outage(config_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    """The mailbox failed, then IMAP was turned off for weeks; turned on again and failing, it is a new
+    outage: no "Đã 500 giờ" at once, the board counts from then, the mail comes four hours later. A
+    spreadsheet taken out of units.yaml while failing is forgotten the same way; the others are kept."""
+    ctx = _sheet_ctx(config_dir, tmp_path)
+    _look(ctx, "email", START, [Outcome("email:", OutcomeStatus.ERROR, reason=DOWN)])
+    _look(ctx, "sheet", START, [Outcome(f"sheet:{DISTRICT}", OutcomeStatus.ERROR, reason=REFUSED)])
+    forget_unpolled(ctx)  # every collect: both still polled, both kept
+    assert [p.channel for p in channel_problems(ctx)] == ["email", f"sheet:{DISTRICT}"]
+    reconfigure(config_dir, {"imap": {"enabled": False}}, {"BTG": "folder"})
+    forget_unpolled(open_context(config_dir, tmp_path / "data"))
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"BTG": "sheet"})
     ctx = open_context(config_dir, tmp_path / "data")
-    assert _collect(ctx, START, reachable=False) == ([], [])
+    assert channel_problems(ctx) == []
     later = START + timedelta(days=21)
     assert _collect(ctx, later, reachable=False) == ([], [])
     (problem,) = channel_problems(ctx)
-    assert (problem.since, problem.last) == (later, later)
+    assert (problem.channel, problem.since, problem.last) == ("email", later, later)
     assert _collect(ctx, later + timedelta(hours=4), reachable=False)[0] == \
         ["channel_down:email:2021-04-02T18:00:00+07:00"]

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -226,10 +226,26 @@ def test_request_faults_drop_451_and_550(mail: Mail) -> None:
     assert len(again.skipped) == 8 and len(m.smtp.received) == 9
     btg = m.ctx.ledger.message(f"request:cchc-tuyen-truyen:{PERIOD}:BTG")
     assert btg.status == "sent"
-    # the retry kept the outbox copy written at the first attempt (an SMTP outage is not a copy per collect)
-    assert [p.name for p in (m.data_dir / "outbox" / PERIOD / "request").glob("*_BTG*.eml")] == [
-        "request_cchc-tuyen-truyen_2021-03_BTG.eml"]
-    assert btg.eml_path == str(m.data_dir / "outbox" / PERIOD / "request" / "request_cchc-tuyen-truyen_2021-03_BTG.eml")
+    # the retry sent the outbox copy of the first attempt, byte for byte (an SMTP outage is not a copy per collect)
+    outbox = m.data_dir / "outbox" / PERIOD / "request"
+    assert [p.name for p in outbox.glob("*_BTG*.eml")] == ["request_cchc-tuyen-truyen_2021-03_BTG.eml"]
+    assert btg.eml_path == str(outbox / "request_cchc-tuyen-truyen_2021-03_BTG.eml")
+    sent = m.smtp.received[-1].data
+    assert sent.replace(b"\r\n", b"\n") == (outbox / "request_cchc-tuyen-truyen_2021-03_BTG.eml").read_bytes() \
+        .replace(b"\r\n", b"\n")
+
+    # refused again, then changed before it goes (the Office corrected something): a new copy, the one sent
+    m.smtp.faults.reject_rcpt = {m.email_of("CCVC")}
+    (ccvc,) = request_mails(m.ctx, period, [m.ctx.cfg.unit("CCVC")])
+    assert dispatch(m.ctx, [replace(ccvc, key=ccvc.key + ":2")]).failed
+    m.smtp.faults.reject_rcpt = set()
+    fixed = replace(ccvc, key=ccvc.key + ":2", subject=ccvc.subject + " (đã sửa)")
+    assert dispatch(m.ctx, [fixed]).sent == [fixed.key]
+    copies = sorted(outbox.glob("*_CCVC_2*.eml"))
+    assert [p.name for p in copies] == ["request_cchc-tuyen-truyen_2021-03_CCVC_2.2.eml",
+                                        "request_cchc-tuyen-truyen_2021-03_CCVC_2.eml"]
+    assert m.received()[-1]["Subject"].endswith("(đã sửa)")
+    assert m.smtp.received[-1].data.replace(b"\r\n", b"\n") == copies[0].read_bytes().replace(b"\r\n", b"\n")
 
 
 # ------------------------------------------------------------------ inbound: replies

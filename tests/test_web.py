@@ -438,6 +438,13 @@ def test_unit_page_filters_searches_and_pages() -> None:
     assert (none.rows, none.matched, none.first, none.pages) == ([], 0, 0, 1)
     assert unit_page(rows, "muon", "Đền", page=1).url(trang=2) == "?loc=muon&tim=%C4%90%E1%BB%81n&trang=2"
     assert unit_page(rows, "tat-ca").url() == "?loc=tat-ca"
+    searched = unit_page(rows, None, "ban", size=2)  # the default filter: a search looks through every unit
+    assert (searched.show, searched.chosen, [r["unit"] for r in searched.rows]) == ("tat-ca", False, ["TĐKT", "BTG"])
+    assert searched.counts == {"can-chu-y": 2, "chua-bao-cao": 0, "bi-tra-lai": 1, "muon": 1, "dung-han": 0,
+                               "tat-ca": 2}  # of the units found
+    assert searched.url(trang=2) == "?tim=ban&trang=2" and searched.total == 4
+    blank = unit_page(rows, "tat-ca", "  '!' ")
+    assert (blank.query, blank.matched) == ("", 4)
 
 
 def test_a_provinces_board_lists_a_page_of_the_units_needing_attention(config_dir: Path, tmp_path: Path) -> None:
@@ -474,10 +481,14 @@ def test_a_provinces_board_lists_a_page_of_the_units_needing_attention(config_di
     assert count == "Đang xem 2 đơn vị thuộc mục “đúng hạn” (tổng số 250 đơn vị)."
     rows, count, _ = listed("?loc=tat-ca&tim=xa+so+7")  # typed without marks
     assert rows == ["X007", "X070", "X071", "X072", "X073", "X074", "X075", "X076", "X077", "X078", "X079"]
-    assert count == "Đang xem 11 đơn vị khớp với “xa so 7” (tổng số 250 đơn vị)."
+    assert count == "Đang xem 11 đơn vị có mã hoặc tên chứa “xa so 7” (tổng số 250 đơn vị)."
     rows, count, _ = listed("?loc=bi-tra-lai&tim=%3Cb%3Ex")
-    assert rows == [] and count == ("Không có đơn vị nào thuộc mục “bị trả lại” khớp với “&lt;b&gt;x” "
+    assert rows == [] and count == ("Không có đơn vị nào thuộc mục “bị trả lại” có mã hoặc tên chứa “&lt;b&gt;x” "
                                     "(tổng số 250 đơn vị).")  # what was typed is shown, never as markup
+    rows, count, _ = listed("?tim=van+phong")  # a search from the default list looks through every unit
+    assert (rows, count) == (["VP"], "Đang xem 1 đơn vị có mã hoặc tên chứa “van phong” (tổng số 250 đơn vị).")
+    rows, count, _ = listed("?tim=%21%21%21")  # nothing to search for: the default list
+    assert len(rows) == 100 and "chứa" not in count
     board = client.get("/bang/2021-03").text
     assert 'Cần chú ý <span class="count">248</span>' in board and 'Tất cả <span class="count">250</span>' in board
     grid = board[board.index('id="grid"'):]

@@ -300,12 +300,12 @@ def test_the_clerk_finds_a_commune_among_hundreds_on_the_board(config_dir: Path,
         clerk.get_by_role("link", name=re.compile(r"^Đúng hạn")).click()
         assert [r.get_attribute("id") for r in rows.all()] == ["unit-VP"]
         clerk.get_by_role("link", name=re.compile(r"^Tất cả")).click()
-        clerk.get_by_role("searchbox", name="Tìm theo mã hoặc tên đơn vị").fill("xa dong so 24")
+        clerk.get_by_role("searchbox", name="Tìm đơn vị").fill("xa dong so 24")
         clerk.keyboard.press("Enter")
         clerk.wait_for_url("**tim=xa+dong+so+24")
         assert [r.get_attribute("id") for r in rows.all()] == [
             "unit-X024", "unit-X240"]
         assert clerk.locator("#unit-count").inner_text() == (
-            "Đang xem 2 đơn vị khớp với “xa dong so 24” (tổng số 250 đơn vị).")
+            "Đang xem 2 đơn vị có mã hoặc tên chứa “xa dong so 24” (tổng số 250 đơn vị).")
         assert clerk.locator("#grid td.unit").all_inner_texts() == ["X024", "X240"]
         screenshot(clerk, tmp_path / "screenshots", "board-search", docs=False, full_page=False)

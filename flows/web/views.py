@@ -171,8 +171,10 @@ class UnitPage:
 
     rows: list[dict[str, Any]]
     show: str  # the filter (a FILTERS key)
-    query: str  # the search as typed
-    counts: dict[str, int]  # units per filter, before the search
+    query: str  # the search as typed ("" when it has no letter or digit)
+    counts: dict[str, int]  # units per filter matching the search
+    chosen: bool  # the filter was picked (not the default); a search keeps it
+    total: int  # every unit listed on the board
     matched: int  # units of the filter that match the search
     page: int  # 1-based
     pages: int
@@ -180,31 +182,33 @@ class UnitPage:
 
     def url(self, **changes: Any) -> str:
         """The query string of this list with some parameters changed (a page, another filter)."""
-        params = {"loc": self.show, "tim": self.query, "trang": self.page} | changes
+        params = {"loc": self.show if self.chosen else "", "tim": self.query, "trang": self.page} | changes
         return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
 
 
 def unit_page(rows: list[dict[str, Any]], show: str | None = None, query: str = "", page: int | str = 1,
               size: int = PAGE_SIZE) -> UnitPage:
     """The units of a filter matching a search (code or name, with or without Vietnamese marks), one page of
-    `size`. With no filter chosen, a department's few units are all listed; a province's, those needing
-    attention (not reported, returned, late)."""
+    `size`. With no filter chosen, a department's few units are all listed, a province's those needing
+    attention (not reported, returned, late), and a search looks through every unit."""
+    needle = search_key(query)  # as typed, in the code or the name
+    query = query if needle else ""
+    picked = show in FILTERS
     if show not in FILTERS:
-        show = "tat-ca" if len(rows) <= size else "can-chu-y"
-    counts = {key: sum(1 for r in rows if wanted is None or r["status"] in wanted)
+        show = "tat-ca" if len(rows) <= size or needle else "can-chu-y"
+    found = [r for r in rows if not needle or needle in search_key(f"{r['unit']} {r['name']}")]
+    counts = {key: sum(1 for r in found if wanted is None or r["status"] in wanted)
               for key, (_, wanted) in FILTERS.items()}
     wanted = FILTERS[show][1]
-    needle = search_key(query)  # as typed, in the code or the name
-    chosen = [r for r in rows if (wanted is None or r["status"] in wanted)
-              and (not needle or needle in search_key(f"{r['unit']} {r['name']}"))]
+    chosen = [r for r in found if wanted is None or r["status"] in wanted]
     pages = max(1, math.ceil(len(chosen) / size))
     try:
         number = min(max(1, int(page)), pages)
     except (TypeError, ValueError):
         number = 1
     start = (number - 1) * size
-    return UnitPage(chosen[start:start + size], show, query, counts, len(chosen), number, pages,
-                    start + 1 if chosen else 0)
+    return UnitPage(chosen[start:start + size], show, query, counts, picked, len(rows), len(chosen), number,
+                    pages, start + 1 if chosen else 0)
 
 
 def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:

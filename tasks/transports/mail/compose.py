@@ -191,6 +191,15 @@ def _boundaries(count: int) -> list[str]:
     return found
 
 
+# What differs between two compositions of one message: the Date header and the random boundaries
+_VOLATILE = re.compile(rb"^Date: [^\r\n]*\r\n|={15}\d{19}==", re.MULTILINE)
+
+
+def same_message(a: bytes, b: bytes) -> bool:
+    """Whether two compositions carry the same message (headers, text, attachments), whenever each was made."""
+    return _VOLATILE.sub(b"", a) == _VOLATILE.sub(b"", b)
+
+
 def _multipart_body(boundary: str, parts: list[str]) -> str:
     """The body of a multipart entity, laid out as email.generator lays it out."""
     return (f"--{boundary}{_CRLF}" + f"{_CRLF}--{boundary}{_CRLF}".join(parts)
