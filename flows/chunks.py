@@ -128,8 +128,8 @@ def send_owed_replies(config_dir: str | None, data_dir: str | None, period_key: 
 def send_reminder_mails(config_dir: str | None, data_dir: str | None, period_key: str, today: str,
                         force: bool) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
-    mails = remind.reminder_mails(ctx, ctx.period(period_key), datetime.fromisoformat(today).date(), force=force)
-    return _report_dict(dispatch(ctx, mails))
+    return _report_dict(remind.send_reminders(ctx, ctx.period(period_key), datetime.fromisoformat(today).date(),
+                                              force=force))
 
 
 @task(name="tổng hợp số liệu", task_run_name="tổng hợp số liệu {period_key}", cache_policy=NONE)

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from tasks.channel_health import channel_problems, place_of
 from tasks.channels import channel_of
+from tasks.config import Unit
 from tasks.consolidation_types import Consolidation
 from tasks.context import Context
 from tasks.messages import overdue_mail, reminder_mail
 from tasks.periods import Period, is_working_day, working_days_until
+from tasks.sending import DispatchReport, dispatch
 from tasks.transports.mail.compose import OutgoingMail
 
+PAGE = 500  # reminders built and sent together: each carries its unit's workbook (10,000 at once were 545 MB)
 
-def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False) -> list[OutgoingMail]:
-    """Units with no accepted submission, on the configured working days before the deadline (or when forced).
-    Not the units whose mailbox or spreadsheet the last collect could not reach: their report may be there,
-    unread, and the Office's board says so (tasks.channel_health)."""
+
+def send_reminders(ctx: Context, period: Period, today: date, force: bool = False, page: int = PAGE
+                   ) -> DispatchReport:
+    """Send the reminders due (reminder_mails), a page of units at a time, one SMTP connection a page: memory
+    stays bounded however many units a province has."""
+    units = ctx.cfg.active_units
+    report = DispatchReport()
+    for i in range(0, len(units), page):
+        report.merge(dispatch(ctx, reminder_mails(ctx, period, today, force, units[i:i + page])))
+    return report
+
+
+def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False,
+                   units: Sequence[Unit] | None = None) -> list[OutgoingMail]:
+    """Units with no accepted submission, on the configured working days before the deadline (or when forced);
+    of `units` when given. Not the units whose mailbox or spreadsheet the last collect could not reach: their
+    report may be there, unread, and the Office's board says so (tasks.channel_health)."""
     deadline = ctx.unit_deadline(period)
     days_left = working_days_until(today, deadline)
     if not force and (not is_working_day(today) or days_left not in ctx.cfg.settings.deadlines.reminder_days_before):
@@ -25,7 +42,7 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
     unread = {p.channel for p in channel_problems(ctx)}
     mails = []
-    for unit in ctx.cfg.active_units:
+    for unit in ctx.cfg.active_units if units is None else units:
         st = standings.get(unit.code)
         if (st is not None and st.accepted_id is not None) or not unit.emails or place_of(ctx, unit) in unread \
                 or unit.channel in unread:

@@ -229,3 +229,16 @@ def test_the_approval_mail_counts_the_missing_units_beyond_thirty(ctx):
     assert "- Đã báo cáo: 8.766/10.000 đơn vị (đúng hạn 8.000, muộn 766)." in mail.text
     assert f"- Chưa báo cáo: {', '.join(missing[:30])} và 1.204 đơn vị khác." in mail.text
     assert "X0030" not in mail.text and "X0030" not in mail.html
+
+
+def test_reminders_go_a_page_of_units_at_a_time_and_none_twice(ctx):
+    """Each reminder carries its unit's workbook: a province's are built and sent a page at a time (10,000 at
+    once held 545 MB); every due unit gets one, and running it again sends none."""
+    from tasks.remind import send_reminders
+
+    period = ctx.period(PERIOD)
+    report = send_reminders(ctx, period, date(2021, 3, 12), force=True, page=2)
+    assert sorted(k.rsplit(":", 2)[-2] for k in report.written) == sorted(u.code for u in ctx.cfg.active_units)
+    assert len(report.written) == 9 == len(list((ctx.outbox / PERIOD / "reminder").glob("*.eml")))
+    again = send_reminders(ctx, period, date(2021, 3, 12), force=True, page=4)
+    assert again.written == [] and len(again.skipped) == 9
