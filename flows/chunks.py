@@ -21,7 +21,7 @@ from tasks.context import Context
 from tasks.deliver import delivery_mails, owed_copy_mails, sha256_of
 from tasks.display import shown
 from tasks.periods import TZ, Period
-from tasks.sending import DispatchReport, dispatch
+from tasks.sending import DispatchReport, dispatch, dispatch_pages
 from tasks.transports.mail.errors import MailTransportError
 from tasks.types import Outcome, OutcomeStatus
 
@@ -37,7 +37,9 @@ def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key
     ctx = run_context(config_dir, data_dir)
     wanted = set(unit_codes)  # a chunk's codes: a set, or every unit is looked for in a list of thousands
     units = [u for u in ctx.cfg.active_units if u.code in wanted]
-    return _report_dict(dispatch(ctx, request.request_mails(ctx, ctx.period(period_key), units), resend=resend))
+    period = ctx.period(period_key)
+    return _report_dict(dispatch_pages(ctx, units, lambda page: request.request_mails(ctx, period, page),
+                                       resend=resend))
 
 
 @task(name="tạo trang tính cho đơn vị", task_run_name="tạo trang tính cho đơn vị {period_key}",

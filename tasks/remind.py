@@ -12,21 +12,15 @@ from tasks.consolidation_types import Consolidation
 from tasks.context import Context
 from tasks.messages import overdue_mail, reminder_mail
 from tasks.periods import Period, is_working_day, working_days_until
-from tasks.sending import DispatchReport, dispatch
+from tasks.sending import PAGE, DispatchReport, dispatch_pages
 from tasks.transports.mail.compose import OutgoingMail
-
-PAGE = 500  # reminders built and sent together: each carries its unit's workbook (10,000 at once were 545 MB)
 
 
 def send_reminders(ctx: Context, period: Period, today: date, force: bool = False, page: int = PAGE
                    ) -> DispatchReport:
-    """Send the reminders due (reminder_mails), a page of units at a time, one SMTP connection a page: memory
-    stays bounded however many units a province has."""
-    units = ctx.cfg.active_units
-    report = DispatchReport()
-    for i in range(0, len(units), page):
-        report.merge(dispatch(ctx, reminder_mails(ctx, period, today, force, units[i:i + page])))
-    return report
+    """Send the reminders due (reminder_mails), a page of units at a time."""
+    return dispatch_pages(ctx, ctx.cfg.active_units, lambda units: reminder_mails(ctx, period, today, force, units),
+                          page=page)
 
 
 def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False,

@@ -4,14 +4,16 @@ over one connection per batch. The ledger keeps each message's key so nothing go
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tasks.context import Context
 from tasks.transports.mail.compose import ComposedMessage, OutgoingMail, compose_message, same_message
 from tasks.transports.mail.smtp import SmtpBatchSender, SmtpSettings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,6 +107,19 @@ def _earlier_copy(path: str | None, msg: ComposedMessage) -> Path | None:
         return Path(path) if path and same_message(Path(path).read_bytes(), msg.data) else None
     except OSError:  # moved, unreadable: a new copy is written
         return None
+
+
+PAGE = 500  # messages built and sent together when each carries a workbook (10,000 at once held 550 MB)
+
+
+def dispatch_pages(ctx: Context, items: Sequence[T], build: Callable[[Sequence[T]], Iterable[OutgoingMail]],
+                   resend: bool = False, page: int = PAGE) -> DispatchReport:
+    """Build the messages of `page` items at a time and dispatch each page (one SMTP connection a page):
+    memory stays bounded however many units a province has."""
+    report = DispatchReport()
+    for i in range(0, len(items), page):
+        report.merge(dispatch(ctx, build(items[i:i + page]), resend=resend))
+    return report
 
 
 def write_new_file(folder: Path, key: str, data: bytes) -> Path:
