@@ -8,7 +8,7 @@ from typing import Any
 from tasks.bulk import collector_paused
 from tasks.config import Unit
 from tasks.context import Context
-from tasks.ledger import as_utc
+from tasks.ledger import UnitStanding, as_utc
 from tasks.periods import TZ, Period
 from tasks.types import UnitStatus
 
@@ -22,16 +22,13 @@ def status_rows(ctx: Context, period: Period, only: Unit | None = None) -> list[
     rows = []
     for unit in units:
         st = standings.get(unit.code)
+        state = unit_state(st)
         when: datetime | None = None
         shown_id: int | None = None
-        if st is not None and st.accepted_id is not None:
-            state = UnitStatus.ON_TIME if st.on_time else UnitStatus.LATE
+        if st is not None and state.reported:
             shown_id, when = st.accepted_id, st.accepted_received_at
-        elif st is not None and st.rejected_id is not None:
-            state = UnitStatus.REJECTED
+        elif st is not None and state == UnitStatus.REJECTED:
             shown_id, when = st.rejected_id, st.rejected_received_at
-        else:
-            state = UnitStatus.MISSING
         rows.append({
             "unit": unit.code, "name": unit.name, "channel": unit.channel, "status": state.value,
             "submission_id": shown_id, "status_vi": state.vi, "submissions": st.submissions if st else 0,
@@ -40,6 +37,24 @@ def status_rows(ctx: Context, period: Period, only: Unit | None = None) -> list[
             "warnings": [w["message"] for w in st.warnings] if st and st.accepted_id is not None else [],
         })
     return rows
+
+
+def unit_state(st: UnitStanding | None) -> UnitStatus:
+    """The status table's rule: the counted report's timeliness, else the latest rejection, else missing."""
+    if st is not None and st.accepted_id is not None:
+        return UnitStatus.ON_TIME if st.on_time else UnitStatus.LATE
+    if st is not None and st.rejected_id is not None:
+        return UnitStatus.REJECTED
+    return UnitStatus.MISSING
+
+
+def unit_states(ctx: Context, period: Period) -> tuple[dict[str, UnitStatus], bool]:
+    """Every expected unit's status alone (no row built per unit: a board shows a dozen periods of a
+    province's thousands), and whether anything was received at all."""
+    standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
+    if not standings:  # a period nothing was received for (most of a new board's dozen)
+        return dict.fromkeys((u.code for u in ctx.cfg.active_units), UnitStatus.MISSING), False
+    return {u.code: unit_state(standings.get(u.code)) for u in ctx.cfg.active_units}, True
 
 
 def all_reported(rows: list[dict[str, Any]]) -> bool:

@@ -494,3 +494,24 @@ def test_a_provinces_board_lists_a_page_of_the_units_needing_attention(config_di
     grid = board[board.index('id="grid"'):]
     assert len(re.findall(r'<td class="unit">', grid)) == 100  # the same units as the list above
     assert "2/250" in board  # the figures count every unit
+
+
+def test_the_period_grid_counts_every_unit_and_lists_only_the_page(site) -> None:
+    """The grid's rates are over every unit (as the figures above it), its cells only for the listed units;
+    a period nothing was received for is blank, not 0 %."""
+    from flows.web.views import grid, rates
+    from tasks.status import status_rows
+
+    ctx, *_ = site
+    _folder(ctx, "VP", MARCH_16 - timedelta(days=1))
+    _folder(ctx, "CCHC", MARCH_16, K01=1, K02="")  # rejected
+    _folder(ctx, "XDCQ", MARCH_16 + timedelta(days=3))  # late
+    period = ctx.period("2021-03")
+    states, cells = grid(ctx, period, codes=["XDCQ", "VP", "TTr"])
+    assert states[-1].rates == rates(status_rows(ctx, period))
+    assert (states[-1].rates["reported"], states[-1].rates["on_time"], states[-1].rates["late"],
+            states[-1].rates["rejected"], states[-1].rates["missing"]) == (2, 1, 1, 1, 6)
+    assert cells == {"XDCQ": {p.period.key: "missing" for p in states} | {"2021-03": "late"},
+                     "VP": {p.period.key: "missing" for p in states} | {"2021-03": "on_time"},
+                     "TTr": {p.period.key: "missing" for p in states}}
+    assert [s.collected for s in states] == [False] * 11 + [True]

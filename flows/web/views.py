@@ -25,7 +25,7 @@ from tasks.filing import delivered as _delivered
 from tasks.ledger import Submission, as_utc
 from tasks.periods import TZ, Period
 from tasks.render.vietnamese_dates import format_number, format_percent
-from tasks.status import quarantine_rows, status_rows
+from tasks.status import quarantine_rows, status_rows, unit_states
 from tasks.text import search_key
 
 CHANNEL_VI = {"folder": "Thư mục", "email": "Thư điện tử", "sheet": "Google Sheets", "web": "Trang web"}
@@ -91,15 +91,18 @@ def is_delivered(ctx: Context, period: Period) -> bool:
 
 
 def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    expected = len(rows)
-    reported = sum(r["status"] in ("on_time", "late") for r in rows)
-    on_time = sum(r["status"] == "on_time" for r in rows)
-    return {"expected": expected, "reported": reported, "on_time": on_time,
-            "late": sum(r["status"] == "late" for r in rows),
-            "rejected": sum(r["status"] == "rejected" for r in rows),
-            "missing": sum(r["status"] == "missing" for r in rows),
+    return rates_of([r["status"] for r in rows])
+
+
+def rates_of(statuses: list[str]) -> dict[str, Any]:
+    """How many units stand where, and the reporting and on-time rates."""
+    counts = Counter(statuses)
+    expected = len(statuses)
+    reported = counts["on_time"] + counts["late"]
+    return {"expected": expected, "reported": reported, "on_time": counts["on_time"], "late": counts["late"],
+            "rejected": counts["rejected"], "missing": counts["missing"],
             "reporting_rate": reported / expected if expected else 0.0,
-            "on_time_rate": on_time / expected if expected else 0.0}
+            "on_time_rate": counts["on_time"] / expected if expected else 0.0}
 
 
 def report_paths(ctx: Context, period: Period) -> dict[str, Path]:
@@ -129,21 +132,25 @@ class PeriodState:
         return "Đã tổng hợp, chờ phê duyệt" if self.consolidated else "Chưa tổng hợp"
 
 
-def grid(ctx: Context, period: Period, n: int = 12) -> tuple[list[PeriodState], dict[str, dict[str, str]]]:
-    """DHIS2-style reporting summary: units × the last n periods, and each period's report state."""
+def grid(ctx: Context, period: Period, n: int = 12, codes: list[str] | None = None
+         ) -> tuple[list[PeriodState], dict[str, dict[str, str]]]:
+    """DHIS2-style reporting summary: units × the last n periods (the cells of `codes` only, when given: the
+    units a board page lists), and each period's report state and rates (over every unit)."""
     periods = recent_periods(period, n)
     decided = latest_decisions(ctx.ledger, ctx.cfg.report.id, [p.key for p in periods])
     states: list[Any] = []
-    cells: dict[str, dict[str, Any]] = {u.code: {} for u in ctx.cfg.active_units}
+    wanted = [u.code for u in ctx.cfg.active_units] if codes is None else codes
+    cells: dict[str, dict[str, Any]] = {code: {} for code in wanted}
     for p in periods:
-        rows = status_rows(ctx, p)
-        collected = any(r["submissions"] for r in rows)
-        for r in rows:
-            cells.setdefault(r["unit"], {})[p.key] = r["status"]
+        of_unit, collected = unit_states(ctx, p)
+        for code in wanted:
+            if code in of_unit:
+                cells[code][p.key] = of_unit[code].value
         decision = decided.get(p.key)
         stale = bool(decision and decision.approved and decision.sha256 != shown_files(ctx, p))
-        states.append(PeriodState(p, rates(rows), report_paths(ctx, p)["json"].exists(), decision,
-                                  delivery_state(ctx, p), collected, stale))
+        states.append(PeriodState(p, rates_of(list(of_unit.values())),  # str enums: counted as their values
+                                  report_paths(ctx, p)["json"].exists(), decision, delivery_state(ctx, p),
+                                  collected, stale))
     return states, cells
 
 
