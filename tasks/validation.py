@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, create_model
 from pydantic_core import PydanticCustomError
 
 from tasks.config import AppConfig, Condition, Indicator, ReportDefinition
@@ -99,13 +99,17 @@ def _clean_text(value: Any) -> CleanText | None:
     return normalise_text(value if isinstance(value, str) else str(value))
 
 
-def _to_text(value: Any) -> str | None:
-    """Stored text: legacy fonts converted, NFC, invisible characters removed; too long is an error."""
+def _to_text(value: Any, info: ValidationInfo) -> str | None:
+    """Stored text: legacy fonts converted, NFC, invisible characters removed; too long is an error.
+    What was cleaned is kept in the validation context (`cleaned`, by the text as typed): the legacy-font
+    warning reads it there instead of normalising every text a second time."""
     if isinstance(value, Uncalculated):
         raise _uncalculated(value)
     if isinstance(value, str) and len(value) > 2 * MAX_TEXT_CHARS:  # not worth normalising first
         raise PydanticCustomError("too_long", "text too long", {"length": len(value)})
     cleaned = _clean_text(value)
+    if isinstance(value, str) and cleaned is not None and isinstance(info.context, dict):
+        info.context.setdefault("cleaned", {})[value] = cleaned
     if cleaned is None:
         return None
     if len(cleaned.text) > MAX_TEXT_CHARS:
@@ -208,8 +212,9 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
     cells = {code: rv.cell for code, rv in sheet.values.items()}
     model = submission_model(report)
     bad: set[str] = set()
+    memo: dict[str, Any] = {}
     try:
-        parsed = model.model_validate(raw)
+        parsed = model.model_validate(raw, context=memo)
     except ValidationError as exc:
         for err in exc.errors():
             code = str(err["loc"][0])
@@ -217,7 +222,7 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
             bad.add(code)
             errors.append(_value_issue(ind, cells.get(code), raw.get(code), err["type"], err.get("ctx") or {}))
         good = {k: v for k, v in raw.items() if k not in bad and k in report.by_code}
-        parsed = model.model_validate(good)
+        parsed = model.model_validate(good, context=memo)
     values: dict[str, Any] = parsed.model_dump(by_alias=True)  # {code: value}, in the definition's order
     for code in bad:
         values.pop(code, None)
@@ -249,7 +254,7 @@ def check_values(report: ReportDefinition, sheet: ParsedSheet) -> tuple[dict[str
         raw_value = raw.get(ind.code)
         if ind.type != "text" or ind.code in bad or not isinstance(raw_value, str):
             continue
-        cleaned = _clean_text(raw_value)
+        cleaned = memo.get("cleaned", {}).get(raw_value) or _clean_text(raw_value)
         assert cleaned is not None
         if cleaned.legacy is not None:
             font = ".VnTime" if cleaned.legacy == "TCVN3" else "VNI-Times"
