@@ -232,23 +232,33 @@ def collect(period: str | None = PeriodOpt) -> None:
     summary = _run("collect_submissions", period=period)
     for line in collect_summary_lines(summary):
         console.print(line)
-    for o in summary["outcomes"]:
-        if o["status"] in ("rejected", "quarantined", "error") and o["unit_code"]:
-            _print_outcome(o)
-    if summary["total"] > len(summary["outcomes"]):
-        console.print(f"(Chỉ liệt kê {len(summary['outcomes'])} trong {summary['total']}; xem đủ: baocao status.)")
+    attention = [o for o in summary["outcomes"] if o["status"] in ATTENTION and not _unreached(o)]
+    for o in attention:  # a file no unit could be read from too (garbage, no code): the Office must see which
+        _print_outcome(o)
+    owed = sum(summary["counts"].get(s, 0) for s in ATTENTION) - sum(map(_unreached, summary["outcomes"]))
+    if owed > len(attention):  # the summary keeps the first few hundred, those needing the Office first
+        console.print(f"(Chỉ liệt kê {len(attention)} trong {owed} tài liệu cần xem; xem đủ: baocao status.)")
+
+
+ATTENTION = ("rejected", "quarantined", "error")  # outcomes the collect lists one by one
+
+
+def _unreached(o: dict[str, Any]) -> bool:
+    """A channel not reached at all (an error without a unit: no report, no unit's)."""
+    return o["status"] == "error" and not o["unit_code"]
 
 
 def collect_summary_lines(summary: dict[str, Any]) -> list[str]:
     """The collect's count line, then what could not be reached at all (a mailbox down, a spreadsheet not
     shared: an error outcome without a unit, listed first in the summary), which is no report and no unit's."""
     n = summary["counts"]
-    unreached = [o for o in summary["outcomes"] if o["status"] == "error" and not o["unit_code"]]
+    unreached = [o for o in summary["outcomes"] if _unreached(o)]
     new = summary["total"] - n.get("duplicate", 0) - len(unreached)
     errors = n.get("error", 0) - len(unreached)
     lines = [f"{new} báo cáo mới: {n.get('accepted', 0) + n.get('superseded', 0)} hợp lệ, "
              f"{n.get('rejected', 0)} bị trả lại, {n.get('quarantined', 0)} bị cách ly"
-             + (f", {errors} lỗi khi đọc." if errors else ".")]
+             + (f", {errors} lỗi khi đọc" if errors else "")
+             + (f"; bỏ qua {n['duplicate']} tài liệu trùng với bản đã nhận." if n.get("duplicate") else ".")]
     return lines + [f"[red]{t(o['reason'])}[/red]" for o in unreached]
 
 
@@ -526,7 +536,8 @@ def _print_new_files(paths: list[Path]) -> None:
 
 
 def _print_outcome(o: dict[str, Any]) -> None:
-    where = f"{t(o['unit_code'] or '?')} ({t(o['source_ref'])})"
+    where = f"{t(o['unit_code'])} ({t(o['source_ref'])})" if o["unit_code"] else \
+        f"{t(o['source_ref'])} (không xác định được đơn vị)"
     if o["status"] == "accepted":
         console.print(f"[green]Hợp lệ[/green] {where}{'' if o['on_time'] else ' - nộp muộn'}")
     elif o["status"] == "rejected":

@@ -1,6 +1,7 @@
 """The operator's read-only commands: what `baocao status` shows after a collection."""
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -162,3 +163,28 @@ def test_a_channel_that_could_not_be_reached_is_no_new_report():
         f"[red]Không thu được thư: {down}[/red]",
         "[red]Chưa thu được báo cáo kỳ 2021-03 của 2 đơn vị dùng Google Sheets ở bảng tính S1; \\[x] các đơn vị "
         "khác…[/red]"]
+
+
+def test_collect_lists_each_document_needing_the_office_even_without_a_unit(config_dir: Path, tmp_path: Path,
+                                                                           prefect_engine: None) -> None:
+    """A file no unit can be read from (garbage) is listed by name with its reason; a copy of a file already
+    received is counted as skipped; and no "only N of M listed" when every one needing attention is listed."""
+    from tasks.context import open_context
+    from tests.helpers import filled
+
+    data_dir = tmp_path / "data"
+    ctx = open_context(config_dir, data_dir)
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    vp = filled(ctx, "VP", "2021-03")
+    (ctx.inbox / "VP.xlsx").write_bytes(vp)
+    (ctx.inbox / "VP bản sao.xlsx").write_bytes(vp)
+    (ctx.inbox / "hỏng.xlsx").write_bytes(b"not a workbook")
+    result = CliRunner().invoke(app, ["--config", str(config_dir), "--data-dir", str(data_dir), "collect",
+                                      "--period", "2021-03"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "2 báo cáo mới: 1 hợp lệ, 1 bị trả lại, 0 bị cách ly; bỏ qua 1 tài liệu trùng với bản đã nhận."
+    assert lines[1] == "Trả lại inbox/hỏng.xlsx (không xác định được đơn vị):"
+    assert lines[2].startswith("   - Không mở được tệp 'hỏng.xlsx'")
+    assert "Chỉ liệt kê" not in result.output
