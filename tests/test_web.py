@@ -515,3 +515,29 @@ def test_the_period_grid_counts_every_unit_and_lists_only_the_page(site) -> None
                      "VP": {p.period.key: "missing" for p in states} | {"2021-03": "on_time"},
                      "TTr": {p.period.key: "missing" for p in states}}
     assert [s.collected for s in states] == [False] * 11 + [True]
+
+
+def test_the_approval_page_names_thirty_missing_units_and_links_the_rest(config_dir: Path, tmp_path: Path) -> None:
+    """8,000 missing communes were 8,000 names on the Director's page (200 KB): it names 30 of each list and
+    links the board's page of the rest; a returned unit is listed once, as returned."""
+    from flows.web import create_app
+
+    add_communes(config_dir, 40)
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+    _folder(ctx, "VP", MARCH_16)
+    _folder(ctx, "CCHC", MARCH_16, K01=1, K02="")  # returned
+    consolidate(ctx, "2021-03")
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    _login(client, "giamdoc")
+    page = client.get("/duyet/2021-03").text
+
+    def text(element: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(rf'<p id="{element}">(.*?)</p>', page, re.S)[1]))
+
+    missing = text("missing")
+    assert missing.startswith("Chưa báo cáo (47): Thanh tra Sở; ") and "Phòng Cải cách hành chính" not in missing
+    assert missing.endswith("; Xã số 22; và 17 đơn vị khác.") and "Xã số 23" not in missing
+    assert '<a href="/bang/2021-03?loc=chua-bao-cao">17 đơn vị khác</a>' in page
+    assert text("rejected") == "Bị trả lại, chưa gửi lại (1): Phòng Cải cách hành chính."
+    assert "Đã báo cáo <b>1/49</b>" in page
