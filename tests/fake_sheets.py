@@ -239,6 +239,7 @@ class FaultRule:
     headers: dict[str, str] = field(default_factory=dict)
     message: str | None = None
     after_apply: bool = False  # carry the request out, then answer the error (a lost response)
+    reason: str | None = None  # google.rpc.ErrorInfo reason sent with the error (e.g. SERVICE_DISABLED)
 
 
 # ---------------------------------------------------------------- server
@@ -366,6 +367,7 @@ class FakeSheets:
         message: str | None = None,
         matcher: Callable[[LoggedRequest], bool] | None = None,
         after_apply: bool = False,
+        reason: str | None = None,
     ) -> FaultRule:
         """Answer `status` to the next `times` matching requests (None = every one).
 
@@ -390,6 +392,7 @@ class FakeSheets:
             headers=headers,
             message=message,
             after_apply=after_apply,
+            reason=reason,
         )
         with self.lock:
             self.rules.append(rule)
@@ -770,7 +773,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.fake.call(op, params, query, body)
             if rule is not None:
                 raise ApiError(
-                    rule.status, rule.message or _DEFAULT_MESSAGES.get(rule.status, "Error"), rule.headers
+                    rule.status, rule.message or _DEFAULT_MESSAGES.get(rule.status, "Error"), rule.headers,
+                    reason=rule.reason,
                 )
             result = self.fake.call(op, params, query, body)
             req.status = 200

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import tasks.transports.sheets as sheets_mod
-from tasks.channel_health import channel_problems
+from tasks.channel_health import channel_problems, record_channel_health
 from tasks.channels.sheets import (
     SheetsChannel,
     cursor_name,
@@ -41,7 +41,7 @@ from tasks.replies import rejection_mails
 from tasks.samples import BASE
 from tasks.status import status_rows
 from tasks.transports.sheets import a1_range
-from tasks.types import Document, Outcome
+from tasks.types import Document, Outcome, OutcomeStatus
 from tasks.workbook import COL_CODE, COL_VALUE, template_grid, template_height
 from tests.fake_sheets import FakeSheets, Sleeps
 
@@ -641,6 +641,37 @@ def test_sheets_api_not_enabled_is_the_accounts_problem_not_each_spreadsheets(
     assert sorted((o["unit_code"], o["status"]) for o in again) == [("CCHC", "accepted"), ("TĐKT", "accepted")]
     assert _sheets_ops(fake) == ["values.batchGet", "values.batchGet"]
     assert channel_problems(ctx) == []
+
+
+def test_an_account_refused_part_way_leaves_the_spreadsheets_read_before_as_read(
+    sheet_config: Path, tmp_path: Path, fake: FakeSheets, sleeps: Sleeps, prefect_engine: None
+) -> None:
+    """Google starts refusing the service account after the first spreadsheet was read (its key revoked
+    meanwhile): what was read is collected and that spreadsheet counts as read; each spreadsheet left is
+    not reached, with the account's reason; nothing more is sent."""
+    from flows.cycle import collect_submissions
+    from tests.fake_sheets import SERVICE_DISABLED
+
+    data_dir = tmp_path / "data"
+    ctx, period, titles = _two_spreadsheets(sheet_config, data_dir, fake)
+    assert collect_sheet_outcomes(ctx, period) == []
+    record_channel_health(ctx, "sheet", [Outcome(f"sheet:{SID}", OutcomeStatus.ERROR, reason="cũ")])  # earlier
+    _type(fake, titles["CCHC"], _valid("CCHC"))
+    _type(fake, titles["TĐKT"], _valid("TĐKT"), sid=DISTRICT)
+    fake.fail(403, op="values.batchGet", matcher=lambda r: DISTRICT in r.path, times=None,
+              message=SERVICE_DISABLED, reason="SERVICE_DISABLED")
+    fake.clear_log()
+
+    summary = collect_submissions(PERIOD, str(sheet_config), str(data_dir))
+
+    assert [(r.op, r.path.split("/")[3], r.status) for r in fake.requests if r.op != "token"] == [
+        ("values.batchGet", SID, 200), ("values.batchGet", DISTRICT, 403)]
+    (refused,) = [o for o in summary["outcomes"] if o["status"] == "error"]
+    assert (refused["source_ref"], refused["unit_code"]) == (f"sheet:{DISTRICT}", None)
+    assert refused["reason"].startswith(f"Chưa thu được báo cáo kỳ {PERIOD} của 2 đơn vị dùng Google Sheets. "
+                                        "Google Sheets từ chối tài khoản dịch vụ")
+    assert [(o["unit_code"], o["status"]) for o in summary["outcomes"] if o["unit_code"]] == [("CCHC", "accepted")]
+    assert [p.channel for p in channel_problems(ctx)] == [f"sheet:{DISTRICT}"]  # SID read: its old problem gone
 
 
 def test_collect_submissions_flow_reads_sheets_and_survives_a_refused_tab(

@@ -218,10 +218,14 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
         try:
             got = gw.read_tabs(list(titled), sid)
         except SheetsAccountRefused as exc:  # every spreadsheet alike: none is tried, none is blamed
-            waiting = sum(len(m) for _, m in spreadsheets[i:])
+            rest = spreadsheets[i:]
+            waiting = sum(len(m) for _, m in rest)
             ctx.ledger.audit("sheets", period.key, "read_failed", account=True, error=str(exc), units=waiting)
-            out.outcomes.append(Outcome(sheet_place(""), OutcomeStatus.ERROR,
-                                        reason=account_refused_message(str(exc), waiting, period.key)))
+            # refused from the first read: the channel itself; part-way (a key revoked meanwhile): the
+            # spreadsheets read before stand, each one left is not reached
+            places = [("", waiting)] if i == 0 else [(s, len(m)) for s, m in rest]
+            out.outcomes += [Outcome(sheet_place(s), OutcomeStatus.ERROR,
+                                     reason=account_refused_message(str(exc), n, period.key)) for s, n in places]
             break
         refused = next((r.error for r in got.values() if r.unreachable), None)
         if refused is not None:
