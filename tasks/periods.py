@@ -95,6 +95,7 @@ def _cut(year: int, month: int) -> date:
     return date(year - 1, 12, 15) if month == 1 else date(year, month - 1, 15)
 
 
+@lru_cache(maxsize=1024)  # asked for every received document; a Period is immutable
 def parse_period(text: str) -> Period:
     """Parse '2021-03', '2021-Q1', '2021-H1', '2021-9M', '2021' or '2021-05-03..2021-05-20'."""
     s = text.strip()
@@ -145,6 +146,7 @@ def is_working_day(d: date) -> bool:
     return d.weekday() < 5 and d not in _vn_holidays(d.year)
 
 
+@lru_cache(maxsize=1024)  # every document's deadline: the same few (period end, n) pairs
 def add_working_days(d: date, n: int) -> date:
     """The n-th working day after d (d itself never counts)."""
     cur, left = d, n

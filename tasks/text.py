@@ -232,5 +232,6 @@ def column_letter(index: int) -> str:
     return out
 
 
+@lru_cache(maxsize=8192)  # every labelled cell of every file: the template's few hundred positions
 def a1(row: int, col: int) -> str:
     return f"{column_letter(col)}{row + 1}"
