@@ -119,13 +119,18 @@ def date_line(c: Mapping[str, Any], final: FinalInfo | None) -> str:
     return format_date_line(place, final.issued_on)
 
 
+_PLAIN = (int, float, bool, type(None))  # what holds no text: kept as is (most of a province's figures)
+
+
 def _deep_nfc(value: Any) -> Any:
+    """Every text of a consolidation in NFC. Numbers are passed over without a call each: a province's
+    per-unit figures are tens of thousands of them."""
     if isinstance(value, str):
         return nfc(value)
     if isinstance(value, Mapping):
-        return {k: _deep_nfc(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else _deep_nfc(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_deep_nfc(v) for v in value]
+        return [v if type(v) in _PLAIN else _deep_nfc(v) for v in value]
     return value
 
 
