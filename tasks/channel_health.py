@@ -21,7 +21,7 @@ from tasks.periods import TZ, Period
 from tasks.transports.mail.compose import OutgoingMail
 from tasks.types import Outcome, OutcomeStatus
 
-PREFIX = "channel-problem:"  # ledger cursor per channel: the problem as JSON, "" once read again
+PREFIX = "channel-problem:"  # ledger cursor per place: its problem as JSON, or when a collect last read it
 
 
 @dataclass(frozen=True)
@@ -91,34 +91,54 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
     without a unit, whose source names it: "email:", "sheet:<id>"; "sheet:" when Google refused the service
     account) is noted, keeping when it started; every other place of the channel was read, so its problem is
     cleared (unless the channel itself failed: then nothing else was tried). A place failing once its channel
-    is back has been unread since the channel's outage began, and keeps that start."""
+    is back has been unread since the channel's outage began, and keeps that start.
+
+    Two collects may finish at once (the schedule's and one started by hand): the record is read and written
+    in one locked transaction, and a place another collect looked at later than this one keeps what that
+    collect found (a mailbox read at 10:01 is not marked failing by a collect that failed at 10:00 and
+    finished after it, nor the other way round)."""
     failed = {o.source_ref.removesuffix(":"): o.reason or "" for o in outcomes
               if o.status == OutcomeStatus.ERROR and o.unit_code is None}
     mine = [k for k in channel_keys(ctx) if k == channel or k.startswith(channel + ":")]
     if channel in failed:  # the channel itself (its account) was refused: its places were not tried
         mine = [channel]
-    names = [PREFIX + k for k in mine]
-    recorded = ctx.ledger.get_cursors(names)
-    known = {name: _problem(name.removeprefix(PREFIX), value) for name, value in recorded.items()}
     at = (now or datetime.now(TZ)).replace(microsecond=0)
-    whole = known.get(PREFIX + channel)  # the channel's own outage, if it had one
-    changes: dict[str, str] = {}
     failing: list[ChannelProblem] = []
     cleared: list[ChannelProblem] = []
-    for key, name in zip(mine, names, strict=True):
-        was = known.get(name)
-        if key in failed:
-            starts = [at] + ([was.since] if was else []) + ([whole.since] if whole and key != channel else [])
-            since = min(starts)
-            failing.append(ChannelProblem(key, failed[key], since, at))
-            changes[name] = json.dumps({"message": failed[key], "since": since.isoformat(), "last": at.isoformat()},
-                                       ensure_ascii=False)
-        elif recorded.get(name):
-            changes[name] = ""
-            if was is not None and not (key == channel and failed):  # still unread in part: not "back" yet
-                cleared.append(was)
-    ctx.ledger.set_cursors(changes)
-    return HealthChange(at, failing, cleared)
+
+    def change(recorded: dict[str, str]) -> dict[str, str]:
+        failing.clear()
+        cleared.clear()
+        known = {key: _problem(key, recorded.get(PREFIX + key, "")) for key in mine + [channel]}
+        whole = known.get(channel)  # the channel's own outage, if it had one
+        changes: dict[str, str] = {}
+        for key in mine:
+            name, was = PREFIX + key, known.get(key)
+            if _looked_at(recorded.get(name, "")) > at:  # another collect looked later: its finding stands
+                continue
+            if key in failed:
+                starts = [at] + ([was.since] if was else []) + ([whole.since] if whole and key != channel else [])
+                since = min(starts)
+                failing.append(ChannelProblem(key, failed[key], since, at))
+                changes[name] = json.dumps({"message": failed[key], "since": since.isoformat(),
+                                            "last": at.isoformat()}, ensure_ascii=False)
+            else:
+                changes[name] = json.dumps({"read": at.isoformat()})
+                if was is not None and not (key == channel and failed):  # still unread in part: not "back" yet
+                    cleared.append(was)
+        return changes
+
+    ctx.ledger.update_cursors([PREFIX + k for k in mine], change)
+    return HealthChange(at, list(failing), list(cleared))
+
+
+def _looked_at(recorded: str) -> datetime:
+    """When the collect that wrote this record looked (its failure's last time, or when it read the place)."""
+    value = _decode(recorded)
+    try:
+        return _aware(datetime.fromisoformat(str(value.get("last") or value.get("read"))))
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=TZ)
 
 
 def forget_unpolled(ctx: Context) -> None:
@@ -126,7 +146,8 @@ def forget_unpolled(ctx: Context) -> None:
     units.yaml): its outage is over as far as anyone can tell, and one polled again later and failing starts
     a new one (not a mail saying "Đã 500 giờ" at once). Every collect calls this, whatever its channels."""
     polled = {PREFIX + k for k in channel_keys(ctx)}
-    stale = {name: "" for name, value in ctx.ledger.cursors_starting(PREFIX).items() if value and name not in polled}
+    stale = {name: "" for name, value in ctx.ledger.cursors_starting(PREFIX).items()
+             if name not in polled and _problem(name.removeprefix(PREFIX), value) is not None}
     ctx.ledger.set_cursors(stale)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -373,6 +373,15 @@ class Ledger:
     def _insert(self) -> Any:
         return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
 
+    def _lock_keys(self, s: Session, keys: list[str]) -> None:
+        """PostgreSQL: one transaction-scoped advisory lock per key, all in one round trip, taken in sorted
+        order (two transactions locking overlapping keys cannot deadlock). SQLite needs none: a write
+        transaction holds the file's write lock from BEGIN."""
+        if self.engine.dialect.name == "postgresql":
+            s.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
+                           "(SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k COLLATE \"C\") AS q"),
+                      {"keys": keys})
+
     def _audit(self, s: Session, entity: str, entity_id: Any, action: str, **detail: Any) -> None:
         s.add(AuditEvent(entity=entity, entity_id=str(entity_id), action=action, detail=_json_safe(detail)))
 
@@ -483,11 +492,8 @@ class Ledger:
         current: dict[tuple[str, str, str | None], list[list[Any]]] = {g: [] for g in groups}
         new_ids = {sid for sid, _ in recorded}
         if groups:
-            if self.engine.dialect.name == "postgresql":  # two workers recording one unit: one after the other
-                # every group's lock in one round trip, taken in sorted order (two chunks cannot deadlock)
-                s.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM "
-                               "(SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k COLLATE \"C\") AS q"),
-                          {"keys": ["\x1f".join(map(str, g)) for g in groups]})
+            # two workers recording one unit: one after the other
+            self._lock_keys(s, ["\x1f".join(map(str, g)) for g in groups])
             units = {g[2] for g in groups}
             unit_filter: ColumnElement[bool] = table.c.unit_code.in_([u for u in units if u is not None])
             if None in units:
@@ -862,6 +868,23 @@ class Ledger:
                 stmt = self._insert()(t)
                 s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
                           rows[i:i + 5000])
+
+    def update_cursors(self, names: Iterable[str], change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """Read these cursors and write what `change` makes of them, in one write transaction that no other
+        writer of the same names interleaves with (SQLite: its write lock, taken at BEGIN; PostgreSQL: one
+        advisory lock per name, taken in sorted order). For records that two runs may update at once."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return
+        t = _table(Cursor)
+        with self.session() as s:
+            self._lock_keys(s, wanted)
+            current = dict(s.execute(select(t.c.name, t.c.value).where(t.c.name.in_(wanted))).all())
+            rows = [{"name": k, "value": v} for k, v in change(current).items()]
+            if rows:
+                stmt = self._insert()(t)
+                s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
+                          rows)
 
     def set_cursor(self, name: str, value: str) -> None:
         with self.session() as s:

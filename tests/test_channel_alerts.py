@@ -196,3 +196,21 @@ def test_a_place_no_longer_polled_is_forgotten_and_a_new_failure_is_a_new_outage
     assert (problem.channel, problem.since, problem.last) == ("email", later, later)
     assert _collect(ctx, later + timedelta(hours=4), reachable=False)[0] == \
         ["channel_down:email:2021-04-02T18:00:00+07:00"]
+
+
+def test_two_collects_finishing_out_of_order_leave_what_the_later_look_found(config_dir: Path, tmp_path: Path) -> None:
+    """The schedule's collect and one started by hand: the one that looked earlier but finishes last neither
+    marks a mailbox failing that the other read after it, nor clears one the other found down after it."""
+    reconfigure(config_dir, {"imap": {"enabled": True}}, {"VP": "email"})
+    ctx = open_context(config_dir, tmp_path / "data")
+    _collect(ctx, START, reachable=False)
+    _collect(ctx, START + timedelta(minutes=20), reachable=True)  # read again at 18:20
+    assert _collect(ctx, START + timedelta(minutes=10), reachable=False) == ([], [])  # looked at 18:10, done later
+    assert channel_problems(ctx) == []
+    _collect(ctx, START + timedelta(hours=1), reachable=False)  # down again at 19:00
+    _collect(ctx, START + timedelta(minutes=50), reachable=True)  # read at 18:50, finished after
+    [problem] = channel_problems(ctx)
+    assert (problem.since, problem.last) == (START + timedelta(hours=1), START + timedelta(hours=1))
+    _collect(ctx, START + timedelta(hours=5), reachable=False)  # still down: four hours after 19:00 it is mailed
+    assert [m["Subject"] for m in _eml(ctx, "channel_down")] == \
+        ["[BC-CCHC 2021-03] Đã 4 giờ không đọc được hộp thư của Văn phòng"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -349,6 +350,31 @@ def test_sqlite_threads_write_one_at_a_time_and_lose_nothing(tmp_path: Path) -> 
     st = ledgers[0].unit_standings("cchc", "2021-03")
     assert len(st) == 16 and all(s.submissions == 50 and s.accepted_id is not None for s in st.values())
     assert sum(s.status == "accepted" for s in ledgers[0].submissions("cchc", "2021-03")) == 16
+
+
+def test_update_cursors_reads_and_writes_as_one_step_whoever_else_writes(url: str) -> None:
+    """Two runs updating one record at once (two collects' channel health): neither overwrites what the other
+    wrote in between; here 4 threads on 2 ledgers add 1 to one counter 10 times each and none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledgers = [Ledger(url), Ledger(url)]
+
+    def add(current: dict[str, str]) -> dict[str, str]:
+        seen = int(current.get("counter", "0"))
+        time.sleep(0.002)  # another writer would slip in here
+        return {"counter": str(seen + 1)}
+
+    def work(t: int) -> None:
+        for _ in range(10):
+            ledgers[t % 2].update_cursors(["counter"], add)
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(work, range(4)))
+        assert ledgers[0].get_cursor("counter") == "40"
+    finally:
+        for led in ledgers:
+            led.engine.dispose()
 
 
 # ------------------------------------------------------------------ messages in one transaction
