@@ -131,6 +131,15 @@ def account_refused_message(reason: str, units: int, period_key: str) -> str:
             "Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
 
 
+def account_refused_midway_message(spreadsheet_id: str, why: str, units: int, period_key: str) -> str:
+    """The operator's warning for a spreadsheet left unread because Google began refusing the service account
+    part-way through a collect (a key revoked meanwhile): the spreadsheets read before it were collected."""
+    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets ở bảng tính "
+            f"{spreadsheet_id}: giữa lần thu này Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống (các "
+            f"bảng tính đọc trước đó đã được thu): {why}. Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các "
+            "đơn vị này.")
+
+
 def _has_values(grid: list[list[Any]]) -> bool:
     """A tab nobody has typed into yet is not a submission (no rejection mail for an empty tab)."""
     header = next((i for i, row in enumerate(grid) if [str(c) for c in row[:6]] == list(HEADER)), None)
@@ -223,9 +232,13 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
             ctx.ledger.audit("sheets", period.key, "read_failed", account=True, error=str(exc), units=waiting)
             # refused from the first read: the channel itself; part-way (a key revoked meanwhile): the
             # spreadsheets read before stand, each one left is not reached
-            places = [("", waiting)] if i == 0 else [(s, len(m)) for s, m in rest]
-            out.outcomes += [Outcome(sheet_place(s), OutcomeStatus.ERROR,
-                                     reason=account_refused_message(str(exc), n, period.key)) for s, n in places]
+            if i == 0:
+                out.outcomes.append(Outcome(sheet_place(""), OutcomeStatus.ERROR,
+                                            reason=account_refused_message(str(exc), waiting, period.key)))
+            else:
+                out.outcomes += [Outcome(sheet_place(s), OutcomeStatus.ERROR,
+                                         reason=account_refused_midway_message(s, exc.why, len(m), period.key))
+                                 for s, m in rest]
             break
         refused = next((r.error for r in got.values() if r.unreachable), None)
         if refused is not None:

@@ -148,7 +148,12 @@ class SheetsUnavailable(SheetsError):
 
 class SheetsAccountRefused(SheetsError):
     """Google refuses the service account itself (API not enabled for its project, key revoked, missing scope):
-    every spreadsheet would be refused alike, so nothing more is sent and no spreadsheet is blamed."""
+    every spreadsheet would be refused alike, so nothing more is sent and no spreadsheet is blamed. `why` is
+    what to fix and Google's own words, for a message that says more than the whole channel's."""
+
+    def __init__(self, message: str, status: int | None = None, why: str = "") -> None:
+        super().__init__(message, status)
+        self.why = why or message
 
 
 # google.rpc.ErrorInfo reasons of a 403 that refuses the caller, whatever the spreadsheet; the hint says what to do
@@ -300,8 +305,9 @@ def _account_refusal(exc: HttpError) -> SheetsAccountRefused | None:
         hint = ACCOUNT_REFUSALS[reason]
     else:
         return None
+    why = f"{hint} (HTTP {status}: {_error_message(exc)})"
     return SheetsAccountRefused(f"Google Sheets từ chối tài khoản dịch vụ của hệ thống nên không đọc được bảng tính "
-                                f"nào: {hint} (HTTP {status}: {_error_message(exc)}).", status=status)
+                                f"nào: {why}.", status=status, why=why)
 
 
 def _clean_cell(value: Cell) -> Cell:
