@@ -107,9 +107,7 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
     cleared: list[ChannelProblem] = []
 
     def change(recorded: dict[str, str]) -> dict[str, str]:
-        failing.clear()
-        cleared.clear()
-        known = {key: _problem(key, recorded.get(PREFIX + key, "")) for key in mine + [channel]}
+        known = {key: _problem(key, recorded.get(PREFIX + key, "")) for key in mine}
         whole = known.get(channel)  # the channel's own outage, if it had one
         changes: dict[str, str] = {}
         for key in mine:
@@ -129,7 +127,7 @@ def record_channel_health(ctx: Context, channel: str, outcomes: Iterable[Outcome
         return changes
 
     ctx.ledger.update_cursors([PREFIX + k for k in mine], change)
-    return HealthChange(at, list(failing), list(cleared))
+    return HealthChange(at, failing, cleared)
 
 
 def _looked_at(recorded: str) -> datetime:

@@ -861,13 +861,17 @@ class Ledger:
         """Many cursors in one transaction (insert or update), e.g. every Sheets tab's settle state."""
         if not values:
             return
+        with self.session() as s:
+            self._upsert_cursors(s, values)
+
+    def _upsert_cursors(self, s: Session, values: dict[str, str]) -> None:
+        """Insert or update these cursors, 5,000 a statement."""
         t = _table(Cursor)
         rows = [{"name": k, "value": v} for k, v in values.items()]
-        with self.session() as s:
-            for i in range(0, len(rows), 5000):
-                stmt = self._insert()(t)
-                s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
-                          rows[i:i + 5000])
+        for i in range(0, len(rows), 5000):
+            stmt = self._insert()(t)
+            s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
+                      rows[i:i + 5000])
 
     def update_cursors(self, names: Iterable[str], change: Callable[[dict[str, str]], dict[str, str]]) -> None:
         """Read these cursors and write what `change` makes of them, in one write transaction that no other
@@ -876,15 +880,10 @@ class Ledger:
         wanted = sorted(set(names))
         if not wanted:
             return
-        t = _table(Cursor)
         with self.session() as s:
             self._lock_keys(s, wanted)
-            current = dict(s.execute(select(t.c.name, t.c.value).where(t.c.name.in_(wanted))).all())
-            rows = [{"name": k, "value": v} for k, v in change(current).items()]
-            if rows:
-                stmt = self._insert()(t)
-                s.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"value": stmt.excluded.value}),
-                          rows)
+            current = dict(s.execute(select(Cursor.name, Cursor.value).where(Cursor.name.in_(wanted))).all())
+            self._upsert_cursors(s, change(current))
 
     def set_cursor(self, name: str, value: str) -> None:
         with self.session() as s:
