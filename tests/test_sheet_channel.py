@@ -669,11 +669,11 @@ def test_an_account_refused_part_way_leaves_the_spreadsheets_read_before_as_read
     (refused,) = [o for o in summary["outcomes"] if o["status"] == "error"]
     assert (refused["source_ref"], refused["unit_code"]) == (f"sheet:{DISTRICT}", None)
     assert refused["reason"] == (
-        f"Chưa thu được báo cáo kỳ {PERIOD} của 2 đơn vị dùng Google Sheets ở bảng tính {DISTRICT}: giữa lần thu "
-        "này Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống (các bảng tính đọc trước đó đã được thu): "
-        "Google Sheets API chưa được bật cho dự án Google Cloud của tài khoản dịch vụ; hãy bật Google Sheets API cho "
-        f"dự án đó (đường dẫn có trong lỗi), chờ vài phút (HTTP 403: {SERVICE_DISABLED}). Sau khi sửa, lần thu sau "
-        "sẽ đọc lại trang tính của các đơn vị này.")
+        f"Chưa thu được báo cáo kỳ {PERIOD} của 2 đơn vị dùng Google Sheets ở bảng tính {DISTRICT}. Giữa lần thu "
+        "này, Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống: Google Sheets API chưa được bật cho dự "
+        "án Google Cloud của tài khoản dịch vụ; hãy bật Google Sheets API cho dự án đó (đường dẫn có trong lỗi), "
+        f"chờ vài phút (HTTP 403: {SERVICE_DISABLED}). Các bảng tính đọc trước đó đã được thu. Sau khi sửa, lần "
+        "thu sau sẽ đọc lại trang tính của các đơn vị này.")
     assert [(o["unit_code"], o["status"]) for o in summary["outcomes"] if o["unit_code"]] == [("CCHC", "accepted")]
     assert [p.channel for p in channel_problems(ctx)] == [f"sheet:{DISTRICT}"]  # SID read: its old problem gone
 

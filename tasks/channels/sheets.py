@@ -135,9 +135,9 @@ def account_refused_midway_message(spreadsheet_id: str, why: str, units: int, pe
     """The operator's warning for a spreadsheet left unread because Google began refusing the service account
     part-way through a collect (a key revoked meanwhile): the spreadsheets read before it were collected."""
     return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets ở bảng tính "
-            f"{spreadsheet_id}: giữa lần thu này Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống (các "
-            f"bảng tính đọc trước đó đã được thu): {why}. Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các "
-            "đơn vị này.")
+            f"{spreadsheet_id}. Giữa lần thu này, Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống: {why}. "
+            "Các bảng tính đọc trước đó đã được thu. Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị "
+            "này.")
 
 
 def _has_values(grid: list[list[Any]]) -> bool:
