@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +20,8 @@ DEFAULT_CONFIG_DIR = default_config_dir()
 class Context:
     cfg: AppConfig
     data_dir: Path
+    # (which deadline, period key) -> date: asked for every document and every answer of a collect
+    _deadlines: dict[tuple[str, str], date] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -44,10 +46,16 @@ class Context:
         return parse_period(key) if key else current_period(self.cfg.period_kind)  # type: ignore[arg-type]
 
     def unit_deadline(self, period: Period) -> date:
-        return self.cfg.unit_deadline(period)
+        key = ("unit", period.key)
+        if key not in self._deadlines:
+            self._deadlines[key] = self.cfg.unit_deadline(period)
+        return self._deadlines[key]
 
     def report_deadline(self, period: Period) -> date:
-        return self.cfg.report_deadline(period)
+        key = ("report", period.key)
+        if key not in self._deadlines:
+            self._deadlines[key] = self.cfg.report_deadline(period)
+        return self._deadlines[key]
 
 
 def _config_stamp(config_dir: Path) -> tuple[tuple[str, float], ...]:

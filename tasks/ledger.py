@@ -742,16 +742,16 @@ class Ledger:
         return found
 
     def owed_reply_page(self, report_id: str, limit: int = 5000,
-                        after: tuple[datetime, int, str] | None = None) -> list[tuple[datetime, int, str]]:
-        """One page of owed replies as (owed_at, submission id, kind), in the order the next page follows."""
+                        after: tuple[int, str] | None = None) -> list[tuple[int, str]]:
+        """One page of owed replies as (submission id, kind), in the order the next page follows: by
+        submission, which is arrival order (no timestamp to read back per row)."""
         t = _table(OwedReply)
-        q = select(t.c.owed_at, t.c.submission_id, t.c.kind).where(t.c.report_id == report_id,
-                                                                      t.c.settled_at.is_(None))
+        q = select(t.c.submission_id, t.c.kind).where(t.c.report_id == report_id, t.c.settled_at.is_(None))
         if after is not None:
-            q = q.where(tuple_(t.c.owed_at, t.c.submission_id, t.c.kind) > tuple_(*after))
+            q = q.where(tuple_(t.c.submission_id, t.c.kind) > tuple_(*after))
         with self.reading() as s:
-            return [(r.owed_at, r.submission_id, r.kind) for r in s.execute(
-                q.order_by(t.c.owed_at, t.c.submission_id, t.c.kind).limit(limit))]
+            return [(r.submission_id, r.kind) for r in s.execute(
+                q.order_by(t.c.submission_id, t.c.kind).limit(limit))]
 
     def settle_replies(self, settled: Iterable[tuple[int, str, str]]) -> None:
         """Mark owed replies (submission id, kind, message key) as done (one executemany)."""

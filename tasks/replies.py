@@ -113,10 +113,10 @@ def send_owed_replies(ctx: Context, page: int = 5000) -> DispatchReport:
     (memory stays bounded), every page in this run: 10,000 new files get 10,000 answers now, not half."""
     report = DispatchReport()
     after = None
-    while rows := ctx.ledger.owed_reply_page(ctx.cfg.report.id, page, after):
-        with collector_paused():
-            report.merge(_send_owed(ctx, [(sid, kind) for _, sid, kind in rows]))
-        after = rows[-1]
+    with collector_paused():  # reading a page of thousands of rows is batch work too
+        while rows := ctx.ledger.owed_reply_page(ctx.cfg.report.id, page, after):
+            report.merge(_send_owed(ctx, rows))
+            after = rows[-1]
     return report
 
 
