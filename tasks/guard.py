@@ -6,7 +6,7 @@ cheaply (size, zip entries and ratios, the used range of the first sheet, passwo
 in a long-lived worker process under memory, CPU and time limits. A worker that dies or hangs costs only
 the file it was reading: that file gets the unit's Vietnamese rejection, the others are read as usual.
 
-The worker imports only the standard library, python-calamine and tasks.text, so it starts fast and its
+The worker imports only the standard library, python-calamine, tasks.text and tasks.zipdir, so it starts fast and its
 memory limit is spent on the file, not on the application.
 """
 
@@ -39,6 +39,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from tasks.text import Legacy, LegacyText, a1, font_encoding
+from tasks.zipdir import Directory, Entry, directory
 
 Grid = list[list[Any]]
 MiB = 1 << 20
@@ -175,8 +176,8 @@ def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Fac
         return Facts(legacy_cells=_xls_legacy_cells(data, limits))
     if suffix == ".csv" or not data.startswith(b"PK"):
         return Facts()
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+    try:  # the plain layout every office suite writes by struct; anything else by zipfile
+        zf: _Archive = (suffix != ".ods" and directory(data)) or zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except Exception:  # zipfile raises several types for a truncated or forged archive
         raise broken(filename) from None
@@ -192,7 +193,10 @@ def precheck(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> Fac
         raise broken(filename) from None
 
 
-def _check_zip(infos: list[zipfile.ZipInfo], filename: str, limits: Limits) -> None:
+_Archive = zipfile.ZipFile | Directory
+
+
+def _check_zip(infos: list[zipfile.ZipInfo] | list[Entry], filename: str, limits: Limits) -> None:
     if len(infos) > limits.max_zip_entries:
         raise too_big(filename, f"chứa {_n(len(infos))} thành phần nén (giới hạn {_n(limits.max_zip_entries)})")
     total = sum(i.file_size for i in infos)
@@ -204,8 +208,16 @@ def _check_zip(infos: list[zipfile.ZipInfo], filename: str, limits: Limits) -> N
                                     f"thành {_mb(i.file_size)})")
 
 
-def _part(zf: zipfile.ZipFile, name: str, filename: str, limits: Limits) -> bytes | None:
+def _part(zf: _Archive, name: str, filename: str, limits: Limits) -> bytes | None:
     """One part inflated, never more than max_part_bytes (whatever its header declares)."""
+    if isinstance(zf, Directory):
+        entry = zf.NameToInfo.get(name)
+        if entry is None:
+            return None
+        out = zf.read(entry, limits.max_part_bytes)
+        if out is not None:
+            return out
+        zf = zf.zipfile()  # not as declared, or too big: zipfile says what is wrong
     try:
         info = zf.getinfo(name)
     except KeyError:
@@ -239,7 +251,7 @@ def _target(part: str, target: bytes) -> str:
     return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(part), t))
 
 
-def _first_worksheet(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> str | None:
+def _first_worksheet(zf: _Archive, data: bytes, filename: str, limits: Limits) -> str | None:
     """The part of the first worksheet in workbook order (chart sheets skipped, as the parser does)."""
     workbook = "xl/workbook.xml"
     if workbook not in zf.NameToInfo:  # only odd writers put it elsewhere; the package rels say where
@@ -278,7 +290,7 @@ _FIRST_WORKSHEET: dict[tuple[str, _Stored | None, _Stored | None], str | None] =
 _LEGACY_XF: dict[_Stored, dict[int, Legacy]] = {}
 
 
-def _stored(zf: zipfile.ZipFile, data: bytes, name: str) -> _Stored | None:
+def _stored(zf: _Archive, data: bytes, name: str) -> _Stored | None:
     """A part as stored: what the archive declares of it (method, size, checksum) and its compressed bytes,
     read from its local header (no inflating): the same key always reads to the same content. None when
     absent, encrypted, big, or not laid out as its header says (then it is only inflated)."""
@@ -349,7 +361,7 @@ def _beyond(refs: list[tuple[bytes, bytes]], limits: Limits) -> bool:
 _LEGACY_FONT = re.compile(rb"""val=["'](?:\.vn|vni)""")  # a TCVN3/VNI font name, in lower-cased styles (re.I is slow)
 
 
-def _check_xlsx(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> Facts:
+def _check_xlsx(zf: _Archive, data: bytes, filename: str, limits: Limits) -> Facts:
     """The first worksheet's used range by cells that hold something (what the parser allocates for; its
     declared <dimension> neither bounds that nor drives it), and which cells use a legacy font."""
     sheet = _first_worksheet(zf, data, filename, limits)
@@ -395,7 +407,7 @@ def _scan_cells(xml: bytes, legacy_xf: dict[int, Legacy], filename: str, limits:
     return facts
 
 
-def _legacy_formats(zf: zipfile.ZipFile, data: bytes, filename: str, limits: Limits) -> dict[int, Legacy]:
+def _legacy_formats(zf: _Archive, data: bytes, filename: str, limits: Limits) -> dict[int, Legacy]:
     """The cell formats of this workbook whose font is a legacy one (remembered for small style parts)."""
     key = _stored(zf, data, "xl/styles.xml")
     if key is not None and key in _LEGACY_XF:
@@ -429,7 +441,7 @@ def _legacy_styles(styles: bytes) -> dict[int, Legacy]:
 _ODS_TAG = re.compile(rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*?)(/?)>")
 
 
-def _check_ods(zf: zipfile.ZipFile, filename: str, limits: Limits) -> None:
+def _check_ods(zf: _Archive, filename: str, limits: Limits) -> None:
     """The first table's used range, repeated rows and columns counted as the parser expands them."""
     xml = _part(zf, "content.xml", filename, limits) or b""
     row = col = 0  # rows before the current one; columns before the current cell
