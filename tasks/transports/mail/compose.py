@@ -28,6 +28,7 @@ it in that registry; this one costs about 0.16 and 0.33 ms, of which yagmail's s
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import mimetypes
@@ -176,8 +177,10 @@ def _mailbox(display_name: str, addr: str) -> str:
 
 
 def _base64_body(data: bytes) -> str:
-    """Base64 in lines of 76, each ended by CRLF (as email.encoders and the SMTP policy write it)."""
-    return base64.encodebytes(data).decode("ascii").replace("\n", _CRLF)  # lines of 76, each ended by \n
+    """Base64 in lines of 76, each ended by CRLF (as email.encoders and the SMTP policy write it); encoded in
+    one call, not 57 bytes at a time as base64.encodebytes does."""
+    text = binascii.b2a_base64(data, newline=False).decode("ascii")
+    return "".join([text[i:i + 76] + _CRLF for i in range(0, len(text), 76)])
 
 
 def _boundaries(count: int) -> list[str]:
