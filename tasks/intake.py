@@ -89,14 +89,14 @@ def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
             break  # every label found (the first of each counts): the table's rows are read below
         keys = [label_key(v) if isinstance(v, str) else "" for v in row]
         for c, key in enumerate(keys):
-            right = row[c + 1] if c + 1 < len(row) else None
             if key == _UNIT_LABEL and out.unit_cell is None:
+                right = row[c + 1] if c + 1 < len(row) else None
                 out.unit_cell = a1(r, c + 1)
                 text = _text(right) if not isinstance(right, int | float) else str(right)
                 out.unit_code = text or None
             elif key == _PERIOD_LABEL and out.period_cell is None:
                 out.period_cell = a1(r, c + 1)
-                out.period_text = _period_text(right)
+                out.period_text = _period_text(row[c + 1] if c + 1 < len(row) else None)
         if header is None and _CODE_HEADER in keys and _VALUE_HEADER in keys:
             header = (r, keys.index(_CODE_HEADER), keys.index(_VALUE_HEADER))
 
@@ -114,8 +114,7 @@ def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
     for r in range(h_row + 1, len(grid)):
         row = grid[r]
         code_cell = row[code_col] if code_col < len(row) else None
-        code = _text(code_cell).upper() if isinstance(code_cell, str) else ""
-        if not code:
+        if not code_cell or not isinstance(code_cell, str) or not (code := clean(code_cell).upper()):
             continue
         raw = row[value_col] if value_col < len(row) else None
         if code in out.values:
