@@ -6,8 +6,8 @@ cheaply (size, zip entries and ratios, the used range of the first sheet, passwo
 in a long-lived worker process under memory, CPU and time limits. A worker that dies or hangs costs only
 the file it was reading: that file gets the unit's Vietnamese rejection, the others are read as usual.
 
-The worker imports only the standard library, python-calamine, tasks.text and tasks.zipdir, so it starts fast and its
-memory limit is spent on the file, not on the application.
+The worker imports only the standard library, python-calamine, tasks.text and tasks.zipdir, so it starts
+fast and its memory limit is spent on the file, not on the application.
 """
 
 from __future__ import annotations
