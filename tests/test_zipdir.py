@@ -94,10 +94,8 @@ def _corrupt_sheet(data: bytes, how: str) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         info = zf.getinfo("xl/worksheets/sheet1.xml")
     out = bytearray(data)
-    if how == "crc":
-        cd = out.find(b"PK\x01\x02" + out[info.header_offset + 4:info.header_offset + 6])
-        while out[cd + 46:cd + 46 + len(info.filename)] != info.filename.encode():
-            cd = out.find(b"PK\x01\x02", cd + 4)
+    if how == "crc":  # the part's central record: the last one before the name's last (uncompressed) occurrence
+        cd = out.rfind(b"PK\x01\x02", 0, out.rfind(info.filename.encode()))
         struct.pack_into("<L", out, cd + 16, info.CRC ^ 1)
     else:
         name_len, extra_len = struct.unpack_from("<HH", out, info.header_offset + 26)

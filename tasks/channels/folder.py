@@ -169,7 +169,7 @@ class FolderChannel:
                 if stat.S_ISLNK(st.st_mode) and entry.is_dir(follow_symlinks=True):
                     out.skipped.append((ref, "liên kết tượng trưng tới thư mục khác: không đọc"))
                     continue
-                if entry.name.startswith((".", "~$")) or (self.only is not None and ref not in self.only):
+                if entry.name.startswith((".", "~$")) or (only is not None and ref not in only):  # a dir once listed
                     continue
                 if stat.S_ISLNK(st.st_mode):
                     out.skipped.append((ref, "liên kết tượng trưng (symlink): không đọc tệp mà nó trỏ tới"))

@@ -117,27 +117,31 @@ def tabs_not_ready_message(failed: dict[str, str], units: int, period_key: str) 
             f"lại: baocao request --period {period_key}")
 
 
+def _not_collected(period_key: str, units: int, spreadsheet_id: str | None, rest: str) -> str:
+    """The operator's warning for Sheets units left unread: whose reports wait (in which spreadsheet, when it is
+    one), then `rest` (why, from its own punctuation on), and that the next collect reads them once it is fixed
+    (their units are sent nothing meanwhile)."""
+    where = f" ở bảng tính {spreadsheet_id}" if spreadsheet_id else ""
+    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets{where}"
+            f"{rest} Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
+
+
 def unreachable_message(spreadsheet_id: str, reason: str, units: int, period_key: str) -> str:
-    """The operator's warning when collect cannot reach a spreadsheet: whose reports wait, why, and that the
-    next collect reads them once it is fixed (its units are sent nothing meanwhile)."""
-    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets ở bảng tính "
-            f"{spreadsheet_id}; các đơn vị khác vẫn được thu. {reason} Sau khi sửa, lần thu sau sẽ đọc lại trang "
-            "tính của các đơn vị này.")
+    """Collect cannot reach one spreadsheet; the others are read."""
+    return _not_collected(period_key, units, spreadsheet_id, f"; các đơn vị khác vẫn được thu. {reason}")
 
 
 def account_refused_message(reason: str, units: int, period_key: str) -> str:
-    """The operator's warning when Google refuses the service account itself: no spreadsheet could be read."""
-    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets. {reason} "
-            "Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị này.")
+    """Google refuses the service account itself: no spreadsheet could be read."""
+    return _not_collected(period_key, units, None, f". {reason}")
 
 
 def account_refused_midway_message(spreadsheet_id: str, why: str, units: int, period_key: str) -> str:
-    """The operator's warning for a spreadsheet left unread because Google began refusing the service account
-    part-way through a collect (a key revoked meanwhile): the spreadsheets read before it were collected."""
-    return (f"Chưa thu được báo cáo kỳ {period_key} của {format_number(units)} đơn vị dùng Google Sheets ở bảng tính "
-            f"{spreadsheet_id}. Giữa lần thu này, Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống: {why}. "
-            "Các bảng tính đọc trước đó đã được thu. Sau khi sửa, lần thu sau sẽ đọc lại trang tính của các đơn vị "
-            "này.")
+    """Google began refusing the service account part-way through a collect (a key revoked meanwhile): this
+    spreadsheet was left unread, the ones read before it were collected."""
+    return _not_collected(period_key, units, spreadsheet_id,
+                          f". Giữa lần thu này, Google Sheets bắt đầu từ chối tài khoản dịch vụ của hệ thống: {why}. "
+                          "Các bảng tính đọc trước đó đã được thu.")
 
 
 def _has_values(grid: list[list[Any]]) -> bool:
