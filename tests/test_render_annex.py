@@ -84,3 +84,48 @@ def test_output_is_deterministic(tmp_path: Path) -> None:
     a = render_annex_xlsx(sample_consolidation(), tmp_path / "a.xlsx").read_bytes()
     b = render_annex_xlsx(sample_consolidation(), tmp_path / "b.xlsx").read_bytes()
     assert a == b
+
+
+def test_layout_as_a_spreadsheet_program_reads_it(tmp_path: Path) -> None:
+    """Title merged over the table, header row repeated on every printed page, A4 landscape one page wide,
+    names and figures frozen in view, thousands grouped, the header filled and bordered."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(render_annex_xlsx(sample_consolidation(), tmp_path / "a.xlsx"))
+    ws = book[SHEET_ANNEX]
+    assert {str(r) for r in ws.merged_cells.ranges} == {"A1:R1", "A2:R2"}
+    assert ws.print_title_rows == "$4:$4"
+    assert (ws.page_setup.orientation, ws.page_setup.paperSize, ws.page_setup.fitToHeight) == ("landscape", 9, 0)
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.freeze_panes == "C5"
+    assert ws.column_dimensions["B"].width == 42.7109375 and ws.row_dimensions[4].height == 120
+    head, figure = ws["C4"], ws["C5"]
+    assert (head.font.name, head.font.b, head.fill.fgColor.rgb, head.alignment.wrap_text) == (
+        "Times New Roman", True, "FFD9E1F2", True)
+    assert (figure.value, figure.number_format, figure.border.left.style) == (12, "#,##0", "thin")
+    assert book.properties.creator == "baocao" and book.properties.title.startswith("Kết quả thực hiện")
+    assert book[SHEET_STATUS].freeze_panes == "C2"
+
+
+def test_writer_keeps_any_text_as_typed(tmp_path: Path) -> None:
+    """Text a unit typed reads back as typed: markup, formulas, Excel's own _x0041_ escapes, characters XML
+    cannot hold, leading spaces; an empty text is an empty cell."""
+    from datetime import datetime
+
+    from openpyxl import load_workbook
+
+    from tasks.render.xlsx_writer import Book, Style
+
+    texts = ["<b>&amp;</b> \"x\"", "=SUM(A1:A2)", "_x0041_ stays", "a\x01b\x1fc", "  indented ", "Đúng hạn"]
+    book = Book("t", "baocao", datetime(2021, 3, 1))
+    sheet = book.sheet("S'1")
+    sheet.row(0, [(t, Style()) for t in texts] + [("", Style(bold=True)), (12.5, None), (7, None)])
+    with pytest.raises(ValueError):
+        sheet.row(0, [])
+    out = book.save(tmp_path / "t.xlsx")
+    row = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("S'1").to_python()[0]
+    assert row[:6] == texts
+    assert row[6:] == ["", 12.5, 7]
+    ws = load_workbook(out)["S'1"]
+    assert ws["B1"].data_type == "s" and ws["B1"].value == "=SUM(A1:A2)"
+    assert ws["G1"].value is None and ws["G1"].font.b  # (openpyxl does not undo _x005F_; Excel, LibreOffice do)

@@ -1,4 +1,4 @@
-"""Spreadsheet annex of the consolidated report (.xlsx, xlsxwriter).
+"""Spreadsheet annex of the consolidated report (.xlsx, tasks.render.xlsx_writer).
 
 The leadership and the People's Committee often want the per-unit figures to re-use; a sheet is
 easier to work with than the .docx annex. Totals are written as values (the computed totals), not
@@ -8,17 +8,18 @@ formulas, so the file reads the same in any viewer and cannot disagree with the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-
 from tasks.periods import TZ
 from tasks.render import prose
 from tasks.render.vietnamese_dates import format_number, nfc, to_local_date
+from tasks.render.xlsx_writer import Book, Style
 
-FONT = "Times New Roman"
+A4 = 9  # paper size
+THOUSANDS = 3  # the built-in number format "#,##0"
 SHEET_ANNEX = "Phụ lục"
 SHEET_STATUS = "Tình hình báo cáo"
 SHEET_TEXTS = "Nội dung báo cáo"  # every unit's text in full (the report lists at most prose.TEXTS_SHOWN points)
@@ -58,118 +59,93 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     totals = c.get("totals", {})
     statuses = prose.unit_statuses(c)
 
-    # in_memory: the parts are built in memory and zipped once (no temporary file per part; a tenth faster)
-    wb = xlsxwriter.Workbook(str(out_path), {"strings_to_numbers": False, "in_memory": True})
-    # Fixed creation date keeps identical input -> identical file (xlsxwriter otherwise stamps "now").
-    created = to_local_date(c.get("generated_at") or "2000-01-01")
-    wb.set_properties({"title": nfc(prose.report_subject(c)), "author": "baocao",
-                       "created": datetime(created.year, created.month, created.day)})
-    base = {"font_name": FONT, "font_size": 11, "border": 1, "valign": "vcenter"}
-    title_fmt = wb.add_format({"font_name": FONT, "font_size": 14, "bold": True, "align": "center"})
-    sub_fmt = wb.add_format({"font_name": FONT, "font_size": 12, "italic": True, "align": "center"})
-    head_fmt = wb.add_format({**base, "bold": True, "text_wrap": True, "align": "center",
-                              "bg_color": "#D9E1F2"})
-    text_fmt = wb.add_format({**base, "text_wrap": True})
-    centre_fmt = wb.add_format({**base, "align": "center"})
-    num_fmt = wb.add_format({**base, "num_format": "#,##0"})
-    total_label_fmt = wb.add_format({**base, "bold": True})
-    total_num_fmt = wb.add_format({**base, "bold": True, "num_format": "#,##0"})
+    created = to_local_date(c.get("generated_at") or "2000-01-01")  # fixed: identical input, identical file
+    wb = Book(nfc(prose.report_subject(c)), "baocao", datetime(created.year, created.month, created.day))
+    base = Style(border=True, valign="center")
+    title_fmt = Style(size=14, bold=True, align="center")
+    sub_fmt = Style(size=12, italic=True, align="center")
+    head_fmt = replace(base, bold=True, wrap=True, align="center", fill="D9E1F2")
+    text_fmt = replace(base, wrap=True)
+    centre_fmt = replace(base, align="center")
+    num_fmt = replace(base, number_format=THOUSANDS)
+    total_label_fmt = replace(base, bold=True)
+    total_num_fmt = replace(base, bold=True, number_format=THOUSANDS)
 
     # ---- sheet 1: units × integer indicators
-    ws = wb.add_worksheet(SHEET_ANNEX)
+    ws = wb.sheet(SHEET_ANNEX)
     last_col = 2 + len(integer)
-    ws.merge_range(0, 0, 0, last_col, "PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ", title_fmt)
-    ws.merge_range(1, 0, 1, last_col, nfc(prose.report_subject(c)), sub_fmt)
+    ws.row(0, [("PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ", title_fmt)] + [(None, title_fmt)] * last_col)
+    ws.row(1, [(nfc(prose.report_subject(c)), sub_fmt)] + [(None, sub_fmt)] * last_col)
+    ws.merge(0, 0, last_col)
+    ws.merge(1, 0, last_col)
     header_row = 3
     # labels, never indicator codes: the sheet goes to UBND tỉnh with the report
     headers = ["STT", "Cơ quan, đơn vị"] + [
         nfc(i["label"] + (f" ({i['unit']})" if i.get("unit") else "")) for i in integer
     ] + ["Tình hình báo cáo"]
-    for col, text in enumerate(headers):
-        ws.write_string(header_row, col, text, head_fmt)
-    ws.set_row(header_row, 120)
-    ws.set_column(0, 0, 6)
-    ws.set_column(1, 1, 42)
-    ws.set_column(2, 1 + len(integer), 13)
-    ws.set_column(last_col, last_col, 16)
+    ws.row(header_row, [(text, head_fmt) for text in headers], height=120)
+    ws.width(0, 0, 6)
+    ws.width(1, 1, 42)
+    ws.width(2, 1 + len(integer), 13)
+    ws.width(last_col, last_col, 16)
+    codes = [ind["code"] for ind in integer]
     row = header_row + 1
     for n, unit in enumerate(expected, start=1):
-        ws.write_number(row, 0, n, centre_fmt)
-        ws.write_string(row, 1, nfc(prose.unit_name(c, unit)), text_fmt)
         unit_values = values.get(unit, {}) if unit in accepted else {}
-        for k, ind in enumerate(integer):
-            v = unit_values.get(ind["code"])
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                ws.write_number(row, 2 + k, v, num_fmt)
-            else:
-                ws.write_blank(row, 2 + k, None, num_fmt)
-        ws.write_string(row, last_col, statuses.get(unit, prose.STATUS_MISSING), centre_fmt)
+        ws.row(row, [(n, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
+                     *[(_number(unit_values.get(code)), num_fmt) for code in codes],
+                     (statuses.get(unit, prose.STATUS_MISSING), centre_fmt)])
         row += 1
-    ws.write_blank(row, 0, None, total_label_fmt)
-    ws.write_string(row, 1, "Tổng cộng", total_label_fmt)
-    for k, ind in enumerate(integer):
-        v = totals.get(ind["code"])
-        if v is None:
-            ws.write_blank(row, 2 + k, None, total_num_fmt)
-        else:
-            ws.write_number(row, 2 + k, v, total_num_fmt)
-    ws.write_string(row, last_col, f"{format_number(comp.get('accepted_count', len(accepted)))}/"
-                                   f"{format_number(len(expected))} đơn vị",
-                    total_label_fmt)
-    ws.freeze_panes(header_row + 1, 2)
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header_row)
+    ws.row(row, [(None, total_label_fmt), ("Tổng cộng", total_label_fmt),
+                 *[(_number(totals.get(code)), total_num_fmt) for code in codes],
+                 (f"{format_number(comp.get('accepted_count', len(accepted)))}/{format_number(len(expected))} đơn vị",
+                  total_label_fmt)])
+    ws.freeze(header_row + 1, 2)
+    ws.landscape, ws.paper, ws.fit_width = True, A4, True
+    ws.repeat_rows = (header_row, header_row)
 
     # ---- sheet 2: reporting status per unit
-    st = wb.add_worksheet(SHEET_STATUS)
+    st = wb.sheet(SHEET_STATUS)
     # no unit codes and no reasons for rejected files: those stay with the Office (status, JSON `rejected`)
-    st_headers = ["STT", "Cơ quan, đơn vị", "Tình hình báo cáo", "Thời điểm nhận", "Đúng hạn"]
-    for col, text in enumerate(st_headers):
-        st.write_string(0, col, text, head_fmt)
+    st.row(0, [(text, head_fmt) for text in ["STT", "Cơ quan, đơn vị", "Tình hình báo cáo", "Thời điểm nhận",
+                                              "Đúng hạn"]])
     received = _received_times(c)
     on_time = set(comp.get("on_time", []))
     for r, unit in enumerate(expected, start=1):
-        status = statuses.get(unit, prose.STATUS_MISSING)
-        st.write_number(r, 0, r, centre_fmt)
-        st.write_string(r, 1, nfc(prose.unit_name(c, unit)), text_fmt)
-        st.write_string(r, 2, status, centre_fmt)
-        st.write_string(r, 3, _format_received(received[unit]) if unit in received else "", centre_fmt)
         timely = "Có" if unit in on_time else ("Không" if unit in accepted else "")
-        st.write_string(r, 4, timely, centre_fmt)
-    st.set_column(0, 0, 6)
-    st.set_column(1, 1, 42)
-    st.set_column(2, 2, 18)
-    st.set_column(3, 3, 18)
-    st.set_column(4, 4, 10)
-    st.set_landscape()
-    st.set_paper(9)
-    st.fit_to_pages(1, 0)
-    st.freeze_panes(1, 2)
+        st.row(r, [(r, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
+                   (statuses.get(unit, prose.STATUS_MISSING), centre_fmt),
+                   (_format_received(received[unit]) if unit in received else "", centre_fmt), (timely, centre_fmt)])
+    st.width(0, 0, 6)
+    st.width(1, 1, 42)
+    st.width(2, 2, 18)
+    st.width(3, 3, 18)
+    st.width(4, 4, 10)
+    st.landscape, st.paper, st.fit_width = True, A4, True
+    st.freeze(1, 2)
 
     # ---- sheet 3: what each unit wrote, in full (written as text: never read as a formula)
     texts = _texts_by_unit(c)
     if texts:
-        codes = [i["code"] for i in c.get("indicators", []) if i.get("type") == "text"
-                 and any(i["code"] in t for t in texts.values())]
+        text_codes = [i["code"] for i in c.get("indicators", []) if i.get("type") == "text"
+                      and any(i["code"] in t for t in texts.values())]
         labels = {i["code"]: i["label"] for i in c.get("indicators", [])}
-        tx = wb.add_worksheet(SHEET_TEXTS)
-        for col, text in enumerate(["STT", "Cơ quan, đơn vị", *[labels[code] for code in codes]]):
-            tx.write_string(0, col, nfc(text), head_fmt)
+        tx = wb.sheet(SHEET_TEXTS)
+        tx.row(0, [(nfc(text), head_fmt) for text in ["STT", "Cơ quan, đơn vị", *[labels[k] for k in text_codes]]])
         for r, unit in enumerate([u for u in expected if u in texts], start=1):
-            tx.write_number(r, 0, r, centre_fmt)
-            tx.write_string(r, 1, nfc(prose.unit_name(c, unit)), text_fmt)
-            for k, code in enumerate(codes):
-                tx.write_string(r, 2 + k, texts[unit].get(code, ""), text_fmt)
-        tx.set_column(0, 0, 6)
-        tx.set_column(1, 1, 36)
-        tx.set_column(2, 1 + len(codes), 60)
-        tx.set_landscape()
-        tx.set_paper(9)
-        tx.freeze_panes(1, 2)
-    wb.close()
-    return out_path
+            tx.row(r, [(r, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
+                       *[(texts[unit].get(k, ""), text_fmt) for k in text_codes]])
+        tx.width(0, 0, 6)
+        tx.width(1, 1, 36)
+        tx.width(2, 1 + len(text_codes), 60)
+        tx.landscape, tx.paper = True, A4
+        tx.freeze(1, 2)
+    return wb.save(out_path)
+
+
+def _number(v: Any) -> int | float | None:
+    """A figure as a number cell; anything else (missing, text) an empty cell."""
+    return v if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _texts_by_unit(c: Mapping[str, Any]) -> dict[str, dict[str, str]]:
