@@ -122,6 +122,8 @@ def test_writer_keeps_any_text_as_typed(tmp_path: Path) -> None:
     sheet.row(0, [(t, Style()) for t in texts] + [("", Style(bold=True)), (12.5, None), (7, None)])
     with pytest.raises(ValueError):
         sheet.row(0, [])
+    with pytest.raises(TypeError):  # no NaN or infinity in a figure UBND tỉnh reads
+        sheet.row(1, [(float("nan"), None)])
     out = book.save(tmp_path / "t.xlsx")
     row = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("S'1").to_python()[0]
     assert row[:6] == texts

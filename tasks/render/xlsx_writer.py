@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from math import isfinite
 from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
@@ -103,7 +104,8 @@ class Sheet:
             elif isinstance(value, str):
                 space = ' xml:space="preserve"' if value[0].isspace() or value[-1].isspace() else ""
                 parts.append(f'<c r="{at}"{s} t="inlineStr"><is><t{space}>{text_xml(value)}</t></is></c>')
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif ((isinstance(value, int) and not isinstance(value, bool))
+                  or (isinstance(value, float) and isfinite(value))):
                 parts.append(f'<c r="{at}"{s}><v>{value!r}</v></c>')
             else:
                 raise TypeError(f"a cell holds text or a number, not {type(value).__name__}")
