@@ -70,6 +70,44 @@ def as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def _executemany(s: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """One INSERT/UPDATE for many rows through the driver's executemany: compiled once for the dialect, each
+    row's values passed through their columns' own bind processors (datetimes on SQLite, JSON) in one loop.
+    SQLAlchemy's executemany builds and checks a parameter set per row through several layers: for a chunk's
+    thousands of audit, owed-reply and seen-file rows that cost more than SQLite's insert itself. Every row
+    has the first row's keys; any other parameter must hold its value in the statement."""
+    if not rows:
+        return
+    conn = s.connection()
+    keys = list(rows[0])
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
+    fixed = compiled.construct_params(_check=False)
+    given = set(keys)
+    missing = [name for name, bind in compiled.binds.items()
+               if name not in given and bind.value is None and bind.callable is None]
+    if missing:  # a column default or an unset parameter would go to the database as NULL
+        raise ValueError(f"rows lack {missing}")
+    processors = compiled._bind_processors
+    names = list(compiled.positiontup or ()) if compiled.positional else list(fixed)
+    columns = []  # column by column: one list comprehension each, rows zipped together in C
+    for name in names:
+        proc = processors.get(name)
+        if name not in given:
+            columns.append([proc(fixed[name]) if proc else fixed[name]] * len(rows))
+        elif proc is None:
+            columns.append([row[name] for row in rows])
+        else:
+            columns.append([proc(row[name]) for row in rows])
+    params: list[Any]
+    if compiled.positional:
+        params = list(zip(*columns, strict=True))
+    else:
+        escaped = compiled.escaped_bind_names or {}
+        wire = [escaped.get(name, name) for name in names]
+        params = [dict(zip(wire, values, strict=True)) for values in zip(*columns, strict=True)]
+    conn.exec_driver_sql(compiled.string, params)
+
+
 def _table(model: type[Any]) -> Table:
     """A model's Core table (typed: `Model.__table__` is a FromClause to the type checker)."""
     return as_type(Table, model.__table__)
@@ -464,13 +502,11 @@ class Ledger:
                     "INSERT INTO submission_values (submission_id, code, value_int, value_text) "
                     f"VALUES ({mark}, {mark}, {mark}, {mark})", values)
             own, audit = self._supersede_all(s, recorded, now)
-            if audit:
-                s.execute(_table(AuditEvent).insert(), audit)
+            _executemany(s, _table(AuditEvent).insert(), audit)
             self._remember(s, [(new.stamp, new.content_hash) for new in news if new.stamp is not None], now)
-            owed = [{"submission_id": sid, "kind": kind, "report_id": new.report_id, "owed_at": now}
-                    for sid, new in recorded for kind in new.owes]
-            if owed:
-                s.execute(_table(OwedReply).insert(), owed)
+            _executemany(s, _table(OwedReply).insert(), [
+                {"submission_id": sid, "kind": kind, "report_id": new.report_id, "owed_at": now}
+                for sid, new in recorded for kind in new.owes])
         by_key = {(new.report_id, new.period, new.content_hash): (sid, new) for sid, new in recorded}
         out: list[Recorded | None] = []
         for i, new in enumerate(news):
@@ -578,7 +614,7 @@ class Ledger:
         stmt = stmt.on_conflict_do_update(index_elements=[t.c.source_ref], set_={
             "size": stmt.excluded.size, "mtime_ns": stmt.excluded.mtime_ns,
             "content_hash": stmt.excluded.content_hash})
-        s.execute(stmt, list(latest.values()))
+        _executemany(s, stmt, list(latest.values()))
 
     # ------------------------------------------------------------ status, in SQL
 
@@ -760,8 +796,8 @@ class Ledger:
             return
         t = _table(OwedReply)
         with self.session() as s:
-            s.execute(t.update().where(t.c.submission_id == bindparam("sid"), t.c.kind == bindparam("k"))
-                      .values(settled_at=utcnow(), message_key=bindparam("key")), rows)
+            _executemany(s, t.update().where(t.c.submission_id == bindparam("sid"), t.c.kind == bindparam("k"))
+                         .values(settled_at=utcnow(), message_key=bindparam("key")), rows)
 
     def record_message(self, *, key: str, kind: str, report_id: str | None, period: str | None,
                        unit_code: str | None, recipients: list[str], subject: str, message_id: str,
@@ -803,14 +839,13 @@ class Ledger:
                                         message_id=r["message_id"], status=r["status"], attempts=1,
                                         error=r.get("error"), eml_path=r.get("eml_path"), created_at=now,
                                         updated_at=now)
-            if inserts:
-                s.execute(t.insert(), list(inserts.values()))
+            _executemany(s, t.insert(), list(inserts.values()))
             if updates:
                 s.execute(t.update().where(t.c.key == bindparam("k")).values(
                     status=bindparam("st"), error=bindparam("err"), message_id=bindparam("mid"),
                     attempts=t.c.attempts + bindparam("n"), updated_at=now,
                     eml_path=func.coalesce(bindparam("eml", type_=Text), t.c.eml_path)), list(updates.values()))
-            s.execute(_table(AuditEvent).insert(), [
+            _executemany(s, _table(AuditEvent).insert(), [
                 {"at": now, "entity": "message", "entity_id": r["key"], "action": r["status"],
                  "detail": _json_safe({"error": r.get("error"), "message_id": r["message_id"],
                                        "eml": r.get("eml_path")})} for r in records])

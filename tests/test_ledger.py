@@ -426,3 +426,22 @@ def test_audit_details_are_stored_as_json_would_read_them():
     mixed = {"at": datetime(2021, 3, 16, 9, 30), "status": SubmissionStatus.ACCEPTED, "eml": Path("a/b.eml")}
     assert _json_safe(mixed) == {"at": "2021-03-16 09:30:00", "status": "accepted", "eml": "a/b.eml"}
     assert type(_json_safe(mixed)["status"]) is str
+
+
+def test_driver_executemany_stores_what_sqlalchemy_would(ledger: Ledger) -> None:
+    """Audit rows written straight through the driver read back as written (UTC time, JSON detail with
+    Vietnamese text), on SQLite and PostgreSQL; a row that leaves a column to its default is refused rather
+    than stored with NULL."""
+    from tasks.ledger import AuditEvent, _executemany, _table
+
+    at = datetime(2021, 3, 15, 2, 30, tzinfo=UTC)
+    rows = [{"at": at, "entity": "thử", "entity_id": str(i), "action": "ghi", "detail": {"đơn vị": f"U{i}", "n": i}}
+            for i in range(3)]
+    with ledger.session() as s:
+        _executemany(s, _table(AuditEvent).insert(), rows)
+    got = sorted(ledger.audit_events("thử"), key=lambda e: int(e.entity_id))
+    assert [(e.entity_id, e.action, e.detail) for e in got] == [
+        (str(i), "ghi", {"đơn vị": f"U{i}", "n": i}) for i in range(3)]
+    assert all(e.at.replace(tzinfo=e.at.tzinfo or UTC) == at for e in got)
+    with pytest.raises(ValueError, match="at"), ledger.session() as s:
+        _executemany(s, _table(AuditEvent).insert(), [{"entity": "x", "entity_id": "1", "action": "a"}])
