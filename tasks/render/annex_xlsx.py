@@ -58,9 +58,11 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     values = c.get("values_by_unit", {})
     totals = c.get("totals", {})
     statuses = prose.unit_statuses(c)
+    names = {unit: nfc(prose.unit_name(c, unit)) for unit in expected}  # each unit's name is on every sheet
+    subject = nfc(prose.report_subject(c))
 
     created = to_local_date(c.get("generated_at") or "2000-01-01")  # fixed: identical input, identical file
-    wb = Book(nfc(prose.report_subject(c)), "baocao", datetime(created.year, created.month, created.day))
+    wb = Book(subject, "baocao", datetime(created.year, created.month, created.day))
     base = Style(border=True, valign="center")
     title_fmt = Style(size=14, bold=True, align="center")
     sub_fmt = Style(size=12, italic=True, align="center")
@@ -75,7 +77,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     ws = wb.sheet(SHEET_ANNEX)
     last_col = 2 + len(integer)
     ws.row(0, [("PHỤ LỤC: SỐ LIỆU CHI TIẾT THEO ĐƠN VỊ", title_fmt)] + [(None, title_fmt)] * last_col)
-    ws.row(1, [(nfc(prose.report_subject(c)), sub_fmt)] + [(None, sub_fmt)] * last_col)
+    ws.row(1, [(subject, sub_fmt)] + [(None, sub_fmt)] * last_col)
     ws.merge(0, 0, last_col)
     ws.merge(1, 0, last_col)
     header_row = 3
@@ -89,14 +91,12 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     ws.width(2, 1 + len(integer), 13)
     ws.width(last_col, last_col, 16)
     codes = [ind["code"] for ind in integer]
-    row = header_row + 1
     for n, unit in enumerate(expected, start=1):
         unit_values = values.get(unit, {}) if unit in accepted else {}
-        ws.row(row, [(n, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
-                     *[(_number(unit_values.get(code)), num_fmt) for code in codes],
-                     (statuses.get(unit, prose.STATUS_MISSING), centre_fmt)])
-        row += 1
-    ws.row(row, [(None, total_label_fmt), ("Tổng cộng", total_label_fmt),
+        ws.row(header_row + n, [(n, centre_fmt), (names[unit], text_fmt),
+                                *[(_number(unit_values.get(code)), num_fmt) for code in codes],
+                                (statuses.get(unit, prose.STATUS_MISSING), centre_fmt)])
+    ws.row(header_row + len(expected) + 1, [(None, total_label_fmt), ("Tổng cộng", total_label_fmt),
                  *[(_number(totals.get(code)), total_num_fmt) for code in codes],
                  (f"{format_number(comp.get('accepted_count', len(accepted)))}/{format_number(len(expected))} đơn vị",
                   total_label_fmt)])
@@ -113,13 +113,12 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
     on_time = set(comp.get("on_time", []))
     for r, unit in enumerate(expected, start=1):
         timely = "Có" if unit in on_time else ("Không" if unit in accepted else "")
-        st.row(r, [(r, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
+        st.row(r, [(r, centre_fmt), (names[unit], text_fmt),
                    (statuses.get(unit, prose.STATUS_MISSING), centre_fmt),
                    (_format_received(received[unit]) if unit in received else "", centre_fmt), (timely, centre_fmt)])
     st.width(0, 0, 6)
     st.width(1, 1, 42)
-    st.width(2, 2, 18)
-    st.width(3, 3, 18)
+    st.width(2, 3, 18)
     st.width(4, 4, 10)
     st.landscape, st.paper, st.fit_width = True, A4, True
     st.freeze(1, 2)
@@ -133,7 +132,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
         tx = wb.sheet(SHEET_TEXTS)
         tx.row(0, [(nfc(text), head_fmt) for text in ["STT", "Cơ quan, đơn vị", *[labels[k] for k in text_codes]]])
         for r, unit in enumerate([u for u in expected if u in texts], start=1):
-            tx.row(r, [(r, centre_fmt), (nfc(prose.unit_name(c, unit)), text_fmt),
+            tx.row(r, [(r, centre_fmt), (names[unit], text_fmt),
                        *[(texts[unit].get(k, ""), text_fmt) for k in text_codes]])
         tx.width(0, 0, 6)
         tx.width(1, 1, 36)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
+from tasks.text import column_letter
+
 Value = str | int | float | None
 
 # Characters XML 1.0 cannot hold, and text that Excel would read as one of its own _xHHHH_ escapes
@@ -43,16 +45,6 @@ class Style:
     border: bool = False
     fill: str = ""  # RGB hex, e.g. "D9E1F2"
     number_format: int = 0  # a built-in format id: 0 General, 3 "#,##0"
-
-
-def column_letter(col: int) -> str:
-    """0 → 'A', 27 → 'AB'."""
-    name = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        name = chr(65 + rem) + name
-    return name
 
 
 def text_xml(value: str) -> str:
@@ -143,8 +135,7 @@ class Sheet:
         setup = ((f' paperSize="{self.paper}"' if self.paper else "")
                  + (' fitToHeight="0"' if self.fit_width else "")
                  + (' orientation="landscape"' if self.landscape else ""))
-        return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
+        return (f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
                 + ('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if self.fit_width else "")
                 + f'<dimension ref="A1:{last}"/><sheetViews>{view}</sheetViews>'
                 '<sheetFormatPr defaultRowHeight="15"/>'
@@ -160,6 +151,7 @@ def _column_width(characters: float) -> float:
     return int(stored * 256) / 256
 
 
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'  # every part begins with it
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -204,7 +196,7 @@ class Book:
             for name, text in parts:
                 info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, text.encode("utf-8"))
+                z.writestr(info, (_DECLARATION + text).encode("utf-8"))
         return path
 
     def _parts(self) -> list[tuple[str, str]]:
@@ -212,7 +204,6 @@ class Book:
         sheet_ct = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_CT}.'
                            f'spreadsheetml.worksheet+xml"/>' for i in range(1, n + 1))
         content_types = (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
             f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
             '<Default Extension="xml" ContentType="application/xml"/>'
@@ -223,7 +214,7 @@ class Book:
             'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
             f'<Override PartName="/docProps/app.xml" ContentType="{_CT}.extended-properties+xml"/></Types>')
         root_rels = (
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL}">'
+            f'<Relationships xmlns="{_PKG_REL}">'
             f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
             '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
             'core-properties" Target="docProps/core.xml"/>'
@@ -231,14 +222,14 @@ class Book:
             "</Relationships>")
         created = self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
         core = (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<cp:coreProperties '
+            '<cp:coreProperties '
             'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             f"<dc:title>{escape(self.title)}</dc:title><dc:creator>{escape(self.author)}</dc:creator>"
             f'<dcterms:created xsi:type="dcterms:W3CDTF">{created}</dcterms:created>'
             f'<dcterms:modified xsi:type="dcterms:W3CDTF">{created}</dcterms:modified></cp:coreProperties>')
-        app = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Properties xmlns='
+        app = ('<Properties xmlns='
                '"http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
                "<Application>baocao</Application></Properties>")
         titles = "".join(
@@ -246,13 +237,13 @@ class Book:
             f"{escape(_quoted_sheet(s.name))}!${s.repeat_rows[0] + 1}:${s.repeat_rows[1] + 1}</definedName>"
             for i, s in enumerate(self.sheets) if s.repeat_rows)
         workbook = (
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
+            f'<workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
             '<bookViews><workbookView/></bookViews><sheets>'
             + "".join(f"<sheet name={quoteattr(s.name)} sheetId=\"{i}\" r:id=\"rId{i}\"/>"
                       for i, s in enumerate(self.sheets, start=1))
             + "</sheets>" + (f"<definedNames>{titles}</definedNames>" if titles else "") + "</workbook>")
         wb_rels = (
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL}">'
+            f'<Relationships xmlns="{_PKG_REL}">'
             + "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
                       for i in range(1, n + 1))
             + f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/></Relationships>')
@@ -289,8 +280,7 @@ def styles_xml(styles: Sequence[Style]) -> str:
                 + "".join(f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/><bgColor indexed="64"/>'
                           f"</patternFill></fill>" for rgb in list(fills)[1:]))
     thin = "".join(f'<{side} style="thin"><color auto="1"/></{side}>' for side in ("left", "right", "top", "bottom"))
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<styleSheet xmlns="{_MAIN}"><fonts count="{len(fonts)}">{font_xml}</fonts>'
+    return (f'<styleSheet xmlns="{_MAIN}"><fonts count="{len(fonts)}">{font_xml}</fonts>'
             f'<fills count="{len(fills) + 1}">{fill_xml}</fills>'
             f'<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
             f"<border>{thin}<diagonal/></border></borders>"
