@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -46,15 +47,15 @@ class Context:
         return parse_period(key) if key else current_period(self.cfg.period_kind)  # type: ignore[arg-type]
 
     def unit_deadline(self, period: Period) -> date:
-        key = ("unit", period.key)
-        if key not in self._deadlines:
-            self._deadlines[key] = self.cfg.unit_deadline(period)
-        return self._deadlines[key]
+        return self._deadline("unit", period, self.cfg.unit_deadline)
 
     def report_deadline(self, period: Period) -> date:
-        key = ("report", period.key)
+        return self._deadline("report", period, self.cfg.report_deadline)
+
+    def _deadline(self, which: str, period: Period, compute: Callable[[Period], date]) -> date:
+        key = (which, period.key)
         if key not in self._deadlines:
-            self._deadlines[key] = self.cfg.report_deadline(period)
+            self._deadlines[key] = compute(period)
         return self._deadlines[key]
 
 
