@@ -39,7 +39,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from tasks.text import Legacy, LegacyText, a1, font_encoding
-from tasks.zipdir import Directory, Entry, directory
+from tasks.zipdir import Directory, Entry, directory, stored_part
 
 Grid = list[list[Any]]
 MiB = 1 << 20
@@ -297,15 +297,8 @@ def _stored(zf: _Archive, data: bytes, name: str) -> _Stored | None:
     info = zf.NameToInfo.get(name)
     if info is None or info.flag_bits & 0x1 or info.compress_size > _REMEMBERED_BYTES:
         return None
-    at = info.header_offset
-    if data[at:at + 4] != b"PK\x03\x04":
-        return None
-    name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
-    start = at + 30 + name_len + extra_len
-    stored = data[start:start + info.compress_size]
-    if len(stored) != info.compress_size:
-        return None
-    return info.compress_type, info.file_size, info.CRC, stored
+    local = stored_part(data, info.header_offset, info.compress_size)
+    return None if local is None else (info.compress_type, info.file_size, info.CRC, local[2])
 
 
 def _remember(answers: dict[Any, Any], key: Any, answer: Any) -> None:

@@ -53,15 +53,11 @@ class Directory:
 
     def read(self, entry: Entry, cap: int) -> bytes | None:
         """The part's bytes when they are exactly as declared and at most `cap` long; else None."""
-        data, at = self.data, entry.header_offset
-        if entry.file_size > cap or data[at:at + 4] != b"PK\x03\x04":
+        local = stored_part(self.data, entry.header_offset, entry.compress_size) if entry.file_size <= cap else None
+        if local is None:
             return None
-        name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
-        if data[at + _LOCAL_SIZE:at + _LOCAL_SIZE + name_len] != entry.raw_name:
-            return None
-        start = at + _LOCAL_SIZE + name_len + extra_len
-        raw = data[start:start + entry.compress_size]
-        if len(raw) != entry.compress_size or start + entry.compress_size > entry.end_offset:  # overlapping parts
+        name, start, raw = local
+        if name != entry.raw_name or start + entry.compress_size > entry.end_offset:  # overlapping parts
             return None
         if entry.compress_type == _STORED:
             out = raw
@@ -79,6 +75,20 @@ class Directory:
         if self._zipfile is None:
             self._zipfile = zipfile.ZipFile(io.BytesIO(self.data))
         return self._zipfile
+
+
+def stored_part(data: bytes, header_offset: int, compress_size: int) -> tuple[bytes, int, bytes] | None:
+    """A part as its local header lays it out: the name there, where its data starts, and its stored
+    (compressed) bytes; None when no local header is at the offset or the data runs past the archive."""
+    at = header_offset
+    if data[at:at + 4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
+    start = at + _LOCAL_SIZE + name_len + extra_len
+    raw = data[start:start + compress_size]
+    if len(raw) != compress_size:
+        return None
+    return data[at + _LOCAL_SIZE:at + _LOCAL_SIZE + name_len], start, raw
 
 
 def directory(data: bytes) -> Directory | None:
