@@ -496,7 +496,7 @@ class Ledger:
                     recorded.append((ids[key], new))
             values = [(sid, code, value if isinstance(value, int) else None, value if isinstance(value, str) else None)
                       for sid, new in recorded for code, value in new.values]
-            if values:  # plain driver executemany: ~20 rows per submission, no per-row SQLAlchemy processing
+            if values:  # ~20 rows a submission, no value needing a bind processor: tuples, not _executemany's dicts
                 mark = "?" if self.is_sqlite else "%s"
                 s.connection().exec_driver_sql(
                     "INSERT INTO submission_values (submission_id, code, value_int, value_text) "

@@ -432,7 +432,7 @@ def test_driver_executemany_stores_what_sqlalchemy_would(ledger: Ledger) -> None
     """Audit rows written straight through the driver read back as written (UTC time, JSON detail with
     Vietnamese text), on SQLite and PostgreSQL; a row that leaves a column to its default is refused rather
     than stored with NULL."""
-    from tasks.ledger import AuditEvent, _executemany, _table
+    from tasks.ledger import AuditEvent, _executemany, _table, as_utc
 
     at = datetime(2021, 3, 15, 2, 30, tzinfo=UTC)
     rows = [{"at": at, "entity": "thử", "entity_id": str(i), "action": "ghi", "detail": {"đơn vị": f"U{i}", "n": i}}
@@ -442,6 +442,6 @@ def test_driver_executemany_stores_what_sqlalchemy_would(ledger: Ledger) -> None
     got = sorted(ledger.audit_events("thử"), key=lambda e: int(e.entity_id))
     assert [(e.entity_id, e.action, e.detail) for e in got] == [
         (str(i), "ghi", {"đơn vị": f"U{i}", "n": i}) for i in range(3)]
-    assert all(e.at.replace(tzinfo=e.at.tzinfo or UTC) == at for e in got)
+    assert all(as_utc(e.at) == at for e in got)
     with pytest.raises(ValueError, match="at"), ledger.session() as s:
         _executemany(s, _table(AuditEvent).insert(), [{"entity": "x", "entity_id": "1", "action": "a"}])
