@@ -39,6 +39,7 @@ import httplib2
 from googleapiclient.errors import HttpError
 from xlsxwriter.utility import xl_cell_to_rowcol
 
+from tasks import text
 from tasks.render.vietnamese_dates import format_number
 from tasks.text import nfc
 
@@ -196,11 +197,7 @@ def column_letter(index: int) -> str:
     """1 -> 'A', 26 -> 'Z', 27 -> 'AA' (1-based, as spreadsheets count columns)."""
     if index < 1:
         raise ValueError(f"column index must be >= 1, got {index}")
-    out = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(ord("A") + rem) + out
-    return out
+    return text.column_letter(index - 1)
 
 
 # ---------------------------------------------------------------- service construction
