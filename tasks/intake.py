@@ -87,7 +87,7 @@ def parse_grid(grid: list[list[Any]]) -> ParsedSheet:
     for r, row in enumerate(grid):
         if header is not None and out.unit_cell is not None and out.period_cell is not None:
             break  # every label found (the first of each counts): the table's rows are read below
-        keys = [label_key(v) if isinstance(v, str) else "" for v in row]
+        keys = [label_key(v) if v and isinstance(v, str) else "" for v in row]  # most cells: '' or a number
         for c, key in enumerate(keys):
             if key == _UNIT_LABEL and out.unit_cell is None:
                 right = row[c + 1] if c + 1 < len(row) else None

@@ -79,3 +79,15 @@ def test_the_consolidation_json_is_laid_out_as_json_dumps_writes_it_whatever_the
         assert json_bytes(odd) == json.dumps(odd, ensure_ascii=False, indent=2).encode("utf-8")
     with pytest.raises(TypeError):  # a date is not JSON: refused as json refuses it, never written its own way
         json_bytes({"ngày": date(2021, 3, 15)})
+
+
+def test_the_consolidation_json_reads_back_as_written_whichever_encoder_wrote_it(ctx, tmp_path):
+    from tasks.outputs import read_json, write_json
+    from tests.sample_consolidation import sample_consolidation
+
+    period = ctx.period("2021-03")
+    c = sample_consolidation()
+    c["values_by_unit"]["VP"]["ghi_chu"] = "Dòng một\nDòng hai \"trích\" \u2028 \\ \x07 😀"
+    for data in (c, {"lớn": 2 ** 70, "nhỏ": -(2 ** 70), "số": [1.5, 0.1]}):  # 2**70: json's to write and read
+        write_json(ctx, period, data, tmp_path)
+        assert read_json(ctx, period, tmp_path) == data

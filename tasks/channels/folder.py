@@ -261,11 +261,13 @@ class FolderChannel:
     def documents(self, scan: FolderScan | None = None) -> list[Document]:
         """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
         scan = scan if scan is not None else self.scan()
-        read: list[tuple[FileStamp, Arrival, Path, bytes, str]] = []
+        read: list[tuple[FileStamp, Arrival, str, bytes, str]] = []
+        root = os.fspath(self.ctx.data_dir)  # os.path, not pathlib: thousands of files a collect
         for st, arrival in scan.ready:
-            path = self.ctx.data_dir / st.source_ref
+            path = os.path.join(root, st.source_ref)
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as f:
+                    data = f.read()
             except OSError:
                 continue  # removed or unreadable since the scan: looked at again next run
             read.append((st, arrival, path, data, content_hash(data)))
@@ -277,7 +279,8 @@ class FolderChannel:
             if digest in known:
                 again.append((st, digest))  # a copy or rename of a recorded file
                 continue
-            docs.append(Document(source="folder", source_ref=st.source_ref, filename=path.name, content=data,
-                                 received_at=arrival.first_seen.astimezone(TZ), stamp=st, digest=digest))
+            docs.append(Document(source="folder", source_ref=st.source_ref, filename=os.path.basename(path),
+                                 content=data, received_at=arrival.first_seen.astimezone(TZ), stamp=st,
+                                 digest=digest))
         self.ctx.ledger.remember_files(again)
         return docs
