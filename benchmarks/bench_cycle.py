@@ -53,6 +53,23 @@ MiB = 1024 * 1024
 # ------------------------------------------------------------------ inputs (made once, reused)
 
 
+def _inputs_digest() -> str:
+    """What the cached configs and workbooks are made from (the shipped config, the template's grid and
+    writer, the samples): a change to any of them makes new inputs, never a stale cache measured again."""
+    import hashlib
+
+    h = hashlib.sha256()
+    sources = sorted((ROOT / "config").rglob("*.yaml")) + [
+        ROOT / "tasks" / name for name in ("workbook.py", "samples.py", "render/xlsx_writer.py")]
+    for path in sources:
+        if path.exists():
+            h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+INPUTS = _inputs_digest()
+
+
 def _unit_code(i: int) -> str:
     return f"U{i:05d}"
 
@@ -82,11 +99,11 @@ def _render_range(args: tuple[int, int, int, str]) -> int:
 
 def units_config(n: int) -> Path:
     """The shipped config with N folder units (cached)."""
-    cfg_dir = CACHE / f"config-{n}"
+    cfg_dir = CACHE / f"config-{n}-{INPUTS}"
     units_file = cfg_dir / "units.yaml"
     if units_file.exists() and (cfg_dir / ".complete").exists():
         return cfg_dir
-    tmp = CACHE / f"config-{n}.tmp-{os.getpid()}"
+    tmp = CACHE / f"config-{n}-{INPUTS}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(ROOT / "config", tmp)
     units = [{"code": _unit_code(i), "name": f"Đơn vị số {i}", "emails": [f"u{i}@snv.example.vn"],
@@ -102,7 +119,7 @@ def units_config(n: int) -> Path:
 
 def workbooks(n: int, jobs: int) -> Path:
     """Units 0..n-1's filled workbooks; only the missing ones are rendered (in `jobs` processes)."""
-    out = CACHE / "workbooks"
+    out = CACHE / f"workbooks-{INPUTS}"
     out.mkdir(parents=True, exist_ok=True)
     missing = [i for i in range(n) if not (out / f"{_unit_code(i)}.xlsx").exists()]
     if missing:
