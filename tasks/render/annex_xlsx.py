@@ -63,7 +63,7 @@ def render_annex_xlsx(consolidation: Mapping[str, Any], out_path: Path) -> Path:
 
     created = to_local_date(c.get("generated_at") or "2000-01-01")  # fixed: identical input, identical file
     wb = Book(subject, "baocao", datetime(created.year, created.month, created.day))
-    base = Style(border=True, valign="center")
+    base = Style(border="thin", valign="center")
     title_fmt = Style(size=14, bold=True, align="center")
     sub_fmt = Style(size=12, italic=True, align="center")
     head_fmt = replace(base, bold=True, wrap=True, align="center", fill="D9E1F2")
