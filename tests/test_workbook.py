@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from tasks.channels import unit_workbook
 from tasks.intake import parse_grid, read_grid
+from tasks.samples import BASE
 from tasks.validation import check_submission
 from tests.helpers import filled
 
@@ -243,3 +244,144 @@ def test_refilled_workbook_without_indicator_errors_lists_them(ctx) -> None:
     assert grid[-1][0] == "- Kỳ báo cáo ghi 2021-02, không phải kỳ 2021-03."
     ws = load_workbook(io.BytesIO(data)).worksheets[0]
     assert not any(c.comment for r in ws.iter_rows() for c in r)
+
+
+# ---------------------------------------------------------------- the .xlsx as Excel, LibreOffice and intake read it
+
+HOSTILE = "<b>x</b> & =1+1"  # unit-supplied text that looks like markup and a formula
+
+
+def _refilled_with_two_faults(ctx) -> tuple[bytes, dict[str, int], dict[str, str]]:
+    """A rejection's workbook: H03 and K02 faulty, H03's message two lines with markup-looking unit text."""
+    from tasks.workbook import refilled_workbook
+
+    period = ctx.period("2021-03")
+    messages = {"H03": f"Chỉ tiêu H03 phải là số nguyên ≥ 0.\nĐơn vị ghi: {HOSTILE}",
+                "K02": "Nếu K01 > 0 thì phải ghi K02."}
+    values = {**BASE["CCHC"], "H03": -1, "K02": None}
+    data = refilled_workbook(ctx.cfg.report, ctx.cfg.unit("CCHC"), period, ctx.unit_deadline(period), values,
+                             [{"code": code, "message": m} for code, m in messages.items()])
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    rows = {ws.cell(r, 2).value: r for r in range(9, ws.max_row + 1) if ws.cell(r, 2).value}
+    return data, rows, messages
+
+
+def test_workbook_look_as_a_spreadsheet_program_reads_it(ctx) -> None:
+    """Fonts, fills, borders, merges, widths, heights, frozen header, print setup, document properties."""
+    import zipfile
+
+    from tasks.workbook import FIXED_CREATED, WIDTHS
+
+    data, rows, _ = _refilled_with_two_faults(ctx)
+    book = load_workbook(io.BytesIO(data))
+    ws = book.worksheets[0]
+    assert ws.title == "Báo cáo"
+    assert (book.properties.title, book.properties.creator) == (ctx.cfg.report.title, "baocao")
+    assert book.properties.created == FIXED_CREATED.replace(tzinfo=None)
+    assert [ws.column_dimensions[c].width for c in "ABCDEF"] == [w + 0.7109375 for w in WIDTHS]  # as xlsxwriter
+
+    def look(ref: str) -> tuple:
+        c = ws[ref]
+        return (c.font.name, c.font.sz, bool(c.font.b), bool(c.font.i), c.alignment.horizontal,
+                c.alignment.vertical, bool(c.alignment.wrap_text), c.fill.fgColor.rgb if c.fill.fill_type else None,
+                c.border.left.style, c.border.top.style)
+
+    tnr = "Times New Roman"
+    assert look("A1") == (tnr, 13, True, False, "center", "center", True, None, None, None)  # title
+    assert look("A2") == (tnr, 12, False, True, "center", "center", True, None, None, None)  # plan reference
+    assert look("A4") == (tnr, 12, True, False, None, "center", True, None, None, None)  # label
+    assert look("B4") == (tnr, 12, False, False, None, "center", True, "FFF2F2F2", "thin", "thin")  # prefilled
+    assert look("D4") == look("B4")
+    # the unit name's merged span keeps its fill and border (openpyxl reads merged cells unstyled: the XML)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    style = re.search(r'<c r="D4"( s="\d+")', sheet)[1]
+    assert f'<c r="E4"{style}/>' in sheet and f'<c r="F4"{style}/>' in sheet
+    assert look("A7") == (tnr, 12, False, True, None, "center", True, None, None, None)  # how to fill it in
+    assert look("C8") == (tnr, 12, True, False, "center", "center", True, "FFD9E1F2", "thin", "thin")  # header
+    assert look("A9") == look("F9") == (tnr, 12, True, False, None, "center", True, "FFEDEDED", "thin", "thin")
+    w01 = rows["W01"]
+    assert look(f"A{w01}") == (tnr, 12, False, False, "center", "center", False, None, "thin", "thin")  # STT
+    assert look(f"C{w01}") == (tnr, 12, False, False, None, "center", True, None, "thin", "thin")
+    assert look(f"E{w01}") == (tnr, 12, False, False, None, "center", True, "FFFFF2CC", "thin", "thin")  # input
+    assert look(f"F{w01}") == (tnr, 11, False, True, None, "center", True, None, "thin", "thin")  # note
+    for code in ("H03", "K02"):  # the faults: red fill, a medium dark red frame
+        cell = ws[f"E{rows[code]}"]
+        assert look(cell.coordinate)[:8] == (tnr, 12, False, False, None, "center", True, "FFF4CCCC")
+        assert {(getattr(cell.border, side).style, getattr(cell.border, side).color.rgb)
+                for side in ("left", "right", "top", "bottom")} == {("medium", "FFC00000")}
+    assert ws[f"E{rows['K02']}"].value is None  # an empty fault keeps its frame (a blank styled cell)
+    merged = {str(m) for m in ws.merged_cells.ranges}
+    assert {"A1:F1", "A2:F2", "D4:F4", "D5:F5", "D6:F6", "A7:F7"} <= merged
+    tail = [r for r in range(rows["N04"] + 1, ws.max_row + 1) if ws.cell(r, 1).value]
+    assert tail and all(f"A{r}:F{r}" in merged for r in tail)  # the rules and the reasons span the table
+    heights = ws.row_dimensions
+    assert [heights[r].height for r in range(1, 9)] == [21, 19.5, 19.5, 19.5, 19.5, 19.5, 19.5, 19.5]
+    assert heights[rows["H01"]].height == 81.75  # four note lines, in whole pixels (109 px)
+    assert heights[rows["N01"]].height == 66.75  # a narrative answer gets four lines
+    assert ws.freeze_panes == "A9"
+    setup = ws.page_setup
+    # one page wide (fitToWidth left at its default, 1), as many tall as needed
+    assert (setup.paperSize, setup.orientation, setup.fitToWidth or 1, setup.fitToHeight) == (9, "landscape", 1, 0)
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$8:$8"
+    m = ws.page_margins
+    assert (m.left, m.right, m.top, m.bottom, m.header, m.footer) == (0.5, 0.4, 0.6, 0.6, 0.3, 0.3)
+
+
+def test_workbook_validations_and_fault_comments(ctx) -> None:
+    """Every figure takes only a whole number (Excel says why otherwise); each fault carries its reason."""
+    import zipfile
+
+    data, rows, messages = _refilled_with_two_faults(ctx)
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    rules = {str(r.sqref): r for r in ws.data_validations.dataValidation}
+    numeric = [i for i in ctx.cfg.report.indicators if i.type == "integer"]
+    assert set(rules) == {f"E{rows[i.code]}" for i in numeric}
+    for ind in numeric:
+        rule = rules[f"E{rows[ind.code]}"]
+        assert (rule.type, rule.operator, rule.formula1, rule.allow_blank) == (
+            "whole", "greaterThanOrEqual", str(ind.min or 0), True)
+        assert rule.showErrorMessage and rule.errorTitle == "Số liệu không hợp lệ"
+        assert rule.error == f"Chỉ tiêu {ind.code}: nhập số nguyên ≥ {ind.min or 0}."
+    noted = {c.coordinate: c.comment for row in ws.iter_rows() for c in row if c.comment}
+    assert set(noted) == {f"E{rows['H03']}", f"E{rows['K02']}"}
+    for code, message in messages.items():
+        note = noted[f"E{rows[code]}"]
+        assert (note.author, note.text) == ("Văn phòng", message)  # newline and markup kept as typed
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        comments = z.read("xl/comments1.xml").decode()
+        vml = z.read("xl/drawings/vmlDrawing1.vml").decode()
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert comments.count('<rFont val="Times New Roman"/>') == 2 and comments.count('<sz val="11"/>') == 2
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; =1+1" in comments  # text, never markup
+    assert vml.count("width:288pt;height:111pt") == 2  # Excel's note box, three times as wide, twice as tall
+    assert f"<x:Row>{rows['H03'] - 1}</x:Row><x:Column>4</x:Column>" in vml
+    assert sheet.index("</mergeCells><dataValidations") < sheet.index("<pageMargins") < sheet.index(
+        "<pageSetup") < sheet.index('<legacyDrawing r:id="rId1"/></worksheet>')  # in the schema's order
+
+
+def test_workbook_text_reads_back_exactly_as_the_grid_held_it(ctx) -> None:
+    """Calamine (intake) reads every cell as written: shared strings, spaces kept, markup, formula-like text,
+    Excel's own _x0041_ escapes and characters XML cannot hold stay text; numbers stay numbers."""
+    import zipfile
+
+    from tasks.render import xlsx_writer
+    from tasks.workbook import COL_VALUE, write_template_xlsx
+
+    grid = _grid(ctx)
+    rows = {row[1]: r for r, row in enumerate(grid) if row[1]}
+    typed = {"W01": 12, "H01": 1.5, "H02": 10**15, "H03": -1, "K02": f"  {HOSTILE} ", "N01": "_x0041_ stays",
+             "N02": "a\x01b\x1fc\nline 2", "N03": '=HYPERLINK("http://x","bấm")', "N04": ""}
+    for code, value in typed.items():
+        grid[rows[code]][COL_VALUE] = value
+    data = write_template_xlsx(grid, ctx.cfg.report)
+    assert read_grid(data, "x.xlsx") == [["" if v is None else v for v in row] for row in grid]
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+        strings = z.read("xl/sharedStrings.xml").decode()
+    assert 't="s"' in sheet and "inlineStr" not in sheet and "<f>" not in sheet  # shared, as Excel saves them
+    assert f'<t xml:space="preserve">  {HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")} ' \
+           in strings
+    # the same grid is the same bytes, whatever the writer remembers from earlier workbooks
+    xlsx_writer._deflate_remembered.cache_clear()
+    assert write_template_xlsx(grid, ctx.cfg.report) == data

@@ -6,11 +6,12 @@ attribute) and some 3 ms a workbook besides (a theme part, every part deflated b
 annex has a row per unit on each of its sheets (half of a consolidation's per-unit cost at 10,000 units), and
 every request and reminder mail carries a unit's workbook (85 % of `baocao request` at 10,000 units). This
 writer turns each row into one string as it is given and zips the parts once, reusing the deflated bytes of
-the parts that repeat from workbook to workbook (styles, relationships): the same workbooks (styles, merged
-cells, column widths, frozen panes, A4 landscape fitted to the page width, header rows repeated on every
-printed page) in a tenth of the time. Strings are written as text whatever they hold: a unit's
-"=HYPERLINK(...)" stays text, never a formula. They are inline (`t="inlineStr"`) unless the book keeps a
-shared-strings table, as Excel saves a workbook (the unit's workbook does).
+the parts that repeat from workbook to workbook (styles, relationships, a template's sheet): the same
+workbooks (styles, merged cells, column widths, frozen panes, A4 landscape fitted to the page width, header
+rows repeated on every printed page, validations, comments) in a tenth to a seventh of the time. Strings
+are written as text whatever they hold: a unit's "=HYPERLINK(...)" stays text, never a formula. They are
+inline (`t="inlineStr"`) unless the book keeps a shared-strings table, as Excel saves a workbook (the
+unit's workbook does).
 """
 
 from __future__ import annotations
