@@ -30,7 +30,7 @@ from typing import Any
 
 from tasks.config import Condition, ReportDefinition, Rule, Unit
 from tasks.periods import Period
-from tasks.render.xlsx_writer import Book, Style
+from tasks.render.xlsx_writer import A4, Book, Style
 
 LABEL_UNIT = "Mã đơn vị"
 LABEL_UNIT_NAME = "Tên đơn vị"
@@ -276,7 +276,7 @@ def write_template_xlsx(grid: list[list[Cell]], report: ReportDefinition, target
     for (r, c), message in faults.items():
         ws.comment(r, c, message, "Văn phòng", font="Times New Roman", size=11, scale=(3, 2))
     ws.freeze(header_row + 1, 0, cursor=False)
-    ws.paper, ws.landscape, ws.fit_width = 9, True, True  # A4, one page wide
+    ws.paper, ws.landscape, ws.fit_width = A4, True, True  # one page wide
     ws.margins = (0.5, 0.4, 0.6, 0.6)
     ws.repeat_rows = (header_row, header_row)
     data = wb.package()

@@ -365,7 +365,7 @@ def test_workbook_text_reads_back_exactly_as_the_grid_held_it(ctx) -> None:
     Excel's own _x0041_ escapes and characters XML cannot hold stay text; numbers stay numbers."""
     import zipfile
 
-    from tasks.render import xlsx_writer
+    from tasks import zipdir
     from tasks.workbook import COL_VALUE, write_template_xlsx
 
     grid = _grid(ctx)
@@ -383,5 +383,5 @@ def test_workbook_text_reads_back_exactly_as_the_grid_held_it(ctx) -> None:
     assert f'<t xml:space="preserve">  {HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")} ' \
            in strings
     # the same grid is the same bytes, whatever the writer remembers from earlier workbooks
-    xlsx_writer._deflate_remembered.cache_clear()
+    zipdir._deflate_remembered.cache_clear()
     assert write_template_xlsx(grid, ctx.cfg.report) == data

@@ -1,5 +1,5 @@
 """The pre-check's struct reading of a zip directory says exactly what zipfile says, and leaves zipfile every
-archive it does not read the plain way."""
+archive it does not read the plain way; the archives baocao writes are the bytes zipfile writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from tasks import guard
 from tasks.guard import UnreadableFile, precheck
 from tasks.samples import render_sample, samples
-from tasks.zipdir import directory
+from tasks.zipdir import archive, directory
 from tests.hostile_corpus import cases, xlsx
 
 
@@ -121,3 +121,19 @@ def test_a_small_stored_workbook_reads_the_plain_way() -> None:
     assert found is not None
     sheet = found.read(found.NameToInfo["xl/worksheets/sheet1.xml"], 10**8)
     assert sheet is not None and zlib.crc32(sheet) == found.NameToInfo["xl/worksheets/sheet1.xml"].CRC
+
+
+def test_archive_writes_the_bytes_zipfile_writes_and_reads_back():
+    parts = [("[Content_Types].xml", b"<Types/>" * 50), ("xl/worksheets/sheet1.xml", "Số liệu ".encode() * 9000),
+             ("empty.xml", b"")]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts:
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    made = archive(parts)
+    assert made == buf.getvalue()
+    found = directory(made)
+    assert found is not None
+    assert [found.read(e, 1 << 20) for e in found.entries] == [data for _, data in parts]

@@ -16,9 +16,8 @@ from typing import Any
 from tasks.periods import TZ
 from tasks.render import prose
 from tasks.render.vietnamese_dates import format_number, nfc, to_local_date
-from tasks.render.xlsx_writer import Book, Style
+from tasks.render.xlsx_writer import A4, Book, Style
 
-A4 = 9  # paper size
 THOUSANDS = 3  # the built-in number format "#,##0"
 SHEET_ANNEX = "Phụ lục"
 SHEET_STATUS = "Tình hình báo cáo"

@@ -17,8 +17,6 @@ unit's workbook does).
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +27,7 @@ from typing import Literal, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from tasks.text import column_letter
+from tasks.zipdir import archive
 
 Value = str | int | float | None
 
@@ -36,6 +35,7 @@ Value = str | int | float | None
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _LOOKS_ESCAPED = re.compile("(_x[0-9A-Fa-f]{4}_)")
 _MAX_DIGIT_WIDTH, _PADDING = 7, 5  # Excel's column width units for an 11 pt default font (as xlsxwriter)
+A4 = 9  # a sheet's paper size
 _DEFAULT_COL_PX, _DEFAULT_ROW_PX = 64, 20  # a column and a row nobody sized, in pixels
 
 
@@ -105,7 +105,7 @@ class Sheet:
         self._frozen: tuple[int, int, bool] | None = None
         self._letters: list[str] = []
         self.landscape = False
-        self.paper = 0  # 9 = A4
+        self.paper = 0  # A4 = 9
         self.fit_width = False  # fit the columns on one page wide, as many pages tall as needed
         self.repeat_rows: tuple[int, int] | None = None
         self.margins = (0.7, 0.7, 0.75, 0.75)  # left, right, top, bottom, in inches (header, footer 0.3)
@@ -349,7 +349,7 @@ class Book:
 
     def package(self) -> bytes:
         """The .xlsx file's bytes."""
-        return _zip([(name, (text if name.endswith(".vml") else _DECLARATION + text).encode("utf-8"))
+        return archive([(name, (text if name.endswith(".vml") else _DECLARATION + text).encode("utf-8"))
                      for name, text in self._parts()])
 
     def _parts(self) -> list[tuple[str, str]]:
@@ -479,45 +479,3 @@ def _styles_xml(styles: tuple[Style, ...]) -> str:  # remembered: every unit's w
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
             f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
-
-
-# ---------------------------------------------------------------- the zip package
-
-_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
-_END = struct.Struct("<4s4H2LH")  # end of central directory record
-_VERSION, _UNIX, _DEFLATE, _DOS_1980_01_01 = 20, 3, 8, 33
-_ATTRIBUTES = 0o600 << 16  # rw------- (what zipfile gives a part)
-_REMEMBERED_PART = 64 * 1024  # parts up to this size have their deflated bytes remembered
-
-
-def _zip(parts: Sequence[tuple[str, bytes]]) -> bytes:
-    """The parts deflated into a zip archive, byte for byte what zipfile.ZipFile writes for them (dated
-    1980-01-01, so the same parts give the same bytes) without its per-part objects, seeks and header
-    rewrites."""
-    body: list[bytes] = []
-    directory: list[bytes] = []
-    offset = 0
-    for name, data in parts:
-        crc, deflated = _deflate_remembered(data) if len(data) <= _REMEMBERED_PART else _deflate(data)
-        raw = name.encode("ascii")  # the package's own part names
-        header = _LOCAL.pack(b"PK\x03\x04", _VERSION, 0, 0, _DEFLATE, 0, _DOS_1980_01_01, crc, len(deflated),
-                             len(data), len(raw), 0) + raw
-        directory.append(_CENTRAL.pack(b"PK\x01\x02", _VERSION, _UNIX, _VERSION, 0, 0, _DEFLATE, 0, _DOS_1980_01_01,
-                                       crc, len(deflated), len(data), len(raw), 0, 0, 0, 0, _ATTRIBUTES, offset) + raw)
-        body += (header, deflated)
-        offset += len(header) + len(deflated)
-    listing = b"".join(directory)
-    return b"".join(body) + listing + _END.pack(b"PK\x05\x06", 0, 0, len(parts), len(parts), len(listing), offset, 0)
-
-
-def _deflate(data: bytes) -> tuple[int, bytes]:
-    """A part's CRC-32 and raw deflate stream at zipfile's default level."""
-    z = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return zlib.crc32(data), z.compress(data) + z.flush()
-
-
-# Deflating is most of a package's cost (about 100 µs for a unit's sheet at zipfile's level), and a unit's
-# workbook repeats most of its parts from the previous unit's: content types, relationships, workbook,
-# styles, properties, and the sheet itself (its text is in the shared strings), all but the strings.
-_deflate_remembered = lru_cache(maxsize=32)(_deflate)
