@@ -60,7 +60,7 @@ def _inputs_digest() -> str:
 
     h = hashlib.sha256()
     sources = sorted((ROOT / "config").rglob("*.yaml")) + [
-        ROOT / "tasks" / name for name in ("workbook.py", "samples.py", "render/xlsx_writer.py")]
+        ROOT / "tasks" / name for name in ("workbook.py", "samples.py", "render/xlsx_writer.py", "zipdir.py")]
     for path in sources:
         if path.exists():
             h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
