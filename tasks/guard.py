@@ -757,27 +757,51 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
     _write_frame(out, "ready")
 
     while (frame := _read_frame(inp, None)) is not None:
-        sheets, chunk = frame
+        sheets, careful, chunk = frame
         for group in _precheck_groups(chunk):
             # Two passes over a few small files: their pre-checks, then their parses. Each pass keeps its own
-            # code and data in the CPU's caches (interleaved, a file cost a fifth more). Answers still go one
-            # frame per file, in order, once its parse is done, so a worker that dies is known to have died on
-            # the first file not answered; a death in the first pass (the pre-check's inflating and scanning
-            # are capped: only a broken environment) blames the group's first file instead, which the pool
-            # tries again alone: slower, never a wrong verdict. Groups are small enough that their pre-checks
-            # together stay far inside the parent's wall-clock limit for one file.
+            # code and data in the CPU's caches (interleaved, a file cost a fifth more). A death in the first
+            # pass (the pre-check's inflating and scanning are capped: only a broken environment) leaves the
+            # group unanswered; the pool then finds the file (GuardedReader._settle). Groups are small enough
+            # that their pre-checks together stay far inside the parent's wall-clock limit for one file.
             checked = [_guarded(partial(precheck, data, filename, limits), filename, limits)
                        for _, data, filename in group]
+            answers = _Answers(out, careful)
             for (index, data, filename), (ok, facts) in zip(group, checked, strict=True):
                 ok, payload = _guarded(partial(parse_checked, data, filename, facts, limits), filename,
                                        limits) if ok else (ok, facts)
                 if ok and sheets:
                     payload = _sheet_or_grid(parse_grid, payload)
-                result = (index, ok, payload)
-                try:
-                    _write_frame(out, result)
-                except MemoryError:
-                    _write_frame(out, (index, False, None))
+                answers.add((index, ok, payload))
+            answers.flush()
+
+
+class _Answers:  # pragma: no cover - in the worker
+    """A group's answers, sent as one frame (a frame per file cost a file 0.03 ms of the two processes'
+    CPU in pipe calls and wake-ups), or one frame per file when `careful`: after a worker died, the pool
+    reads the rest of that chunk so, to know which file killed it. A second or more of work is never kept
+    back: the parent's wall-clock limit runs from the last frame it got."""
+
+    def __init__(self, fd: int, careful: bool) -> None:
+        self.fd, self.careful = fd, careful
+        self.kept: list[tuple[int, bool, Any]] = []
+        self.since = time.monotonic()
+
+    def add(self, answer: tuple[int, bool, Any]) -> None:
+        self.kept.append(answer)
+        if self.careful or time.monotonic() - self.since > _KEEP_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.kept:
+            try:
+                _write_frame(self.fd, self.kept)
+            except MemoryError:  # the first file kept is blamed; the pool reads the rest again, carefully
+                _write_frame(self.fd, [(self.kept[0][0], False, None)])
+        self.kept, self.since = [], time.monotonic()
+
+
+_KEEP_SECONDS = 1.0
 
 
 _GROUP_FILES = 16
@@ -878,9 +902,10 @@ class _Worker:
 class GuardedReader:
     """A small pool of worker processes that read many files per round trip.
 
-    A worker answers one frame per file, so when it dies (native abort, memory limit, CPU limit) or hangs,
-    the file it was reading is known: that file is tried again alone in a fresh worker (a neighbour's
-    OOM kill must not condemn it), and rejected if it kills that one too. The rest of its chunk carries on.
+    A worker answers a few files per frame; when it dies (native abort, memory limit, CPU limit) or hangs,
+    the files of its chunk not answered yet are read again with an answer per file, so the file that kills
+    it is known: that file is tried again alone in a fresh worker (a neighbour's OOM kill must not condemn
+    it), and rejected if it kills that one too. The rest of its chunk carries on.
     """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -946,14 +971,20 @@ class GuardedReader:
                 chunk = chunks.popleft()
             except IndexError:
                 return
+            careful = False
             while chunk:
-                done = self._run(slot, chunk, items, results, sheets)
+                done = self._run(slot, chunk, items, results, sheets, careful)
                 if done == len(chunk):
                     break
-                poisoned, chunk = chunk[done], chunk[done + 1:]
                 self.deaths += 1
+                if not careful and len(chunk) - done > 1:
+                    # answers came a group at a time: which of the files not answered killed it is not known;
+                    # the rest of the chunk is read again with an answer per file, to find it
+                    chunk, careful = chunk[done:], True
+                    continue
+                poisoned, chunk = chunk[done], chunk[done + 1:]
                 for _ in range(self.limits.retries):
-                    if self._run(slot, [poisoned], items, results, sheets) == 1:
+                    if self._run(slot, [poisoned], items, results, sheets, True) == 1:
                         break
                     self.deaths += 1
                 else:
@@ -962,29 +993,38 @@ class GuardedReader:
                         f"{str(self.limits.wall_seconds).removesuffix('.0').replace('.', ',')} giây"))
 
     def _run(self, slot: int, chunk: list[int], items: Sequence[tuple[bytes, str]],
-             results: list[Any], sheets: bool) -> int:
+             results: list[Any], sheets: bool, careful: bool) -> int:
         """Send a chunk, collect answers; the number answered before the worker died or hung."""
         w = self._worker(slot)
         done = 0
         try:
-            _write_frame(w.inp, (sheets, [(i, items[i][0], items[i][1]) for i in chunk]))
+            _write_frame(w.inp, (sheets, careful, [(i, items[i][0], items[i][1]) for i in chunk]))
             while done < len(chunk):
                 frame = _read_frame(w.out, time.monotonic() + self.limits.wall_seconds)
                 if frame is None:
                     break
-                index, ok, payload = frame
-                if payload is None:  # MemoryError inside Python: same as dying of it
-                    break
-                results[index] = payload if ok else UnreadableFile(payload)
-                done += 1
+                for index, ok, payload in frame:
+                    if payload is None:  # MemoryError inside Python: same as dying of it
+                        break
+                    results[index] = payload if ok else UnreadableFile(payload)
+                    done += 1
+                else:
+                    continue
+                break
         except (TimeoutError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError, EOFError):
             pass
         if done < len(chunk):
             code = w.proc.poll()
             import logging  # the parent's only log line: the workers never import logging
 
-            logging.getLogger(__name__).warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid,
-                                                items[chunk[done]][1], "hung, killed" if code is None else code)
+            why = "hung, killed" if code is None else code
+            if careful or len(chunk) - done == 1:
+                logging.getLogger(__name__).warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid,
+                                                    items[chunk[done]][1], why)
+            else:
+                logging.getLogger(__name__).warning("guard: worker %s lost with %s files not answered (exit %s); "
+                                                    "reading them again one by one", w.proc.pid,
+                                                    len(chunk) - done, why)
             self._drop(slot)
         return done
 

@@ -110,7 +110,9 @@ def test_a_poisoned_file_in_a_batch_stops_nothing_else(ctx):
         items = [(good, f"tot {i}.xlsx") for i in range(6)]
         items.insert(3, (poisoned, "doc hai.xlsx"))
         results = reader.read(items)
-        assert reader.deaths == 2  # the chunk's worker, then the lone retry's
+        # the chunk's worker (its answers come a group at a time: which file killed it is not known yet),
+        # the worker reading the rest of the chunk with an answer per file, then the lone retry's
+        assert reader.deaths == 3
     finally:
         reader.close()
     assert [isinstance(r, UnreadableFile) for r in results] == [False] * 3 + [True] + [False] * 3
