@@ -265,6 +265,9 @@ class UnitStanding:
     errors: tuple[dict[str, Any], ...]  # the latest rejected submission's errors
 
 
+_NO_ROW: tuple[Any, ...] = (None,) * 9  # unit_standings: a unit without an accepted (or rejected) row
+
+
 @dataclass(frozen=True)
 class CountedReport:
     """A unit's counted (latest accepted) submission with its values, for consolidation."""
@@ -646,23 +649,27 @@ class Ledger:
         q = select(ranked).where(ranked.c.rn == 1, ranked.c.status.in_((Sub.ACCEPTED, Sub.REJECTED)))
         with self.reading() as s:
             rows = s.execute(q).all()
-        acc: dict[str, Any] = {}
-        rej: dict[str, Any] = {}
+        # rows as plain tuples, taken apart by position: a Row's attribute lookups cost a province's status
+        # table a third of its time (10,000 units: 0.05 s)
+        acc: dict[str, tuple[Any, ...]] = {}
+        rej: dict[str, tuple[Any, ...]] = {}
         count: dict[str, int] = {}
         for r in rows:
-            (acc if r.status == Sub.ACCEPTED else rej)[r.unit_code] = r
-            count[r.unit_code] = r.n
+            (acc if r[2] == Sub.ACCEPTED else rej)[r[1]] = r
+            count[r[1]] = r[7]
         out = {}
         for code, n in count.items():
-            a, j = acc.get(code), rej.get(code)
+            accepted, rejected = acc.get(code, _NO_ROW), rej.get(code, _NO_ROW)
+            a_id, _, _, a_received, a_on_time, a_issues, _, _, first_on_time = accepted
+            j_id, _, _, j_received, _, j_issues, _, _, _ = rejected
             out[code] = UnitStanding(
                 unit_code=code, submissions=n,
-                on_time=None if a is None else bool(a.first_on_time if a.first_on_time is not None else a.on_time),
-                accepted_id=a.id if a else None, accepted_received_at=as_utc(a.received_at) if a else None,
-                accepted_on_time=None if a is None or a.on_time is None else bool(a.on_time),
-                warnings=_issues(a.issues) if a else (),
-                rejected_id=j.id if j else None, rejected_received_at=as_utc(j.received_at) if j else None,
-                errors=_issues(j.issues) if j else ())
+                on_time=None if a_id is None else bool(first_on_time if first_on_time is not None else a_on_time),
+                accepted_id=a_id, accepted_received_at=as_utc(a_received) if a_id is not None else None,
+                accepted_on_time=None if a_id is None or a_on_time is None else bool(a_on_time),
+                warnings=_issues(a_issues) if a_id is not None else (),
+                rejected_id=j_id, rejected_received_at=as_utc(j_received) if j_id is not None else None,
+                errors=_issues(j_issues) if j_id is not None else ())
         return out
 
     def counted_reports(self, report_id: str, period: str) -> list[CountedReport]:
