@@ -758,12 +758,13 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
 
     while (frame := _read_frame(inp, None)) is not None:
         sheets, careful, chunk = frame
-        for group in _precheck_groups(chunk):
+        for group in [[item] for item in chunk] if careful else _precheck_groups(chunk):
             # Two passes over a few small files: their pre-checks, then their parses. Each pass keeps its own
-            # code and data in the CPU's caches (interleaved, a file cost a fifth more). A death in the first
-            # pass (the pre-check's inflating and scanning are capped: only a broken environment) leaves the
-            # group unanswered; the pool then finds the file (GuardedReader._settle). Groups are small enough
-            # that their pre-checks together stay far inside the parent's wall-clock limit for one file.
+            # code and data in the CPU's caches (interleaved, a file cost a fifth more). A death or hang in
+            # either pass leaves the group unanswered; the pool then reads the rest of the chunk `careful`ly
+            # (GuardedReader._drain_chunks): each file pre-checked, parsed and answered on its own, so the
+            # file that caused it is the first one not answered. Groups are small enough that their
+            # pre-checks together stay far inside the parent's wall-clock limit for one file.
             checked = [_guarded(partial(precheck, data, filename, limits), filename, limits)
                        for _, data, filename in group]
             answers = _Answers(out, careful)

@@ -103,6 +103,24 @@ def test_a_hanging_file_is_cut_off_and_the_next_one_read(ctx, slow_workbook):
     assert r.deaths == 2
 
 
+def test_a_hanging_file_among_small_ones_condemns_none_of_them(ctx):
+    """Small files are answered a group at a time; when one of a group hangs, the parent cannot tell which
+    file it was from the answers it has, so the rest is read again with an answer per file: only the hanging
+    file is rejected, its neighbours (one answered but not yet sent when the worker was killed) are read."""
+    slow = xlsx([["Mã đơn vị", "VP"]], padding=56 << 20)  # 56 MB of sheet XML in under 64 KB: one group
+    assert len(slow) < 64 * 1024
+    good = xlsx(grid(ctx))
+    r = GuardedReader(Limits(**_LIFTED, wall_seconds=0.1, workers=1))
+    try:
+        results = r.read([(good, "truoc.xlsx"), (slow, "cham.xlsx"), (good, "sau.xlsx")])
+    finally:
+        r.close()
+    assert [isinstance(x, UnreadableFile) for x in results] == [False, True, False]
+    assert str(results[1]).startswith("Tệp quá lớn hoặc bị hỏng: 'cham.xlsx' không đọc được trong giới hạn")
+    assert results[0][3][:2] == results[2][3][:2] == ["Mã đơn vị", "VP"]
+    assert r.deaths == 3  # the group's worker, the one reading the rest file by file, the lone retry's
+
+
 def test_a_worker_that_cannot_start_rejects_no_file(ctx, monkeypatch):
     """A broken environment is the operator's problem: an exception, not 'your file is broken'."""
     import sys
