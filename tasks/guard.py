@@ -777,11 +777,13 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process (cov
             answers.flush()
 
 
+_KEEP_SECONDS = 1.0  # answers kept back at most this long: the parent's wall-clock limit runs from the last frame
+
+
 class _Answers:  # pragma: no cover - in the worker
     """A group's answers, sent as one frame (a frame per file cost a file 0.03 ms of the two processes'
-    CPU in pipe calls and wake-ups), or one frame per file when `careful`: after a worker died, the pool
-    reads the rest of that chunk so, to know which file killed it. A second or more of work is never kept
-    back: the parent's wall-clock limit runs from the last frame it got."""
+    CPU in pipe calls and wake-ups); a frame per file when `careful`, as after a worker died, when the pool
+    must know which file killed it."""
 
     def __init__(self, fd: int, careful: bool) -> None:
         self.fd, self.careful = fd, careful
@@ -800,9 +802,6 @@ class _Answers:  # pragma: no cover - in the worker
             except MemoryError:  # the first file kept is blamed; the pool reads the rest again, carefully
                 _write_frame(self.fd, [(self.kept[0][0], False, None)])
         self.kept, self.since = [], time.monotonic()
-
-
-_KEEP_SECONDS = 1.0
 
 
 _GROUP_FILES = 16
@@ -1004,14 +1003,10 @@ class GuardedReader:
                 frame = _read_frame(w.out, time.monotonic() + self.limits.wall_seconds)
                 if frame is None:
                     break
-                for index, ok, payload in frame:
-                    if payload is None:  # MemoryError inside Python: same as dying of it
-                        break
-                    results[index] = payload if ok else UnreadableFile(payload)
-                    done += 1
-                else:
-                    continue
-                break
+                taken = _take(frame, results)
+                done += taken
+                if taken < len(frame):  # a MemoryError inside Python: the same as dying of it
+                    break
         except (TimeoutError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError, EOFError):
             pass
         if done < len(chunk):
@@ -1028,6 +1023,16 @@ class GuardedReader:
                                                     len(chunk) - done, why)
             self._drop(slot)
         return done
+
+
+def _take(frame: list[tuple[int, bool, Any]], results: list[Any]) -> int:
+    """Store a frame's answers (each file's result or rejection, at its index); how many, up to the first
+    one the worker could not give (None: it ran out of memory)."""
+    for n, (index, ok, payload) in enumerate(frame):
+        if payload is None:
+            return n
+        results[index] = payload if ok else UnreadableFile(payload)
+    return len(frame)
 
 
 def _chunks(sizes: list[int], workers: int, limits: Limits) -> list[list[int]]:
