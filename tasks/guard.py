@@ -977,9 +977,7 @@ class GuardedReader:
                 if done == len(chunk):
                     break
                 self.deaths += 1
-                if not careful and len(chunk) - done > 1:
-                    # answers came a group at a time: which of the files not answered killed it is not known;
-                    # the rest of the chunk is read again with an answer per file, to find it
+                if not _culprit_known(careful, len(chunk) - done):  # read the rest with an answer per file
                     chunk, careful = chunk[done:], True
                     continue
                 poisoned, chunk = chunk[done], chunk[done + 1:]
@@ -1014,7 +1012,7 @@ class GuardedReader:
             import logging  # the parent's only log line: the workers never import logging
 
             why = "hung, killed" if code is None else code
-            if careful or len(chunk) - done == 1:
+            if _culprit_known(careful, len(chunk) - done):
                 logging.getLogger(__name__).warning("guard: worker %s lost reading %r (exit %s)", w.proc.pid,
                                                     items[chunk[done]][1], why)
             else:
@@ -1023,6 +1021,13 @@ class GuardedReader:
                                                     len(chunk) - done, why)
             self._drop(slot)
         return done
+
+
+def _culprit_known(careful: bool, unanswered: int) -> bool:
+    """Whether the first file a lost worker did not answer is the one that killed it: so when it answered
+    file by file, or only that file was left. Otherwise its last answers may have been kept back with the
+    rest of their group (_Answers), and the files not answered are read again, carefully."""
+    return careful or unanswered == 1
 
 
 def _take(frame: list[tuple[int, bool, Any]], results: list[Any]) -> int:

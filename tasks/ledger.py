@@ -655,8 +655,9 @@ class Ledger:
         rej: dict[str, tuple[Any, ...]] = {}
         count: dict[str, int] = {}
         for r in rows:
-            (acc if r[2] == Sub.ACCEPTED else rej)[r[1]] = r
-            count[r[1]] = r[7]
+            _, code, status, _, _, _, _, n, _ = r  # the columns of `ranked`, in order
+            (acc if status == Sub.ACCEPTED else rej)[code] = r
+            count[code] = n
         out = {}
         for code, n in count.items():
             accepted, rejected = acc.get(code, _NO_ROW), rej.get(code, _NO_ROW)
