@@ -8,6 +8,7 @@ import pytest
 
 from tasks.render import prose
 from tasks.render.vietnamese_dates import format_date, format_date_line, format_number, format_percent
+from tests.report_checks import numbers_not_in_json
 from tests.sample_consolidation import sample_consolidation
 
 
@@ -231,3 +232,19 @@ def test_counts_of_units_are_grouped_the_vietnamese_way_at_province_scale() -> N
     assert "phải báo cáo: 10.000. Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: 9.970/10.000" in text
     assert "đúng hạn 9.000 đơn vị, muộn 970 đơn vị" in text
     assert "Trên cơ sở báo cáo của 9.970/10.000 cơ quan" in " ".join(prose.intro_paragraphs(c))
+
+
+def test_like_for_like_unit_counts_are_grouped_the_vietnamese_way_at_province_scale() -> None:
+    c = sample_consolidation()
+    c["completeness"].update(expected_count=10_000, accepted_count=9_980)
+    c["previous"].update(accepted_count=9_990, expected_count=10_000)
+    c["comparison"].update(units_count=9_970, same_units=False)
+    note = prose.basis_note(c)
+    assert note == ("Tháng 2 năm 2021 có 9.990/10.000 cơ quan, đơn vị báo cáo; mức tăng, giảm so với kỳ trước "
+                    "được tính trên cùng 9.970 cơ quan, đơn vị có báo cáo hợp lệ ở cả hai kỳ.")
+    assert prose.figures_paragraph(c).endswith(
+        "so sánh trên cùng 9.970 cơ quan, đơn vị có báo cáo hợp lệ ở cả hai kỳ.")
+    assert prose.indicator_phrase(c, "W01").endswith(
+        "so với cùng 9.970 đơn vị kỳ trước, lũy kế từ đầu năm: 80 tin, bài")
+    c["group_totals"] = {"2.4": sum(c["totals"][f"CD{i}"] for i in range(1, 8))}  # the lead's {total}
+    assert numbers_not_in_json(c) == []

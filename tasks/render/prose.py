@@ -94,7 +94,7 @@ def _comparison(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Mapping[s
         if not comp.get("units_count"):
             return None
         against = (comp.get("label") or "kỳ trước") if comp.get("same_units") else \
-            f"cùng {comp['units_count']} đơn vị kỳ trước"
+            f"cùng {format_number(comp['units_count'])} đơn vị kỳ trước"
         return against, comp["current"], comp["previous"]
     prev = _previous(c)
     return (prev[0], c.get("totals", {}), prev[1]) if prev else None
@@ -252,11 +252,11 @@ def basis_note(c: Mapping[str, Any]) -> str:
     comp = c.get("comparison")
     prev = c.get("previous") or {}
     if comp and not comp.get("same_units") and comp.get("units_count"):
-        notes.append(f"{upper_first(prev.get('label') or comp.get('label') or 'kỳ trước')} có "
-                     f"{prev.get('accepted_count', len(prev.get('units', [])))}/"
-                     f"{prev.get('expected_count', c['completeness']['expected_count'])} cơ quan, đơn vị báo cáo; "
-                     f"mức tăng, giảm so với kỳ trước được tính trên cùng {comp['units_count']} cơ quan, đơn vị "
-                     f"có báo cáo hợp lệ ở cả hai kỳ")
+        then = share(prev.get("accepted_count", len(prev.get("units", []))),
+                     prev.get("expected_count", c["completeness"]["expected_count"]))
+        notes.append(f"{upper_first(prev.get('label') or comp.get('label') or 'kỳ trước')} có {then} "
+                     f"cơ quan, đơn vị báo cáo; mức tăng, giảm so với kỳ trước được tính trên cùng "
+                     f"{format_number(comp['units_count'])} cơ quan, đơn vị có báo cáo hợp lệ ở cả hai kỳ")
     basis = c.get("year_to_date_basis") or {}
     missing = basis.get("missing_labels") or []
     if missing:
@@ -462,7 +462,7 @@ def figures_paragraph(c: Mapping[str, Any]) -> str:
     text += " được thể hiện tại Biểu đồ 1 và Bảng 1 dưới đây"
     comp = c.get("comparison")
     if comp and not comp.get("same_units") and comp.get("units_count"):
-        text += (f"; cột tăng, giảm của Bảng 1 so sánh trên cùng {comp['units_count']} cơ quan, đơn vị "
+        text += (f"; cột tăng, giảm của Bảng 1 so sánh trên cùng {format_number(comp['units_count'])} cơ quan, đơn vị "
                  f"có báo cáo hợp lệ ở cả hai kỳ")
     return nfc(text + ".")
 
