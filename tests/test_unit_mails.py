@@ -242,3 +242,17 @@ def test_reminders_go_a_page_of_units_at_a_time_and_none_twice(ctx):
     assert len(report.written) == 9 == len(list((ctx.outbox / PERIOD / "reminder").glob("*.eml")))
     again = send_reminders(ctx, period, date(2021, 3, 12), force=True, page=4)
     assert again.written == [] and len(again.skipped) == 9
+
+
+def test_the_delivery_mail_to_ubnd_groups_its_counts_the_vietnamese_way(ctx):
+    """The counts in the mail to UBND tỉnh read as in the report it carries: 9.970/10.000, not 9970/10000."""
+    from tasks.messages import delivery_messages
+    from tests.sample_consolidation import sample_consolidation
+
+    c = sample_consolidation()
+    c["completeness"].update(expected_count=10_000, accepted_count=9_970, on_time_count=9_000, missing_count=30,
+                             reporting_rate=0.997, on_time_rate=0.9)
+    [mail] = delivery_messages(ctx.cfg, ctx.period(PERIOD), c, [])
+    line = ("9.970/10.000 đơn vị đã báo cáo (99,7%), đúng hạn 9.000 (90%), chưa báo cáo 30.")
+    assert line in mail.text
+    assert line.replace("9.970/10.000", "<b>9.970/10.000</b>") in mail.html
