@@ -76,7 +76,11 @@ def latest_by_unit(reports: Iterable[UnitReport], expected: Sequence[str]) -> di
 
 
 def _rate(n: int, d: int) -> float:
-    return round(n / d, 3) if d else 0.0
+    """n/d to three decimals (one decimal of a percent); a partial share never rounds to 1.0, a non-empty one
+    never to 0.0, so 2.999/3.000 units does not read 'tỷ lệ 100%' in the report."""
+    if not d:
+        return 0.0
+    return min(max(round(n / d, 3), 0.001 if n else 0.0), 0.999 if n < d else 1.0)
 
 
 def _comparison(cfg: AppConfig, prev: Period, current: Mapping[str, UnitReport],

@@ -91,3 +91,30 @@ def test_the_consolidation_json_reads_back_as_written_whichever_encoder_wrote_it
     for data in (c, {"lớn": 2 ** 70, "nhỏ": -(2 ** 70), "số": [1.5, 0.1]}):  # 2**70: json's to write and read
         write_json(ctx, period, data, tmp_path)
         assert read_json(ctx, period, tmp_path) == data
+
+
+def _province(config_dir, n: int):
+    from tasks.config import Unit, load_config
+
+    cfg = load_config(config_dir)
+    return cfg.model_copy(update={"units": [Unit(code=f"X{i:04d}", name=f"Xã số {i}") for i in range(n)]})
+
+
+def test_a_partial_share_of_units_never_reads_as_100_or_0_percent(config_dir):
+    """2.999 of 3.000 units reported, one of them on time: not 'tỷ lệ 100%' with a unit missing, nor
+    'tỷ lệ đúng hạn 0%' with a unit on time, in the JSON or in the report."""
+    from datetime import UTC, datetime
+
+    from tasks.merge import UnitReport, consolidate
+    from tasks.periods import parse_period
+    from tasks.render import prose
+
+    cfg = _province(config_dir, 3000)
+    at = datetime(2021, 3, 15, 2, tzinfo=UTC)
+    reports = [UnitReport(u.code, at, i == 0, {}) for i, u in enumerate(cfg.units[:-1])]
+    c = consolidate(cfg, parse_period("2021-03"), reports, [], generated_at=at)
+    comp = c["completeness"]
+    assert (comp["reporting_rate"], comp["on_time_rate"]) == (0.999, 0.001)
+    text = prose.completeness_paragraphs(c)[0].text
+    assert ("Số cơ quan, đơn vị đã gửi báo cáo hợp lệ: 2.999/3.000 (tỷ lệ 99,9%), trong đó đúng hạn 1 đơn vị, "
+            "muộn 2.998 đơn vị (tỷ lệ đúng hạn 0,1%).") in text
