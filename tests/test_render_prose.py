@@ -248,3 +248,17 @@ def test_like_for_like_unit_counts_are_grouped_the_vietnamese_way_at_province_sc
         "so với cùng 9.970 đơn vị kỳ trước, lũy kế từ đầu năm: 80 tin, bài")
     c["group_totals"] = {"2.4": sum(c["totals"][f"CD{i}"] for i in range(1, 8))}  # the lead's {total}
     assert numbers_not_in_json(c) == []
+
+
+def test_a_small_change_on_a_large_figure_never_reads_as_0_or_100_percent() -> None:
+    """One more civil servant of 3.000 is not 'tăng 1 người (0%)'; 2.500 procedures falling to 1 is not a 100% fall."""
+    assert prose.change_phrase(3001, 3000, "người", "quý I năm 2021") == "tăng 1 người (0,03%) so với quý I năm 2021"
+    assert prose.change_phrase(1, 2500, "thủ tục", "quý I năm 2021") == \
+        "giảm 2.499 thủ tục (99,96%) so với quý I năm 2021"
+    assert prose.change_phrase(0, 2500, "thủ tục", "quý I năm 2021") == \
+        "giảm 2.500 thủ tục (100%) so với quý I năm 2021"
+    c = sample_consolidation()
+    c["totals"]["H02"] = c["comparison"]["current"]["H02"] = 3001
+    c["comparison"]["previous"]["H02"] = 3000
+    assert next(r for r in prose.summary_rows(c) if r["code"] == "H02")["change"] == "+1 (0,03%)"
+    assert format_percent(0.778) == "77,8%" and format_percent(0.0) == "0%" and format_percent(1.0) == "100%"

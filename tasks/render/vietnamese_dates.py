@@ -69,7 +69,15 @@ def format_number(n: int | float | None, decimals: int = 0) -> str:
 
 
 def format_percent(x: float | None, decimals: int = 1) -> str:
-    """Ratio to percent, Vietnamese style: 0.778 -> '77,8%', 1.0 -> '100%'."""
+    """Ratio to percent, Vietnamese style: 0.778 -> '77,8%', 1.0 -> '100%'.
+
+    A ratio that is not nil or whole never reads '0%' or '100%' (1 of 3.000 is '0,03%', 2.499 of 2.500 is
+    '99,96%'): up to two more decimals are shown before giving up."""
     if x is None:
         return ""
-    return format_number(round(x * 100, decimals), decimals=decimals) + "%"
+    pct = x * 100
+    shown = round(pct, decimals)
+    while abs(shown) in (0, 100) and pct != shown and decimals < 3:
+        decimals += 1
+        shown = round(pct, decimals)
+    return format_number(shown, decimals=decimals) + "%"
