@@ -26,8 +26,10 @@ def build_consolidation(ctx: Context, period: Period, now: datetime | None = Non
     report_id = ctx.cfg.report.id
     rejected = [RejectedReport(s.unit_code, as_utc(s.received_at), s.source_ref, s.errors)
                 for s in ctx.ledger.submissions(report_id, period.key, [SubmissionStatus.REJECTED])]
-    # the previous period (like-for-like change) and this year's earlier periods (year-to-date), per unit
-    earlier = dict.fromkeys(p for p in (period.previous(), *period.same_year_before()) if p is not None)
+    # the previous period (like-for-like change) and this year's earlier periods (year-to-date), per unit; the
+    # 6 and 9 months reports too, which stand in for the quarters a regime does not collect on their own
+    earlier = dict.fromkeys(p for p in (period.previous(), *period.same_year_before(), *period.spans_before())
+                            if p is not None)
     history = [PeriodReports(p, unit_reports(ctx, p)) for p in earlier]
     return consolidate(ctx.cfg, period, unit_reports(ctx, period), rejected, history, generated_at=now)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tasks.config import AppConfig, Indicator
@@ -97,7 +97,8 @@ def _comparison(cfg: AppConfig, prev: Period, current: Mapping[str, UnitReport],
 
 def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
                   earlier: Mapping[str, Mapping[str, UnitReport]]) -> tuple[dict[str, int], YearToDateBasis | None]:
-    """Year-to-date over this period and the contiguous run of collected periods before it this year.
+    """Year-to-date over this period and the contiguous run of collected periods before it this year (a 6 or
+    9 months report stands in for the months or quarters it holds, when those were not collected on their own).
 
     A count adds the periods up; a level is its latest value. When the year's first periods were never
     collected the basis says where the sum starts ("lũy kế từ tháng 2/2021"); when that leaves this period
@@ -106,6 +107,9 @@ def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
     if period.kind not in ("month", "quarter"):
         return {}, None  # 6 months, 9 months and the year start on 15/12 already
     before = list(reversed(period.same_year_before()))  # chronological
+    tiled = _tiling(period, [p for p in [*before, *period.spans_before()] if earlier.get(p.key)])
+    if tiled is not None:  # collected periods cover the year up to this one (6 tháng standing in for quý I, II)
+        before = tiled
     collected = [p for p in before if earlier.get(p.key)]
     missing = [p for p in before if not earlier.get(p.key)]
     run: list[Period] = []
@@ -132,6 +136,29 @@ def _year_to_date(cfg: AppConfig, period: Period, totals: Mapping[str, int],
     return ytd, basis
 
 
+def _tiling(period: Period, collected: Sequence[Period]) -> list[Period] | None:
+    """Collected periods whose windows follow each other from the year's first day (15/12) to the day before
+    `period`, in order; the same kind first, a 6 or 9 months report where it stands in. None when there are none.
+
+    Windows that tile never overlap, so adding them up counts each day once (quý I is never added to the 6
+    months that hold it)."""
+    year_start = date(period.year - 1, 12, 15)
+    ending: dict[date, list[Period]] = {}
+    for p in collected:  # same kind before spans: the caller lists them so
+        ending.setdefault(p.end, []).append(p)
+
+    def back_from(end: date) -> list[Period] | None:
+        if end == year_start - timedelta(days=1):
+            return []
+        for p in ending.get(end, []):
+            rest = back_from(p.start - timedelta(days=1))
+            if rest is not None:
+                return [*rest, p]
+        return None
+
+    return back_from(period.start - timedelta(days=1))
+
+
 def _group_totals(cfg: AppConfig, totals: Mapping[str, int]) -> dict[str, int]:
     """The sum of a group's figures, where they share one unit and one kind (69 lượt over the seven topics)."""
     out: dict[str, int] = {}
@@ -156,8 +183,9 @@ def consolidate(
     """The consolidation of one period of `cfg.report`.
 
     `reports`: this period's accepted reports; `history`: the accepted reports of earlier periods, at least
-    the previous period and this year's earlier periods of the same kind (a period absent or empty counts as
-    never collected). Deadlines default to the report's own rules (cfg.unit_deadline / cfg.report_deadline).
+    the previous period and this year's earlier periods of the same kind, and the 6 and 9 months before it
+    (Period.spans_before) for a year-to-date resting on them (a period absent or empty counts as never collected).
+    Deadlines default to the report's own rules (cfg.unit_deadline / cfg.report_deadline).
     """
     report, settings = cfg.report, cfg.settings
     expected = [u.code for u in cfg.active_units]

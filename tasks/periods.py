@@ -79,6 +79,14 @@ class Period:
             p = p.previous()
         return out
 
+    def spans_before(self) -> list[Period]:
+        """The 6-month and 9-month periods of this year that end before a month or quarter starts: a regime
+        that collects quý I, 6 tháng, quý III has no quý II of its own, and its year-to-date rests on them."""
+        if self.kind not in ("month", "quarter"):
+            return []
+        spans = [parse_period(f"{self.year}-H1"), parse_period(f"{self.year}-9M")]
+        return [p for p in spans if p.end < self.start]
+
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 

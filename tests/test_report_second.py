@@ -146,3 +146,37 @@ def test_levels_are_not_added_across_quarters(cfg):
     phrase = prose.indicator_phrase(c, "DV01")
     assert phrase == ("cung cấp 58 dịch vụ công trực tuyến mức độ 3, tăng 5 dịch vụ (9,4%) so với quý I năm 2021")
     assert numbers_not_in_json(c) == []
+
+
+def test_q3_year_to_date_rests_on_the_six_month_report_when_q2_was_not_collected_on_its_own(cfg):
+    """The regime collects quý I, 6 tháng, quý III, năm: quý III's year-to-date is 6 tháng + quý III (the
+    windows 15/12–14/6 and 15/6–14/9 tile the year), never 'quý II không được tổng hợp', and never quý I added
+    to the 6 months that already hold it."""
+    q1 = _reports(cfg, "2021-Q1", Q1)
+    h1_data = {u: [2 * v for v in row] for u, row in Q1.items()}
+    h1 = _reports(cfg, "2021-H1", h1_data)
+    q3 = _reports(cfg, "2021-Q3", Q1)
+    history = [PeriodReports(parse_period("2021-Q1"), q1), PeriodReports(parse_period("2021-H1"), h1)]
+    c = consolidate(cfg, parse_period("2021-Q3"), q3, [], history=history)
+    assert c["totals"]["TH02"] == 410
+    assert c["year_to_date"]["TH02"] == 820 + 410  # 6 tháng + quý III, not + quý I again
+    assert c["year_to_date"]["DV01"] == 53  # a level: quý III's
+    assert c["year_to_date_basis"] == {"periods": ["2021-H1", "2021-Q3"], "missing": [], "missing_labels": [],
+                                       "from_label": None, "shown": True}
+    phrase = prose.indicator_phrase(c, "TH02")
+    assert phrase == "tiếp nhận 410 hồ sơ, lũy kế từ đầu năm: 1.230 hồ sơ"
+    assert "không được tổng hợp" not in "\n".join(prose_texts(c))
+    assert numbers_not_in_json(c) == []
+    # quý II collected too: the quarters are added, the 6 months (which holds quý I and II) is not
+    q2 = _reports(cfg, "2021-Q2", Q1)
+    history.append(PeriodReports(parse_period("2021-Q2"), q2))
+    c = consolidate(cfg, parse_period("2021-Q3"), q3, [], history=history)
+    assert c["year_to_date"]["TH02"] == 3 * 410 and c["year_to_date_basis"]["periods"] == [
+        "2021-Q1", "2021-Q2", "2021-Q3"]
+
+
+def test_consolidation_reads_the_longer_periods_a_year_to_date_may_rest_on():
+    assert [p.key for p in parse_period("2021-Q3").spans_before()] == ["2021-H1"]
+    assert [p.key for p in parse_period("2021-Q4").spans_before()] == ["2021-H1", "2021-9M"]
+    assert [p.key for p in parse_period("2021-07").spans_before()] == ["2021-H1"]
+    assert parse_period("2021-Q2").spans_before() == [] and parse_period("2021-H1").spans_before() == []
