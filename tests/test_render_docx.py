@@ -256,6 +256,20 @@ def test_chart_and_summary_table(doc) -> None:
     assert len(table.rows) == 1 + 6 + 1  # the last row: each period's completeness (7/9, 7/9)
 
 
+def test_year_to_date_column_says_where_the_sum_starts(doc, tmp_path: Path) -> None:
+    """January never collected: Bảng 1 heads its column as the prose words it ('lũy kế từ tháng 2/2021'),
+    not 'Lũy kế từ đầu năm' over a sum that leaves January out."""
+    table = next(t for t in doc.tables if t.cell(0, 1).text == "Chỉ tiêu")
+    assert table.rows[0].cells[6].text == "Lũy kế từ đầu năm"
+    c = sample_consolidation()
+    c["year_to_date_basis"] = {"periods": ["2021-02", "2021-03"], "missing": ["2021-01"],
+                               "missing_labels": ["tháng 1 năm 2021"], "from_label": "tháng 2/2021", "shown": True}
+    d = _render(tmp_path, c)
+    table = next(t for t in d.tables if t.cell(0, 1).text == "Chỉ tiêu")
+    assert table.rows[0].cells[6].text == "Lũy kế từ tháng 2/2021"
+    assert "lũy kế từ tháng 2/2021: 80 tin, bài" in "\n".join(_body(d))
+
+
 def _signature_table(doc):
     return next(t for t in doc.tables if t.cell(0, 0).paragraphs[0].text == "Nơi nhận:")
 

@@ -314,7 +314,8 @@ def build_context(consolidation: Mapping[str, Any], tpl: DocxTemplate | None = N
         "closing": prose.closing_paragraph(c),
         "summary": summary,
         "head": {"current": _cap(period_label),
-                 "previous": _cap(prev.get("label", "Kỳ trước")) if prev else "Kỳ trước"},
+                 "previous": _cap(prev.get("label", "Kỳ trước")) if prev else "Kỳ trước",
+                 "ytd": _cap(prose.ytd_label(c))},  # where the year-to-date sum starts, as the prose says it
         "chart_caption": chart_caption,
         "table_caption": f"Bảng 1. Tổng hợp một số chỉ tiêu chủ yếu {period_label}",
         # the template writes the "- " bullet itself

@@ -380,7 +380,7 @@ def summary_block(doc) -> None:
     fixed_widths(table, widths)
     cell_margins(table, 1.2, 1.2)
     heads = ["STT", "Chỉ tiêu", "Đơn vị tính", "{{ head.current }}", "{{ head.previous }}",
-             "Tăng\u00a0(+), giảm\u00a0(-)", "Lũy kế từ đầu năm"]
+             "Tăng\u00a0(+), giảm\u00a0(-)", "{{ head.ytd }}"]
     for cell, text in zip(table.rows[0].cells, heads, strict=True):
         cell_text(cell, text, size=11, bold=True)
         v_align(cell)
