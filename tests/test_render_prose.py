@@ -262,3 +262,22 @@ def test_a_small_change_on_a_large_figure_never_reads_as_0_or_100_percent() -> N
     c["comparison"]["previous"]["H02"] = 3000
     assert next(r for r in prose.summary_rows(c) if r["code"] == "H02")["change"] == "+1 (0,03%)"
     assert format_percent(0.778) == "77,8%" and format_percent(0.0) == "0%" and format_percent(1.0) == "100%"
+
+
+def test_a_period_nobody_reported_is_no_data_not_nothing_happened() -> None:
+    """No valid report yet: the figures are 'chưa có số liệu', not 'không phát sinh' (nothing happened) nor
+    'đã thực hiện 0 tin, bài', and Bảng 1 shows no 0 for this period."""
+    c = sample_consolidation()
+    c["totals"] = dict.fromkeys(c["totals"], 0)
+    c["completeness"].update(accepted=[], on_time=[], late=[], missing=list(c["completeness"]["expected"]),
+                             accepted_count=0, on_time_count=0, late_count=0, missing_count=9,
+                             reporting_rate=0.0, on_time_rate=0.0)
+    c["values_by_unit"], c["narratives"] = {}, {}
+    c["comparison"].update(units=[], units_count=0, same_units=False)  # as merge writes it: no unit in common
+    text = _all_text(c)
+    assert ("a) Thông qua Trang Thông tin điện tử của Sở: số tin, bài về CCHC đăng trên Trang TTĐT của Sở: "
+            "chưa có số liệu.") in text
+    assert "a) Đổi mới, nâng cao chất lượng xây dựng, ban hành văn bản quy phạm pháp luật: chưa có số liệu." in text
+    assert "không phát sinh" not in text and "đã thực hiện 0" not in text
+    w01 = prose.summary_rows(c)[0]
+    assert (w01["current"], w01["previous"], w01["change"]) == ("-", "30", "-")

@@ -100,6 +100,15 @@ def _comparison(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Mapping[s
     return (prev[0], c.get("totals", {}), prev[1]) if prev else None
 
 
+def _figures(c: Mapping[str, Any]) -> Mapping[str, Any]:
+    """This period's totals; none while no unit has a valid report: those zeros are no data ('chưa có số liệu'),
+    not a period where nothing happened ('không phát sinh')."""
+    comp = c.get("completeness")
+    if comp and not comp.get("accepted_count", len(comp.get("accepted", []))):
+        return {}
+    return c.get("totals", {})
+
+
 def _is_level(ind: Mapping[str, Any]) -> bool:
     return ind.get("aggregation") == "level"
 
@@ -155,7 +164,7 @@ def indicator_phrase(c: Mapping[str, Any], code: str, *, style: str = "form") ->
     ind = _indicators(c)[code]
     unit = ind.get("unit", "") or ""
     label = nfc(ind.get("label", code))
-    value = c.get("totals", {}).get(code)
+    value = _figures(c).get(code)
     if value is None:
         return f"{lower_first(label)}: chưa có số liệu" if style == "form" else "chưa có số liệu"
     if value == 0:
@@ -299,7 +308,7 @@ def by_indicator_paragraphs(c: Mapping[str, Any], groups: Sequence[str], lead: s
     out: list[Paragraph] = []
     codes = [code for g in groups for code in _group_indicators(c, g, "integer")]
     inds = _indicators(c)
-    totals = c.get("totals", {})
+    totals = _figures(c)
     if lead:
         units = {inds[code].get("unit", "") for code in codes}
         if "{total}" not in lead:
@@ -511,7 +520,7 @@ def summary_rows(c: Mapping[str, Any]) -> list[dict[str, str]]:
         if code not in inds:
             continue
         n += 1
-        value = c.get("totals", {}).get(code)
+        value = _figures(c).get(code)
         previous = prev[1].get(code) if prev else None
         change = _change_cell(comp[1].get(code), comp[2].get(code)) if comp else "-"
         rows.append({
