@@ -165,3 +165,64 @@ def test_recorded_files_are_skipped_unread_by_name_size_and_mtime(ctx, monkeypat
     monkeypatch.setattr(type(ctx.inbox), "read_bytes", counting)
     assert collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, settle_seconds=0)) == []
     assert reads == []
+
+
+def _documents_within(channel: FolderChannel, scan, seconds: float = 10.0):  # type: ignore[no-untyped-def]
+    """channel.documents(scan) in a thread; (finished?, documents)."""
+    import threading
+
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(channel.documents(scan)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return not worker.is_alive(), (out[0] if out else None)
+
+
+def test_a_file_swapped_for_a_pipe_after_the_scan_does_not_hang_the_run(ctx):
+    """Between the scan (a regular file, settled) and its read, the name becomes a FIFO nobody writes to:
+    the read must not block the collect forever; the file is looked at again next run."""
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    path.write_bytes(filled(ctx, "VP", "2021-03"))
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
+    channel = FolderChannel(ctx, now=T0 + timedelta(minutes=5), settle_seconds=0)
+    scan = channel.scan()
+    assert len(scan.ready) == 2
+    path.unlink()
+    os.mkfifo(path)
+    finished, docs = _documents_within(channel, scan)
+    if not finished:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked read end
+    assert finished, "reading the inbox blocked on a FIFO planted after the scan"
+    assert [d.source_ref for d in docs] == ["inbox/TTr.xlsx"]
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_not_followed(ctx, tmp_path):
+    """The scan saw a regular file; a symbolic link put in its place before the read is not followed (the
+    scan's own rule): the file it points to outside the inbox is never read as VP's report."""
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    path.write_bytes(b"not yet")
+    outside = tmp_path / "outside.xlsx"
+    outside.write_bytes(filled(ctx, "VP", "2021-03"))
+    channel = FolderChannel(ctx, now=T0 + timedelta(minutes=5), settle_seconds=0)
+    scan = channel.scan()
+    path.unlink()
+    path.symlink_to(outside)
+    assert channel.documents(scan) == []
+
+
+def test_a_file_rewritten_after_the_scan_is_not_judged_half_written(ctx):
+    """The scan found the file settled; the unit then copies a new version over it. What is read now may be
+    half of the new copy: it waits for the next run (and its own settle time) instead of being rejected."""
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    path.write_bytes(filled(ctx, "VP", "2021-03"))
+    channel = FolderChannel(ctx, now=T0 + timedelta(minutes=5), settle_seconds=0)
+    scan = channel.scan()
+    new = filled(ctx, "VP", "2021-03", H01=7)
+    path.write_bytes(new[: len(new) // 2])  # the new copy, half way
+    assert channel.documents(scan) == []
+    assert ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") == []

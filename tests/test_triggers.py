@@ -233,3 +233,25 @@ def test_many_files_landing_at_once_make_one_event_and_one_run(ctx, monkeypatch)
     (ctx.inbox / "late.xlsx").write_bytes(base + b"late")
     os.utime(ctx.inbox / "late.xlsx", (time.time() - 60, time.time() - 60))
     assert [p.name for p in watcher.scan()] == ["late.xlsx"] and sent[1]["payload"]["files"] == 1
+
+
+def test_watcher_never_blocks_on_a_pipe_swapped_in_after_listing(ctx, monkeypatch) -> None:
+    """A FIFO put in place of a listed file (between the listing and the read) is not read: the watcher's
+    loop goes on instead of waiting forever for a writer."""
+    import threading
+
+    import flows.watchers.folder as wf
+
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: None)
+    ctx.inbox.mkdir(parents=True)
+    pipe = ctx.inbox / "VP.xlsx"
+    os.mkfifo(pipe)
+    watcher = wf.FolderWatcher(ctx, period="2021-03", settle_seconds=0)
+    monkeypatch.setattr(watcher, "_files", lambda: [pipe])  # listed as a file a moment ago
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.append(watcher.scan()), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked read end
+    assert out == [[]]

@@ -22,10 +22,11 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from flows.events import SUBMISSION_RECEIVED  # noqa: E402
-from tasks.channels.folder import note_arrivals  # noqa: E402
+from tasks.channels.folder import note_arrivals, read_as_scanned  # noqa: E402
 from tasks.context import Context  # noqa: E402
 from tasks.display import shown  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
+from tasks.ledger import FileStamp  # noqa: E402
 from tasks.periods import TZ  # noqa: E402
 
 NAMES_SHOWN = 20  # file names an event carries: events stay small whatever lands in the inbox at once
@@ -52,7 +53,7 @@ class FolderWatcher:
     def scan(self) -> list[Path]:
         """Announce the files that are new and finished writing, in one event; returns them."""
         now = time.time()
-        settled: list[tuple[Path, str, int]] = []
+        settled: list[tuple[Path, str, FileStamp]] = []
         first_seen: list[Path] = []
         for path in self._files():
             rel = str(path.relative_to(self.ctx.data_dir))
@@ -69,22 +70,22 @@ class FolderWatcher:
             if previous != sig and now - st.st_mtime < self.settle_seconds:
                 continue  # still being written (or copied): look again next scan
             self._done[rel] = sig
-            settled.append((path, rel, st.st_size))
+            settled.append((path, rel, FileStamp(rel, st.st_size, st.st_mtime_ns)))
         note_arrivals(self.ctx, first_seen, datetime.now(TZ), keep_earlier=True)
         digests: dict[str, str] = {}
-        for path, rel, _ in settled:
-            try:
-                digests[rel] = content_hash(path.read_bytes())
-            except OSError:  # moved away or unreadable now: the collect run that finds it judges it
+        for path, rel, stamp in settled:
+            data = read_as_scanned(str(path), stamp)
+            if data is None:  # moved, replaced (a link, a pipe) or changed: the collect run that finds it judges it
                 continue
+            digests[rel] = content_hash(data)
         recorded = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests.values()) if digests else set()
         new: list[tuple[Path, str, int]] = []
-        for path, rel, size in settled:
+        for path, rel, stamp in settled:
             digest = digests.get(rel)
             if digest is None or digest in self._announced or digest in recorded:
                 continue
             self._announced.add(digest)
-            new.append((path, rel, size))
+            new.append((path, rel, stamp.size))
         if new:
             self._emit(new, digests)
             from prefect.events.worker import EventsWorker

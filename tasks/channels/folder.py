@@ -115,6 +115,33 @@ def note_arrivals(ctx: Context, paths: Iterable[Path], when: datetime, keep_earl
     ctx.ledger.set_cursors({key: a.encode() for key, a in stamps.items()})
 
 
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def read_as_scanned(path: str, stamp: FileStamp) -> bytes | None:
+    """The file's bytes when it is still the one the scan judged settled: a regular file (never a link or a
+    FIFO put in its place since, which would be followed or block the run), of the same size and mtime
+    before and after the read (a new copy begun over it is not judged half-written). None otherwise."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:  # gone, unreadable, or a symbolic link now (ELOOP)
+        return None
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode) or (before.st_size, before.st_mtime_ns) != (stamp.size, stamp.mtime_ns):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+        after = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if (after.st_size, after.st_mtime_ns) != (stamp.size, stamp.mtime_ns) or len(data) != stamp.size:
+        return None
+    return data
+
+
 class FolderChannel:
     name: Source = "folder"
     how_to_return = "chép tệp đã điền vào thư mục nhận báo cáo của Văn phòng Sở"
@@ -265,11 +292,9 @@ class FolderChannel:
         root = os.fspath(self.ctx.data_dir)  # os.path, not pathlib: thousands of files a collect
         for st, arrival in scan.ready:
             path = os.path.join(root, st.source_ref)
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue  # removed or unreadable since the scan: looked at again next run
+            data = read_as_scanned(path, st)
+            if data is None:
+                continue  # removed, replaced or changed since the scan: looked at again next run
             read.append((st, arrival, path, data, content_hash(data)))
         digests = [digest for *_, digest in read]
         known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests) if read else set()
