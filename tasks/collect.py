@@ -148,7 +148,18 @@ def unreadable_hash(doc: Document) -> str:
     """What identifies an unreadable document: its bytes and its file type. A file refused for its name
     ('VP' with no extension) and sent again renamed 'VP.xlsx' is a new document, judged again, not a
     duplicate of the refused one."""
-    return content_hash(doc.content + b"\0" + PurePath(doc.filename).suffix.lower().encode())
+    return typed_hash(doc.content, doc.filename)
+
+
+def typed_hash(data: bytes, filename: str) -> str:
+    return content_hash(data + b"\0" + PurePath(filename).suffix.lower().encode())
+
+
+def is_recorded_content(recorded_hash: str, data: bytes, filename: str) -> bool:
+    """Whether `data` are the bytes a file submission was recorded with (by either hash a file can be
+    recorded under): a unit's file overwritten by a later version keeps its name, and must not be handed out
+    as the earlier submission's original."""
+    return recorded_hash in (content_hash(data), typed_hash(data, filename))
 
 
 def broken_document(ctx: Context, period: Period, doc: Document, exc: Exception) -> Judged:

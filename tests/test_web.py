@@ -278,6 +278,32 @@ def test_email_originals_are_not_kept_and_the_page_says_so(site) -> None:
     assert "Tệp đính kèm thư điện tử không được lưu nguyên bản" in client.get("/bang/2021-03/don-vi/VP").text
 
 
+def test_an_original_overwritten_in_the_inbox_is_not_served_as_the_earlier_version(site) -> None:
+    """A unit copies a corrected VP.xlsx over the one it sent first: the Office asking for version 1's file
+    must not get version 2's bytes under version 1's name; the page says the original is gone."""
+    from tasks.channels.folder import FolderChannel
+    from tasks.collect import collect_from
+
+    ctx, client, *_ = site
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    bad, good = filled(ctx, "VP", W01="9 tin"), filled(ctx, "VP")
+    path.write_bytes(bad)
+    collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=MARCH_16, settle_seconds=0))
+    path.write_bytes(good)
+    collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=MARCH_16 + timedelta(hours=1),
+                                                           settle_seconds=0))
+    first, second = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert (first.status, second.status) == ("rejected", "accepted")
+    _login(client, "vanphong")
+    assert client.get(f"/tep/{second.id}").content == good
+    r = client.get(f"/tep/{first.id}")
+    assert r.status_code == 404 and r.content != good and first.content_hash in r.text
+    page = client.get("/bang/2021-03/don-vi/VP").text
+    assert page.count('href="/tep/') == 1 and f'href="/tep/{second.id}"' in page
+
+
 # ------------------------------------------------------------------ approval
 
 

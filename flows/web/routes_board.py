@@ -66,14 +66,15 @@ def original(request: Request, submission_id: int) -> Response:
     if not found:
         return message(request, "Không tìm thấy", f"Không có báo cáo số {submission_id}.", 404)
     sub = found[0]
-    path = views.original_path(ctx, sub)
-    if path is None:
+    data = views.original(ctx, sub)
+    if data is None:
         why = ("Tệp đính kèm thư điện tử không được lưu lại nguyên bản (chỉ lưu số liệu và mã SHA-256); "
                "xem thư gốc trong hộp thư của Văn phòng" if sub.source == "email" else
                "Báo cáo nhập trên Google Sheets không có tệp gốc; xem trang tính của đơn vị"
-               if sub.source == "sheet" else "Tệp gốc không còn trong thư mục dữ liệu")
+               if sub.source == "sheet" else
+               "Tệp gốc không còn trong thư mục dữ liệu, hoặc đã bị thay bằng tệp khác cùng tên")
         return message(request, "Không có tệp gốc", f"{why}. Mã SHA-256: {sub.content_hash}.", 404)
-    return download(path.read_bytes(), sub.filename)
+    return download(data, sub.filename)
 
 
 @router.post("/bang/{key}/thao-tac")

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from tasks.approvals import Decision, file_digests, latest_decisions
 from tasks.channel_health import channel_problems, units_at
+from tasks.collect import is_recorded_content
 from tasks.config import Unit
 from tasks.context import Context
 from tasks.filing import delivered as _delivered
@@ -268,15 +269,20 @@ class Version:
     original: str = ""  # "file" | "email" | "sheet" | "missing"
 
 
-def original_path(ctx: Context, sub: Submission) -> Path | None:
-    """Where the received bytes are kept: folder and web files under the data directory (never elsewhere)."""
+def original(ctx: Context, sub: Submission) -> bytes | None:
+    """The received bytes, for folder and web files kept under the data directory (never elsewhere), when
+    the file there is still the one recorded (a unit may have copied a later version over it)."""
     if sub.source not in ("folder", "web"):
         return None
     root = ctx.data_dir.resolve()
     path = (ctx.data_dir / sub.source_ref).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         return None
-    return path
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if is_recorded_content(sub.content_hash, data, sub.filename) else None
 
 
 def versions(ctx: Context, period: Period, unit_code: str) -> list[Version]:
@@ -297,7 +303,7 @@ def versions(ctx: Context, period: Period, unit_code: str) -> list[Version]:
                 if a != b:
                     v.changes.append(Change(code, labels[code], a, b))
         if sub.source in ("folder", "web"):
-            v.original = "file" if original_path(ctx, sub) else "missing"
+            v.original = "file" if original(ctx, sub) is not None else "missing"
         else:
             v.original = sub.source
         out.append(v)
