@@ -196,6 +196,22 @@ def test_upload_is_validated_at_once_recorded_like_a_folder_file_and_downloadabl
     assert client.get(link + "/bieu-mau").content[:2] == b"PK"
 
 
+def test_an_upload_that_is_no_spreadsheet_is_kept_recorded_and_answered_like_a_folder_file(site) -> None:
+    """A unit uploads its PDF by mistake: the page says why at once, and, as for a PDF dropped in the inbox, the
+    bytes are kept, the rejection is recorded for the unit and its rejection mail is owed."""
+    ctx, client, recorder, clock, uploads = site
+    link = _link(ctx, "CCHC")
+    token = _csrf(client.get(link).text)
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    r = client.post(link, data={"csrf": token}, files={"file": ("bao cao.pdf", pdf)})
+    assert r.status_code == 422 and "không phải bảng tính" in r.text
+    [sub] = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert (sub.unit_code, sub.source, sub.status, sub.filename) == ("CCHC", "web", "rejected", "bao cao.pdf")
+    assert "không phải bảng tính" in sub.errors[0]["message"]
+    assert (ctx.data_dir / sub.source_ref).read_bytes() == pdf
+    assert [o.status for batch in uploads for o in batch] == ["rejected"]
+
+
 def test_the_form_in_the_page_is_checked_and_recorded_like_a_file(site) -> None:
     from tasks.samples import BASE
 

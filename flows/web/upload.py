@@ -11,7 +11,7 @@ from flows.web.pages import WebState
 from tasks.collect import process_documents
 from tasks.config import Unit
 from tasks.context import Context
-from tasks.intake import UnreadableFile, content_hash, is_spreadsheet, parse_grid, read_grid
+from tasks.intake import UnreadableFile, content_hash, parse_grid, read_grid
 from tasks.periods import TZ, Period, PeriodError, parse_period
 from tasks.text import nfc
 from tasks.types import Document
@@ -34,11 +34,9 @@ def receive(state: WebState, ctx: Context, unit: Unit, period: Period, filename:
             data: bytes) -> dict[str, Any]:
     """The outcome of one uploaded (or typed-in) workbook, as the unit's page shows it."""
     filename = nfc(filename)[:200] or "bao-cao.xlsx"
-    if not is_spreadsheet(filename):
-        return {"status": "rejected", "errors": [{"message": f"Tệp “{filename}” không phải bảng tính. Hãy gửi "
-                                                             "biểu mẫu đã điền (.xlsx, .xls, .ods hoặc .csv)."}],
-                "warnings": []}
-    # a unit's link only reports for that unit and period: a file naming another is refused, not filed there
+    # a file that is no spreadsheet takes the intake path too (kept, recorded as the unit's rejection and
+    # answered, as in the inbox); a unit's link only reports for that unit and period: a file naming another
+    # is refused, not filed there
     try:
         sheet = parse_grid(read_grid(data, filename))
     except UnreadableFile:
