@@ -226,3 +226,26 @@ def test_a_file_rewritten_after_the_scan_is_not_judged_half_written(ctx):
     path.write_bytes(new[: len(new) // 2])  # the new copy, half way
     assert channel.documents(scan) == []
     assert ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") == []
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_outcome_and_stops_nothing(ctx):
+    """A share written by an old Windows client may hold names in a legacy code page (bytes that are not UTF-8,
+    'B\\xe1o c\\xe1o.xlsx' in cp1258): Python hands them over with surrogate escapes, which no database accepts
+    as text. That file is still judged and recorded, and the other units' files with it too."""
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    raw = os.fsencode(ctx.inbox) + b"/VP b\xe1o c\xe1o.xlsx"
+    with open(raw, "wb") as f:
+        f.write(filled(ctx, "VP", "2021-03"))
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
+    ref = "inbox/VP b\\xe1o c\\xe1o.xlsx"
+    [doc] = FolderChannel(ctx, only=[ref], now=T0, settle_seconds=0).documents()  # a chunk of the collect flow
+    assert (doc.source_ref, doc.content) == (ref, filled(ctx, "VP", "2021-03"))
+    outcomes = collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=T0, settle_seconds=0))
+    assert sorted((o.unit_code, o.status) for o in outcomes) == [("TTr", "accepted"), ("VP", "accepted")]
+    subs = ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")
+    assert sorted(s.unit_code for s in subs) == ["TTr", "VP"]
+    vp = next(s for s in subs if s.unit_code == "VP")
+    assert (vp.source_ref, vp.filename) == (ref, "VP b\\xe1o c\\xe1o.xlsx")
+    # the next collect finds both recorded: nothing read again, nothing recorded twice
+    assert collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=T0, settle_seconds=0)) == []

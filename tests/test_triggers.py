@@ -255,3 +255,23 @@ def test_watcher_never_blocks_on_a_pipe_swapped_in_after_listing(ctx, monkeypatc
     if worker.is_alive():
         os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked read end
     assert out == [[]]
+
+
+def test_watcher_announces_a_file_whose_name_is_not_utf8(ctx, monkeypatch) -> None:
+    """A legacy code page name ('b\\xe1o c\\xe1o', cp1258) is announced under the text the ledger stores for it
+    (its event is JSON, which holds no surrogate escapes), and its arrival is the one the collect looks up."""
+    import flows.watchers.folder as wf
+    from tasks.channels.folder import Arrival, arrival_key
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: sent.append(kw))
+    ctx.inbox.mkdir(parents=True)
+    with open(os.fsencode(ctx.inbox) + b"/VP b\xe1o c\xe1o.xlsx", "wb") as f:
+        f.write(filled(ctx, "VP", "2021-03"))
+    os.utime(os.fsencode(ctx.inbox) + b"/VP b\xe1o c\xe1o.xlsx", (time.time() - 60, time.time() - 60))
+    assert len(wf.FolderWatcher(ctx, period="2021-03").scan()) == 1
+    [event] = sent
+    ref = "inbox/VP b\\xe1o c\\xe1o.xlsx"
+    assert event["resource"]["baocao.file"] == ref and event["payload"]["names"] == ["VP b\\xe1o c\\xe1o.xlsx"]
+    json.dumps(event["resource"]).encode()  # no lone surrogates left to refuse
+    assert Arrival.decode(ctx.ledger.get_cursor(arrival_key(ref)) or "") is not None

@@ -22,7 +22,7 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from flows.events import SUBMISSION_RECEIVED  # noqa: E402
-from tasks.channels.folder import note_arrivals, read_as_scanned  # noqa: E402
+from tasks.channels.folder import note_arrivals, read_as_scanned, source_ref_of  # noqa: E402
 from tasks.context import Context  # noqa: E402
 from tasks.display import shown  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
@@ -56,7 +56,7 @@ class FolderWatcher:
         settled: list[tuple[Path, str, FileStamp]] = []
         first_seen: list[Path] = []
         for path in self._files():
-            rel = str(path.relative_to(self.ctx.data_dir))
+            rel = source_ref_of(str(path.relative_to(self.ctx.data_dir)))
             try:
                 st = path.stat()
             except FileNotFoundError:
@@ -100,10 +100,11 @@ class FolderWatcher:
         path, rel, _ = files[0]
         emit_event(event=SUBMISSION_RECEIVED,
                    resource={"prefect.resource.id": f"baocao.inbox.{report}.{digests[rel][:16]}",
-                             "prefect.resource.name": path.name, "baocao.report": report,
+                             "prefect.resource.name": source_ref_of(path.name), "baocao.report": report,
                              "baocao.period": self.ctx.period(self.period).key, "baocao.file": rel},
                    payload={"files": len(files), "size": sum(size for _, _, size in files),
-                            "names": [shown(p.name, 120) for p, _, _ in files[:NAMES_SHOWN]], "source": "folder"})
+                            "names": [shown(source_ref_of(p.name), 120) for p, _, _ in files[:NAMES_SHOWN]],
+                            "source": "folder"})
 
 
 def watch(ctx: Context, interval: float = 10.0, period: str | None = None,

@@ -62,6 +62,8 @@ class FolderScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, Vietnamese reason)
     # source ref -> (ctime: its last change of any kind, device: a subfolder may be another mounted filesystem)
     last_change: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # source ref -> the path on disk, for the few names that are not UTF-8 (see source_ref_of)
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 _NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "davfs"})
@@ -90,6 +92,18 @@ def _on_network_filesystem(path: Path, mountinfo: Path = Path("/proc/self/mounti
 CLOCK_FILE = "inbox.clock"  # in the data directory, touched by a scan to read the inbox filesystem's clock
 
 
+def source_ref_of(relative: str) -> str:
+    """A file's path under the data directory as the text the ledger stores. A name that is not UTF-8 (a share
+    written in a legacy code page) reaches Python with surrogate escapes, which no database takes as text:
+    its undecodable bytes are written as '\\xe1' instead, so the file is recorded like any other (and the
+    whole collect never fails on it)."""
+    try:
+        relative.encode("utf-8")
+        return relative
+    except UnicodeEncodeError:
+        return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def arrival_key(source_ref: str) -> str:
     return "arrival:" + hashlib.sha256(source_ref.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -108,7 +122,8 @@ def note_arrivals(ctx: Context, paths: Iterable[Path], when: datetime, keep_earl
             st = path.stat()
         except FileNotFoundError:  # gone since it was listed: nothing arrived
             continue
-        stamps[arrival_key(str(path.relative_to(ctx.data_dir)))] = Arrival(st.st_size, st.st_mtime_ns, when, when)
+        ref = source_ref_of(str(path.relative_to(ctx.data_dir)))
+        stamps[arrival_key(ref)] = Arrival(st.st_size, st.st_mtime_ns, when, when)
     if keep_earlier:
         for key in ctx.ledger.get_cursors(stamps):
             del stamps[key]
@@ -179,13 +194,16 @@ class FolderChannel:
             only = self.only
             try:
                 with os.scandir(folder) as it:  # a chunk looks at its own files only: no stat or sort of 9,000 others
-                    entries = sorted((e for e in it if only is None or e.path[start:] in only
+                    entries = sorted((e for e in it if only is None or source_ref_of(e.path[start:]) in only
                                       or e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
             except OSError:
                 return
             subdirs = []
             for entry in entries:
-                ref = entry.path[start:]
+                rel = entry.path[start:]
+                ref = source_ref_of(rel)
+                if ref is not rel:
+                    out.paths[ref] = entry.path
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
@@ -288,23 +306,23 @@ class FolderChannel:
     def documents(self, scan: FolderScan | None = None) -> list[Document]:
         """The ready files as documents; contents already recorded are skipped (and remembered by stamp)."""
         scan = scan if scan is not None else self.scan()
-        read: list[tuple[FileStamp, Arrival, str, bytes, str]] = []
+        read: list[tuple[FileStamp, Arrival, bytes, str]] = []
         root = os.fspath(self.ctx.data_dir)  # os.path, not pathlib: thousands of files a collect
         for st, arrival in scan.ready:
-            path = os.path.join(root, st.source_ref)
+            path = scan.paths.get(st.source_ref) or os.path.join(root, st.source_ref)
             data = read_as_scanned(path, st)
             if data is None:
                 continue  # removed, replaced or changed since the scan: looked at again next run
-            read.append((st, arrival, path, data, content_hash(data)))
+            read.append((st, arrival, data, content_hash(data)))
         digests = [digest for *_, digest in read]
         known = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests) if read else set()
         docs: list[Document] = []
         again: list[tuple[FileStamp, str]] = []
-        for st, arrival, path, data, digest in read:
+        for st, arrival, data, digest in read:
             if digest in known:
                 again.append((st, digest))  # a copy or rename of a recorded file
                 continue
-            docs.append(Document(source="folder", source_ref=st.source_ref, filename=os.path.basename(path),
+            docs.append(Document(source="folder", source_ref=st.source_ref, filename=os.path.basename(st.source_ref),
                                  content=data, received_at=arrival.first_seen.astimezone(TZ), stamp=st,
                                  digest=digest))
         self.ctx.ledger.remember_files(again)
