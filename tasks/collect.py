@@ -124,7 +124,8 @@ def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid 
               SubmissionStatus.ACCEPTED if verdict.accepted else SubmissionStatus.REJECTED)
     # values that passed their checks are kept for rejected files too: the Office may accept one (reopen)
     # the channel's own hash when it made one: hashing again costs the time and hands the GIL to another thread
-    return Judged(doc, _new(ctx, period, doc, doc.digest or document_hash(doc), unit_code, status, on_time,
+    digest = held_hash(doc.digest or document_hash(doc), reason) if reason else doc.digest or document_hash(doc)
+    return Judged(doc, _new(ctx, period, doc, digest, unit_code, status, on_time,
                             tuple(verdict.errors), tuple(verdict.warnings), tuple(verdict.values.items()), reason),
                   period)
 
@@ -140,8 +141,17 @@ def unreadable(ctx: Context, period: Period, doc: Document, message: str) -> Jud
     unit = ctx.cfg.unit(doc.claimed_unit or "") or unit_of_sender(ctx, doc.sender)
     reason = quarantine_reason(ctx, doc, unit.code if unit else None)
     status = SubmissionStatus.QUARANTINED if reason else SubmissionStatus.REJECTED
-    return Judged(doc, _new(ctx, period, doc, unreadable_hash(doc), unit.code if unit else None, status,
+    digest = held_hash(unreadable_hash(doc), reason) if reason else unreadable_hash(doc)
+    return Judged(doc, _new(ctx, period, doc, digest, unit.code if unit else None, status,
                             on_time, (Issue(message),), (), (), reason), period)
+
+
+def held_hash(digest: str, reason: str) -> str:
+    """What identifies a document quarantined for its sender: its content and why it is held. A mail is held
+    for who sent it, not for what it holds: the same file sent again by the unit's registered contact (or
+    with the subject fixed) is a new document, judged and answered, never a duplicate of the held one that
+    the Office cannot accept; the same mail read again is still the same document."""
+    return content_hash(f"{digest}\0{reason}".encode())
 
 
 def unreadable_hash(doc: Document) -> str:

@@ -214,3 +214,28 @@ def test_a_channel_not_reached_is_shown_before_any_units_errors():
     summary = summarise([*tabs, down], shown=200)
     assert summary["total"] == 251 and summary["counts"] == {"error": 251}
     assert [o["source_ref"] for o in summary["outcomes"][:2]] == ["email:", "sheet:S1/U0"]
+
+
+def test_a_report_quarantined_for_its_sender_is_judged_again_when_its_contact_sends_the_same_file(ctx):
+    """The unit's contact first sends the report from a private address (quarantined: no answer, not counted,
+    and the Office cannot accept it), then the same file from the registered address. That mail is not a
+    duplicate of the quarantined one: it is judged, counted and answered. The quarantined mail read again
+    (a crash before it was marked) is still the same document."""
+    from tasks.types import Document
+
+    mark_delivered(ctx, "2021-02")
+    data = filled(ctx, "TTr", "2021-03")
+    contact = ctx.cfg.unit("TTr").emails[0]
+
+    def mail(n: int, sender: str) -> Document:
+        return Document(source="email", source_ref=f"<m{n}@x>#TTr.xlsx", filename="TTr.xlsx", content=data,
+                        received_at=datetime(2021, 3, 15, 9, n, tzinfo=TZ), sender=sender, message_id=f"<m{n}@x>")
+
+    [first] = process_documents(ctx, ctx.period("2021-03"), [mail(1, "nguoi.la@example.org")])
+    assert first.status == "quarantined"
+    [again] = process_documents(ctx, ctx.period("2021-03"), [mail(1, "nguoi.la@example.org")])
+    assert again.status == "duplicate"
+    [second] = process_documents(ctx, ctx.period("2021-03"), [mail(2, contact)])
+    assert (second.status, second.unit_code) == ("accepted", "TTr")
+    assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == [(second.submission_id, "receipt")]
+    assert {r["unit"]: r["status"] for r in status_rows(ctx, ctx.period("2021-03"))}["TTr"] == "on_time"
