@@ -84,3 +84,15 @@ def add_communes(config_dir: Path, n: int, name: str = "Xã số {i}", digits: i
                       for i, code in enumerate(codes)]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return codes
+
+
+def remove_chain(deepest: bytes, top: bytes) -> None:
+    """Remove a chain of nested folders (and their files) from the deepest up to, not including, `top`,
+    without recursion: shutil.rmtree (pytest's own clean-up too) recurses once per level."""
+    import os
+
+    while deepest != top:
+        for name in os.listdir(deepest):
+            os.unlink(os.path.join(deepest, name))
+        os.rmdir(deepest)
+        deepest = os.path.dirname(deepest)

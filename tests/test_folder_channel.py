@@ -12,7 +12,7 @@ from tasks.collect import collect_from
 from tasks.intake import content_hash
 from tasks.ledger import as_utc
 from tasks.periods import TZ
-from tests.helpers import filled, mark_delivered
+from tests.helpers import filled, mark_delivered, remove_chain
 
 T0 = datetime(2021, 3, 15, 9, 0, tzinfo=TZ)
 
@@ -249,3 +249,25 @@ def test_a_file_name_that_is_not_utf8_gets_its_outcome_and_stops_nothing(ctx):
     assert (vp.source_ref, vp.filename) == (ref, "VP b\\xe1o c\\xe1o.xlsx")
     # the next collect finds both recorded: nothing read again, nothing recorded twice
     assert collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=T0, settle_seconds=0)) == []
+
+
+def test_folders_nested_past_the_recursion_limit_stop_nothing(ctx):
+    """A share can hold folders nested thousands deep (a copy loop on a client, or on purpose): the inbox scan
+    walks them without recursion, so they cost neither this collect nor the other units' files."""
+    import sys
+
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
+    depth = sys.getrecursionlimit() + 100
+    deep = os.fsencode(ctx.inbox)
+    try:
+        for _ in range(depth):  # os.makedirs itself recurses
+            deep += b"/d"
+            os.mkdir(deep)
+        with open(deep + b"/VP.xlsx", "wb") as f:
+            f.write(filled(ctx, "VP", "2021-03"))
+        outcomes = collect_from(ctx, ctx.period("2021-03"), FolderChannel(ctx, now=T0, settle_seconds=0))
+        assert sorted((o.unit_code, o.status) for o in outcomes) == [("TTr", "accepted"), ("VP", "accepted")]
+    finally:
+        remove_chain(deep, os.fsencode(ctx.inbox))

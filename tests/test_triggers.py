@@ -22,7 +22,7 @@ import yaml
 
 from tasks.context import Context, open_context
 from tasks.samples import drop_samples
-from tests.helpers import filled
+from tests.helpers import filled, remove_chain
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -275,3 +275,24 @@ def test_watcher_announces_a_file_whose_name_is_not_utf8(ctx, monkeypatch) -> No
     assert event["resource"]["baocao.file"] == ref and event["payload"]["names"] == ["VP b\\xe1o c\\xe1o.xlsx"]
     json.dumps(event["resource"]).encode()  # no lone surrogates left to refuse
     assert Arrival.decode(ctx.ledger.get_cursor(arrival_key(ref)) or "") is not None
+
+
+def test_watcher_walks_folders_nested_past_the_recursion_limit(ctx, monkeypatch) -> None:
+    import sys
+
+    import flows.watchers.folder as wf
+
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: None)
+    ctx.inbox.mkdir(parents=True)
+    deep = os.fsencode(ctx.inbox)
+    try:
+        for _ in range(sys.getrecursionlimit() + 100):  # os.makedirs itself recurses
+            deep += b"/d"
+            os.mkdir(deep)
+        with open(deep + b"/VP.xlsx", "wb") as f:
+            f.write(filled(ctx, "VP", "2021-03"))
+        os.utime(deep + b"/VP.xlsx", (time.time() - 60, time.time() - 60))
+        [found] = wf.FolderWatcher(ctx, period="2021-03").scan()
+        assert found.name == "VP.xlsx"
+    finally:
+        remove_chain(deep, os.fsencode(ctx.inbox))

@@ -9,6 +9,7 @@ one event, so 10,000 files dropped at once start one collect run, not 10,000 que
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,11 +45,27 @@ class FolderWatcher:
     _announced: set[str] = field(default_factory=set)
 
     def _files(self) -> list[Path]:
+        """Regular files under the inbox (links not followed), walked without recursion: folders nested past
+        Python's recursion limit on the share do not stop the watcher."""
         inbox = self.ctx.inbox
         if not inbox.exists():
             return []
-        return sorted(p for p in inbox.rglob("*") if p.is_file() and not p.is_symlink()
-                      and not p.name.startswith((".", "~$")))
+        files, pending = [], [os.fspath(inbox)]
+        while pending:
+            try:
+                with os.scandir(pending.pop()) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False) and not entry.name.startswith((".", "~$")):
+                        files.append(Path(entry.path))
+                except OSError:
+                    continue
+        return sorted(files)
 
     def scan(self) -> list[Path]:
         """Announce the files that are new and finished writing, in one event; returns them."""

@@ -190,14 +190,15 @@ class FolderChannel:
         base = os.fspath(ctx.data_dir)
         start = len(base) + len(os.sep)
 
-        def visit(folder: str) -> None:
+        def visit(folder: str) -> list[str]:
+            """One folder's files noted; its subfolders returned, to be visited in order after it."""
             only = self.only
             try:
                 with os.scandir(folder) as it:  # a chunk looks at its own files only: no stat or sort of 9,000 others
                     entries = sorted((e for e in it if only is None or source_ref_of(e.path[start:]) in only
                                       or e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
             except OSError:
-                return
+                return []
             subdirs = []
             for entry in entries:
                 rel = entry.path[start:]
@@ -223,10 +224,13 @@ class FolderChannel:
                 else:
                     stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
                     out.last_change[ref] = (st.st_ctime_ns, st.st_dev)
-            for sub in subdirs:
-                visit(sub)
+            return subdirs
 
-        visit(os.fspath(ctx.inbox))
+        # depth first, in name order, without recursion: folders nested past Python's recursion limit on the
+        # share cost nothing
+        pending = [os.fspath(ctx.inbox)]
+        while pending:
+            pending += reversed(visit(pending.pop()))
         return stamps
 
     def _arrivals(self, refs: list[str]) -> dict[str, Arrival]:
