@@ -386,6 +386,41 @@ def test_wrong_addresses_get_a_vietnamese_page(site, config_dir: Path) -> None:
     assert r.status_code == 404 and "Đường dẫn không hợp lệ" in r.text
 
 
+def test_addresses_beyond_any_period_or_report_number_get_a_vietnamese_404(site) -> None:
+    """A typed address with year 1 or 9999, or a report number past what the ledger holds, is "not found", never
+    the server's English "Internal Server Error"."""
+    ctx, client, *_ = site
+    _login(client, "vanphong")
+    for path in ("/bang/0001-01", "/bang/9999-12", "/duyet/0001-01", "/duyet/9999-12", "/bang/0001-01/don-vi/VP"):
+        r = client.get(path)
+        assert r.status_code == 404 and "kỳ báo cáo" in r.text and "Error" not in r.text, path
+    r = client.get("/tep/99999999999999999999")
+    assert r.status_code == 404 and "Không có báo cáo số 99999999999999999999" in r.text
+    token = _csrf(client.get("/bang/2021-03").text)
+    r = client.post("/mo-lai/99999999999999999999", data={"csrf": token, "reason": "x"})
+    assert r.status_code == 404 and "Không có báo cáo số" in r.text
+
+
+def test_a_fault_in_a_page_shows_a_vietnamese_page_without_the_traceback(site, monkeypatch: pytest.MonkeyPatch,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    from flows.web import views
+
+    ctx, client, *_ = site
+    _login(client, "vanphong")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("secret-token-abc")
+
+    monkeypatch.setattr(views, "board", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False, cookies=client.cookies)
+    r = quiet.get("/bang/2021-03")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "Hệ thống đang gặp lỗi" in r.text and "Hãy thử lại sau ít phút" in r.text and 'lang="vi"' in r.text
+    assert "secret-token-abc" not in r.text and "Traceback" not in r.text and "KeyError" not in r.text
+    assert "Internal Server Error" not in r.text
+    assert any("secret-token-abc" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)
+
+
 # ------------------------------------------------------------------ without a Prefect server
 
 

@@ -13,6 +13,7 @@ The lead's wiring: `create_app(ctx_factory, ...)` returns the ASGI app; `run_web
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,6 +62,13 @@ class LimitBody:
 
         await self.app(scope, limited, send)
 
+
+log = logging.getLogger("baocao.web")
+FAILURE_TEXT = ("Trang này chưa mở được do lỗi của hệ thống, không phải do anh/chị. Hãy thử lại sau ít phút; nếu vẫn "
+                "lỗi, hãy báo cho Văn phòng Sở (cán bộ quản trị hệ thống) kèm thời điểm và địa chỉ trang.")
+FAILURE_PAGE = ('<!doctype html><html lang="vi"><head><meta charset="utf-8"><meta name="viewport" '
+                'content="width=device-width, initial-scale=1"><title>Hệ thống đang gặp lỗi · Sở Nội vụ</title>'
+                f'</head><body><main><h1>Hệ thống đang gặp lỗi</h1><p>{FAILURE_TEXT}</p></main></body></html>')
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -122,6 +130,15 @@ def create_app(ctx_factory: Callable[[], Context], *, secret: str | None = None,
     @app.exception_handler(Answer)
     async def answer(request: Request, exc: Answer) -> Response:
         return exc.response
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, exc: Exception) -> Response:
+        """A fault of baocao's own: logged with its traceback; the person reads what to do, in Vietnamese."""
+        log.error("Lỗi khi trả lời %s %s", request.method, request.url.path, exc_info=exc)
+        try:
+            return message(request, "Hệ thống đang gặp lỗi", FAILURE_TEXT, 500, link=("/", "Về trang chính"))
+        except Exception:  # the page itself cannot be drawn (configuration unreadable): the plain one
+            return HTMLResponse(FAILURE_PAGE, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -119,11 +119,22 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # a page's period; beyond them the dates of its neighbours do not exist
+LAST_ID = 2**63 - 1  # the largest row id the ledger can hold
+
+
 def period_of(ctx: Context, key: str) -> Period | None:
+    """The period a page's address names, or None (not a period, or a year no report has)."""
     try:
-        return ctx.period(key)
-    except PeriodError:
+        period = ctx.period(key)
+    except (PeriodError, ValueError, OverflowError):
         return None
+    return period if FIRST_YEAR <= period.start.year and period.end.year <= LAST_YEAR else None
+
+
+def known_id(number: int) -> bool:
+    """A submission number from an address that the ledger could hold (else it answers "no such report")."""
+    return 0 < number <= LAST_ID
 
 
 def known_period(request: Request, ctx: Context, key: str) -> Period:

@@ -8,7 +8,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from flows.web import views
 from flows.web.actions import ACTIONS
-from flows.web.pages import checked_form, download, known_period, message, need, period_of, render, web_state
+from flows.web.pages import (
+    checked_form,
+    download,
+    known_id,
+    known_period,
+    message,
+    need,
+    period_of,
+    render,
+    web_state,
+)
 from tasks.periods import Period, current_period
 from tasks.text import nfc
 
@@ -62,7 +72,7 @@ def unit_versions(request: Request, key: str, unit: str) -> Response:
 def original(request: Request, submission_id: int) -> Response:
     need(request)
     ctx = web_state(request).ctx_factory()
-    found = ctx.ledger.submissions_by_id([submission_id])
+    found = ctx.ledger.submissions_by_id([submission_id]) if known_id(submission_id) else []
     if not found:
         return message(request, "Không tìm thấy", f"Không có báo cáo số {submission_id}.", 404)
     sub = found[0]
@@ -105,7 +115,7 @@ async def reopen(request: Request, submission_id: int) -> Response:
     form = await checked_form(request)
     ctx = web_state(request).ctx_factory()
     note = nfc(str(form.get("reason", "")).strip())
-    found = ctx.ledger.submissions_by_id([submission_id])
+    found = ctx.ledger.submissions_by_id([submission_id]) if known_id(submission_id) else []
     if not found:
         return message(request, "Không tìm thấy", f"Không có báo cáo số {submission_id}.", 404)
     back = f"/bang/{found[0].period}/don-vi/{found[0].unit_code}" if found[0].unit_code else "/"
