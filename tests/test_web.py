@@ -147,6 +147,27 @@ def test_operator_buttons_start_the_cli_flows(site) -> None:
     assert client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "xoa"}).status_code == 400
 
 
+def test_an_operator_button_that_cannot_start_says_what_to_do_in_vietnamese(config_dir: Path, tmp_path: Path) -> None:
+    """The clerk reads the step, the period and what to do; not the exception's class, its text or a run id."""
+    from flows.web import create_app
+
+    add_accounts(config_dir)
+    ctx = open_context(config_dir, tmp_path / "data")
+
+    def down(flow_name: str, parameters: dict[str, object]) -> str:
+        raise ConnectionRefusedError("http://10.0.0.5:4200/api token=abc")
+
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=down, now=Clock(MARCH_16)))
+    _login(client, "vanphong")
+    r = client.post("/bang/2021-03/thao-tac", data={"csrf": _csrf(client.get("/bang/2021-03").text),
+                                                   "action": "collect"})
+    assert r.status_code == 502
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text))
+    assert "Chưa khởi chạy được bước “Thu và kiểm tra báo cáo mới” tháng 3 năm 2021" in text
+    assert "Hãy thử lại sau ít phút" in text
+    assert "ConnectionRefusedError" not in text and "10.0.0.5" not in text and "token=abc" not in text
+
+
 # ------------------------------------------------------------------ unit links
 
 

@@ -3,6 +3,8 @@ buttons (start a run) and accepting a returned report by hand."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -23,6 +25,7 @@ from tasks.periods import Period, current_period
 from tasks.text import nfc
 
 router = APIRouter()
+log = logging.getLogger("baocao.web")
 
 
 def next_period(period: Period) -> Period | None:
@@ -100,12 +103,16 @@ async def action(request: Request, key: str) -> Response:
     flow_name, extra, label = ACTIONS[what]
     try:
         ref = state.starter(flow_name, {"period": period.key, **extra})
-    except Exception as exc:
+    except Exception:  # the cause is for the log; the clerk reads what to do
+        log.exception("Không khởi chạy được %s kỳ %s", flow_name, period.key)
         return message(request, "Không khởi chạy được",
-                       f"{label}: không khởi chạy được ({type(exc).__name__}). Kiểm tra `baocao serve`.", 502,
+                       f"Chưa khởi chạy được bước “{label}” {period.label}: dịch vụ chạy các bước báo cáo của hệ "
+                       "thống chưa trả lời. Hãy thử lại sau ít phút; nếu vẫn không được, hãy báo cán bộ quản trị "
+                       "hệ thống kiểm tra dịch vụ baocao serve.", 502,
                        link=(f"/bang/{period.key}", "Về bảng theo dõi"))
     ctx.ledger.audit("web", account.username, f"start:{flow_name}", period=period.key, run=ref)
-    request.session["notice"] = f"Đã khởi chạy: {label} kỳ {period.key} ({ref})."
+    # the run's reference (a Prefect id) stays in the audit log: the clerk reads the step and the period
+    request.session["notice"] = f"Đã khởi chạy: {label} {period.label}. Tải lại trang sau ít phút để thấy kết quả."
     return RedirectResponse(f"/bang/{period.key}", status_code=303)
 
 
