@@ -311,3 +311,21 @@ def test_the_clerk_finds_a_commune_among_hundreds_on_the_board(config_dir: Path,
             "Đang xem 2 đơn vị có mã hoặc tên chứa “xa dong so 24” (tổng số 250 đơn vị).")
         assert clerk.locator("#grid td.unit").all_inner_texts() == ["X024", "X240"]
         screenshot(clerk, tmp_path / "screenshots", "board-search", docs=False, full_page=False)
+
+
+def _within_screen(page, selector: str) -> bool:
+    """The element is wholly inside the visible width of the page (not cut off at its right edge)."""
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+def test_the_clerks_board_fits_a_phone(web, tmp_path: Path) -> None:
+    """On a 390 px phone the page itself never scrolls sideways: the search box narrows so its button stays on
+    the screen."""
+    ctx, base, clock, recorder = web
+    with chromium(width=390, height=844) as browser:
+        clerk = _clerk_at_board(browser, base)
+        assert clerk.evaluate("document.documentElement.scrollWidth") <= 390
+        assert _within_screen(clerk, "#unit-filter button[type=submit]")
+        assert _within_screen(clerk, "#tim")
+        screenshot(clerk, tmp_path / "screenshots", "board-phone", docs=False, full_page=False)
