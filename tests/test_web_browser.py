@@ -329,3 +329,29 @@ def test_the_clerks_board_fits_a_phone(web, tmp_path: Path) -> None:
         assert _within_screen(clerk, "#unit-filter button[type=submit]")
         assert _within_screen(clerk, "#tim")
         screenshot(clerk, tmp_path / "screenshots", "board-phone", docs=False, full_page=False)
+
+
+def test_on_a_phone_the_period_grid_opens_on_the_latest_periods_with_the_unit_codes(web, tmp_path: Path) -> None:
+    """Twelve periods do not fit 390 px: the grid scrolls sideways inside its box, opened at this period (not at
+    last year's empty columns), and the unit codes stay on the left while it scrolls."""
+    ctx, base, clock, recorder = web
+    with chromium(width=390, height=844) as browser:
+        clerk = _clerk_at_board(browser, base)
+        grid = clerk.locator("#grid")
+        grid.scroll_into_view_if_needed()
+        assert grid.locator("th a", has_text="03/2021").is_visible()
+        assert _within_screen(clerk, "#grid th a:text-is('03/2021')")
+        assert _within_screen(clerk, "#grid th a:text-is('02/2021')")
+        assert not _within_screen(clerk, "#grid th a:text-is('04/2020')")  # the oldest: scrolled to on request
+        assert _within_screen(clerk, "#grid td.unit:text-is('CCHC')")
+        assert clerk.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(clerk, tmp_path / "screenshots", "board-grid-phone", docs=False, full_page=False)
+        grid.locator("xpath=..").evaluate("e => e.scrollBy(-2000, 0)")  # the clerk swipes to last year
+        assert _within_screen(clerk, "#grid th a:text-is('04/2020')")
+        assert _within_screen(clerk, "#grid td.unit:text-is('CCHC')")  # the codes stay
+    with chromium() as browser:  # a desktop shows all twelve, oldest first
+        clerk = _clerk_at_board(browser, base)
+        heads = clerk.locator("#grid thead th").all_inner_texts()
+        assert heads[1] == "04/2020" and heads[-1] == "03/2021"
+        assert _within_screen(clerk, "#grid th a:text-is('04/2020')")
+        assert _within_screen(clerk, "#grid th a:text-is('03/2021')")
