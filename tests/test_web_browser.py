@@ -355,3 +355,28 @@ def test_on_a_phone_the_period_grid_opens_on_the_latest_periods_with_the_unit_co
         assert heads[1] == "04/2020" and heads[-1] == "03/2021"
         assert _within_screen(clerk, "#grid th a:text-is('04/2020')")
         assert _within_screen(clerk, "#grid th a:text-is('03/2021')")
+
+
+def test_a_unit_whose_mailed_report_was_returned_reads_why_on_its_page(web, tmp_path: Path) -> None:
+    """A unit whose file (from the folder or mail) was returned opens its link later: the page says what to fix,
+    not only "Bị trả lại"; once a right file is taken, the reasons are gone."""
+    from flows.web import unit_link
+
+    ctx, base, clock, recorder = web
+    _folder(ctx, "CCVC", "2021-03", "2021-03-15T16:20", W01="9 tin")
+    link = unit_link(ctx, SECRET, "CCVC", ctx.period("2021-03")).replace("http://127.0.0.1:8080", base)
+    with chromium(width=390, height=844) as browser:
+        unit = browser.new_page()
+        unit.goto(link)
+        assert unit.locator("#status").inner_text() == "Bị trả lại"
+        returned = unit.locator("#returned").inner_text()
+        assert "gửi lúc 16:20 15/03/2021 chưa hợp lệ" in returned
+        assert "ô E10" in returned and "“9 tin” không phải là số nguyên" in returned
+        assert unit.locator("#returned a", has_text="nhập số liệu ngay trên trang").count() == 1
+        screenshot(unit, tmp_path / "screenshots", "don-vi-bi-tra-lai", docs=False, full_page=False)
+        unit.set_input_files("#file", files=[{"name": "CCVC.xlsx", "mimeType": "application/octet-stream",
+                                               "buffer": filled(ctx, "CCVC", "2021-03")}])
+        unit.click("text=Gửi báo cáo")
+        assert "Báo cáo hợp lệ, đã được ghi nhận" in unit.locator("#result").inner_text()
+        unit.goto(link)
+        assert unit.locator("#status").inner_text() == "Đúng hạn" and unit.locator("#returned").count() == 0
