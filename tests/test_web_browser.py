@@ -380,3 +380,21 @@ def test_a_unit_whose_mailed_report_was_returned_reads_why_on_its_page(web, tmp_
         assert "Báo cáo hợp lệ, đã được ghi nhận" in unit.locator("#result").inner_text()
         unit.goto(link)
         assert unit.locator("#status").inner_text() == "Đúng hạn" and unit.locator("#returned").count() == 0
+
+
+def test_the_director_reads_the_draft_on_a_phone_without_the_page_scrolling_sideways(web, tmp_path: Path) -> None:
+    """The draft's wide annex table scrolls inside its own box; the page, the document's heading and the
+    decision form stay within the 390 px screen."""
+    ctx, base, clock, recorder = web
+    consolidate(ctx, "2021-03")
+    with chromium(width=390, height=844) as browser:
+        page = browser.new_page()
+        _login(page, base, "giamdoc", PASSWORDS["giamdoc"], then="/duyet/2021-03")
+        page.wait_for_url("**/duyet/2021-03")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert _within_screen(page, "#draft")
+        assert _within_screen(page, "#draft p:has-text('CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM')")
+        for field in ("#document_number", "#issue_date", "#reason", "text=Phê duyệt và ban hành"):
+            page.locator(field).scroll_into_view_if_needed()
+            assert _within_screen(page, field), field
+        screenshot(page, tmp_path / "screenshots", "phe-duyet-dien-thoai", docs=False, full_page=False)
