@@ -281,3 +281,13 @@ def test_a_period_nobody_reported_is_no_data_not_nothing_happened() -> None:
     assert "không phát sinh" not in text and "đã thực hiện 0" not in text
     w01 = prose.summary_rows(c)[0]
     assert (w01["current"], w01["previous"], w01["change"]) == ("-", "30", "-")
+
+
+def test_the_previous_periods_share_is_grouped_the_vietnamese_way_at_a_provinces_scale() -> None:
+    """The note under the comparisons read '9/1009 cơ quan' beside '4/1.009' in the next paragraph."""
+    c = {"comparison": {"same_units": False, "units_count": 1234, "label": "tháng 2 năm 2021"},
+         "previous": {"label": "tháng 2 năm 2021", "accepted_count": 1005, "expected_count": 1009},
+         "completeness": {"expected_count": 1009}}
+    note = prose.basis_note(c)
+    assert "Tháng 2 năm 2021 có 1.005/1.009 cơ quan, đơn vị báo cáo" in note
+    assert "được tính trên cùng 1.234 cơ quan, đơn vị" in note
