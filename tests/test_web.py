@@ -398,6 +398,27 @@ def test_approval_is_stored_with_number_date_and_the_hashes_of_the_files_shown(s
     assert current_approval(ctx.ledger, ctx.cfg.report.id, "2021-03", d.sha256) == d
 
 
+def test_the_same_decision_sent_twice_is_recorded_once(site) -> None:
+    """A double click on "Phê duyệt và ban hành" (or a phone resending the form) records one approval and starts
+    one delivery; a different decision afterwards (returning it) is still recorded."""
+    ctx, client, recorder, clock, _ = site
+    consolidate(ctx, "2021-03")
+    clock.now = datetime(2021, 3, 18, 8, 30, tzinfo=TZ)
+    _login(client, "giamdoc")
+    page = client.get("/duyet/2021-03").text
+    form = {"csrf": _csrf(page), "digest": re.search(r'name="digest" value="([^"]+)"', page)[1],
+            "decision": "approved", "document_number": "15/BC-SNV", "issue_date": "18/03/2021"}
+    for _ in range(2):
+        r = client.post("/duyet/2021-03", data=form)
+        assert r.status_code == 200 and "Đã phê duyệt" in r.text and "15/BC-SNV" in r.text
+    assert [d.decision for d in recorder.decisions] == ["approved"]
+    client.post("/duyet/2021-03", data={**form, "decision": "returned", "reason": "Sửa số liệu mục 1"})
+    client.post("/duyet/2021-03", data={**form, "decision": "returned", "reason": "Sửa số liệu mục 1"})
+    assert [d.decision for d in recorder.decisions] == ["approved", "returned"]
+    client.post("/duyet/2021-03", data=form)  # approved again after returning it: a new decision
+    assert [d.decision for d in recorder.decisions] == ["approved", "returned", "approved"]
+
+
 def test_wrong_addresses_get_a_vietnamese_page(site, config_dir: Path) -> None:
     ctx, client, *_ = site
     for path in ("/nop/", "/nop/abc/xyz", "/khong-co", "/tep/abc"):

@@ -109,10 +109,17 @@ async def decide(request: Request, key: str) -> Response:
     else:
         return approval(request, ctx, period, account, form=form, status=400,
                         error="Hãy chọn Phê duyệt hoặc Trả lại.")
+    number_kept, issued_kept = (number, issued) if decision == APPROVED else (None, None)
+    latest = latest_decision(ctx.ledger, ctx.cfg.report.id, period.key)
+    if latest is not None and (latest.decision, latest.username, latest.sha256, latest.reason,
+                               latest.document_number, latest.issue_date) == (
+            decision, account.username, shown, reason or None, number_kept, issued_kept):
+        # the same form sent again (a double click, a phone resending it): decided once, delivered once
+        return RedirectResponse(f"/duyet/{period.key}", status_code=303)
     saved = record_decision(ctx.ledger, report_id=ctx.cfg.report.id, period=period.key, decision=decision,
                             username=account.username, name=account.name, sha256=shown,
-                            reason=reason or None, document_number=number if decision == APPROVED else None,
-                            issue_date=issued if decision == APPROVED else None, at=state.now())
+                            reason=reason or None, document_number=number_kept, issue_date=issued_kept,
+                            at=state.now())
     state.on_decision(ctx, saved)  # the decision box on the page says what was decided
     return RedirectResponse(f"/duyet/{period.key}", status_code=303)
 
