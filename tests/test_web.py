@@ -419,6 +419,19 @@ def test_the_same_decision_sent_twice_is_recorded_once(site) -> None:
     assert [d.decision for d in recorder.decisions] == ["approved", "returned", "approved"]
 
 
+def test_the_buttons_are_explained_in_words_not_commands_and_the_date_hint_is_vietnamese(site) -> None:
+    ctx, client, recorder, clock, _ = site
+    consolidate(ctx, "2021-03")
+    _login(client, "vanphong")
+    board = client.get("/bang/2021-03").text
+    assert "Nhắc: gửi thư nhắc tới các đơn vị chưa có báo cáo hợp lệ." in board
+    assert "baocao remind" not in board and "<code>collect</code>" not in board
+    client.cookies.clear()
+    _login(client, "giamdoc")
+    page = client.get("/duyet/2021-03").text
+    assert 'placeholder="ví dụ 18/03/2021"' in page and "dd/mm/yyyy" not in page
+
+
 def test_wrong_addresses_get_a_vietnamese_page(site, config_dir: Path) -> None:
     ctx, client, *_ = site
     for path in ("/nop/", "/nop/abc/xyz", "/khong-co", "/tep/abc"):
