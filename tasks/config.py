@@ -11,7 +11,7 @@ import json
 import os
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tasks.periods import TZ, Period, deadline_by_rule
+from tasks.periods import TZ, Period, PeriodError, deadline_by_rule, parse_period
 from tasks.render.vietnamese_dates import format_number
 from tasks.text import nfc
 
@@ -53,12 +53,69 @@ def spreadsheet_id(value: str) -> str:
     return value
 
 
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+
+
+def window_bound(value: Any) -> str | None:
+    """A unit's `from` / `until` as written in units.yaml: a period key (2021-03, 2021-Q1, 2021-H1, 2021-9M,
+    2021) or a date (2021-03-01, which YAML reads as a date), normalised to its key or ISO date."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else None
+    problem = (f"{value!r} không phải kỳ báo cáo hay ngày: ghi kỳ (2021-03, 2021-Q1, 2021-H1, 2021-9M, 2021) "
+               "hoặc ngày (2021-03-01)")
+    if text is None:
+        raise ValueError(problem)
+    if _ISO_DATE_RE.match(text):
+        try:
+            return date(*(int(part) for part in text.split("-"))).isoformat()
+        except ValueError:
+            raise ValueError(problem) from None
+    try:
+        period = parse_period(text)
+    except PeriodError:
+        raise ValueError(problem) from None
+    if period.kind == "adhoc":
+        raise ValueError(problem)
+    return period.key
+
+
+def _bound_dates(value: str) -> tuple[date, date]:
+    """The first and last day a bound names: a date itself, or a period's cut-off window (2021-03: 15/02–14/03)."""
+    if _ISO_DATE_RE.match(value):
+        day = date.fromisoformat(value)
+        return day, day
+    period = parse_period(value)
+    return period.start, period.end
+
+
+def _bound_label(value: str) -> str:
+    """'tháng 3 năm 2021', 'quý II năm 2021', 'ngày 01/03/2021': a bound as a message names it."""
+    if _ISO_DATE_RE.match(value):
+        return f"ngày {date.fromisoformat(value):%d/%m/%Y}"
+    return parse_period(value).label
+
+
 class Unit(_Model):
+    """A reporting unit. Which periods it reports for: `from` (its first period, or the date it started) and
+    `until` (its last period, or the date it ended), both optional and inclusive; a period expects the unit
+    when its cut-off window shares a day with the unit's (expected_in). `active: false` switches a unit off:
+    with an `until` it changes nothing (the window says when it ended, so its earlier periods keep it); with
+    none, the unit reports for no period at all (when it ended is unknown: `check-config` asks for an until)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
     emails: tuple[str, ...] = ()
     channel: Literal["folder", "email", "sheet", "web"] = "folder"
     active: bool = True
+    valid_from: str | None = Field(default=None, alias="from")
+    valid_until: str | None = Field(default=None, alias="until")
     # Sheets channel: the spreadsheet holding this unit's tabs ("" = channels.sheets.spreadsheet_id). A
     # spreadsheet holds 10 million cells: a province spreads its units over several (e.g. one per district).
     spreadsheet: str = ""
@@ -83,6 +140,49 @@ class Unit(_Model):
     @classmethod
     def _spreadsheet_id(cls, v: str) -> str:
         return spreadsheet_id(v)
+
+    @field_validator("valid_from", "valid_until", mode="before")
+    @classmethod
+    def _window_bound(cls, v: Any) -> str | None:
+        return window_bound(v)
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Unit:
+        start, end = self.window
+        if start is not None and end is not None and end < start:
+            raise ValueError(f"đơn vị {self.code}: until ({self.valid_until}) trước from ({self.valid_from}); "
+                             "until là kỳ (hoặc ngày) cuối cùng đơn vị báo cáo, phải từ from trở đi")
+        return self
+
+    @property
+    def window(self) -> tuple[date | None, date | None]:
+        """The first and last day of the unit's reporting life (None: open on that side)."""
+        return (_bound_dates(self.valid_from)[0] if self.valid_from else None,
+                _bound_dates(self.valid_until)[1] if self.valid_until else None)
+
+    @property
+    def ended_without_date(self) -> bool:
+        """Switched off with no `until`: reports for no period, so its past reports no longer count."""
+        return not self.active and self.valid_until is None
+
+    def expected_in(self, period: Period) -> bool:
+        """Whether this unit reports for the period: its window shares a day with the period's cut-off window
+        (switched off with no `until`: never). The one rule of who a period expects (AppConfig.units_expected_in)."""
+        if self.valid_from is None and self.valid_until is None:
+            return self.active
+        if self.ended_without_date:
+            return False
+        start, end = self.window
+        return (start is None or period.end >= start) and (end is None or period.start <= end)
+
+    @property
+    def window_text(self) -> str:
+        """'đơn vị báo cáo từ tháng 3 năm 2021 đến hết tháng 6 năm 2021', for a unit told it is out of a period."""
+        if self.ended_without_date:
+            return "đơn vị hiện không thuộc diện báo cáo"
+        parts = ([f"từ {_bound_label(self.valid_from)}"] if self.valid_from else []) + \
+            ([f"đến hết {_bound_label(self.valid_until)}"] if self.valid_until else [])
+        return "đơn vị báo cáo " + " ".join(parts) if parts else "đơn vị đang báo cáo"
 
     @model_validator(mode="after")
     def _email_channel_needs_address(self) -> Unit:
@@ -573,7 +673,15 @@ class AppConfig(_Model):
 
     @property
     def active_units(self) -> list[Unit]:
+        """The units not switched off (active: true), whatever their window: the places a collect polls, the
+        units named today. Who reports for a period is units_expected_in(period), never this list."""
         return [u for u in self.units if u.active]
+
+    def units_expected_in(self, period: Period) -> list[Unit]:
+        """The units a period expects a report from (Unit.expected_in), in config order: that period's
+        completeness, its reports counted, its status rows, requests and reminders. An earlier period keeps
+        the units of its own time: one added later is not missing from it, one ended since still counts in it."""
+        return [u for u in self.units if u.expected_in(period)]
 
     def spreadsheet_of(self, unit: Unit) -> str:
         """The spreadsheet holding a sheet unit's tabs: its own, else the Sheets channel's default."""

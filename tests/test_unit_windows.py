@@ -1,0 +1,85 @@
+"""A unit's validity window (units.yaml `from` / `until`): each period expects the units of its own time.
+
+A unit added in March is not missing from February's report, and a unit that ended in February still counts
+in February's figures, in the previous-period block and in the year-to-date of every later report.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tasks.config import ConfigError, load_config
+from tasks.merge import UnitReport
+from tasks.periods import parse_period
+from tasks.render import prose
+
+NEW = {"code": "CĐS", "name": "Phòng Chuyển đổi số", "emails": ["cds@snv.tuyenquang.gov.vn"], "channel": "folder"}
+
+
+def _edit_units(config_dir: Path, windows: dict[str, dict[str, Any]], add: list[dict[str, Any]] = ()) -> None:
+    """Set some units' keys (e.g. {"TĐKT": {"until": "2021-02"}}) and append new units, in the test config."""
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for unit in data["units"]:
+        unit.update(windows.get(unit["code"], {}))
+    data["units"] += list(add)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _reports(codes: list[str], period: str, w01: int = 2, **special: int) -> list[UnitReport]:
+    """Every unit's report of the period, on time, with W01 = w01 (or its own figure in `special`)."""
+    at = datetime.combine(parse_period(period).end + timedelta(days=1), datetime.min.time(), UTC)
+    return [UnitReport(c, at, True, {"W01": special.get(c, w01)}) for c in codes]
+
+
+def _summary_units_row(c: dict[str, Any]) -> dict[str, str]:
+    rows = prose.summary_rows(c)
+    return next(r for r in rows if r["label"] == "Số cơ quan, đơn vị có báo cáo hợp lệ")
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ({"from": "2021-03", "until": "2021-02"},
+         "units.yaml: units[6] (mã TĐKT): đơn vị TĐKT: until (2021-02) trước from (2021-03); until là kỳ "
+         "(hoặc ngày) cuối cùng đơn vị báo cáo, phải từ from trở đi"),
+        ({"from": "2021-03-01", "until": "2021-02-28"},
+         "đơn vị TĐKT: until (2021-02-28) trước from (2021-03-01)"),
+        ({"until": "2021-13"},
+         "units.yaml: units[6].until (mã TĐKT): '2021-13' không phải kỳ báo cáo hay ngày: ghi kỳ (2021-03, "
+         "2021-Q1, 2021-H1, 2021-9M, 2021) hoặc ngày (2021-03-01)"),
+        ({"from": "2021-05-03..2021-05-20"}, "'2021-05-03..2021-05-20' không phải kỳ báo cáo hay ngày"),
+        ({"untill": "2021-02"}, "units.yaml: units[6].untill (mã TĐKT): khóa không được hỗ trợ (gõ sai tên?)"),
+    ],
+)
+def test_a_window_that_ends_before_it_starts_is_refused_in_vietnamese(config_dir, window, message):
+    _edit_units(config_dir, {"TĐKT": window})
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert message in str(exc.value)
+
+
+def test_a_window_is_read_from_period_keys_and_dates_as_yaml_gives_them(config_dir):
+    path = config_dir / "units.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("    name: Ban Thi đua - Khen thưởng\n",
+                        "    name: Ban Thi đua - Khen thưởng\n    from: 2021\n    until: 2021-06-30\n")
+    text = text.replace("    name: Ban Tôn giáo\n", "    name: Ban Tôn giáo\n    from: 2021-Q2\n    until: 2021-H1\n")
+    path.write_text(text, encoding="utf-8")
+    cfg = load_config(config_dir)
+    tdkt, btg = cfg.unit("TĐKT"), cfg.unit("BTG")
+    assert (tdkt.valid_from, tdkt.valid_until, btg.valid_from, btg.valid_until) == (
+        "2021", "2021-06-30", "2021-Q2", "2021-H1")
+    expected = {key: [u.code for u in cfg.units_expected_in(parse_period(key)) if u.code in ("TĐKT", "BTG")]
+                for key in ("2020-12", "2021-01", "2021-03", "2021-04", "2021-06", "2021-07", "2021-08")}
+    # 2021 starts 15/12/2020; quý II on 15/03; 6 tháng ends 14/06; 30/06 lies in July's window (15/06–14/07)
+    assert expected == {"2020-12": [], "2021-01": ["TĐKT"], "2021-03": ["TĐKT"], "2021-04": ["TĐKT", "BTG"],
+                        "2021-06": ["TĐKT", "BTG"], "2021-07": ["TĐKT"], "2021-08": []}
