@@ -8,6 +8,9 @@ Two rules a provincial reader checks first:
   level at the cut-off (summed across units; its year-to-date is the latest level, never a sum of levels);
 - the change against the previous period is computed on the units that reported in both periods, so a
   unit that did not answer this month does not read as a fall.
+Each period counts the units of its own time (units.yaml `from` / `until`, AppConfig.units_expected_in): a
+unit added in March is not missing from February, and one ended since keeps its reports in February's figures
+and in the year-to-date, so a reorganisation never rewrites what earlier reports said.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ def latest_by_unit(reports: Iterable[UnitReport], expected: Sequence[str]) -> di
         if r.unit_code in wanted:
             latest[r.unit_code] = r
     return {c: latest[c] for c in expected if c in latest}
+
+
+def expected_codes(cfg: AppConfig, period: Period) -> list[str]:
+    """The codes of the units the period expects (AppConfig.units_expected_in), in config order."""
+    return [u.code for u in cfg.units_expected_in(period)]
 
 
 def _rate(n: int, d: int) -> float:
@@ -188,10 +196,13 @@ def consolidate(
     Deadlines default to the report's own rules (cfg.unit_deadline / cfg.report_deadline).
     """
     report, settings = cfg.report, cfg.settings
-    expected = [u.code for u in cfg.active_units]
+    expected = expected_codes(cfg, period)
     latest = latest_by_unit(reports, expected)
     totals = totals_of(cfg, latest.values())
-    earlier = {h.period.key: latest_by_unit(h.reports, expected) for h in history}
+    # each earlier period counts the units of its own time: a unit added since is not missing from it, a unit
+    # ended since still counts in it (its totals, the year-to-date, the like-for-like change)
+    earlier_expected = {h.period.key: expected_codes(cfg, h.period) for h in history}
+    earlier = {h.period.key: latest_by_unit(h.reports, earlier_expected[h.period.key]) for h in history}
 
     on_time = [c for c in latest if latest[c].on_time]
     late = [c for c in latest if not latest[c].on_time]
@@ -205,7 +216,8 @@ def consolidate(
     before = earlier.get(prev.key) if prev is not None else None
     if prev is not None and before:
         previous = {"period": prev.key, "label": prev.label, "totals": totals_of(cfg, before.values()),
-                    "units": list(before), "accepted_count": len(before), "expected_count": len(expected)}
+                    "units": list(before), "accepted_count": len(before),
+                    "expected_count": len(earlier_expected[prev.key])}
         comparison = _comparison(cfg, prev, latest, before)
     ytd, ytd_basis = _year_to_date(cfg, period, totals, earlier)
 

@@ -13,10 +13,15 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.collect import process_documents
 from tasks.config import ConfigError, load_config
-from tasks.merge import UnitReport
+from tasks.consolidate import build_consolidation
+from tasks.context import open_context
+from tasks.merge import PeriodReports, UnitReport, consolidate
 from tasks.periods import parse_period
 from tasks.render import prose
+from tasks.samples import drop_samples
+from tests.helpers import folder_documents, mark_delivered
 
 NEW = {"code": "CĐS", "name": "Phòng Chuyển đổi số", "emails": ["cds@snv.tuyenquang.gov.vn"], "channel": "folder"}
 
@@ -40,6 +45,83 @@ def _reports(codes: list[str], period: str, w01: int = 2, **special: int) -> lis
 def _summary_units_row(c: dict[str, Any]) -> dict[str, str]:
     rows = prose.summary_rows(c)
     return next(r for r in rows if r["label"] == "Số cơ quan, đơn vị có báo cáo hợp lệ")
+
+
+# ------------------------------------------------------------------ a unit added from 2021-03
+
+
+def test_a_unit_added_in_march_is_not_counted_as_missing_in_february(config_dir):
+    _edit_units(config_dir, {}, add=[{**NEW, "from": "2021-03"}])
+    cfg = load_config(config_dir)
+    old = [u.code for u in cfg.units if u.code != "CĐS"]
+    feb, mar = parse_period("2021-02"), parse_period("2021-03")
+    assert [u.code for u in cfg.units_expected_in(feb)] == old
+    assert [u.code for u in cfg.units_expected_in(mar)] == [*old, "CĐS"]
+
+    february = consolidate(cfg, feb, _reports(old, "2021-02"), [])
+    assert february["completeness"]["expected_count"] == 9 and february["completeness"]["missing"] == []
+    assert "Trên cơ sở báo cáo của 9/9 cơ quan, đơn vị" in " ".join(prose.intro_paragraphs(february))
+
+    march = consolidate(cfg, mar, _reports([*old, "CĐS"], "2021-03"), [],
+                        [PeriodReports(feb, _reports(old, "2021-02"))])
+    assert (march["previous"]["accepted_count"], march["previous"]["expected_count"]) == (9, 9)
+    assert (march["completeness"]["accepted_count"], march["completeness"]["expected_count"]) == (10, 10)
+    intro = " ".join(prose.intro_paragraphs(march))
+    assert "Tháng 2 năm 2021 có 9/9 cơ quan, đơn vị báo cáo" in prose.basis_note(march)
+    assert "9/10" not in intro
+    assert "Trên cơ sở báo cáo của 10/10 cơ quan, đơn vị" in intro
+    row = _summary_units_row(march)  # Bảng 1
+    assert (row["current"], row["previous"]) == ("10/10", "9/9")
+    assert march["year_to_date"]["W01"] == 18 + 20  # February's 9 units, March's 10 (January never collected)
+
+
+# ------------------------------------------------------------------ a unit ended after 2021-02
+
+
+@pytest.mark.parametrize("active", [True, False])  # `until` alone, or the unit also switched off
+def test_a_unit_ended_in_february_still_counts_in_the_history_of_later_reports(config_dir, active):
+    _edit_units(config_dir, {"TĐKT": {"until": "2021-02", "active": active}})
+    cfg = load_config(config_dir)
+    everyone = [u.code for u in cfg.units]
+    staying = [c for c in everyone if c != "TĐKT"]
+    jan, feb, mar = parse_period("2021-01"), parse_period("2021-02"), parse_period("2021-03")
+    assert [u.code for u in cfg.units_expected_in(feb)] == everyone
+    assert [u.code for u in cfg.units_expected_in(mar)] == staying
+
+    history = [PeriodReports(jan, _reports(everyone, "2021-01", TĐKT=5)),
+               PeriodReports(feb, _reports(everyone, "2021-02", TĐKT=7))]
+    c = consolidate(cfg, mar, _reports(staying, "2021-03"), [], history)
+    comp = c["completeness"]
+    assert "TĐKT" not in comp["expected"] and comp["missing"] == []
+    assert (comp["accepted_count"], comp["expected_count"]) == (8, 8)
+    assert c["previous"]["totals"]["W01"] == 8 * 2 + 7 and "TĐKT" in c["previous"]["units"]
+    assert (c["previous"]["accepted_count"], c["previous"]["expected_count"]) == (9, 9)
+    assert c["year_to_date"]["W01"] == (16 + 5) + (16 + 7) + 16  # its January and February reports count
+    assert "Tháng 2 năm 2021 có 9/9 cơ quan, đơn vị báo cáo" in prose.basis_note(c)
+    assert "Trên cơ sở báo cáo của 8/8 cơ quan, đơn vị" in " ".join(prose.intro_paragraphs(c))
+    assert (_summary_units_row(c)["current"], _summary_units_row(c)["previous"]) == ("8/8", "9/9")
+
+
+def _collect(ctx, key):
+    drop_samples(ctx, key)
+    docs = folder_documents(ctx, ctx.ledger.known_hashes(ctx.cfg.report.id))
+    return process_documents(ctx, ctx.period(key), docs)
+
+
+def test_a_reorganisation_does_not_shrink_the_year_to_date_already_reported(ctx, config_dir):
+    """February's 9 reports were valid when made; TĐKT is merged away afterwards (until: 2021-02, active: false):
+    March's report still reads February as 9/9 with the same totals, and the same year-to-date as before."""
+    _collect(ctx, "2021-02")
+    mark_delivered(ctx, "2021-02")
+    _edit_units(config_dir, {"TĐKT": {"until": "2021-02", "active": False}})
+    ctx = open_context(config_dir, ctx.data_dir)
+    _collect(ctx, "2021-03")
+    c = build_consolidation(ctx, ctx.period("2021-03"))
+    assert c["previous"]["totals"]["W01"] == 33 and c["year_to_date"]["W01"] == 71  # as before the change
+    assert (c["previous"]["accepted_count"], c["previous"]["expected_count"]) == (9, 9)
+    assert "TĐKT" not in c["completeness"]["expected"] and c["completeness"]["missing"] == ["BTG"]
+    assert "Tháng 2 năm 2021 có 9/9 cơ quan, đơn vị báo cáo" in prose.basis_note(c)
+    assert "Trên cơ sở báo cáo của 7/8 cơ quan, đơn vị" in " ".join(prose.intro_paragraphs(c))
 
 
 # ------------------------------------------------------------------ configuration
