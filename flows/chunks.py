@@ -36,8 +36,8 @@ def send_requests_chunk(config_dir: str | None, data_dir: str | None, period_key
                         resend: bool) -> dict[str, Any]:
     ctx = run_context(config_dir, data_dir)
     wanted = set(unit_codes)  # a chunk's codes: a set, or every unit is looked for in a list of thousands
-    units = [u for u in ctx.cfg.active_units if u.code in wanted]
     period = ctx.period(period_key)
+    units = [u for u in ctx.cfg.units_expected_in(period) if u.code in wanted]
     return _report_dict(dispatch_pages(ctx, units, lambda page: request.request_mails(ctx, period, page),
                                        resend=resend))
 

@@ -128,11 +128,20 @@ def _print_dispatch(result: dict[str, Any]) -> None:
 @app.command("check-config")
 def check_config() -> None:
     """Kiểm tra cấu hình; báo lỗi rõ tệp, khóa và vấn đề."""
+    from tasks.periods import current_period
+
     ctx = _ctx()
     cfg = ctx.cfg
-    console.print(f"[green]Cấu hình hợp lệ[/green]: {len(cfg.units)} đơn vị ({len(cfg.active_units)} đang báo cáo), "
+    now = cfg.units_expected_in(current_period(cfg.period_kind))
+    console.print(f"[green]Cấu hình hợp lệ[/green]: {len(cfg.units)} đơn vị ({len(now)} đang báo cáo), "
                   f"báo cáo {cfg.report.id} với {len(cfg.report.indicators)} chỉ tiêu, "
                   f"{len(cfg.report.rules)} quy tắc; kỳ {cfg.period_kind}.")
+    undated = [u.code for u in cfg.units if u.ended_without_date]
+    if undated:  # switched off with no end: every earlier period drops them (totals, year-to-date)
+        more = f" và {len(undated) - 10} đơn vị khác" if len(undated) > 10 else ""
+        console.print(f"[yellow]Lưu ý[/yellow]: {t(', '.join(undated[:10]))}{more} có active: false nhưng không ghi "
+                      "until, nên không được tính ở kỳ nào, kể cả các kỳ đã báo cáo (số liệu kỳ trước, lũy kế). "
+                      "Ghi until: <kỳ cuối cùng đơn vị báo cáo> (ví dụ until: 2021-06) để giữ đúng số liệu các kỳ đó.")
 
 
 @app.command()

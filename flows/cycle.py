@@ -52,7 +52,7 @@ def request_reports(period: str | int | None = None, config_dir: str | None = No
     p = ctx.period(period)
     tabs = chunks.ensure_sheet_tabs(config_dir, data_dir, p.key) if ctx.cfg.settings.channels.sheets.enabled else {}
     not_ready = set(tabs.get("not_ready", ()))  # units whose spreadsheet refused their tab: asked once it is fixed
-    codes = [u.code for u in ctx.cfg.active_units if u.code not in not_ready]
+    codes = [u.code for u in ctx.cfg.units_expected_in(p) if u.code not in not_ready]
     futures = [chunks.send_requests_chunk.submit(config_dir, data_dir, p.key, chunk, resend)
                for chunk in chunked(codes)]
     sent = chunks.merge_reports([f.result() for f in futures])

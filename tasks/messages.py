@@ -156,15 +156,16 @@ def overdue_mail(cfg: AppConfig, period: Period, deadline: date, completeness: M
                  missing=[u for u in pick("missing") if u.code not in rejected], shown=NAMES_SHOWN, board=board_url)
 
 
-def delivery_recipients(cfg: AppConfig) -> tuple[list[str], list[str]]:
-    """(to, cc): the primary recipient (UBND tỉnh) in To, every other Nơi nhận address in Cc."""
+def delivery_recipients(cfg: AppConfig, period: Period) -> tuple[list[str], list[str]]:
+    """(to, cc): the primary recipient (UBND tỉnh) in To, every other Nơi nhận address in Cc (`units: all`: the
+    units of the period, whose reports it consolidates)."""
     to: list[str] = []
     cc: list[str] = []
     seen: set[str] = set()  # one address of thousands of units' contacts: a set, not a scan of the lists
     for r in cfg.report.recipients:
         emails = list(r.emails)
         if r.units == "all":
-            emails += [e for u in cfg.active_units for e in u.emails]
+            emails += [e for u in cfg.units_expected_in(period) for e in u.emails]
         for e in emails:
             if e not in seen:
                 seen.add(e)
@@ -190,14 +191,14 @@ def delivery_keys(cfg: AppConfig, period: Period, resend: int = 0) -> list[str]:
     """The ledger key of each message of a delivery, in the order of `recipient_batches`: UBND tỉnh's
     (`delivery:<report>:<period>`, which closes the period), then `…:copy<n>` for each further batch."""
     key = message_key(MessageKind.DELIVERY, cfg.report.id, period.key, *([f"resend{resend}"] if resend else []))
-    return [key] + [f"{key}:copy{n}" for n in range(1, len(recipient_batches(*delivery_recipients(cfg))))]
+    return [key] + [f"{key}:copy{n}" for n in range(1, len(recipient_batches(*delivery_recipients(cfg, period))))]
 
 
 def delivery_messages(cfg: AppConfig, period: Period, consolidation: Mapping[str, Any],
                       files: list[tuple[str, bytes, str]], resend: int = 0) -> list[OutgoingMail]:
     """The delivery as the messages it takes: the one to UBND tỉnh and, past the server's recipient limit,
     copies of it (keys from `delivery_keys`)."""
-    to, cc = delivery_recipients(cfg)
+    to, cc = delivery_recipients(cfg, period)
     inds = {i["code"]: i for i in consolidation["indicators"]}
     key_numbers = [
         {"label": inds[c]["label"], "value": format_number(consolidation["totals"].get(c, 0)), "unit": inds[c]["unit"]}

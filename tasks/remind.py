@@ -19,15 +19,17 @@ from tasks.transports.mail.compose import OutgoingMail
 def send_reminders(ctx: Context, period: Period, today: date, force: bool = False, page: int = PAGE
                    ) -> DispatchReport:
     """Send the reminders due (reminder_mails), a page of units at a time."""
-    return dispatch_pages(ctx, ctx.cfg.active_units, lambda units: reminder_mails(ctx, period, today, force, units),
+    return dispatch_pages(ctx, ctx.cfg.units_expected_in(period),
+                          lambda units: reminder_mails(ctx, period, today, force, units),
                           page=page)
 
 
 def reminder_mails(ctx: Context, period: Period, today: date, force: bool = False,
                    units: Sequence[Unit] | None = None) -> list[OutgoingMail]:
-    """Units with no accepted submission, on the configured working days before the deadline (or when forced);
-    of `units` when given. Not the units whose mailbox or spreadsheet the last collect could not reach: their
-    report may be there, unread, and the Office's board says so (tasks.channel_health)."""
+    """Units the period expects with no accepted submission, on the configured working days before the deadline
+    (or when forced); of `units` when given (a unit outside the period's window is never reminded). Not the
+    units whose mailbox or spreadsheet the last collect could not reach: their report may be there, unread,
+    and the Office's board says so (tasks.channel_health)."""
     deadline = ctx.unit_deadline(period)
     days_left = working_days_until(today, deadline)
     if not force and (not is_working_day(today) or days_left not in ctx.cfg.settings.deadlines.reminder_days_before):
@@ -36,10 +38,10 @@ def reminder_mails(ctx: Context, period: Period, today: date, force: bool = Fals
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
     unread = {p.channel for p in channel_problems(ctx)}
     mails = []
-    for unit in ctx.cfg.active_units if units is None else units:
+    for unit in ctx.cfg.units_expected_in(period) if units is None else units:
         st = standings.get(unit.code)
-        if (st is not None and st.accepted_id is not None) or not unit.emails or place_of(ctx, unit) in unread \
-                or unit.channel in unread:
+        if (st is not None and st.accepted_id is not None) or not unit.expected_in(period) or not unit.emails \
+                or place_of(ctx, unit) in unread or unit.channel in unread:
             continue
         channel = channel_of(ctx, unit)
         part = channel.request(unit, period)

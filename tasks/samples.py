@@ -263,14 +263,14 @@ def generated_values(report: ReportDefinition, unit: Unit, period_key: str) -> d
 
 
 def generated_samples(ctx: Context, period: str) -> list[Sample]:
-    """One clean file per active unit, received on the morning three days before the unit deadline."""
+    """One clean file per unit the period expects, received on the morning three days before the unit deadline."""
     report = ctx.cfg.report
     deadline = ctx.unit_deadline(ctx.period(period))
     first = datetime.combine(deadline - timedelta(days=3), clock(8, 30))
     return [Sample(f"{report.short_code}-{period}-{unit.code}.xlsx", unit.code, period,
                    (first + timedelta(minutes=7 * i)).isoformat(timespec="minutes"),
                    generated_values(report, unit, period))
-            for i, unit in enumerate(ctx.cfg.active_units)]
+            for i, unit in enumerate(ctx.cfg.units_expected_in(ctx.period(period)))]
 
 
 def report_samples(ctx: Context, period: str) -> list[Sample]:

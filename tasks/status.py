@@ -15,9 +15,10 @@ from tasks.types import UnitStatus
 
 @collector_paused()
 def status_rows(ctx: Context, period: Period, only: Unit | None = None) -> list[dict[str, Any]]:
-    """One row per expected unit: what the operator watches during the period (one grouped ledger query).
-    With `only`, that unit's row alone (none when it no longer reports): its page needs no other."""
-    units = ctx.cfg.active_units if only is None else [only] if only.active else []
+    """One row per unit the period expects: what the operator watches during the period (one grouped ledger
+    query). With `only`, that unit's row alone (none when it does not report for this period): its page needs
+    no other."""
+    units = ctx.cfg.units_expected_in(period) if only is None else [only] if only.expected_in(period) else []
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key, only.code if only else None)
     rows = []
     for unit in units:
@@ -52,9 +53,10 @@ def unit_states(ctx: Context, period: Period) -> tuple[dict[str, UnitStatus], bo
     """Every expected unit's status alone (no row built per unit: a board shows a dozen periods of a
     province's thousands), and whether anything was received at all."""
     standings = ctx.ledger.unit_standings(ctx.cfg.report.id, period.key)
+    units = ctx.cfg.units_expected_in(period)
     if not standings:  # a period nothing was received for (most of a new board's dozen)
-        return dict.fromkeys((u.code for u in ctx.cfg.active_units), UnitStatus.MISSING), False
-    return {u.code: unit_state(standings.get(u.code)) for u in ctx.cfg.active_units}, True
+        return dict.fromkeys((u.code for u in units), UnitStatus.MISSING), False
+    return {u.code: unit_state(standings.get(u.code)) for u in units}, True
 
 
 def all_reported(rows: list[dict[str, Any]]) -> bool:

@@ -302,10 +302,14 @@ def check_submission(cfg: AppConfig, sheet: ParsedSheet, expected: Period) -> Ve
                 f"Mã đơn vị \u201c{sheet.unit_code}\u201d (ô {sheet.unit_cell}) không có trong danh sách đơn vị "
                 "báo cáo. Hãy dùng đúng biểu mẫu được gửi cho đơn vị mình.", cell=sheet.unit_cell,
                 value=sheet.unit_code))
-        elif not unit.active:
+        elif unit.ended_without_date:
             verdict.unit_code = unit.code
             verdict.errors.append(Issue(f"Đơn vị {unit.code} ({unit.name}) hiện không thuộc diện báo cáo.",
                                         cell=sheet.unit_cell, value=unit.code))
+        elif not unit.expected_in(expected):  # before it started, or after it ended (units.yaml from/until)
+            verdict.unit_code = unit.code
+            verdict.errors.append(Issue(f"Đơn vị {unit.code} ({unit.name}) không thuộc diện báo cáo {expected.label}: "
+                                        f"{unit.window_text}.", cell=sheet.unit_cell, value=unit.code))
         else:
             verdict.unit_code = unit.code
 

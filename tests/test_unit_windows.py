@@ -6,7 +6,7 @@ in February's figures, in the previous-period block and in the year-to-date of e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,21 @@ def test_a_reorganisation_does_not_shrink_the_year_to_date_already_reported(ctx,
     assert "Trên cơ sở báo cáo của 7/8 cơ quan, đơn vị" in " ".join(prose.intro_paragraphs(c))
 
 
+def test_a_workbook_for_a_period_outside_the_units_window_is_returned_saying_why(ctx, config_dir):
+    from tasks.collect import process_document
+    from tests.helpers import filled
+
+    _edit_units(config_dir, {"VTLT": {"from": "2021-04"}})
+    ctx = open_context(config_dir, ctx.data_dir)
+    ctx.inbox.mkdir(parents=True, exist_ok=True)
+    (ctx.inbox / "vtlt.xlsx").write_bytes(filled(ctx, "VTLT", "2021-03"))
+    [doc] = folder_documents(ctx)
+    outcome = process_document(ctx, ctx.period("2021-03"), doc)
+    assert outcome.status == "rejected"
+    assert ("Đơn vị VTLT (Chi cục Văn thư - Lưu trữ) không thuộc diện báo cáo tháng 3 năm 2021: "
+            "đơn vị báo cáo từ tháng 4 năm 2021.") in [e["message"] for e in outcome.errors]
+
+
 # ------------------------------------------------------------------ configuration
 
 
@@ -165,3 +180,50 @@ def test_a_window_is_read_from_period_keys_and_dates_as_yaml_gives_them(config_d
     # 2021 starts 15/12/2020; quý II on 15/03; 6 tháng ends 14/06; 30/06 lies in July's window (15/06–14/07)
     assert expected == {"2020-12": [], "2021-01": ["TĐKT"], "2021-03": ["TĐKT"], "2021-04": ["TĐKT", "BTG"],
                         "2021-06": ["TĐKT", "BTG"], "2021-07": ["TĐKT"], "2021-08": []}
+
+
+def test_check_config_says_how_many_units_report_now_and_warns_of_an_end_without_a_date(config_dir):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    _edit_units(config_dir, {"BTG": {"active": False}, "TĐKT": {"until": "2021-02"}})
+    out = CliRunner().invoke(app, ["--config", str(config_dir), "check-config"])
+    assert out.exit_code == 0, out.output
+    assert "BTG" in out.output and "until" in out.output  # no end date: its past reports no longer count
+
+
+# ------------------------------------------------------------------ status board, requests, reminders
+
+
+def test_the_board_requests_and_reminders_follow_each_units_window(config_dir, tmp_path):
+    from tasks.remind import reminder_mails, send_reminders
+    from tasks.status import status_rows, unit_states
+
+    _edit_units(config_dir, {"TĐKT": {"until": "2021-02"}}, add=[{**NEW, "from": "2021-03"}])
+    ctx = open_context(config_dir, tmp_path / "data")
+    feb, mar = ctx.period("2021-02"), ctx.period("2021-03")
+    assert "CĐS" not in [r["unit"] for r in status_rows(ctx, feb)]
+    assert "TĐKT" in [r["unit"] for r in status_rows(ctx, feb)]
+    assert "CĐS" in [r["unit"] for r in status_rows(ctx, mar)]
+    assert "TĐKT" not in [r["unit"] for r in status_rows(ctx, mar)]
+    assert status_rows(ctx, mar, only=ctx.cfg.unit("TĐKT")) == []
+    assert "TĐKT" not in unit_states(ctx, mar)[0] and "CĐS" not in unit_states(ctx, feb)[0]
+
+    reminded = {m.unit_code for m in reminder_mails(ctx, mar, date(2021, 3, 12), force=True)}
+    assert "TĐKT" not in reminded and "CĐS" in reminded
+    reminded = {m.unit_code for m in reminder_mails(ctx, feb, date(2021, 2, 10), force=True)}
+    assert "CĐS" not in reminded and "TĐKT" in reminded
+    sent = send_reminders(ctx, mar, date(2021, 3, 12), force=True)
+    assert not [k for k in sent.written if ":TĐKT:" in k] and [k for k in sent.written if ":CĐS:" in k]
+
+
+def test_requests_go_to_the_units_of_the_period(config_dir, tmp_path):
+    from flows.chunks import send_requests_chunk
+
+    _edit_units(config_dir, {"TĐKT": {"until": "2021-02"}}, add=[{**NEW, "from": "2021-03"}])
+    data = tmp_path / "data"
+    sent = send_requests_chunk.fn(str(config_dir), str(data), "2021-02", ["TĐKT", "CĐS", "VP"], False)
+    assert sorted(k.split(":")[-1] for k in sent["written"]) == ["TĐKT", "VP"]
+    sent = send_requests_chunk.fn(str(config_dir), str(data), "2021-03", ["TĐKT", "CĐS", "VP"], False)
+    assert sorted(k.split(":")[-1] for k in sent["written"]) == ["CĐS", "VP"]

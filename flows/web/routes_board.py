@@ -50,7 +50,7 @@ def board(request: Request, key: str, loc: str | None = None, tim: str = "", tra
     data = views.board(ctx, period)
     listed = views.unit_page(data.pop("rows"), loc, nfc(tim.strip())[:100], trang)
     periods, cells = views.grid(ctx, period, codes=[r["unit"] for r in listed.rows])
-    units = {u.code: u for u in ctx.cfg.active_units}
+    units = {u.code: u for u in ctx.cfg.units_expected_in(period)}
     return render(request, "board.html.j2", period=period, report=ctx.cfg.report, **data, listed=listed,
                   rows=listed.rows, filters=views.FILTERS, periods=periods, cells=cells,
                   units=[units[r["unit"]] for r in listed.rows if r["unit"] in units], this=periods[-1],

@@ -32,8 +32,8 @@ def linked(request: Request, token: str) -> tuple[Context, Unit, Period]:
     ctx = state.ctx_factory()
     link = read_unit_token(state.secret, token)
     unit = ctx.cfg.unit(link.unit) if link else None
-    unit = unit if unit is not None and unit.active else None
     period = period_of(ctx, link.period) if link else None
+    unit = unit if unit is not None and period is not None and unit.expected_in(period) else None
     if link is None or unit is None or period is None or link.report_id != ctx.cfg.report.id:
         raise Answer(message(request, "Đường dẫn không hợp lệ",
                              "Đường dẫn nộp báo cáo này không đúng. Hãy mở lại đường dẫn trong thư đề nghị báo cáo "

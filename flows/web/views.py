@@ -136,11 +136,15 @@ class PeriodState:
 def grid(ctx: Context, period: Period, n: int = 12, codes: list[str] | None = None
          ) -> tuple[list[PeriodState], dict[str, dict[str, str]]]:
     """DHIS2-style reporting summary: units × the last n periods (the cells of `codes` only, when given: the
-    units a board page lists), and each period's report state and rates (over every unit)."""
+    units a board page lists), and each period's report state and rates (over the units that period expects:
+    a unit has no cell for a period outside its window)."""
     periods = recent_periods(period, n)
     decided = latest_decisions(ctx.ledger, ctx.cfg.report.id, [p.key for p in periods])
     states: list[Any] = []
-    wanted = [u.code for u in ctx.cfg.active_units] if codes is None else codes
+    if codes is None:  # every unit some of these periods expect, in config order
+        shown = {u.code for p in periods for u in ctx.cfg.units_expected_in(p)}
+        codes = [u.code for u in ctx.cfg.units if u.code in shown]
+    wanted = codes
     cells: dict[str, dict[str, Any]] = {code: {} for code in wanted}
     for p in periods:
         of_unit, collected = unit_states(ctx, p)

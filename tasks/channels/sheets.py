@@ -55,14 +55,17 @@ def tab_title(unit: Unit, period: Period) -> str:
     return f"{unit.code} - {unit.name}"[: 100 - len(suffix)] + suffix
 
 
-def sheet_units(ctx: Context) -> list[Unit]:
-    return [u for u in ctx.cfg.active_units if u.channel == "sheet"]
+def sheet_units(ctx: Context, period: Period | None = None) -> list[Unit]:
+    """The sheet units the period expects (a tab each); without a period, those not switched off."""
+    units = ctx.cfg.active_units if period is None else ctx.cfg.units_expected_in(period)
+    return [u for u in units if u.channel == "sheet"]
 
 
-def units_by_spreadsheet(ctx: Context) -> dict[str, list[Unit]]:
-    """The sheet units grouped by spreadsheet, in config order (each spreadsheet is read in its own batches)."""
+def units_by_spreadsheet(ctx: Context, period: Period) -> dict[str, list[Unit]]:
+    """The period's sheet units grouped by spreadsheet, in config order (each spreadsheet is read in its own
+    batches)."""
     groups: dict[str, list[Unit]] = {}
-    for unit in sheet_units(ctx):
+    for unit in sheet_units(ctx, period):
         groups.setdefault(ctx.cfg.spreadsheet_of(unit), []).append(unit)
     return groups
 
@@ -86,7 +89,7 @@ def ensure_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None
     unchanged: list[str] = []
     failed: dict[str, str] = {}
     not_ready: list[str] = []
-    for sid, units in units_by_spreadsheet(ctx).items():
+    for sid, units in units_by_spreadsheet(ctx, period).items():
         tabs = [TabSpec(tab_title(u, period), template_grid(ctx.cfg.report, u, period, deadline), u.emails)
                 for u in units]
         try:
@@ -225,7 +228,7 @@ def read_unit_tabs(ctx: Context, period: Period, gateway: SheetsGateway | None =
     units: dict[str, Unit] = {}  # tab title -> its unit
     names: dict[str, str] = {}  # tab title -> its settle cursor (which names the spreadsheet)
     reads: dict[str, TabRead] = {}
-    spreadsheets = list(units_by_spreadsheet(ctx).items())
+    spreadsheets = list(units_by_spreadsheet(ctx, period).items())
     for i, (sid, members) in enumerate(spreadsheets):  # one pacer across them: the quota is the account's
         titled = {tab_title(u, period): u for u in members}
         try:
