@@ -516,6 +516,27 @@ def test_an_inactive_units_link_is_invalid(config_dir: Path, tmp_path: Path) -> 
     assert client.get(_link(ctx, "VP")).status_code == 200
 
 
+def test_a_units_link_and_board_row_follow_its_window(config_dir: Path, tmp_path: Path) -> None:
+    """BTG merged away after February (until: 2021-02): March's link no longer opens and March's board does not
+    list it (8 units), while February's board still does (9)."""
+    from flows.web import create_app
+
+    add_accounts(config_dir)
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    next(u for u in data["units"] if u["code"] == "BTG")["until"] = "2021-02"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    ctx = open_context(config_dir, tmp_path / "data")
+    client = TestClient(create_app(lambda: ctx, secret=SECRET, starter=Recorder(), now=Clock(MARCH_16)))
+    r = client.get(_link(ctx, "BTG"))
+    assert r.status_code == 404 and "Đường dẫn không hợp lệ" in r.text
+    assert client.get(_link(ctx, "VP")).status_code == 200
+    _login(client, "vanphong")
+    march, february = client.get("/bang/2021-03").text, client.get("/bang/2021-02").text
+    assert 'id="unit-BTG"' not in march and "0/8" in march
+    assert 'id="unit-BTG"' in february and "0/9" in february
+
+
 def test_the_board_says_which_channel_the_last_collect_could_not_reach(config_dir: Path, tmp_path: Path) -> None:
     """A mailbox down leaves its units' reports uncollected while the run succeeds: the clerk sees it on the
     board (what, since when, what to do) until a collect reads the mailbox again."""
