@@ -121,8 +121,12 @@ def forget_unpolled_channels(config_dir: str | None, data_dir: str | None) -> No
 @task(name="trả lời đơn vị (trả lại, xác nhận đã nhận)", task_run_name="trả lời đơn vị {period_key}",
       cache_policy=NONE, retries=2, retry_delay_seconds=30)
 def send_owed_replies(config_dir: str | None, data_dir: str | None, period_key: str) -> dict[str, Any]:
-    """Every reply still owed, whichever run recorded it; period_key only names the task run."""
-    return _report_dict(replies.send_owed_replies(run_context(config_dir, data_dir)))
+    """Every reply still owed, whichever run recorded it; period_key only names the task run. A reply that could
+    not be made or sent is named in the run's log (it stays owed: the next run tries it again)."""
+    report = replies.send_owed_replies(run_context(config_dir, data_dir))
+    for key, why in report.failed:
+        get_run_logger().warning("Chưa trả lời được đơn vị (%s): %s", shown(key), shown(why))
+    return _report_dict(report)
 
 
 @task(name="gửi thư nhắc", task_run_name="gửi thư nhắc {period_key}",

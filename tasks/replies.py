@@ -7,6 +7,7 @@ a document with nothing readable gets the blank template). An accepted report ge
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from tasks.channels import channel_of
 from tasks.collect import unit_of_sender
 from tasks.config import Unit
 from tasks.context import Context
+from tasks.display import shown
 from tasks.ledger import Submission, as_utc
 from tasks.messages import receipt_mail, rejection_mail
 from tasks.periods import TZ
@@ -25,6 +27,7 @@ from tasks.types import MessageKind, Outcome, OutcomeStatus
 from tasks.workbook import refilled_workbook
 
 _INTEGER = re.compile(r"-?\d{1,15}")
+log = logging.getLogger("baocao.replies")
 
 
 def received_text(sub: Submission) -> str:
@@ -129,9 +132,14 @@ def _send_owed(ctx: Context, owed: list[tuple[int, str]]) -> DispatchReport:
     mails: list[OutgoingMail] = []
     by_key: dict[str, tuple[int, str]] = {}
     nobody: list[tuple[int, str, str]] = []
+    unbuilt = DispatchReport()
     for sid, kind in owed:
         sub = subs.get(sid)
-        mail = BUILDERS[MessageKind(kind)](ctx, sub) if sub is not None else None
+        try:
+            mail = BUILDERS[MessageKind(kind)](ctx, sub) if sub is not None else None
+        except Exception as exc:  # noqa: BLE001 - one reply that cannot be made is that reply's problem
+            unbuilt.failed.append(_unbuilt(ctx, sid, kind, exc))
+            continue  # stays owed: the next run tries it again
         if mail is None:
             nobody.append((sid, kind, ""))  # no address to answer: settled, the Office sees it in the status
             continue
@@ -141,4 +149,19 @@ def _send_owed(ctx: Context, owed: list[tuple[int, str]]) -> DispatchReport:
     done = set(report.sent) | set(report.skipped) | (set() if ctx.cfg.settings.channels.smtp.enabled
                                                      else set(report.written))
     ctx.ledger.settle_replies(nobody + [(*by_key[key], key) for key in by_key if key in done])
-    return report
+    return report.merge(unbuilt)
+
+
+def _unbuilt(ctx: Context, sid: int, kind: str, exc: Exception) -> tuple[str, str]:
+    """(reference, Vietnamese reason) of an owed reply whose mail could not be made (a recorded period that no
+    longer parses, a template error...): logged and audited for the Office, left owed for the next run."""
+    what = "thư trả lại" if kind == MessageKind.REJECTION else "thư xác nhận đã nhận"
+    problem = shown(f"{type(exc).__name__}: {exc}", limit=300)
+    reason = (f"Không lập được {what} cho báo cáo số {sid}: {problem}. Thư vẫn được giữ để gửi ở lần chạy sau; "
+              "Văn phòng cần kiểm tra báo cáo này.")
+    log.warning("%s", reason)
+    try:
+        ctx.ledger.audit("submission", sid, "reply_failed", kind=kind, error=problem)
+    except Exception:  # noqa: BLE001 - the warning above is already out; the other replies still go
+        log.exception("Không ghi được nhật ký cho báo cáo số %s", sid)
+    return f"{kind}:{sid}", reason

@@ -239,3 +239,37 @@ def test_a_report_quarantined_for_its_sender_is_judged_again_when_its_contact_se
     assert (second.status, second.unit_code) == ("accepted", "TTr")
     assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == [(second.submission_id, "receipt")]
     assert {r["unit"]: r["status"] for r in status_rows(ctx, ctx.period("2021-03"))}["TTr"] == "on_time"
+
+
+def test_a_reply_that_cannot_be_built_is_that_replys_problem(ctx, caplog):
+    """One owed reply whose mail cannot be made (here its submission's recorded period no longer parses, as a
+    row an earlier version or a hand edit left behind) stays owed and is named for the Office; every other
+    reply of the page is written and settled, run after run."""
+    import logging
+
+    from sqlalchemy import text
+
+    from tasks.replies import send_owed_replies
+    from tasks.samples import drop_samples
+
+    drop_samples(ctx, "2021-03")
+    outcomes = _collect(ctx)
+    broken = next(o.submission_id for o in outcomes if o.status == "rejected" and o.unit_code == "CCHC")
+    with ctx.ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE submissions SET period = '2021-T3' WHERE id = :i"), {"i": broken})
+    with caplog.at_level(logging.WARNING):
+        report = send_owed_replies(ctx, page=2)
+    assert len(report.written) == 9  # the 10 answerable replies but the broken one
+    [(ref, why)] = report.failed
+    assert str(broken) in ref and f"báo cáo số {broken}" in why and "2021-T3" in why
+    assert any(f"báo cáo số {broken}" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == [(broken, "rejection")]  # owed still
+    [event] = [e for e in ctx.ledger.audit_events("submission") if e.action == "reply_failed"]
+    assert event.entity_id == str(broken) and "PeriodError" in event.detail["error"]
+    again = send_owed_replies(ctx, page=2)  # the next run tries it again, and sends nothing twice
+    assert again.written == [] and [ref for ref, _ in again.failed] == [ref]
+    with ctx.ledger.engine.begin() as conn:  # the row is put right: its answer goes with the next run
+        conn.execute(text("UPDATE submissions SET period = '2021-03' WHERE id = :i"), {"i": broken})
+    fixed = send_owed_replies(ctx, page=2)
+    assert len(fixed.written) == 1 and fixed.failed == []
+    assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == []
