@@ -271,3 +271,43 @@ def test_folders_nested_past_the_recursion_limit_stop_nothing(ctx):
         assert sorted((o.unit_code, o.status) for o in outcomes) == [("TTr", "accepted"), ("VP", "accepted")]
     finally:
         remove_chain(deep, os.fsencode(ctx.inbox))
+
+
+def test_a_file_the_service_may_not_read_is_listed_every_run_and_judged_once_readable(ctx, monkeypatch):
+    """A file the service cannot open (EACCES: the share's rights, not the unit's bytes) cannot be judged:
+    no outcome, no rejection, no reply is recorded for bytes nobody read; the scan lists it for the Office
+    with the reason (and audits it) at every run until it can be read, and it is then judged like any file,
+    received when baocao first saw it."""
+    import errno
+
+    mark_delivered(ctx, "2021-02")
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if os.fspath(path).endswith("VP.xlsx"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    for minutes in (5, 20):  # every run, until someone gives the service the right to read it
+        channel = FolderChannel(ctx, now=T0 + timedelta(minutes=minutes), settle_seconds=0)
+        scan = channel.scan()
+        assert [st.source_ref for st, _ in scan.ready] == ([] if minutes == 20 else ["inbox/TTr.xlsx"])
+        [(ref, why)] = scan.skipped
+        assert ref == "inbox/VP.xlsx" and "không có quyền đọc" in why and "lần thu sau" in why
+        outcomes = collect_from(ctx, ctx.period("2021-03"), channel)
+        assert [(o.unit_code, o.status) for o in outcomes] == ([] if minutes == 20 else [("TTr", "accepted")])
+    assert [s.unit_code for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03")] == ["TTr"]  # VP: nothing
+    assert ctx.ledger.owed_reply_page(ctx.cfg.report.id) == [(1, "receipt")]  # nothing owed for unread bytes
+    audited = [e for e in ctx.ledger.audit_events("folder") if e.entity_id == "inbox/VP.xlsx"]
+    assert len(audited) >= 2 and all(e.action == "skipped" for e in audited)
+    monkeypatch.setattr(os, "open", real_open)  # readable now: judged normally
+    later = FolderChannel(ctx, now=T0 + timedelta(minutes=40), settle_seconds=0)
+    assert later.scan().skipped == []
+    outcomes = collect_from(ctx, ctx.period("2021-03"), later)
+    assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
+    vp = next(s for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") if s.unit_code == "VP")
+    assert as_utc(vp.received_at) == T0 + timedelta(minutes=5)  # received when first seen, not when readable

@@ -130,6 +130,9 @@ def note_arrivals(ctx: Context, paths: Iterable[Path], when: datetime, keep_earl
     ctx.ledger.set_cursors({key: a.encode() for key, a in stamps.items()})
 
 
+UNREADABLE = ("không có quyền đọc tệp (máy chủ thu báo cáo bị từ chối truy cập): chưa xét được tệp này; "
+              "cấp quyền đọc cho dịch vụ, tệp sẽ được đọc ở lần thu sau")
+
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -275,11 +278,30 @@ class FolderChannel:
                     out.unsettled.append(st.source_ref)
         else:
             out.unsettled += [st.source_ref for st in waiting]
+        self._drop_unreadable(out)
         if out.skipped:
             for ref, why in out.skipped:
                 self.ctx.ledger.audit("folder", ref[:255], "skipped", reason=why)
         out.ready.sort(key=lambda r: (r[1].first_seen, r[0].source_ref))  # in order of arrival
         return out
+
+    def _drop_unreadable(self, out: FolderScan) -> None:
+        """Ready files the service may not open (EACCES: the share's rights) are listed for the Office instead:
+        their bytes are unknown, so nothing can be judged, recorded or answered. Every scan lists them again
+        until they can be read; their arrival stays noted, so they are received when baocao first saw them."""
+        root = os.fspath(self.ctx.data_dir)
+        ready = []
+        for st, arrival in out.ready:
+            path = out.paths.get(st.source_ref) or os.path.join(root, st.source_ref)
+            try:
+                os.close(os.open(path, _READ_FLAGS))
+            except PermissionError:
+                out.skipped.append((st.source_ref, UNREADABLE))
+                continue
+            except OSError:  # gone or replaced since: the read says so, and the next scan looks again
+                pass
+            ready.append((st, arrival))
+        out.ready = ready
 
     def _untouched_since(self) -> tuple[int, int] | None:
         """(ctime in ns, device): a file on that device whose ctime is below it has been left alone for
