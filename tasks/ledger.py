@@ -6,6 +6,7 @@ hash; a message once by its key) and auditable (nothing is deleted; status chang
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -21,9 +22,11 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Integer,
+    MetaData,
     String,
     Table,
     Text,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
     text,
     tuple_,
@@ -211,15 +215,33 @@ class OwedReply(Base):
 
 
 class SeenFile(Base):
-    """A folder file whose content is recorded, by name, size and mtime: a later scan skips it unread."""
+    """A folder file whose content is recorded, by name, size and mtime: a later scan skips it unread.
 
-    __tablename__ = "seen_files"
+    Keyed by the SHA-256 of its path (`seen_key`), the path itself kept whole beside it: a path on the share
+    has no length limit worth trusting (deep folders, 255-byte Vietnamese names), and PostgreSQL refuses a
+    longer VARCHAR and any index entry past 2,704 bytes. Ledgers made before kept these rows in `seen_files`
+    (the path as the key); they are carried over once (`Ledger._carry_seen_files`)."""
 
-    source_ref: Mapped[str] = mapped_column(String(1024), primary_key=True)  # path under the data dir
+    __tablename__ = "seen_paths"
+
+    ref_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # seen_key(source_ref)
+    source_ref: Mapped[str] = mapped_column(Text)  # path under the data dir
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def seen_key(source_ref: str) -> str:
+    """The key a folder file's stamp is remembered under: the SHA-256 of its path."""
+    return hashlib.sha256(source_ref.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+# the table `SeenFile` replaced, as ledgers made before it have it (read once, never written or dropped)
+_OLD_SEEN = Table("seen_files", MetaData(), Column("source_ref", Text, primary_key=True),
+                  Column("size", BigInteger), Column("mtime_ns", BigInteger), Column("content_hash", String(64)),
+                  Column("first_seen_at", DateTime(timezone=True)))
+_SEEN_CARRIED = "schema:seen_files_carried"  # the cursor saying the old rows were carried over
 
 
 @dataclass(frozen=True)
@@ -359,6 +381,7 @@ class Ledger:
         self._create_tables()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._writer_bind, expire_on_commit=False)
+        self._carry_seen_files()
 
     def _create_tables(self) -> None:
         """Idempotent; two workers starting on a fresh PostgreSQL ledger may race, so retry once it lost."""
@@ -372,6 +395,25 @@ class Ledger:
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+
+    def _carry_seen_files(self) -> None:
+        """A ledger made before `seen_paths` remembered its folder files in `seen_files`: their rows are copied
+        over once (a row already remembered anew wins), so no recorded file is read and judged again; the old
+        table stays as it was (nothing is deleted). Two workers starting at once: one copies, the other waits
+        for it and finds the copy done."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("seen_files"):
+                return
+        with self.session() as s:
+            self._lock_keys(s, [_SEEN_CARRIED])
+            if s.get(Cursor, _SEEN_CARRIED) is not None:
+                return
+            t = _table(SeenFile)
+            stmt = self._insert()(t).on_conflict_do_nothing(index_elements=[t.c.ref_key])
+            rows = s.execute(select(_OLD_SEEN)).mappings()
+            while batch := rows.fetchmany(5000):
+                _executemany(s, stmt, [{**row, "ref_key": seen_key(row["source_ref"])} for row in batch])
+            s.add(Cursor(name=_SEEN_CARRIED, value=utcnow().isoformat()))
 
     def _widen_integers(self) -> None:
         """A PostgreSQL ledger made before values were 64-bit gets its column widened (SQLite's always is)."""
@@ -595,7 +637,7 @@ class Ledger:
             if len(wanted) > 2000:
                 rows = s.execute(query).all()
             else:
-                rows = s.execute(query.where(t.c.source_ref.in_(list(wanted)))).all()
+                rows = s.execute(query.where(t.c.ref_key.in_([seen_key(ref) for ref in wanted]))).all()
         return {ref for ref, size, mtime_ns in rows
                 if (st := wanted.get(ref)) is not None and st.size == size and st.mtime_ns == mtime_ns}
 
@@ -610,11 +652,12 @@ class Ledger:
     def _remember(self, s: Session, files: list[tuple[FileStamp, str]], now: datetime) -> None:
         if not files:
             return
-        latest = {st.source_ref: {"source_ref": st.source_ref, "size": st.size, "mtime_ns": st.mtime_ns,
-                                  "content_hash": digest, "first_seen_at": now} for st, digest in files}
+        latest = {st.source_ref: {"ref_key": seen_key(st.source_ref), "source_ref": st.source_ref, "size": st.size,
+                                  "mtime_ns": st.mtime_ns, "content_hash": digest, "first_seen_at": now}
+                  for st, digest in files}
         t = _table(SeenFile)
         stmt = self._insert()(t)
-        stmt = stmt.on_conflict_do_update(index_elements=[t.c.source_ref], set_={
+        stmt = stmt.on_conflict_do_update(index_elements=[t.c.ref_key], set_={
             "size": stmt.excluded.size, "mtime_ns": stmt.excluded.mtime_ns,
             "content_hash": stmt.excluded.content_hash})
         _executemany(s, stmt, list(latest.values()))

@@ -12,13 +12,14 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tasks.ledger import FileStamp, Ledger, NewSubmission, Recorded, SeenFile
+from tasks.ledger import FileStamp, Ledger, NewSubmission, Recorded, SeenFile, seen_key
 from tasks.types import Issue
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -280,7 +281,68 @@ def test_known_files_are_skipped_by_name_size_and_mtime(ledger: Ledger) -> None:
     ledger.remember_files([(other, "b" * 64)])
     assert ledger.known_files([other]) == {"inbox/b.xlsx"}
     with ledger.reading() as s:
-        assert s.get(SeenFile, "inbox/a.xlsx").content_hash == "c" * 8
+        assert s.get(SeenFile, seen_key("inbox/a.xlsx")).content_hash == "c" * 8
+
+
+def _deep_path(levels: int = 14) -> str:
+    """A path under the inbox as a share can hold it: folders of long Vietnamese names (up to 255 bytes each),
+    none like another (a name PostgreSQL's index could compress away proves nothing)."""
+    import random
+    import string
+
+    rnd = random.Random(levels)
+    names = []
+    for i in range(levels):
+        tail = "".join(rnd.choice(string.ascii_letters + string.digits) for _ in range(120))
+        name = f"{i:02d} Báo cáo kết quả tuyên truyền cải cách hành chính Phòng Tổ chức - Biên chế {tail}"
+        names.append(name.encode()[:250].decode("utf-8", "ignore"))
+    return "inbox/" + "/".join(names) + "/Báo cáo tháng 3 năm 2021 của Văn phòng Sở.xlsx"
+
+
+def test_text_from_units_and_the_share_of_any_length_is_recorded(ledger: Ledger) -> None:
+    """A file deep in the share (a path far past 1,024 characters and PostgreSQL's 2,704-byte index entries),
+    with a long name, from a sender and Message-ID as long as the mail transport passes on: recorded with its
+    stamp, on SQLite and PostgreSQL, and skipped unread at the next scan."""
+    ref = _deep_path()
+    assert len(ref) > 1024 and len(ref.encode()) > 2704
+    name = ref.rsplit("/", 1)[1] * 20  # a web or mail attachment name is the unit's text too
+    stamp = FileStamp(ref, 8519, 1_615_773_600_000_000_000)
+    sub = replace(new("a", stamp=stamp), source_ref=ref, filename=name, sender="a" * 300 + "@x.vn",
+                  message_id="<" + "m" * 248 + ">")
+    [done] = ledger.record_submissions([sub])
+    assert done is not None
+    [stored] = ledger.submissions("cchc", "2021-03")
+    assert (stored.source_ref, stored.filename) == (ref, name)
+    assert ledger.known_files([stamp]) == {ref}
+    assert ledger.known_files([stamp, *(FileStamp(f"inbox/{i}.xlsx", 1, 1) for i in range(2001))]) == {ref}
+    touched = FileStamp(ref, 8519, stamp.mtime_ns + 1)  # changed in place: remembered again, by its new stamp
+    ledger.remember_files([(touched, "b" * 64)])
+    assert (ledger.known_files([touched]), ledger.known_files([stamp])) == ({ref}, set())
+
+
+def test_a_ledger_made_before_keeps_knowing_its_folder_files(url: str) -> None:
+    """The folder files an older ledger remembered by path (`seen_files`, the path a VARCHAR(1024) key) are
+    carried into `seen_paths` once: none is read and judged again; the old table and its rows stay."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:  # the table as the older ledger made it, with one remembered file
+        conn.execute(text("CREATE TABLE seen_files (source_ref VARCHAR(1024) PRIMARY KEY, size BIGINT, "
+                          "mtime_ns BIGINT, content_hash VARCHAR(64), first_seen_at TIMESTAMP WITH TIME ZONE)"))
+        conn.execute(text("INSERT INTO seen_files VALUES ('inbox/Văn phòng/VP.xlsx', 10, 5, :h, :at)"),
+                     {"h": "a" * 64, "at": T0})
+    led = Ledger(url)
+    old = FileStamp("inbox/Văn phòng/VP.xlsx", 10, 5)
+    assert led.known_files([old]) == {old.source_ref}
+    led.remember_files([(FileStamp(old.source_ref, 11, 6), "b" * 64)])  # changed since, remembered anew
+    led.engine.dispose()
+    again = Ledger(url)  # a later start copies nothing over what was remembered since
+    assert again.known_files([FileStamp(old.source_ref, 11, 6)]) == {old.source_ref}
+    assert again.known_files([old]) == set()
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM seen_files")).scalar() == 1  # nothing deleted
+    again.engine.dispose()
+    engine.dispose()
 
 
 def test_file_stamp_of_a_path(tmp_path: Path) -> None:
