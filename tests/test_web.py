@@ -147,6 +147,69 @@ def test_operator_buttons_start_the_cli_flows(site) -> None:
     assert client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "xoa"}).status_code == 400
 
 
+def test_a_step_posted_twice_within_minutes_starts_once_and_the_clerk_reads_who_started_it(site) -> None:
+    """A double click, or a phone sending the form again, does not start a second collect of the same inbox:
+    the clerk is told when and by whom the step was started and to reload later; another step or another
+    period still starts, and so does the same step once the window has passed."""
+    ctx, client, recorder, clock, _ = site
+    _login(client, "vanphong")
+    token = _csrf(client.get("/bang/2021-03").text)
+    assert "Đã khởi chạy" in client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "collect"}).text
+    clock.now = MARCH_16 + timedelta(seconds=40)
+    r = client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "collect"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/bang/2021-03"
+    notice = re.search(r'<div class="notice"[^>]*>([^<]*)</div>', client.get("/bang/2021-03").text)[1]
+    assert notice.startswith("Bước “Thu và kiểm tra báo cáo mới” tháng 3 năm 2021 đã được Nguyễn Thị Thu "
+                             "(vanphong) khởi chạy lúc 10:00")
+    assert "không khởi chạy thêm lần nữa" in notice and "Tải lại trang sau ít phút" in notice
+    assert "lượt-chạy" not in notice  # the run's reference stays in the audit log
+    assert recorder.started == [("collect_submissions", {"period": "2021-03"})]
+    for key, action in (("2021-03", "remind"), ("2021-02", "collect")):  # another step, another period: started
+        assert "Đã khởi chạy" in client.post(f"/bang/{key}/thao-tac", data={"csrf": token, "action": action}).text
+    clock.now = MARCH_16 + timedelta(minutes=3)  # the window has passed: a deliberate new collect starts
+    assert "Đã khởi chạy" in client.post("/bang/2021-03/thao-tac", data={"csrf": token, "action": "collect"}).text
+    assert [(f, p["period"]) for f, p in recorder.started] == [
+        ("collect_submissions", "2021-03"), ("send_reminders", "2021-03"), ("collect_submissions", "2021-02"),
+        ("collect_submissions", "2021-03")]
+    starts = [e for e in ctx.ledger.audit_events("web") if e.action == "start:collect_submissions"]
+    assert len(starts) == 3  # one audit row per run actually started
+
+
+def test_a_step_started_twice_at_the_same_instant_starts_once_and_a_finished_run_may_start_again(
+        ctx: Context) -> None:
+    """The guard without Prefect or HTTP: two web workers claiming the same step at once (a double click
+    reaches both), one wins; a run its starter says has finished may be started again at once."""
+    import threading
+
+    from tasks.web_starts import claim_start, release_start, started_run
+
+    at = MARCH_16
+    barrier, won = threading.Barrier(2), []
+
+    def click() -> None:
+        barrier.wait()
+        won.append(claim_start(ctx.ledger, "collect_submissions", "2021-03", "vanphong", "Nguyễn Thị Thu", at))
+
+    workers = [threading.Thread(target=click) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    blocked = [r for r in won if r is not None]
+    assert len(won) == 2 and len(blocked) == 1 and blocked[0].by == "vanphong" and blocked[0].at == at
+    started_run(ctx.ledger, "collect_submissions", "2021-03", at, "run-1")
+    later = at + timedelta(seconds=30)
+    still = claim_start(ctx.ledger, "collect_submissions", "2021-03", "vanphong", "Nguyễn Thị Thu", later,
+                        finished=lambda ref: None)  # cannot tell: still guarded
+    assert still is not None and still.run == "run-1"
+    asked: list[str] = []
+    done = claim_start(ctx.ledger, "collect_submissions", "2021-03", "vanphong", "Nguyễn Thị Thu", later,
+                       finished=lambda ref: asked.append(ref) or True)
+    assert done is None and asked == ["run-1"]  # finished: claimed anew
+    release_start(ctx.ledger, "collect_submissions", "2021-03", later)  # its start failed: free again at once
+    assert claim_start(ctx.ledger, "collect_submissions", "2021-03", "vanphong", "Nguyễn Thị Thu", later) is None
+
+
 def test_an_operator_button_that_cannot_start_says_what_to_do_in_vietnamese(config_dir: Path, tmp_path: Path) -> None:
     """The clerk reads the step, the period and what to do; not the exception's class, its text or a run id."""
     from flows.web import create_app
@@ -480,6 +543,30 @@ def test_a_fault_in_a_page_shows_a_vietnamese_page_without_the_traceback(site, m
 
 
 @pytest.mark.slow
+def test_the_prefect_starter_tells_the_board_whether_its_run_has_finished(prefect_engine) -> None:
+    """What the board's guard asks the Prefect server: a run still scheduled has not finished, a completed
+    one has; a reference the server does not know cannot be told (the guard's window decides then)."""
+    import uuid
+
+    from prefect import flow, get_client
+    from prefect.states import Completed
+
+    from flows.web.actions import prefect_starter, run_finished
+
+    @flow(name="baocao-guard-probe")
+    def probe() -> None:
+        pass
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(probe)
+        assert run_finished(prefect_starter, str(run.id)) is False
+        client.set_flow_run_state(run.id, Completed(), force=True)
+    assert run_finished(prefect_starter, str(run.id)) is True
+    assert run_finished(prefect_starter, str(uuid.uuid4())) is None
+    assert run_finished(prefect_starter, "not a run id") is None
+
+
+@pytest.mark.slow
 def test_in_process_starter_runs_the_same_flow_when_no_server_is_configured(prefect_engine, config_dir: Path,
                                                                           tmp_path: Path) -> None:
     from flows.web.actions import ACTIONS, InProcessStarter, emit_decision_event
@@ -487,9 +574,11 @@ def test_in_process_starter_runs_the_same_flow_when_no_server_is_configured(pref
 
     starter = InProcessStarter(str(config_dir), str(tmp_path / "data"))
     flow_name, extra, _ = ACTIONS["remind"]
-    assert "trong tiến trình web" in starter(flow_name, {"period": "2021-03", **extra})
+    ref = starter(flow_name, {"period": "2021-03", **extra})
+    assert "trong tiến trình web" in ref
     starter.threads[0].join(280)
     assert not starter.threads[0].is_alive(), "the reminder flow did not finish"
+    assert starter.finished(ref) is True and starter.finished("another worker's run") is None  # the board's guard
     reminders = sorted((tmp_path / "data" / "outbox" / "2021-03").rglob("*.eml"))
     assert len(reminders) == 9  # every unit: none has reported
 

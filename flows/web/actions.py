@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -33,17 +34,46 @@ class Starter(Protocol):
         """Start a run of the flow's deployment; return a short reference to show (run id or name)."""
 
 
+def run_finished(starter: Starter, ref: str) -> bool | None:
+    """Whether the run a starter started has finished, when the starter can tell (its `finished(ref)`);
+    None when it cannot (a test's recorder, another web worker's in-process run, the server not answering)."""
+    finished = getattr(starter, "finished", None)
+    if not callable(finished):
+        return None
+    try:
+        answer = finished(ref)
+    except Exception as exc:  # noqa: BLE001 - only a guard's question: unknown, the guard's window decides
+        log.warning("Không biết lượt chạy %s đã xong chưa: %s", ref, exc)
+        return None
+    return answer if isinstance(answer, bool) else None
+
+
 DecisionHook = Callable[[Context, Decision], None]
 
 
-def prefect_starter(flow_name: str, parameters: dict[str, Any]) -> str:
+class PrefectStarter:
     """Start `<flow>/baocao` on the Prefect server (the deployment `baocao serve` serves); do not wait."""
-    from prefect.deployments import run_deployment
 
-    from flows.deployments import DEPLOYMENT_NAME
+    def __call__(self, flow_name: str, parameters: dict[str, Any]) -> str:
+        from prefect.deployments import run_deployment
 
-    run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters, timeout=0)
-    return str(run.id)  # type: ignore[union-attr]
+        from flows.deployments import DEPLOYMENT_NAME
+
+        run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters, timeout=0)
+        return str(run.id)  # type: ignore[union-attr]
+
+    def finished(self, ref: str) -> bool | None:
+        """Whether the flow run `ref` is in a final state (completed, failed, cancelled, crashed)."""
+        from uuid import UUID
+
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(ref)).state
+        return None if state is None else state.is_final()
+
+
+prefect_starter = PrefectStarter()
 
 
 class InProcessStarter:
@@ -52,6 +82,7 @@ class InProcessStarter:
     def __init__(self, config_dir: str | None, data_dir: str | None):
         self.config_dir, self.data_dir = config_dir, data_dir
         self.threads: list[threading.Thread] = []
+        self._runs: dict[str, threading.Thread] = {}
 
     def __call__(self, flow_name: str, parameters: dict[str, Any]) -> str:
         from flows.deployments import flows
@@ -68,7 +99,14 @@ class InProcessStarter:
         t = threading.Thread(target=run, name=f"baocao-web-{flow_name}", daemon=True)
         t.start()
         self.threads.append(t)
-        return f"{flow_name} (trong tiến trình web)"
+        ref = f"{flow_name} {uuid.uuid4().hex[:12]} (trong tiến trình web)"  # unique across web workers
+        self._runs[ref] = t
+        return ref
+
+    def finished(self, ref: str) -> bool | None:
+        """Whether this process's run `ref` has ended (None: not one of this process's runs)."""
+        t = self._runs.get(ref)
+        return None if t is None else not t.is_alive()
 
 
 def default_starter(config_dir: str | None, data_dir: str | None) -> Starter:

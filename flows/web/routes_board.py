@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from flows.web import views
-from flows.web.actions import ACTIONS
+from flows.web.actions import ACTIONS, run_finished
 from flows.web.pages import (
     checked_form,
     download,
@@ -21,8 +21,9 @@ from flows.web.pages import (
     render,
     web_state,
 )
-from tasks.periods import Period, current_period
+from tasks.periods import TZ, Period, current_period
 from tasks.text import nfc
+from tasks.web_starts import WINDOW, StartedRun, claim_start, release_start, started_run
 
 router = APIRouter()
 log = logging.getLogger("baocao.web")
@@ -90,6 +91,15 @@ def original(request: Request, submission_id: int) -> Response:
     return download(data, sub.filename)
 
 
+def already_started(label: str, period: Period, start: StartedRun) -> str:
+    """The clerk's notice for a step posted again while its run of a moment ago stands."""
+    who = f"{start.name} ({start.by})" if start.name and start.name != start.by else start.by
+    minutes = int(WINDOW.total_seconds() // 60)
+    return (f"Bước “{label}” {period.label} đã được {who} khởi chạy lúc {start.at.astimezone(TZ):%H:%M} và "
+            f"có thể vẫn đang chạy, nên không khởi chạy thêm lần nữa. Tải lại trang sau ít phút để thấy kết quả; "
+            f"nếu vẫn cần chạy lại, hãy bấm lại sau {minutes} phút.")
+
+
 @router.post("/bang/{key}/thao-tac")
 async def action(request: Request, key: str) -> Response:
     account = need(request, "operator")
@@ -101,15 +111,23 @@ async def action(request: Request, key: str) -> Response:
     if period is None or what not in ACTIONS:
         return message(request, "Thao tác không hợp lệ", "Không có thao tác hoặc kỳ báo cáo này.", 400)
     flow_name, extra, label = ACTIONS[what]
+    now = state.now()
+    standing = claim_start(ctx.ledger, flow_name, period.key, account.username, account.name, now,
+                           finished=lambda ref: run_finished(state.starter, ref))
+    if standing is not None:  # a double click, a form sent again: the step is not started twice
+        request.session["notice"] = already_started(label, period, standing)
+        return RedirectResponse(f"/bang/{period.key}", status_code=303)
     try:
         ref = state.starter(flow_name, {"period": period.key, **extra})
     except Exception:  # the cause is for the log; the clerk reads what to do
         log.exception("Không khởi chạy được %s kỳ %s", flow_name, period.key)
+        release_start(ctx.ledger, flow_name, period.key, now)
         return message(request, "Không khởi chạy được",
                        f"Chưa khởi chạy được bước “{label}” {period.label}: dịch vụ chạy các bước báo cáo của hệ "
                        "thống chưa trả lời. Hãy thử lại sau ít phút; nếu vẫn không được, hãy báo cán bộ quản trị "
                        "hệ thống kiểm tra dịch vụ baocao serve.", 502,
                        link=(f"/bang/{period.key}", "Về bảng theo dõi"))
+    started_run(ctx.ledger, flow_name, period.key, now, ref)
     ctx.ledger.audit("web", account.username, f"start:{flow_name}", period=period.key, run=ref)
     # the run's reference (a Prefect id) stays in the audit log: the clerk reads the step and the period
     request.session["notice"] = f"Đã khởi chạy: {label} {period.label}. Tải lại trang sau ít phút để thấy kết quả."
