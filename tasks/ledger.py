@@ -914,6 +914,15 @@ class Ledger:
         with self.session() as s:
             self._audit(s, entity, entity_id, action, **detail)
 
+    def audit_all(self, events: Iterable[tuple[str, Any, str, dict[str, Any]]]) -> None:
+        """Many audit rows (entity, id, action, detail) in one transaction (none: nothing written)."""
+        rows = list(events)
+        if not rows:
+            return
+        with self.session() as s:
+            for entity, entity_id, action, detail in rows:
+                self._audit(s, entity, entity_id, action, **detail)
+
     def audit_events(self, entity: str | None = None) -> list[AuditEvent]:
         with self.reading() as s:
             q = select(AuditEvent)

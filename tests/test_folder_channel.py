@@ -7,7 +7,15 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tasks.channels.folder import CLOCK_FILE, FolderChannel, _on_network_filesystem, note_arrival
+from tasks.channels.folder import (
+    CLOCK_FILE,
+    SKIPPED_KEPT,
+    UNREADABLE,
+    FolderChannel,
+    _on_network_filesystem,
+    note_arrival,
+    skipped_files,
+)
 from tasks.collect import collect_from
 from tasks.intake import content_hash
 from tasks.ledger import as_utc
@@ -306,8 +314,33 @@ def test_a_file_the_service_may_not_read_is_listed_every_run_and_judged_once_rea
     assert len(audited) >= 2 and all(e.action == "skipped" for e in audited)
     monkeypatch.setattr(os, "open", real_open)  # readable now: judged normally
     later = FolderChannel(ctx, now=T0 + timedelta(minutes=40), settle_seconds=0)
+    assert skipped_files(ctx).files == (("inbox/VP.xlsx", UNREADABLE),)  # the board's list, until read
     assert later.scan().skipped == []
+    assert skipped_files(ctx).total == 0  # read by the latest collect: no longer listed
     outcomes = collect_from(ctx, ctx.period("2021-03"), later)
     assert [(o.unit_code, o.status) for o in outcomes] == [("VP", "accepted")]
     vp = next(s for s in ctx.ledger.submissions(ctx.cfg.report.id, "2021-03") if s.unit_code == "VP")
     assert as_utc(vp.received_at) == T0 + timedelta(minutes=5)  # received when first seen, not when readable
+
+
+def test_the_latest_full_scan_keeps_a_bounded_list_of_its_skipped_files_for_the_board(ctx):
+    """What the board reads: one ledger record, written by each full scan (a chunk's look at its own files
+    does not replace it), bounded whatever lands in the inbox, counting every file; an older scan finishing
+    late does not replace a newer one's list."""
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    for i in range(SKIPPED_KEPT + 5):
+        (ctx.inbox / f"link-{i:03d}.xlsx").symlink_to(ctx.inbox / "VP.xlsx")
+    FolderChannel(ctx, now=T0, settle_seconds=0).scan()
+    record = skipped_files(ctx)
+    assert record.at == T0 and record.total == SKIPPED_KEPT + 5 and len(record.files) == SKIPPED_KEPT
+    assert record.files[0] == ("inbox/link-000.xlsx", "liên kết tượng trưng (symlink): không đọc tệp mà nó trỏ tới")
+    FolderChannel(ctx, only=["inbox/VP.xlsx"], now=T0 + timedelta(minutes=5), settle_seconds=0).scan()
+    assert skipped_files(ctx).total == SKIPPED_KEPT + 5  # a chunk's scan: the list stands
+    for i in range(SKIPPED_KEPT + 5):
+        (ctx.inbox / f"link-{i:03d}.xlsx").unlink()
+    FolderChannel(ctx, now=T0 + timedelta(minutes=10), settle_seconds=0).scan()
+    assert skipped_files(ctx).total == 0 and skipped_files(ctx).files == ()
+    (ctx.inbox / "late-link.xlsx").symlink_to(ctx.inbox / "VP.xlsx")
+    FolderChannel(ctx, now=T0 + timedelta(minutes=8), settle_seconds=0).scan()  # looked earlier, finished later
+    assert skipped_files(ctx).total == 0 and skipped_files(ctx).at == T0 + timedelta(minutes=10)

@@ -257,6 +257,37 @@ def test_watcher_never_blocks_on_a_pipe_swapped_in_after_listing(ctx, monkeypatc
     assert out == [[]]
 
 
+def test_watcher_announces_a_file_it_could_not_read_once_the_service_may_read_it(ctx, monkeypatch) -> None:
+    """A file the service may not open (the share's rights) is not marked handled: once the rights are
+    granted (its size and mtime unchanged), a later scan reads and announces it."""
+    import errno
+
+    import flows.watchers.folder as wf
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(wf, "emit_event", lambda **kw: sent.append(kw))
+    ctx.inbox.mkdir(parents=True)
+    path = ctx.inbox / "VP.xlsx"
+    path.write_bytes(filled(ctx, "VP", "2021-03"))
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    before = path.stat()
+    real_open = os.open
+
+    def denied(target, flags, *args, **kwargs):
+        if os.fspath(target).endswith("VP.xlsx"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(target))
+        return real_open(target, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    watcher = wf.FolderWatcher(ctx, period="2021-03", settle_seconds=0)
+    assert watcher.scan() == [] and watcher.scan() == []  # unreadable, scan after scan
+    monkeypatch.setattr(os, "open", real_open)  # the rights are granted: the file itself is unchanged
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert watcher.scan() == [path]
+    assert [e["resource"]["baocao.file"] for e in sent] == ["inbox/VP.xlsx"]
+    assert watcher.scan() == [] and len(sent) == 1  # announced once
+
+
 def test_watcher_announces_a_file_whose_name_is_not_utf8(ctx, monkeypatch) -> None:
     """A legacy code page name ('b\\xe1o c\\xe1o', cp1258) is announced under the text the ledger stores for it
     (its event is JSON, which holds no surrogate escapes), and its arrival is the one the collect looks up."""

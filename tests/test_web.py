@@ -654,6 +654,59 @@ def test_the_board_says_which_channel_the_last_collect_could_not_reach(config_di
     assert channel_problems(ctx) == [] and 'id="channel-problems"' not in client.get("/bang/2021-03").text
 
 
+def test_the_board_lists_the_inbox_files_the_latest_collect_could_not_read_until_one_reads_them(
+        site, monkeypatch) -> None:
+    """The inbox is one folder for every period: each board shows the files its latest collect skipped (the
+    service may not read them, a link), with the reason and what to do; a province's hundreds are a bounded
+    list with a count of the rest; once a later collect reads a file it is no longer listed."""
+    import errno
+    import os
+
+    from tasks.channels.folder import FolderChannel
+
+    ctx, client, *_ = site
+    ctx.inbox.mkdir(parents=True)
+    (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
+    (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
+    (ctx.inbox / "lối tắt.xlsx").symlink_to(ctx.inbox / "TTr.xlsx")
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if os.fspath(path).endswith("VP.xlsx"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    FolderChannel(ctx, now=MARCH_16, settle_seconds=0).scan()
+    monkeypatch.setattr(os, "open", real_open)
+    _login(client, "vanphong")
+
+    def alert(key: str = "2021-03") -> str:
+        page = client.get(f"/bang/{key}").text
+        if 'id="inbox-skipped"' not in page:
+            return ""
+        start = page.index('id="inbox-skipped"')
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[start:page.index("</div>", start)]))
+
+    text = alert()
+    assert "Lần thu lúc 10:00 16/03/2021 chưa đọc được 2 tệp trong thư mục nhận báo cáo" in text
+    assert "inbox/VP.xlsx" in text and "không có quyền đọc tệp" in text
+    assert "Cần làm: Cấp quyền đọc tệp cho tài khoản chạy dịch vụ thu báo cáo" in text
+    assert "inbox/lối tắt.xlsx" in text and "liên kết tượng trưng" in text
+    assert "chép chính tệp báo cáo" in text.lower()
+    assert "PermissionError" not in text and "EACCES" not in text and "Errno" not in text
+    assert alert("2021-02") == text  # one inbox for every period
+    (ctx.inbox / "lối tắt.xlsx").unlink()  # the clerk acts; the next collect reads VP.xlsx
+    FolderChannel(ctx, now=MARCH_16 + timedelta(minutes=15), settle_seconds=0).scan()
+    assert alert() == ""
+    for i in range(60):  # a province's units dropping links: a bounded list, the rest counted
+        (ctx.inbox / f"xa-{i:03d}.xlsx").symlink_to(ctx.inbox / "TTr.xlsx")
+    FolderChannel(ctx, now=MARCH_16 + timedelta(minutes=30), settle_seconds=0).scan()
+    text = alert()
+    assert "chưa đọc được 60 tệp" in text and "inbox/xa-000.xlsx" in text and "inbox/xa-059.xlsx" not in text
+    assert "và 40 tệp khác" in text
+
+
 def test_unit_page_filters_searches_and_pages() -> None:
     """The board's unit list: a department's few units all at once; a province's, those needing attention,
     100 a page, searched by code or name with or without Vietnamese marks."""

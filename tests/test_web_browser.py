@@ -331,6 +331,28 @@ def test_the_clerks_board_fits_a_phone(web, tmp_path: Path) -> None:
         screenshot(clerk, tmp_path / "screenshots", "board-phone", docs=False, full_page=False)
 
 
+def test_on_a_phone_the_clerk_reads_which_inbox_files_the_latest_collect_could_not_read(web, tmp_path: Path) -> None:
+    """A file the service may not read, under a long name without spaces, is named on the board with what to
+    do, wrapped inside a phone's width; once a collect reads it the notice is gone."""
+    from tasks.channels.folder import UNREADABLE, record_skipped
+
+    ctx, base, clock, recorder = web
+    name = "inbox/Phong_Cai_cach_hanh_chinh/BaoCao_TuyenTruyen_CCHC_thang03nam2021_ban_chinh_thuc_da_ky_so.xlsx"
+    record_skipped(ctx, [(name, UNREADABLE)], datetime(2021, 3, 16, 9, 45, tzinfo=TZ))
+    with chromium(width=390, height=844) as browser:
+        clerk = _clerk_at_board(browser, base)
+        notice = clerk.locator("#inbox-skipped")
+        text = notice.inner_text()
+        assert text.startswith("Lần thu lúc 09:45 16/03/2021 chưa đọc được 1 tệp trong thư mục nhận báo cáo")
+        assert name in text and "Cần làm: Cấp quyền đọc tệp cho tài khoản" in text
+        assert clerk.evaluate("document.documentElement.scrollWidth") <= 390
+        assert _within_screen(clerk, "#inbox-skipped")
+        screenshot(clerk, tmp_path / "screenshots", "board-inbox-skipped-phone", docs=False, full_page=False)
+        record_skipped(ctx, [], datetime(2021, 3, 16, 10, 0, tzinfo=TZ))  # the next collect read it
+        clerk.reload()
+        assert clerk.locator("#inbox-skipped").count() == 0
+
+
 def test_on_a_phone_the_period_grid_opens_on_the_latest_periods_with_the_unit_codes(web, tmp_path: Path) -> None:
     """Twelve periods do not fit 390 px: the grid scrolls sideways inside its box, opened at this period (not at
     last year's empty columns), and the unit codes stay on the left while it scrolls."""

@@ -92,7 +92,8 @@ class FolderWatcher:
         digests: dict[str, str] = {}
         for path, rel, stamp in settled:
             data = read_as_scanned(str(path), stamp)
-            if data is None:  # moved, replaced (a link, a pipe) or changed: the collect run that finds it judges it
+            if data is None:  # unreadable (the share's rights), moved, replaced or changed: not handled, so a
+                self._done.pop(rel, None)  # later scan reads it again (once its rights are granted, unchanged)
                 continue
             digests[rel] = content_hash(data)
         recorded = self.ctx.ledger.known_hashes(self.ctx.cfg.report.id, among=digests.values()) if digests else set()

@@ -19,9 +19,11 @@ from urllib.parse import urlencode
 
 from tasks.approvals import Decision, file_digests, latest_decisions
 from tasks.channel_health import channel_problems, units_at
+from tasks.channels.folder import SKIP_ADVICE, skipped_files
 from tasks.collect import is_recorded_content
 from tasks.config import Unit
 from tasks.context import Context
+from tasks.display import shown
 from tasks.filing import delivered as _delivered
 from tasks.ledger import Submission, as_utc
 from tasks.periods import TZ, Period
@@ -162,7 +164,7 @@ def grid(ctx: Context, period: Period, n: int = 12, codes: list[str] | None = No
 def board(ctx: Context, period: Period) -> dict[str, Any]:
     rows = _board_rows(ctx, period, status_rows(ctx, period))
     return {"rows": rows, "quarantined": quarantine_rows(ctx, period), "rates": rates(rows),
-            "problems": channel_problem_rows(ctx)}
+            "problems": channel_problem_rows(ctx), "inbox_skipped": inbox_skipped(ctx)}
 
 
 PAGE_SIZE = 100  # units a board page lists: a province's 10,000 rows were a 15 MB page
@@ -231,6 +233,18 @@ def channel_problem_rows(ctx: Context) -> list[dict[str, Any]]:
     holding = units_at(ctx)
     return [{"label": p.label, "units": holding.get(p.channel, 0), "message": p.message, "since": p.since,
              "last": p.last, "count_units": p.counts_units} for p in problems]
+
+
+def inbox_skipped(ctx: Context) -> dict[str, Any] | None:
+    """The inbox files the latest collect could not read (the inbox is one folder for every period), each with
+    the reason and what the Office does; None when it read them all. One ledger read, a bounded list."""
+    record = skipped_files(ctx)
+    if not record.total:
+        return None
+    files = [{"path": shown(ref, 300), "reason": said, "advice": advice} for ref, why in record.files
+             for said, advice in [SKIP_ADVICE.get(why, (why[:1].upper() + why[1:] + ".",
+                                                       "Kiểm tra tệp này trong thư mục nhận báo cáo."))]]
+    return {"at": record.at, "total": record.total, "files": files, "more": record.total - len(files)}
 
 
 def board_row(ctx: Context, period: Period, unit: Unit) -> dict[str, Any] | None:

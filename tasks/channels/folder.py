@@ -5,13 +5,15 @@ A file nothing has touched for `settle_seconds` (its ctime, which every write, r
 and no copy can set back, that old by the inbox filesystem's own clock) is ready at once; a newer one is
 looked at again after `settle_seconds` and read if its size and mtime stayed the same. It is received when
 baocao first saw it, not at its mtime, which copies keep. Symbolic links and special files are never
-followed or read; they are listed for the Office. Files whose content is already recorded are skipped by
-name, size and mtime, unread.
+followed or read; they are listed for the Office, like files the service may not open: each collect's scan
+keeps the list it skipped in the ledger for the Office's board (`skipped_files`). Files whose content is
+already recorded are skipped by name, size and mtime, unread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -130,8 +132,67 @@ def note_arrivals(ctx: Context, paths: Iterable[Path], when: datetime, keep_earl
     ctx.ledger.set_cursors({key: a.encode() for key, a in stamps.items()})
 
 
+# Why a scan skips an inbox file (in the collect's log and on the Office's board), and what the Office does
 UNREADABLE = ("không có quyền đọc tệp (máy chủ thu báo cáo bị từ chối truy cập): chưa xét được tệp này; "
               "cấp quyền đọc cho dịch vụ, tệp sẽ được đọc ở lần thu sau")
+LINK = "liên kết tượng trưng (symlink): không đọc tệp mà nó trỏ tới"
+LINK_TO_FOLDER = "liên kết tượng trưng tới thư mục khác: không đọc"
+NOT_A_FILE = "không phải tệp thông thường: không đọc"
+SKIP_ADVICE: dict[str, tuple[str, str]] = {  # reason -> (what the board says happened, what the Office does)
+    UNREADABLE: ("Dịch vụ thu báo cáo không có quyền đọc tệp này, nên chưa xét được báo cáo trong tệp.",
+                 "Cấp quyền đọc tệp cho tài khoản chạy dịch vụ thu báo cáo (hoặc đề nghị đơn vị chép lại tệp vào "
+                 "thư mục); tệp sẽ được đọc ở lần thu sau."),
+    LINK: ("Đây là lối tắt (liên kết tượng trưng), không phải tệp báo cáo: không đọc tệp mà nó trỏ tới.",
+           "Chép chính tệp báo cáo vào thư mục nhận báo cáo rồi xóa lối tắt."),
+    LINK_TO_FOLDER: ("Đây là lối tắt tới một thư mục khác: không đọc các tệp trong đó.",
+                     "Chép các tệp báo cáo vào thư mục nhận báo cáo rồi xóa lối tắt."),
+    NOT_A_FILE: ("Đây không phải tệp thông thường: không đọc.",
+                 "Xóa mục này khỏi thư mục nhận báo cáo và chép vào đó tệp báo cáo của đơn vị."),
+}
+SKIPPED_KEY = "folder-skipped"  # ledger cursor: the files the latest full scan skipped, for the board
+SKIPPED_KEPT = 20  # files named in it; every skipped file is counted
+
+
+@dataclass(frozen=True)
+class SkippedFiles:
+    """The inbox files the latest full scan (a collect's) skipped: when it looked, how many, the first few."""
+
+    at: datetime | None = None
+    total: int = 0
+    files: tuple[tuple[str, str], ...] = ()  # (path under the data directory, Vietnamese reason)
+
+    def encode(self) -> str:
+        return json.dumps({"at": self.at.isoformat() if self.at else None, "total": self.total,
+                           "files": [list(f) for f in self.files]}, ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, value: str | None) -> SkippedFiles:
+        try:
+            data = json.loads(value) if value else {}
+            at = datetime.fromisoformat(data["at"]) if data.get("at") else None
+            files = tuple((str(ref), str(why)) for ref, why in data.get("files") or [])
+            return cls(at, int(data.get("total") or 0), files)
+        except (AttributeError, TypeError, ValueError):
+            return cls()
+
+
+def record_skipped(ctx: Context, skipped: list[tuple[str, str]], at: datetime) -> None:
+    """The files a full scan at `at` skipped replace those of the scan before (a file read since is no longer
+    listed); a scan that looked earlier than the one recorded (two collects at once) leaves it as it is."""
+    record = SkippedFiles(at, len(skipped), tuple((ref[:1000], why) for ref, why in skipped[:SKIPPED_KEPT]))
+
+    def change(recorded: dict[str, str]) -> dict[str, str]:
+        before = SkippedFiles.decode(recorded.get(SKIPPED_KEY))
+        if before.at is not None and before.at.tzinfo is not None and before.at > at:
+            return {}
+        return {SKIPPED_KEY: record.encode()}
+
+    ctx.ledger.update_cursors([SKIPPED_KEY], change)
+
+
+def skipped_files(ctx: Context) -> SkippedFiles:
+    """The files the latest collect skipped in the inbox (one for every period), for the Office's board."""
+    return SkippedFiles.decode(ctx.ledger.get_cursor(SKIPPED_KEY))
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -216,14 +277,14 @@ class FolderChannel:
                     subdirs.append(entry.path)
                     continue
                 if stat.S_ISLNK(st.st_mode) and entry.is_dir(follow_symlinks=True):
-                    out.skipped.append((ref, "liên kết tượng trưng tới thư mục khác: không đọc"))
+                    out.skipped.append((ref, LINK_TO_FOLDER))
                     continue
                 if entry.name.startswith((".", "~$")) or (only is not None and ref not in only):  # a dir once listed
                     continue
                 if stat.S_ISLNK(st.st_mode):
-                    out.skipped.append((ref, "liên kết tượng trưng (symlink): không đọc tệp mà nó trỏ tới"))
+                    out.skipped.append((ref, LINK))
                 elif not stat.S_ISREG(st.st_mode):
-                    out.skipped.append((ref, "không phải tệp thông thường: không đọc"))
+                    out.skipped.append((ref, NOT_A_FILE))
                 else:
                     stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
                     out.last_change[ref] = (st.st_ctime_ns, st.st_dev)
@@ -279,9 +340,9 @@ class FolderChannel:
         else:
             out.unsettled += [st.source_ref for st in waiting]
         self._drop_unreadable(out)
-        if out.skipped:
-            for ref, why in out.skipped:
-                self.ctx.ledger.audit("folder", ref[:255], "skipped", reason=why)
+        self.ctx.ledger.audit_all([("folder", ref[:255], "skipped", {"reason": why}) for ref, why in out.skipped])
+        if self.only is None:  # the whole inbox was looked at (a chunk looks at its own files only)
+            record_skipped(self.ctx, out.skipped, now)
         out.ready.sort(key=lambda r: (r[1].first_seen, r[0].source_ref))  # in order of arrival
         return out
 
