@@ -96,3 +96,19 @@ def remove_chain(deepest: bytes, top: bytes) -> None:
             os.unlink(os.path.join(deepest, name))
         os.rmdir(deepest)
         deepest = os.path.dirname(deepest)
+
+
+def deny_reading(monkeypatch: Any, name: str) -> None:
+    """os.open refuses every path ending in `name` with EACCES, as a share's rights would (the tests run as
+    root, who may open anything); `monkeypatch.undo()` or setattr(os, "open", ...) grants it again."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path).endswith(name):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)

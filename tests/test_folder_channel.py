@@ -20,7 +20,7 @@ from tasks.collect import collect_from
 from tasks.intake import content_hash
 from tasks.ledger import as_utc
 from tasks.periods import TZ
-from tests.helpers import filled, mark_delivered, remove_chain
+from tests.helpers import deny_reading, filled, mark_delivered, remove_chain
 
 T0 = datetime(2021, 3, 15, 9, 0, tzinfo=TZ)
 
@@ -286,20 +286,12 @@ def test_a_file_the_service_may_not_read_is_listed_every_run_and_judged_once_rea
     no outcome, no rejection, no reply is recorded for bytes nobody read; the scan lists it for the Office
     with the reason (and audits it) at every run until it can be read, and it is then judged like any file,
     received when baocao first saw it."""
-    import errno
-
     mark_delivered(ctx, "2021-02")
     ctx.inbox.mkdir(parents=True)
     (ctx.inbox / "VP.xlsx").write_bytes(filled(ctx, "VP", "2021-03"))
     (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
     real_open = os.open
-
-    def denied(path, flags, *args, **kwargs):
-        if os.fspath(path).endswith("VP.xlsx"):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", denied)
+    deny_reading(monkeypatch, "VP.xlsx")
     for minutes in (5, 20):  # every run, until someone gives the service the right to read it
         channel = FolderChannel(ctx, now=T0 + timedelta(minutes=minutes), settle_seconds=0)
         scan = channel.scan()

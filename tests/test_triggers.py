@@ -22,7 +22,7 @@ import yaml
 
 from tasks.context import Context, open_context
 from tasks.samples import drop_samples
-from tests.helpers import filled, remove_chain
+from tests.helpers import deny_reading, filled, remove_chain
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -260,8 +260,6 @@ def test_watcher_never_blocks_on_a_pipe_swapped_in_after_listing(ctx, monkeypatc
 def test_watcher_announces_a_file_it_could_not_read_once_the_service_may_read_it(ctx, monkeypatch) -> None:
     """A file the service may not open (the share's rights) is not marked handled: once the rights are
     granted (its size and mtime unchanged), a later scan reads and announces it."""
-    import errno
-
     import flows.watchers.folder as wf
 
     sent: list[dict[str, Any]] = []
@@ -272,13 +270,7 @@ def test_watcher_announces_a_file_it_could_not_read_once_the_service_may_read_it
     os.utime(path, (time.time() - 60, time.time() - 60))
     before = path.stat()
     real_open = os.open
-
-    def denied(target, flags, *args, **kwargs):
-        if os.fspath(target).endswith("VP.xlsx"):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(target))
-        return real_open(target, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", denied)
+    deny_reading(monkeypatch, "VP.xlsx")
     watcher = wf.FolderWatcher(ctx, period="2021-03", settle_seconds=0)
     assert watcher.scan() == [] and watcher.scan() == []  # unreadable, scan after scan
     monkeypatch.setattr(os, "open", real_open)  # the rights are granted: the file itself is unchanged

@@ -17,7 +17,7 @@ from tasks.context import Context, open_context
 from tasks.periods import TZ
 from tasks.types import Document
 from tests.browser import PASSWORDS, SECRET, Clock, Recorder, add_accounts, consolidate
-from tests.helpers import add_communes, filled, mark_delivered, reconfigure
+from tests.helpers import add_communes, deny_reading, filled, mark_delivered, reconfigure
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -659,7 +659,6 @@ def test_the_board_lists_the_inbox_files_the_latest_collect_could_not_read_until
     """The inbox is one folder for every period: each board shows the files its latest collect skipped (the
     service may not read them, a link), with the reason and what to do; a province's hundreds are a bounded
     list with a count of the rest; once a later collect reads a file it is no longer listed."""
-    import errno
     import os
 
     from tasks.channels.folder import FolderChannel
@@ -670,13 +669,7 @@ def test_the_board_lists_the_inbox_files_the_latest_collect_could_not_read_until
     (ctx.inbox / "TTr.xlsx").write_bytes(filled(ctx, "TTr", "2021-03"))
     (ctx.inbox / "lối tắt.xlsx").symlink_to(ctx.inbox / "TTr.xlsx")
     real_open = os.open
-
-    def denied(path, flags, *args, **kwargs):
-        if os.fspath(path).endswith("VP.xlsx"):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", denied)
+    deny_reading(monkeypatch, "VP.xlsx")
     FolderChannel(ctx, now=MARCH_16, settle_seconds=0).scan()
     monkeypatch.setattr(os, "open", real_open)
     _login(client, "vanphong")
