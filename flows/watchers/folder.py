@@ -23,7 +23,7 @@ ensure_offline()
 from prefect.events import emit_event  # noqa: E402
 
 from flows.events import SUBMISSION_RECEIVED  # noqa: E402
-from tasks.channels.folder import note_arrivals, read_as_scanned, source_ref_of  # noqa: E402
+from tasks.channels.folder import inbox_entries, note_arrivals, read_as_scanned, source_ref_of  # noqa: E402
 from tasks.context import Context  # noqa: E402
 from tasks.display import shown  # noqa: E402
 from tasks.intake import content_hash  # noqa: E402
@@ -45,26 +45,12 @@ class FolderWatcher:
     _announced: set[str] = field(default_factory=set)
 
     def _files(self) -> list[Path]:
-        """Regular files under the inbox (links not followed), walked without recursion: folders nested past
-        Python's recursion limit on the share do not stop the watcher."""
+        """Regular files under the inbox (links not followed), walked as a collect walks it (inbox_entries)."""
         inbox = self.ctx.inbox
         if not inbox.exists():
             return []
-        files, pending = [], [os.fspath(inbox)]
-        while pending:
-            try:
-                with os.scandir(pending.pop()) as it:
-                    entries = list(it)
-            except OSError:
-                continue
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False) and not entry.name.startswith((".", "~$")):
-                        files.append(Path(entry.path))
-                except OSError:
-                    continue
+        files = [Path(e.path) for e in inbox_entries(os.fspath(inbox))
+                 if not e.name.startswith((".", "~$")) and _is_regular(e)]
         return sorted(files)
 
     def scan(self) -> list[Path]:
@@ -134,3 +120,10 @@ def watch(ctx: Context, interval: float = 10.0, period: str | None = None,
         if new and on_new:
             on_new(new)
         time.sleep(interval)
+
+
+def _is_regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False

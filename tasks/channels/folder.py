@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -194,6 +194,33 @@ def skipped_files(ctx: Context) -> SkippedFiles:
     """The files the latest collect skipped in the inbox (one for every period), for the Office's board."""
     return SkippedFiles.decode(ctx.ledger.get_cursor(SKIPPED_KEY))
 
+def inbox_entries(top: str, keep: Callable[[os.DirEntry[str]], bool] | None = None) -> Iterator[os.DirEntry[str]]:
+    """Every entry under `top`, folder by folder in name order, depth first (a folder's subfolders after its
+    own entries), without recursion: folders nested past Python's recursion limit on the share cost nothing.
+    Real subfolders are entered, links never followed; a folder that cannot be listed is passed over. `keep`
+    chooses which of a folder's entries are sorted and yielded (its subfolders are always entered)."""
+    pending = [top]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as it:
+                entries = sorted((e for e in it if keep is None or keep(e) or _is_folder(e)), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            yield entry
+            if _is_folder(entry):
+                subfolders.append(entry.path)
+        pending += reversed(subfolders)
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -254,47 +281,34 @@ class FolderChannel:
         base = os.fspath(ctx.data_dir)
         start = len(base) + len(os.sep)
 
-        def visit(folder: str) -> list[str]:
-            """One folder's files noted; its subfolders returned, to be visited in order after it."""
-            only = self.only
-            try:
-                with os.scandir(folder) as it:  # a chunk looks at its own files only: no stat or sort of 9,000 others
-                    entries = sorted((e for e in it if only is None or source_ref_of(e.path[start:]) in only
-                                      or e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
-            except OSError:
-                return []
-            subdirs = []
-            for entry in entries:
-                rel = entry.path[start:]
-                ref = source_ref_of(rel)
-                if ref is not rel:
-                    out.paths[ref] = entry.path
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    subdirs.append(entry.path)
-                    continue
-                if stat.S_ISLNK(st.st_mode) and entry.is_dir(follow_symlinks=True):
-                    out.skipped.append((ref, LINK_TO_FOLDER))
-                    continue
-                if entry.name.startswith((".", "~$")) or (only is not None and ref not in only):  # a dir once listed
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    out.skipped.append((ref, LINK))
-                elif not stat.S_ISREG(st.st_mode):
-                    out.skipped.append((ref, NOT_A_FILE))
-                else:
-                    stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
-                    out.last_change[ref] = (st.st_ctime_ns, st.st_dev)
-            return subdirs
+        only = self.only
 
-        # depth first, in name order, without recursion: folders nested past Python's recursion limit on the
-        # share cost nothing
-        pending = [os.fspath(ctx.inbox)]
-        while pending:
-            pending += reversed(visit(pending.pop()))
+        def mine(entry: os.DirEntry[str]) -> bool:  # a chunk looks at its own files: no stat or sort of 9,000 others
+            return only is None or source_ref_of(entry.path[start:]) in only
+
+        for entry in inbox_entries(os.fspath(ctx.inbox), mine):
+            rel = entry.path[start:]
+            ref = source_ref_of(rel)
+            if ref is not rel:
+                out.paths[ref] = entry.path
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):  # entered by inbox_entries
+                continue
+            if stat.S_ISLNK(st.st_mode) and entry.is_dir(follow_symlinks=True):
+                out.skipped.append((ref, LINK_TO_FOLDER))
+                continue
+            if entry.name.startswith((".", "~$")) or (only is not None and ref not in only):  # a dir once listed
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                out.skipped.append((ref, LINK))
+            elif not stat.S_ISREG(st.st_mode):
+                out.skipped.append((ref, NOT_A_FILE))
+            else:
+                stamps.append(FileStamp(ref, st.st_size, st.st_mtime_ns))
+                out.last_change[ref] = (st.st_ctime_ns, st.st_dev)
         return stamps
 
     def _arrivals(self, refs: list[str]) -> dict[str, Arrival]:
@@ -339,7 +353,8 @@ class FolderChannel:
                     out.unsettled.append(st.source_ref)
         else:
             out.unsettled += [st.source_ref for st in waiting]
-        self._drop_unreadable(out)
+        if self.only is None:  # a chunk's files are the listing's ready ones, opened by the listing already
+            self._drop_unreadable(out)
         self.ctx.ledger.audit_all([("folder", ref[:255], "skipped", {"reason": why}) for ref, why in out.skipped])
         if self.only is None:  # the whole inbox was looked at (a chunk looks at its own files only)
             record_skipped(self.ctx, out.skipped, now)
