@@ -138,7 +138,7 @@ def _send_owed(ctx: Context, owed: list[tuple[int, str]]) -> DispatchReport:
         try:
             mail = BUILDERS[MessageKind(kind)](ctx, sub) if sub is not None else None
         except Exception as exc:  # noqa: BLE001 - one reply that cannot be made is that reply's problem
-            unbuilt.failed.append(_unbuilt(ctx, sid, kind, exc))
+            unbuilt.failed.append(_unbuilt(ctx, sub, sid, kind, exc))
             continue  # stays owed: the next run tries it again
         if mail is None:
             nobody.append((sid, kind, ""))  # no address to answer: settled, the Office sees it in the status
@@ -152,13 +152,16 @@ def _send_owed(ctx: Context, owed: list[tuple[int, str]]) -> DispatchReport:
     return report.merge(unbuilt)
 
 
-def _unbuilt(ctx: Context, sid: int, kind: str, exc: Exception) -> tuple[str, str]:
+def _unbuilt(ctx: Context, sub: Submission | None, sid: int, kind: str, exc: Exception) -> tuple[str, str]:
     """(reference, Vietnamese reason) of an owed reply whose mail could not be made (a recorded period that no
-    longer parses, a template error...): logged and audited for the Office, left owed for the next run."""
+    longer parses, a template error...): logged and audited for the Office, left owed for the next run. The
+    reason names the report as the board shows it: its number, unit, file and period."""
     what = "thư trả lại" if kind == MessageKind.REJECTION else "thư xác nhận đã nhận"
     problem = shown(f"{type(exc).__name__}: {exc}", limit=300)
-    reason = (f"Không lập được {what} cho báo cáo số {sid}: {problem}. Thư vẫn được giữ để gửi ở lần chạy sau; "
-              "Văn phòng cần kiểm tra báo cáo này.")
+    about = "" if sub is None else (f" (đơn vị {shown(sub.unit_code or 'chưa rõ', 40)}, "
+                                    f"tệp “{shown(sub.filename, 120)}”, kỳ {shown(sub.period, 40)})")
+    reason = (f"Không lập được {what} cho báo cáo số {sid}{about}: {problem}. Thư vẫn được giữ để gửi ở lần chạy "
+              "sau; Văn phòng cần kiểm tra báo cáo này.")
     log.warning("%s", reason)
     try:
         ctx.ledger.audit("submission", sid, "reply_failed", kind=kind, error=problem)

@@ -144,8 +144,8 @@ def grid(ctx: Context, period: Period, n: int = 12, codes: list[str] | None = No
     decided = latest_decisions(ctx.ledger, ctx.cfg.report.id, [p.key for p in periods])
     states: list[Any] = []
     if codes is None:  # every unit some of these periods expect, in config order
-        shown = {u.code for p in periods for u in ctx.cfg.units_expected_in(p)}
-        codes = [u.code for u in ctx.cfg.units if u.code in shown]
+        expected = {u.code for p in periods for u in ctx.cfg.units_expected_in(p)}
+        codes = [u.code for u in ctx.cfg.units if u.code in expected]
     wanted = codes
     cells: dict[str, dict[str, Any]] = {code: {} for code in wanted}
     for p in periods:
