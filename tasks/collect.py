@@ -124,7 +124,9 @@ def judge(ctx: Context, period: Period, doc: Document, read: ParsedSheet | Grid 
               SubmissionStatus.ACCEPTED if verdict.accepted else SubmissionStatus.REJECTED)
     # values that passed their checks are kept for rejected files too: the Office may accept one (reopen)
     # the channel's own hash when it made one: hashing again costs the time and hands the GIL to another thread
-    digest = held_hash(doc.digest or document_hash(doc), reason) if reason else doc.digest or document_hash(doc)
+    digest = doc.digest or document_hash(doc)
+    if reason:
+        digest = held_hash(digest, reason)
     return Judged(doc, _new(ctx, period, doc, digest, unit_code, status, on_time,
                             tuple(verdict.errors), tuple(verdict.warnings), tuple(verdict.values.items()), reason),
                   period)

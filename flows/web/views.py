@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from tasks.approvals import Decision, file_digests, latest_decisions
 from tasks.channel_health import channel_problems, units_at
-from tasks.channels.folder import SKIP_ADVICE, skipped_files
+from tasks.channels.folder import skip_advice, skipped_files
 from tasks.collect import is_recorded_content
 from tasks.config import Unit
 from tasks.context import Context
@@ -241,9 +241,10 @@ def inbox_skipped(ctx: Context) -> dict[str, Any] | None:
     record = skipped_files(ctx)
     if not record.total:
         return None
-    files = [{"path": shown(ref, 300), "reason": said, "advice": advice} for ref, why in record.files
-             for said, advice in [SKIP_ADVICE.get(why, (why[:1].upper() + why[1:] + ".",
-                                                       "Kiểm tra tệp này trong thư mục nhận báo cáo."))]]
+    files = []
+    for ref, why in record.files:
+        said, advice = skip_advice(why)
+        files.append({"path": shown(ref, 300), "reason": said, "advice": advice})
     return {"at": record.at, "total": record.total, "files": files, "more": record.total - len(files)}
 
 

@@ -149,6 +149,13 @@ SKIP_ADVICE: dict[str, tuple[str, str]] = {  # reason -> (what the board says ha
     NOT_A_FILE: ("Đây không phải tệp thông thường: không đọc.",
                  "Xóa mục này khỏi thư mục nhận báo cáo và chép vào đó tệp báo cáo của đơn vị."),
 }
+
+
+def skip_advice(why: str) -> tuple[str, str]:
+    """(what happened, what the Office does) for a reason a scan skipped a file, as the board says them."""
+    return SKIP_ADVICE.get(why) or (why[:1].upper() + why[1:] + ".", "Kiểm tra tệp này trong thư mục nhận báo cáo.")
+
+
 SKIPPED_KEY = "folder-skipped"  # ledger cursor: the files the latest full scan skipped, for the board
 SKIPPED_KEPT = 20  # files named in it; every skipped file is counted
 
